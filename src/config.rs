@@ -1,0 +1,194 @@
+//! Configuration: built-in defaults, then an optional TOML file (`--config FILE` or `SESAME_CONFIG`), then
+//! `SESAME_*` environment variables. `SESAME_<KEY>_FILE` reads a value (a secret) from a file.
+//!
+//! Unknown keys in the file are an error; unknown `SESAME_*` variables are reported at start-up, so typos never
+//! pass silently. Config travels in `AppState` and arguments, never in a global.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+
+/// Settings keys, as they are spelled in the TOML file and, upper-cased after `SESAME_`, in the environment.
+const KEYS: [&str; 12] = [
+    "base_url",
+    "bind",
+    "data_dir",
+    "database_url",
+    "certs_dir",
+    "sp_metadata_dir",
+    "session_lifetime_secs",
+    "clock_skew_secs",
+    "request_max_age_secs",
+    "login_timeout_secs",
+    "cert_validity_days",
+    "log_format",
+];
+/// Variables that belong to the command line, not to the settings.
+const NOT_SETTINGS: [&str; 2] = ["SESAME_CONFIG", "SESAME_LOG"];
+
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The public URL people and SPs reach; IdP URLs and metadata are derived from it.
+    pub base_url: String,
+    pub bind: String,
+    pub data_dir: PathBuf,
+    /// Defaults to an SQLite file in the data directory.
+    #[serde(serialize_with = "serialize_secret_opt")]
+    pub database_url: Option<SecretString>,
+    pub certs_dir: PathBuf,
+    pub sp_metadata_dir: PathBuf,
+    /// How long an IdP session lasts without activity.
+    pub session_lifetime_secs: u64,
+    /// Tolerated clock difference with SPs.
+    pub clock_skew_secs: u64,
+    /// How old an AuthnRequest may be when it arrives.
+    pub request_max_age_secs: u64,
+    /// How long a parked AuthnRequest waits for the user to sign in.
+    pub login_timeout_secs: u64,
+    pub cert_validity_days: u32,
+    /// `text` or `json`.
+    pub log_format: String,
+}
+
+fn serialize_secret_opt<S: serde::Serializer>(value: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => s.serialize_some(v.expose_secret()),
+        None => s.serialize_none(),
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            base_url: "http://127.0.0.1:8080".into(),
+            bind: "127.0.0.1:8080".into(),
+            data_dir: "./data".into(),
+            database_url: None,
+            certs_dir: "./certs".into(),
+            sp_metadata_dir: "./sp-metadata".into(),
+            session_lifetime_secs: 8 * 3600,
+            clock_skew_secs: 180,
+            request_max_age_secs: 300,
+            login_timeout_secs: 900,
+            cert_validity_days: 1826,
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// A configuration problem, naming the key and where its value came from.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration key {key}: {problem}")]
+    Invalid { key: &'static str, problem: String },
+    #[error("configuration: cannot read {path}: {source}")]
+    File {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Config {
+    /// Loads and validates. Returns the names of unknown `SESAME_*` variables for the caller to report.
+    pub fn load(file: Option<&Path>) -> Result<(Self, Vec<String>), Error> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let file = file.map(Path::to_path_buf).or_else(|| std::env::var_os("SESAME_CONFIG").map(PathBuf::from));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(Error::File {
+                    path: path.display().to_string(),
+                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                });
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let mut unknown = Vec::new();
+        for (name, _) in std::env::vars() {
+            let Some(key) = name.strip_prefix("SESAME_") else { continue };
+            let key = key.to_ascii_lowercase();
+            let base = key.strip_suffix("_file").unwrap_or(&key);
+            if !KEYS.contains(&base) && !NOT_SETTINGS.contains(&name.as_str()) {
+                unknown.push(name);
+            }
+        }
+        figment = figment
+            .merge(Env::prefixed("SESAME_").filter(|k| KEYS.contains(&k.as_str().to_ascii_lowercase().as_str())));
+        // SESAME_<KEY>_FILE: the value is the file's content without a trailing newline.
+        for key in KEYS {
+            let var = format!("SESAME_{}_FILE", key.to_ascii_uppercase());
+            if let Some(path) = std::env::var_os(&var) {
+                let value = std::fs::read_to_string(&path)
+                    .map_err(|source| Error::File { path: PathBuf::from(&path).display().to_string(), source })?;
+                figment = figment.merge((key, value.trim_end_matches(['\n', '\r']).to_owned()));
+            }
+        }
+        let config: Config = figment.extract().map_err(Box::new)?;
+        Ok((config.validate()?, unknown))
+    }
+
+    fn validate(mut self) -> Result<Self, Error> {
+        self.base_url = self.base_url.trim_end_matches('/').to_owned();
+        match url::Url::parse(&self.base_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.query().is_none() => {}
+            _ => {
+                return Err(Error::Invalid {
+                    key: "base_url",
+                    problem: format!("{:?} is not an http(s) URL", self.base_url),
+                })
+            }
+        }
+        self.bind.parse::<SocketAddr>().map_err(|e| Error::Invalid { key: "bind", problem: e.to_string() })?;
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(Error::Invalid { key: "log_format", problem: "must be text or json".into() });
+        }
+        if self.session_lifetime_secs < 60 {
+            return Err(Error::Invalid { key: "session_lifetime_secs", problem: "must be at least 60".into() });
+        }
+        if self.cert_validity_days == 0 || self.cert_validity_days > 36_500 {
+            return Err(Error::Invalid { key: "cert_validity_days", problem: "must be between 1 and 36500".into() });
+        }
+        Ok(self)
+    }
+
+    /// The database URL, derived from the data directory unless given.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose_secret().to_owned(),
+            None => format!("sqlite://{}", self.data_dir.join("sesame.db").display()),
+        }
+    }
+
+    /// The database URL with any password masked, for logs.
+    pub fn database_url_for_log(&self) -> String {
+        let url = self.database_url();
+        match url::Url::parse(&url) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("****"));
+                u.to_string()
+            }
+            _ => url,
+        }
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.base_url.starts_with("https://")
+    }
+
+    /// A configuration for tests: everything under `dir`, SQLite, the given public URL.
+    pub fn for_tests(dir: &Path, base_url: &str) -> Self {
+        Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            data_dir: dir.join("data"),
+            certs_dir: dir.join("certs"),
+            sp_metadata_dir: dir.join("sp-metadata"),
+            ..Self::default()
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Applications: SAML service providers and bookmarks, and their SSO settings.
+
+use crate::directory::{AppId, Invalid, UserProperty};
+use crate::saml::authn_request::AcsEndpoint;
+use crate::saml::{NameIdFormat, SigningMode};
+
+/// An application's immutable name: the `{app}` in `/saml2/{app}`, which every SP's configuration holds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct AppName(String);
+
+impl AppName {
+    /// Lower-case ASCII letters, digits, `-` and `_`, starting with a letter or digit, at most 63 characters, so
+    /// the name is safe in a URL path, a file name and a certificate's common name.
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
+        let mut chars = value.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !first_ok || !rest_ok || value.len() > 63 {
+            return Err(Invalid::new(
+                "application name",
+                format!(
+                    "{value:?} must be 1 to 63 lower-case letters, digits, '-' or '_', starting with a letter or digit"
+                ),
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for AppName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppKind {
+    Saml,
+    Bookmark,
+}
+
+impl AppKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Saml => "saml",
+            Self::Bookmark => "bookmark",
+        }
+    }
+}
+
+/// Where an attribute's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttributeSource {
+    Property(UserProperty),
+    Constant(String),
+    /// The names of the user's groups that are bound to this application, one value each.
+    Groups,
+}
+
+/// One SAML attribute an application receives.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AttributeMapping {
+    pub name: String,
+    /// `basic`, `uri` or `unspecified` (SAML Core §8.2).
+    #[serde(default = "default_name_format")]
+    pub name_format: String,
+    pub source: AttributeSource,
+}
+
+fn default_name_format() -> String {
+    "basic".into()
+}
+
+/// An application and its SSO settings.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Application {
+    pub id: AppId,
+    pub name: AppName,
+    pub display_label: String,
+    pub description: String,
+    pub show_in_portal: bool,
+    pub kind: AppKind,
+    pub bookmark_url: Option<String>,
+    /// Whether SSO is switched on ("Deactivate SSO" turns it off without losing settings).
+    pub is_active: bool,
+    pub sp: SpSettings,
+}
+
+/// What the IdP knows about the application's service provider.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct SpSettings {
+    pub entity_id: String,
+    pub acs: Vec<AcsEndpoint>,
+    /// PEM certificates the SP signs its requests with; more than one during an SP's key rotation.
+    pub signing_certificates: Vec<String>,
+    pub encryption_certificates: Vec<String>,
+    pub require_signed_requests: bool,
+    pub allow_sha1: bool,
+    /// The IdP entity ID this application sees; empty means the application's IdP URL.
+    pub idp_entity_id: String,
+    pub name_id_format: NameIdFormat,
+    pub name_id_source: Option<UserProperty>,
+    pub signing_mode: SigningMode,
+    pub default_relay_state: String,
+    pub sp_login_url: String,
+    pub attributes: Vec<AttributeMapping>,
+    pub assertion_lifetime_secs: u32,
+    pub session_lifetime_secs: u32,
+    /// Where the SP metadata came from, when it was imported from a URL.
+    pub metadata_url: String,
+}
+
+impl Default for SpSettings {
+    fn default() -> Self {
+        Self {
+            entity_id: String::new(),
+            acs: Vec::new(),
+            signing_certificates: Vec::new(),
+            encryption_certificates: Vec::new(),
+            require_signed_requests: false,
+            allow_sha1: false,
+            idp_entity_id: String::new(),
+            name_id_format: NameIdFormat::Email,
+            name_id_source: None,
+            signing_mode: SigningMode::Assertion,
+            default_relay_state: String::new(),
+            sp_login_url: String::new(),
+            attributes: Vec::new(),
+            assertion_lifetime_secs: 300,
+            session_lifetime_secs: 8 * 3600,
+            metadata_url: String::new(),
+        }
+    }
+}
+
+impl Application {
+    pub fn is_saml(&self) -> bool {
+        self.kind == AppKind::Saml
+    }
+}
+
+/// Checks settings before they are stored.
+pub fn check_settings(sp: &SpSettings) -> Result<(), Invalid> {
+    if sp.entity_id.trim().is_empty() {
+        return Err(Invalid::new("SP entity ID", "must not be empty"));
+    }
+    if sp.acs.is_empty() {
+        return Err(Invalid::new("ACS URLs", "at least one is required"));
+    }
+    for acs in &sp.acs {
+        check_http_url("ACS URL", &acs.url)?;
+    }
+    let mut names = std::collections::HashSet::new();
+    for attribute in &sp.attributes {
+        if attribute.name.trim().is_empty() || attribute.name.chars().any(char::is_control) {
+            return Err(Invalid::new("attribute name", format!("{:?} is not a valid name", attribute.name)));
+        }
+        if !names.insert(attribute.name.as_str()) {
+            return Err(Invalid::new("attribute name", format!("{:?} is used twice", attribute.name)));
+        }
+        if !matches!(attribute.name_format.as_str(), "basic" | "uri" | "unspecified") {
+            return Err(Invalid::new("attribute name format", "must be basic, uri or unspecified"));
+        }
+    }
+    if !(30..=3600).contains(&sp.assertion_lifetime_secs) {
+        return Err(Invalid::new("assertion lifetime", "must be between 30 and 3600 seconds"));
+    }
+    if !(60..=7 * 86_400).contains(&sp.session_lifetime_secs) {
+        return Err(Invalid::new("session lifetime", "must be between 60 seconds and 7 days"));
+    }
+    if !sp.sp_login_url.is_empty() {
+        check_http_url("SP login URL", &sp.sp_login_url)?;
+    }
+    Ok(())
+}
+
+/// An absolute http(s) URL: anything else (javascript:, data:) must never become a link or a form action.
+pub fn check_http_url(field: &'static str, value: &str) -> Result<(), Invalid> {
+    match url::Url::parse(value) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        _ => Err(Invalid::new(field, format!("{value:?} is not an absolute http(s) URL"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_names_are_url_safe() {
+        assert!(AppName::parse("acme-crm_2").is_ok());
+        for bad in ["", "Acme", "-a", "a/b", "a b", "..", "é", &"a".repeat(64)] {
+            assert!(AppName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn refuses_script_urls() {
+        assert!(check_http_url("x", "javascript:alert(1)").is_err());
+        assert!(check_http_url("x", "/relative").is_err());
+        assert!(check_http_url("x", "https://sp.example.com/acs").is_ok());
+    }
+}

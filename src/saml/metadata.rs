@@ -1,0 +1,231 @@
+//! SAML metadata (SAML Metadata 2.0): the IdP's own, which SPs import, and SP metadata, which registers an app.
+//!
+//! The IdP metadata is written with the canonical writer, in schema order, because samael's writer drops
+//! `WantAuthnRequestsSigned` and misorders elements (notes/rust-stack.md P7). SP metadata is read with samael's
+//! structs after a strict check of the root element, since samael accepts any root (P12), and keys without a `use`
+//! attribute count as signing keys (Metadata §2.4.1.1; samael's extractor ignores them, P8).
+
+use chrono::{DateTime, Utc};
+use roxmltree::{Document, ParsingOptions};
+use samael::metadata::{EntityDescriptor, EntityDescriptorType, SpSsoDescriptor};
+
+use crate::saml::authn_request::{AcsEndpoint, HTTP_POST, HTTP_REDIRECT};
+use crate::saml::keys::Certificate;
+use crate::saml::sign::DSIG_NS;
+use crate::saml::xml::CanonicalWriter;
+use crate::saml::{Error, NameIdFormat};
+
+pub const METADATA_NS: &str = "urn:oasis:names:tc:SAML:2.0:metadata";
+const PROTOCOL: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
+/// SP metadata documents larger than this are refused (real ones are a few kilobytes; aggregates are not accepted).
+pub const MAX_SP_METADATA: usize = 512 * 1024;
+
+/// What the IdP publishes for one application.
+#[derive(Debug)]
+pub struct IdpMetadata<'a> {
+    pub entity_id: &'a str,
+    pub sso_url: &'a str,
+    pub want_authn_requests_signed: bool,
+    /// Signing certificates, the one in use first (many SPs read only the first KeyDescriptor).
+    pub certificates: &'a [Certificate],
+    pub name_id_formats: &'a [NameIdFormat],
+}
+
+/// Renders the IdP's EntityDescriptor.
+pub fn idp_metadata(m: &IdpMetadata<'_>) -> String {
+    let mut w = CanonicalWriter::new();
+    w.open("md:EntityDescriptor", &[("md", METADATA_NS)], &[("entityID", m.entity_id)]);
+    let wants = if m.want_authn_requests_signed { "true" } else { "false" };
+    w.open("md:IDPSSODescriptor", &[], &[("protocolSupportEnumeration", PROTOCOL), ("WantAuthnRequestsSigned", wants)]);
+    for cert in m.certificates {
+        w.open("md:KeyDescriptor", &[], &[("use", "signing")]);
+        w.open("ds:KeyInfo", &[("ds", DSIG_NS)], &[]);
+        w.open("ds:X509Data", &[], &[]);
+        w.leaf("ds:X509Certificate", &[], &[], &cert.to_base64());
+        w.close("ds:X509Data");
+        w.close("ds:KeyInfo");
+        w.close("md:KeyDescriptor");
+    }
+    for format in m.name_id_formats {
+        w.leaf("md:NameIDFormat", &[], &[], format.urn());
+    }
+    for binding in [HTTP_REDIRECT, HTTP_POST] {
+        w.empty("md:SingleSignOnService", &[], &[("Binding", binding), ("Location", m.sso_url)]);
+    }
+    w.close("md:IDPSSODescriptor");
+    w.close("md:EntityDescriptor");
+    w.finish()
+}
+
+/// What an SP's metadata tells us.
+#[derive(Debug, Clone)]
+pub struct SpMetadata {
+    pub entity_id: String,
+    pub acs: Vec<AcsEndpoint>,
+    pub signing_certificates: Vec<Certificate>,
+    pub encryption_certificates: Vec<Certificate>,
+    pub name_id_formats: Vec<String>,
+    pub authn_requests_signed: bool,
+    pub want_assertions_signed: bool,
+    pub single_logout: Vec<(String, String)>,
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+/// Reads SP metadata: an `md:EntityDescriptor`, or an `md:EntitiesDescriptor` holding exactly one SP.
+pub fn parse_sp_metadata(xml: &str) -> Result<SpMetadata, Error> {
+    if xml.len() > MAX_SP_METADATA {
+        return Err(Error::TooLarge { limit: MAX_SP_METADATA });
+    }
+    if xml.contains("<!DOCTYPE") || xml.contains("<!ENTITY") {
+        return Err(Error::Doctype);
+    }
+    let xml = xml.trim_start_matches('\u{FEFF}');
+    let doc = Document::parse_with_options(xml, ParsingOptions { allow_dtd: false, nodes_limit: 100_000 })
+        .map_err(|e| Error::MalformedXml { reason: e.to_string() })?;
+    let root = doc.root_element();
+    if root.tag_name().namespace() != Some(METADATA_NS)
+        || !matches!(root.tag_name().name(), "EntityDescriptor" | "EntitiesDescriptor")
+    {
+        return Err(bad("the document is not SAML 2.0 metadata (expected md:EntityDescriptor)"));
+    }
+    let parsed: EntityDescriptorType = xml.parse().map_err(|e| bad(&format!("{e}")))?;
+    let mut sps: Vec<(&EntityDescriptor, &SpSsoDescriptor)> = Vec::new();
+    for entity in parsed.iter() {
+        for sp in entity.sp_sso_descriptors.iter().flatten() {
+            sps.push((entity, sp));
+        }
+    }
+    let [(entity, sp)] = sps.as_slice() else {
+        return Err(bad(&format!("expected one SPSSODescriptor, found {}", sps.len())));
+    };
+    let entity_id =
+        entity.entity_id.clone().filter(|e| !e.trim().is_empty()).ok_or_else(|| bad("entityID is missing"))?;
+    if !sp.protocol_support_enumeration.as_deref().unwrap_or_default().contains(PROTOCOL) {
+        return Err(bad("the SPSSODescriptor does not support the SAML 2.0 protocol"));
+    }
+
+    let mut acs = Vec::new();
+    for endpoint in &sp.assertion_consumer_services {
+        let index = u16::try_from(endpoint.index).map_err(|_| bad("an ACS index is out of range"))?;
+        check_endpoint_url(&endpoint.location)?;
+        acs.push(AcsEndpoint {
+            url: endpoint.location.clone(),
+            binding: endpoint.binding.clone(),
+            index,
+            is_default: endpoint.is_default.unwrap_or(false),
+        });
+    }
+    if !acs.iter().any(|a| a.binding == HTTP_POST) {
+        return Err(bad("no AssertionConsumerService with the HTTP-POST binding"));
+    }
+
+    let mut signing_certificates = Vec::new();
+    let mut encryption_certificates = Vec::new();
+    for key in sp.key_descriptors.iter().flatten() {
+        for b64 in key.key_info.x509_data.iter().flat_map(|d| d.certificates.iter()) {
+            let cert = Certificate::from_base64(b64)?;
+            // A KeyDescriptor without `use` serves both purposes (Metadata §2.4.1.1).
+            match key.key_use.as_deref() {
+                Some("signing") => push_unique(&mut signing_certificates, cert),
+                Some("encryption") => push_unique(&mut encryption_certificates, cert),
+                _ => {
+                    push_unique(&mut signing_certificates, cert.clone());
+                    push_unique(&mut encryption_certificates, cert);
+                }
+            }
+        }
+    }
+    let single_logout =
+        sp.single_logout_services.iter().flatten().map(|e| (e.binding.clone(), e.location.clone())).collect();
+    Ok(SpMetadata {
+        entity_id,
+        acs,
+        signing_certificates,
+        encryption_certificates,
+        name_id_formats: sp.name_id_formats.clone().unwrap_or_default(),
+        authn_requests_signed: sp.authn_requests_signed.unwrap_or(false),
+        want_assertions_signed: sp.want_assertions_signed.unwrap_or(false),
+        single_logout,
+        valid_until: entity.valid_until.or(sp.valid_until),
+    })
+}
+
+fn push_unique(list: &mut Vec<Certificate>, cert: Certificate) {
+    if !list.iter().any(|c| c.fingerprint == cert.fingerprint) {
+        list.push(cert);
+    }
+}
+
+/// An ACS must be an absolute http(s) URL: we post assertions to it.
+fn check_endpoint_url(location: &str) -> Result<(), Error> {
+    match url::Url::parse(location.trim()) {
+        Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() && location.trim() == location => Ok(()),
+        _ => Err(bad(&format!("ACS location {location:?} is not an absolute http(s) URL"))),
+    }
+}
+
+fn bad(reason: &str) -> Error {
+    Error::BadMetadata { reason: reason.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::saml::keys::SigningKey;
+
+    fn sp_xml(key_use: &str, cert: &str) -> String {
+        format!(
+            r#"<?xml version="1.0"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://sp.example.com/sp">
+  <md:SPSSODescriptor AuthnRequestsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:KeyDescriptor {key_use}><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat>
+    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://sp.example.com/acs" index="1"/>
+    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://sp.example.com/acs2" index="2" isDefault="true"/>
+  </md:SPSSODescriptor>
+</md:EntityDescriptor>"#
+        )
+    }
+
+    #[test]
+    fn reads_sp_metadata_with_a_key_without_use() {
+        let key = SigningKey::generate("sp", Utc::now(), 1).unwrap();
+        let md = parse_sp_metadata(&sp_xml("", &key.cert.to_base64())).unwrap();
+        assert_eq!(md.entity_id, "https://sp.example.com/sp");
+        assert!(md.authn_requests_signed);
+        assert_eq!(md.acs.len(), 2);
+        assert_eq!(crate::saml::authn_request::default_acs(&md.acs).unwrap().url, "https://sp.example.com/acs2");
+        assert_eq!(md.signing_certificates.len(), 1);
+        assert_eq!(md.encryption_certificates.len(), 1);
+        let md = parse_sp_metadata(&sp_xml(r#"use="encryption""#, &key.cert.to_base64())).unwrap();
+        assert!(md.signing_certificates.is_empty());
+    }
+
+    #[test]
+    fn refuses_documents_that_are_not_metadata() {
+        assert!(matches!(parse_sp_metadata("<x/>"), Err(Error::BadMetadata { .. })));
+        assert!(matches!(parse_sp_metadata("<!DOCTYPE x><x/>"), Err(Error::Doctype)));
+        let key = SigningKey::generate("sp", Utc::now(), 1).unwrap();
+        let evil = sp_xml("", &key.cert.to_base64()).replace("https://sp.example.com/acs2", "javascript:alert(1)");
+        assert!(matches!(parse_sp_metadata(&evil), Err(Error::BadMetadata { .. })));
+    }
+
+    #[test]
+    fn idp_metadata_is_in_schema_order_and_escaped() {
+        let key = SigningKey::generate("idp", Utc::now(), 1).unwrap();
+        let xml = idp_metadata(&IdpMetadata {
+            entity_id: "https://idp.example.com/saml2/a&b",
+            sso_url: "https://idp.example.com/saml2/a&b",
+            want_authn_requests_signed: true,
+            certificates: &[key.cert],
+            name_id_formats: &[NameIdFormat::Email],
+        });
+        let key_at = xml.find("KeyDescriptor").unwrap();
+        let format_at = xml.find("NameIDFormat").unwrap();
+        let sso_at = xml.find("SingleSignOnService").unwrap();
+        assert!(key_at < format_at && format_at < sso_at);
+        assert!(xml.contains(r#"WantAuthnRequestsSigned="true""#));
+        assert!(xml.contains("a&amp;b"));
+        roxmltree::Document::parse(&xml).unwrap();
+    }
+}

@@ -1,0 +1,382 @@
+//! Administrative changes (users, groups, applications, bindings, certificates) and what admins look up.
+//! Each change commits together with its event.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use tracing::{info, warn};
+
+use crate::audit::{Actor, Event, EventFilter, EventName};
+use crate::directory::application::SpSettings;
+use crate::directory::user::{check_user, Profile};
+use crate::directory::{check_name, AppKind, AppName, Application, Group, User, UserStatus};
+use crate::saml::keys::{Certificate, SigningKey};
+use crate::saml::metadata::{idp_metadata, IdpMetadata};
+use crate::saml::NameIdFormat;
+use crate::services::sp_import::{self, SettingsFile};
+use crate::services::{millis, published_certificates, Ctx, Error};
+use crate::store::apps::{self, AppRecord};
+use crate::store::certs::{self, CertState};
+use crate::store::{events, groups, users, Conn};
+
+pub async fn create_user(
+    ctx: &Ctx,
+    actor: &Actor,
+    username: &str,
+    profile: Profile,
+    password: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<User, Error> {
+    check_user(username, &profile)?;
+    let hash = match password {
+        Some(p) if p.is_empty() => return Err(crate::directory::Invalid::new("password", "must not be empty").into()),
+        Some(p) => Some(crate::services::login::hash_password(p).await?),
+        None => None,
+    };
+    let mut tx = ctx.db.begin().await?;
+    let id = users::insert_user(&mut tx, username, &profile, hash.as_deref(), millis(now))
+        .await
+        .map_err(named("user", username))?;
+    events::insert_event(&mut tx, &Event::new(now, EventName::AdminUserCreate, actor).target(username).user(username))
+        .await?;
+    let user = users::get_user(&mut tx, id).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    Ok(user)
+}
+
+pub async fn suspend_user(ctx: &Ctx, actor: &Actor, username: &str, now: DateTime<Utc>) -> Result<(), Error> {
+    let mut tx = ctx.db.begin().await?;
+    let user = users::get_user_by_username(&mut tx, username).await.map_err(named("user", username))?;
+    users::update_status(&mut tx, user.id, UserStatus::Suspended, millis(now)).await?;
+    events::insert_event(&mut tx, &Event::new(now, EventName::AdminUserSuspend, actor).target(username).user(username))
+        .await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    Ok(())
+}
+
+pub async fn delete_user(ctx: &Ctx, actor: &Actor, username: &str, now: DateTime<Utc>) -> Result<(), Error> {
+    let mut tx = ctx.db.begin().await?;
+    let user = users::get_user_by_username(&mut tx, username).await.map_err(named("user", username))?;
+    users::delete_user(&mut tx, user.id).await?;
+    events::insert_event(&mut tx, &Event::new(now, EventName::AdminUserDelete, actor).target(username).user(username))
+        .await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    Ok(())
+}
+
+pub async fn create_group(ctx: &Ctx, actor: &Actor, name: &str, now: DateTime<Utc>) -> Result<Group, Error> {
+    check_name("group name", name)?;
+    let mut tx = ctx.db.begin().await?;
+    groups::insert_group(&mut tx, name, "", millis(now)).await.map_err(named("group", name))?;
+    events::insert_event(&mut tx, &Event::new(now, EventName::AdminGroupCreate, actor).target(name)).await?;
+    let group = groups::get_group_by_name(&mut tx, name).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    Ok(group)
+}
+
+/// Adds (`is_add`) or removes a member.
+pub async fn change_member(
+    ctx: &Ctx,
+    actor: &Actor,
+    group: &str,
+    username: &str,
+    is_add: bool,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let mut tx = ctx.db.begin().await?;
+    let g = groups::get_group_by_name(&mut tx, group).await.map_err(named("group", group))?;
+    let u = users::get_user_by_username(&mut tx, username).await.map_err(named("user", username))?;
+    let pair = format!("{username} in {group}");
+    let name = if is_add {
+        groups::insert_member(&mut tx, g.id, u.id).await.map_err(named("membership", &pair))?;
+        EventName::AdminGroupAddMember
+    } else {
+        groups::delete_member(&mut tx, g.id, u.id).await.map_err(named("membership", &pair))?;
+        EventName::AdminGroupRemoveMember
+    };
+    events::insert_event(&mut tx, &Event::new(now, name, actor).target(group).user(username)).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    Ok(())
+}
+
+/// Creates or updates application `name` from SP metadata (file path, URL or, with `xml`, the text itself).
+/// Returns the application and whether it was created.
+pub async fn import_app(
+    ctx: &Ctx,
+    actor: &Actor,
+    name: &str,
+    metadata_source: &str,
+    settings_text: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(Application, bool), Error> {
+    let xml = sp_import::fetch_metadata(metadata_source).await?;
+    let url = metadata_source.starts_with("http").then_some(metadata_source);
+    import_app_xml(ctx, actor, name, &xml, url, settings_text, now).await
+}
+
+pub async fn import_app_xml(
+    ctx: &Ctx,
+    actor: &Actor,
+    name: &str,
+    xml: &str,
+    metadata_url: Option<&str>,
+    settings_text: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(Application, bool), Error> {
+    let name = AppName::parse(name)?;
+    let settings = settings_text.map(SettingsFile::parse).transpose()?.unwrap_or_default();
+    let mut tx = ctx.db.begin().await?;
+    let current = apps::find_app(&mut tx, name.as_str()).await?;
+    if current.as_ref().is_some_and(|a| !a.is_saml()) {
+        return Err(Error::Conflict { what: "bookmark application", name: name.to_string() });
+    }
+    let sp = sp_import::parse_and_merge(xml, &settings, current.as_ref().map(|a| &a.sp), metadata_url)?;
+    let display_label = settings
+        .display_label
+        .clone()
+        .or_else(|| current.as_ref().map(|a| a.display_label.clone()))
+        .unwrap_or_else(|| name.to_string());
+    check_name("display label", &display_label)?;
+    let description = settings.description.clone().or_else(|| current.as_ref().map(|a| a.description.clone()));
+    let record = AppRecord {
+        display_label: &display_label,
+        description: description.as_deref().unwrap_or_default(),
+        show_in_portal: settings.show_in_portal.or(current.as_ref().map(|a| a.show_in_portal)).unwrap_or(true),
+        kind: AppKind::Saml,
+        bookmark_url: None,
+        is_active: current.as_ref().is_none_or(|a| a.is_active),
+        sp: &sp,
+    };
+    let created = current.is_none();
+    let (id, event) = match &current {
+        Some(app) => {
+            apps::update_app(&mut tx, app.id, &record, millis(now)).await?;
+            (app.id, EventName::AdminAppUpdate)
+        }
+        None => (apps::insert_app(&mut tx, &name, &record, millis(now)).await?, EventName::AdminAppCreate),
+    };
+    events::insert_event(&mut tx, &Event::new(now, event, actor).target(name.as_str()).app(name.as_str())).await?;
+    let app = apps::get_app(&mut tx, name.as_str()).await?;
+    ensure_certificate(ctx, &mut tx, &app, now).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    debug_assert_eq!(app.id, id);
+    Ok((app, created))
+}
+
+/// Binds (`is_bind`) or unbinds a group.
+pub async fn change_binding(
+    ctx: &Ctx,
+    actor: &Actor,
+    app: &str,
+    group: &str,
+    is_bind: bool,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let mut tx = ctx.db.begin().await?;
+    let a = apps::find_app(&mut tx, app).await?.ok_or_else(|| Error::UnknownApp { name: app.to_owned() })?;
+    let g = groups::get_group_by_name(&mut tx, group).await.map_err(named("group", group))?;
+    let pair = format!("{group} to {app}");
+    let name = if is_bind {
+        apps::insert_binding(&mut tx, a.id, g.id).await.map_err(named("binding", &pair))?;
+        EventName::AdminAppBind
+    } else {
+        apps::delete_binding(&mut tx, a.id, g.id).await.map_err(named("binding", &pair))?;
+        EventName::AdminAppUnbind
+    };
+    events::insert_event(&mut tx, &Event::new(now, name, actor).target(group).app(app)).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    Ok(())
+}
+
+/// What `sesame app show` prints.
+#[derive(Debug, serde::Serialize)]
+pub struct AppView {
+    pub name: String,
+    pub display_label: String,
+    pub kind: AppKind,
+    pub is_active: bool,
+    pub idp_url: String,
+    pub entity_id: String,
+    pub metadata_url: String,
+    pub certificate_url: String,
+    pub cert_fingerprint: String,
+    pub cert_not_before: String,
+    pub cert_not_after: String,
+    pub cert_days_left: i64,
+    pub sp_entity_id: String,
+    pub acs_urls: Vec<String>,
+    pub signing: String,
+    pub nameid_format: String,
+    pub require_signed_requests: bool,
+    pub bound_groups: Vec<String>,
+}
+
+pub async fn show_app(ctx: &Ctx, name: &str, now: DateTime<Utc>) -> Result<AppView, Error> {
+    let mut conn = ctx.db.conn().await?;
+    let app = apps::find_app(&mut conn, name).await?.ok_or_else(|| Error::UnknownApp { name: name.to_owned() })?;
+    let certs = published_certificates(&mut conn, &app).await?;
+    let bound = apps::list_bound_group_ids(&mut conn, app.id).await?;
+    let all_groups = groups::list_groups(&mut conn).await?;
+    let idp_url = ctx.sso_url(app.name.as_str());
+    let current = certs.first();
+    Ok(AppView {
+        name: app.name.to_string(),
+        display_label: app.display_label.clone(),
+        kind: app.kind,
+        is_active: app.is_active,
+        entity_id: ctx.idp_entity_id(&app),
+        metadata_url: format!("{idp_url}/metadata"),
+        certificate_url: format!("{idp_url}/certificate.pem"),
+        idp_url,
+        cert_fingerprint: current.map(|c| c.fingerprint.clone()).unwrap_or_default(),
+        cert_not_before: current.map(|c| c.not_before.to_rfc3339()).unwrap_or_default(),
+        cert_not_after: current.map(|c| c.not_after.to_rfc3339()).unwrap_or_default(),
+        cert_days_left: current.map(|c| (c.not_after - now).num_days()).unwrap_or_default(),
+        sp_entity_id: app.sp.entity_id.clone(),
+        acs_urls: app.sp.acs.iter().map(|a| a.url.clone()).collect(),
+        signing: app.sp.signing_mode.as_str().to_owned(),
+        nameid_format: app.sp.name_id_format.as_str().to_owned(),
+        require_signed_requests: app.sp.require_signed_requests,
+        bound_groups: all_groups.into_iter().filter(|g| bound.contains(&g.id)).map(|g| g.name).collect(),
+    })
+}
+
+/// Replaces the signing certificate at once: the new one becomes current, the old one is retired.
+/// (Staged rotation, with the next certificate published first, is a later step.)
+pub async fn rotate_cert(ctx: &Ctx, actor: &Actor, name: &str, now: DateTime<Utc>) -> Result<Certificate, Error> {
+    let mut tx = ctx.db.begin().await?;
+    let app = apps::find_app(&mut tx, name).await?.ok_or_else(|| Error::UnknownApp { name: name.to_owned() })?;
+    certs::update_cert_state(&mut tx, app.id, CertState::Current, CertState::Retired).await?;
+    certs::update_cert_state(&mut tx, app.id, CertState::Next, CertState::Retired).await?;
+    let cert = generate_certificate(ctx, &mut tx, &app, now).await?;
+    let event = Event::new(now, EventName::AdminAppRotateCert, actor).target(name).app(name).detail(&cert.fingerprint);
+    events::insert_event(&mut tx, &event).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    info!(app.name = %name, "rotated the signing certificate of {name}");
+    Ok(cert)
+}
+
+/// The IdP metadata document for an application.
+pub async fn metadata(ctx: &Ctx, name: &str) -> Result<String, Error> {
+    let mut conn = ctx.db.conn().await?;
+    let app = apps::find_app(&mut conn, name).await?.ok_or_else(|| Error::UnknownApp { name: name.to_owned() })?;
+    if !app.is_saml() {
+        return Err(Error::NotSaml { name: name.to_owned() });
+    }
+    let certificates = published_certificates(&mut conn, &app).await?;
+    let entity_id = ctx.idp_entity_id(&app);
+    let sso_url = ctx.sso_url(app.name.as_str());
+    Ok(idp_metadata(&IdpMetadata {
+        entity_id: &entity_id,
+        sso_url: &sso_url,
+        want_authn_requests_signed: app.sp.require_signed_requests,
+        certificates: &certificates,
+        name_id_formats: &NameIdFormat::ALL,
+    }))
+}
+
+/// The certificates an application publishes, as PEM (current first).
+pub async fn certificate_pem(ctx: &Ctx, name: &str) -> Result<String, Error> {
+    let mut conn = ctx.db.conn().await?;
+    let app = apps::find_app(&mut conn, name).await?.ok_or_else(|| Error::UnknownApp { name: name.to_owned() })?;
+    let certs = published_certificates(&mut conn, &app).await?;
+    if certs.is_empty() {
+        return Err(Error::NoSigningKey { app: name.to_owned() });
+    }
+    certs.iter().map(|c| Ok(c.to_pem()?)).collect()
+}
+
+pub async fn list_events(ctx: &Ctx, filter: &EventFilter) -> Result<Vec<Event>, Error> {
+    let mut conn = ctx.db.conn().await?;
+    Ok(events::list_events(&mut conn, filter).await?)
+}
+
+/// Registers or updates every `sp-metadata/<app>.xml` (with `<app>.toml` beside it when present).
+/// A bad file is reported and skipped, so one broken SP does not keep the IdP down.
+pub async fn import_sp_metadata_dir(ctx: &Ctx, dir: &Path, now: DateTime<Utc>) -> Result<usize, Error> {
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return Ok(0);
+    };
+    let mut imported = 0;
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("xml") {
+            continue;
+        }
+        let Some(name) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else { continue };
+        let settings_path = path.with_extension("toml");
+        let settings = tokio::fs::read_to_string(&settings_path).await.ok();
+        let source = path.display().to_string();
+        match import_app(ctx, &Actor::System, &name, &source, settings.as_deref(), now).await {
+            Ok(_) => imported += 1,
+            Err(e) => warn!(app.name = %name, "could not import {source}: {e}"),
+        }
+    }
+    Ok(imported)
+}
+
+/// Gives every SAML application a signing certificate (created at start-up when missing).
+pub async fn ensure_all_certificates(ctx: &Ctx, now: DateTime<Utc>) -> Result<(), Error> {
+    let mut tx = ctx.db.begin().await?;
+    for app in apps::list_apps(&mut tx).await? {
+        if app.is_saml() {
+            ensure_certificate(ctx, &mut tx, &app, now).await?;
+        }
+    }
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    Ok(())
+}
+
+async fn ensure_certificate(ctx: &Ctx, conn: &mut Conn, app: &Application, now: DateTime<Utc>) -> Result<(), Error> {
+    let published = certs::list_published_certs(conn, app.id).await?;
+    if published.iter().any(|c| c.state == CertState::Current) {
+        return Ok(());
+    }
+    generate_certificate(ctx, conn, app, now).await?;
+    Ok(())
+}
+
+/// Generates a key pair, writes the key file (0600) and records the certificate as current.
+async fn generate_certificate(
+    ctx: &Ctx,
+    conn: &mut Conn,
+    app: &Application,
+    now: DateTime<Utc>,
+) -> Result<Certificate, Error> {
+    let cn = format!("{} ({})", app.name, host_of(&ctx.config.base_url));
+    let days = ctx.config.cert_validity_days;
+    let key = tokio::task::spawn_blocking(move || SigningKey::generate(&cn, now, days))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))??;
+    let cert_pem = key.cert.to_pem()?;
+    certs::write_key(
+        &ctx.config.certs_dir,
+        app.name.as_str(),
+        &key.cert.fingerprint,
+        &key.private_key_pem()?,
+        cert_pem.as_bytes(),
+    )?;
+    let validity = (millis(key.cert.not_before), millis(key.cert.not_after));
+    certs::insert_cert(conn, app.id, &key.cert.fingerprint, &cert_pem, validity, CertState::Current, millis(now))
+        .await?;
+    Ok(key.cert)
+}
+
+fn host_of(base_url: &str) -> String {
+    url::Url::parse(base_url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default()
+}
+
+/// Maps the store's NotFound and Conflict to errors that name the thing.
+fn named(what: &'static str, name: &str) -> impl FnOnce(crate::store::Error) -> Error {
+    let name = name.to_owned();
+    move |e| match e {
+        crate::store::Error::NotFound { .. } => Error::NotFound { what, name },
+        crate::store::Error::Conflict { .. } => Error::Conflict { what, name },
+        other => Error::Store(other),
+    }
+}
+
+/// Default settings for tests and for callers that build an application without metadata.
+pub fn default_settings() -> SpSettings {
+    SpSettings::default()
+}

@@ -1,0 +1,96 @@
+//! Use cases, one function each: SSO, sign-in, admin changes, SP import. They load through `store`, call the pure
+//! core (`saml`, `directory`), and write each change with its event in one transaction.
+//!
+//! Architecture Invariant: services know no HTTP status codes and no templates; `web` and `cli` call them.
+
+pub mod admin;
+pub mod error;
+pub mod login;
+pub mod sp_import;
+pub mod sso;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+
+use crate::audit::Event;
+use crate::config::Config;
+use crate::directory::Application;
+use crate::saml::keys::{Certificate, SigningKey};
+use crate::store::certs::{self, CertState};
+use crate::store::{Conn, Db};
+
+pub use error::Error;
+
+/// What every service needs: configuration, the database and the parsed signing keys.
+#[derive(Clone)]
+pub struct Ctx {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub keys: KeyCache,
+}
+
+impl Ctx {
+    pub fn new(config: Config, db: Db) -> Self {
+        Self { config: Arc::new(config), db, keys: KeyCache::default() }
+    }
+
+    /// The IdP URL of an application: SP-initiated requests arrive here and IdP-initiated logins start here.
+    pub fn sso_url(&self, app: &str) -> String {
+        format!("{}/saml2/{app}", self.config.base_url)
+    }
+
+    /// The entity ID the application's SP knows the IdP by.
+    pub fn idp_entity_id(&self, app: &Application) -> String {
+        if app.sp.idp_entity_id.is_empty() {
+            self.sso_url(app.name.as_str())
+        } else {
+            app.sp.idp_entity_id.clone()
+        }
+    }
+}
+
+/// Parsed private keys by certificate fingerprint. Parsing a key costs as much as a signature, so each is parsed
+/// once per process; the database says which certificate is current, so a rotation by another process is seen on
+/// the next request.
+#[derive(Clone, Default)]
+pub struct KeyCache {
+    keys: Arc<RwLock<HashMap<String, Arc<SigningKey>>>>,
+}
+
+impl KeyCache {
+    /// The signing key of the application's current certificate.
+    pub async fn current(&self, ctx: &Ctx, conn: &mut Conn, app: &Application) -> Result<Arc<SigningKey>, Error> {
+        let published = certs::list_published_certs(conn, app.id).await?;
+        let Some(row) = published.iter().find(|c| c.state == CertState::Current) else {
+            return Err(Error::NoSigningKey { app: app.name.to_string() });
+        };
+        if let Some(key) = self.keys.read().ok().and_then(|k| k.get(&row.fingerprint).cloned()) {
+            return Ok(key);
+        }
+        let key_pem = certs::read_key(&ctx.config.certs_dir, app.name.as_str(), &row.fingerprint)?;
+        let key = Arc::new(SigningKey::from_pem(&key_pem, row.cert_pem.as_bytes())?);
+        if let Ok(mut keys) = self.keys.write() {
+            keys.insert(row.fingerprint.clone(), key.clone());
+        }
+        Ok(key)
+    }
+}
+
+/// The certificates an application publishes (current first), parsed.
+pub async fn published_certificates(conn: &mut Conn, app: &Application) -> Result<Vec<Certificate>, Error> {
+    let rows = certs::list_published_certs(conn, app.id).await?;
+    rows.iter().map(|r| Ok(Certificate::from_pem(r.cert_pem.as_bytes())?)).collect()
+}
+
+/// Records an event on its own, for outcomes that change nothing else (a refused request, a failed sign-in).
+pub async fn record(ctx: &Ctx, event: Event) -> Result<(), Error> {
+    let mut conn = ctx.db.conn().await?;
+    crate::store::events::insert_event(&mut conn, &event).await?;
+    Ok(())
+}
+
+pub fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}

@@ -1,0 +1,189 @@
+//! Registering an application from SP metadata (a file, a URL or XML text) and an optional settings file.
+//!
+//! Importing never relaxes a requirement: once an application requires signed requests, a re-import whose
+//! metadata no longer says `AuthnRequestsSigned="true"` keeps requiring them (notes/saml-security.md).
+
+use std::time::Duration as StdDuration;
+
+use crate::directory::application::{check_http_url, SpSettings};
+use crate::directory::{AttributeMapping, AttributeSource, UserProperty};
+use crate::saml::metadata::{parse_sp_metadata, SpMetadata, MAX_SP_METADATA};
+use crate::saml::{NameIdFormat, SigningMode};
+use crate::services::Error;
+
+/// The settings file beside `sp-metadata/<app>.xml`, or given to `sesame app import --settings`.
+/// Every key is optional; on re-import, absent keys keep their current value.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsFile {
+    pub display_label: Option<String>,
+    pub description: Option<String>,
+    pub show_in_portal: Option<bool>,
+    pub nameid_format: Option<String>,
+    pub nameid_source: Option<String>,
+    pub signing: Option<String>,
+    pub default_relay_state: Option<String>,
+    pub sp_login_url: Option<String>,
+    pub require_signed_requests: Option<bool>,
+    pub allow_sha1: Option<bool>,
+    pub idp_entity_id: Option<String>,
+    pub assertion_lifetime_secs: Option<u32>,
+    pub session_lifetime_secs: Option<u32>,
+    pub attributes: Option<Vec<AttributeEntry>>,
+}
+
+/// One attribute: exactly one of `property`, `constant` or `groups = true`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributeEntry {
+    pub name: String,
+    pub name_format: Option<String>,
+    pub property: Option<String>,
+    pub constant: Option<String>,
+    pub groups: Option<bool>,
+}
+
+impl SettingsFile {
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        toml::from_str(text).map_err(|e| Error::Settings { reason: e.message().to_owned() })
+    }
+}
+
+/// Reads metadata from a URL (http or https) or a file path.
+pub async fn fetch_metadata(source: &str) -> Result<String, Error> {
+    if source.starts_with("http://") || source.starts_with("https://") {
+        let fail = |reason: String| Error::Fetch { url: source.to_owned(), reason };
+        let client = reqwest::Client::builder()
+            .timeout(StdDuration::from_secs(20))
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .user_agent(concat!("sesame/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| fail(e.to_string()))?;
+        let response = client.get(source).send().await.map_err(|e| fail(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(fail(format!("HTTP status {}", response.status())));
+        }
+        let bytes = response.bytes().await.map_err(|e| fail(e.to_string()))?;
+        if bytes.len() > MAX_SP_METADATA {
+            return Err(fail(format!("the document is larger than {MAX_SP_METADATA} bytes")));
+        }
+        String::from_utf8(bytes.to_vec()).map_err(|_| fail("the document is not UTF-8".into()))
+    } else {
+        let meta = tokio::fs::metadata(source)
+            .await
+            .map_err(|e| Error::Fetch { url: source.to_owned(), reason: e.to_string() })?;
+        if meta.len() > MAX_SP_METADATA as u64 {
+            return Err(Error::Fetch { url: source.to_owned(), reason: "the file is too large".into() });
+        }
+        tokio::fs::read_to_string(source)
+            .await
+            .map_err(|e| Error::Fetch { url: source.to_owned(), reason: e.to_string() })
+    }
+}
+
+/// Combines metadata, the settings file and (on re-import) the current settings into new settings.
+pub fn merge(
+    metadata: &SpMetadata,
+    settings: &SettingsFile,
+    current: Option<&SpSettings>,
+    metadata_url: Option<&str>,
+) -> Result<SpSettings, Error> {
+    let mut sp = current.cloned().unwrap_or_default();
+    sp.entity_id = metadata.entity_id.clone();
+    sp.acs = metadata.acs.clone();
+    sp.signing_certificates = metadata.signing_certificates.iter().map(|c| c.to_pem()).collect::<Result<_, _>>()?;
+    sp.encryption_certificates =
+        metadata.encryption_certificates.iter().map(|c| c.to_pem()).collect::<Result<_, _>>()?;
+    if let Some(url) = metadata_url {
+        sp.metadata_url = url.to_owned();
+    }
+    let was_required = current.is_some_and(|c| c.require_signed_requests);
+    sp.require_signed_requests =
+        was_required || metadata.authn_requests_signed || settings.require_signed_requests.unwrap_or(false);
+    if current.is_none() {
+        // A new application's NameID format follows what the SP lists first, if we can produce it.
+        if let Some(format) = metadata.name_id_formats.iter().find_map(|f| NameIdFormat::from_urn(f)) {
+            sp.name_id_format = format;
+        }
+        if metadata.want_assertions_signed {
+            sp.signing_mode = SigningMode::Assertion;
+        }
+    }
+    if let Some(v) = &settings.nameid_format {
+        sp.name_id_format = NameIdFormat::parse(v).ok_or_else(|| invalid(format!("nameid_format {v:?} is unknown")))?;
+    }
+    if let Some(v) = &settings.nameid_source {
+        sp.name_id_source = Some(property(v)?);
+    }
+    if let Some(v) = &settings.signing {
+        sp.signing_mode = SigningMode::parse(v)
+            .ok_or_else(|| invalid(format!("signing {v:?} must be assertion, response or both")))?;
+    }
+    if let Some(v) = &settings.default_relay_state {
+        sp.default_relay_state = v.clone();
+    }
+    if let Some(v) = &settings.sp_login_url {
+        if !v.is_empty() {
+            check_http_url("sp_login_url", v)?;
+        }
+        sp.sp_login_url = v.clone();
+    }
+    if let Some(v) = settings.allow_sha1 {
+        sp.allow_sha1 = v;
+    }
+    if let Some(v) = &settings.idp_entity_id {
+        sp.idp_entity_id = v.clone();
+    }
+    if let Some(v) = settings.assertion_lifetime_secs {
+        sp.assertion_lifetime_secs = v;
+    }
+    if let Some(v) = settings.session_lifetime_secs {
+        sp.session_lifetime_secs = v;
+    }
+    if let Some(entries) = &settings.attributes {
+        sp.attributes = entries.iter().map(attribute).collect::<Result<_, _>>()?;
+    }
+    crate::directory::application::check_settings(&sp)?;
+    Ok(sp)
+}
+
+/// Parses metadata text, the settings and merges them.
+pub fn parse_and_merge(
+    xml: &str,
+    settings: &SettingsFile,
+    current: Option<&SpSettings>,
+    metadata_url: Option<&str>,
+) -> Result<SpSettings, Error> {
+    let metadata = parse_sp_metadata(xml)?;
+    merge(&metadata, settings, current, metadata_url)
+}
+
+fn attribute(entry: &AttributeEntry) -> Result<AttributeMapping, Error> {
+    let source = match (&entry.property, &entry.constant, entry.groups) {
+        (Some(p), None, None | Some(false)) => AttributeSource::Property(property(p)?),
+        (None, Some(c), None | Some(false)) => AttributeSource::Constant(c.clone()),
+        (None, None, Some(true)) => AttributeSource::Groups,
+        _ => {
+            return Err(invalid(format!(
+                "attribute {:?} needs exactly one of property, constant or groups = true",
+                entry.name
+            )))
+        }
+    };
+    Ok(AttributeMapping {
+        name: entry.name.clone(),
+        name_format: entry.name_format.clone().unwrap_or_else(|| "basic".into()),
+        source,
+    })
+}
+
+fn property(name: &str) -> Result<UserProperty, Error> {
+    UserProperty::parse(name).ok_or_else(|| {
+        let known: Vec<&str> = UserProperty::ALL.iter().map(|p| p.as_str()).collect();
+        invalid(format!("user property {name:?} is unknown (known: {})", known.join(", ")))
+    })
+}
+
+fn invalid(reason: String) -> Error {
+    Error::Settings { reason }
+}

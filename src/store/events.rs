@@ -1,0 +1,61 @@
+//! The event log's table.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use crate::audit::{Event, EventFilter, EventName};
+use crate::store::{flag, Conn, Error};
+
+pub async fn insert_event(conn: &mut Conn, event: &Event) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO events (at, name, actor, target, app, username, success, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(event.at.timestamp_millis())
+    .bind(event.name.as_str())
+    .bind(&event.actor)
+    .bind(&event.target)
+    .bind(&event.app)
+    .bind(&event.username)
+    .bind(flag(event.success))
+    .bind(&event.detail)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Events matching `filter`, newest first.
+pub async fn list_events(conn: &mut Conn, filter: &EventFilter) -> Result<Vec<Event>, Error> {
+    // Every filter is bound; an absent one compares the column with itself through a NULL check.
+    let rows = sqlx::query(
+        "SELECT id, at, name, actor, target, app, username, success, detail FROM events \
+         WHERE ($1 IS NULL OR name = $1) AND ($2 IS NULL OR app = $2) AND ($3 IS NULL OR username = $3) \
+         AND ($4 IS NULL OR at >= $4) AND ($5 IS NULL OR success = $5) \
+         ORDER BY at DESC, id DESC LIMIT $6",
+    )
+    .bind(filter.name.map(EventName::as_str))
+    .bind(filter.app.as_deref())
+    .bind(filter.username.as_deref())
+    .bind(filter.since.map(|t| t.timestamp_millis()))
+    .bind(filter.success.map(flag))
+    .bind(i64::from(filter.limit.clamp(1, 10_000)))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let name: String = row.try_get("name")?;
+            let at: i64 = row.try_get("at")?;
+            Ok(Event {
+                id: Some(row.try_get("id")?),
+                at: DateTime::<Utc>::from_timestamp_millis(at).unwrap_or_default(),
+                name: EventName::parse(&name).ok_or(Error::Corrupt { what: "event name", reason: name })?,
+                actor: row.try_get("actor")?,
+                target: row.try_get("target")?,
+                app: row.try_get("app")?,
+                username: row.try_get("username")?,
+                success: row.try_get::<i64, _>("success")? != 0,
+                detail: row.try_get("detail")?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,58 @@
+//! Groups and memberships.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::directory::{Group, GroupId, UserId};
+use crate::store::{Conn, Error};
+
+pub async fn insert_group(conn: &mut Conn, name: &str, description: &str, now_ms: i64) -> Result<GroupId, Error> {
+    let row = sqlx::query("INSERT INTO user_groups (name, description, created_at) VALUES ($1, $2, $3) RETURNING id")
+        .bind(name)
+        .bind(description)
+        .bind(now_ms)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(Error::conflict_as("group"))?;
+    Ok(GroupId(row.try_get("id")?))
+}
+
+pub async fn get_group_by_name(conn: &mut Conn, name: &str) -> Result<Group, Error> {
+    let row = sqlx::query("SELECT id, name, description FROM user_groups WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(|r| group_from_row(&r)).transpose()?.ok_or(Error::NotFound { what: "group" })
+}
+
+pub async fn list_groups(conn: &mut Conn) -> Result<Vec<Group>, Error> {
+    let rows = sqlx::query("SELECT id, name, description FROM user_groups ORDER BY name").fetch_all(&mut *conn).await?;
+    rows.iter().map(group_from_row).collect()
+}
+
+/// Adds a member; adding one who is already a member is refused as a conflict.
+pub async fn insert_member(conn: &mut Conn, group: GroupId, user: UserId) -> Result<(), Error> {
+    sqlx::query("INSERT INTO group_members (group_id, user_id) VALUES ($1, $2)")
+        .bind(group.0)
+        .bind(user.0)
+        .execute(&mut *conn)
+        .await
+        .map_err(Error::conflict_as("membership"))?;
+    Ok(())
+}
+
+pub async fn delete_member(conn: &mut Conn, group: GroupId, user: UserId) -> Result<(), Error> {
+    let done = sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
+        .bind(group.0)
+        .bind(user.0)
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound { what: "membership" });
+    }
+    Ok(())
+}
+
+fn group_from_row(row: &AnyRow) -> Result<Group, Error> {
+    Ok(Group { id: GroupId(row.try_get("id")?), name: row.try_get("name")?, description: row.try_get("description")? })
+}

@@ -1,0 +1,135 @@
+//! Storage: sqlx repositories and migrations. SQLite (WAL) by default, PostgreSQL by URL.
+//!
+//! Architecture Invariant: only this module writes SQL. DDL lives per backend under `migrations/{sqlite,postgres}`
+//! with the same numbers; DML is written once, with `$n` placeholders, integers for booleans and Unix milliseconds
+//! for times, so both backends run the same queries. Functions take a connection, so a service can run several in
+//! one transaction, and they hold no business rules.
+
+pub mod apps;
+pub mod certs;
+pub mod events;
+pub mod groups;
+pub mod sso;
+pub mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyConnection, AnyPool, Executor};
+
+pub type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// A failure of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{what} not found")]
+    NotFound { what: &'static str },
+    #[error("{what} already exists")]
+    Conflict { what: &'static str },
+    #[error("stored {what} could not be read: {reason}")]
+    Corrupt { what: &'static str, reason: String },
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+    #[error("database migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("file {path} could not be {action}")]
+    File {
+        path: String,
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Database(e)
+    }
+}
+
+impl Error {
+    /// Maps a unique-constraint violation to `Conflict`, the one place where that translation happens.
+    pub fn conflict_as(what: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
+        move |e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict { what },
+            _ => Self::Database(e),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The connection pool and which backend it talks to.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+impl Db {
+    /// Connects, creating an SQLite file when missing, and runs migrations.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets the CLI write while `serve` reads; busy_timeout makes writers queue instead
+                        // of failing; foreign keys are off by default in SQLite.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        let db = Self { pool, backend };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    async fn migrate(&self) -> Result<(), Error> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    pub async fn begin(&self) -> Result<Tx<'static>, Error> {
+        Ok(self.pool.begin().await?)
+    }
+
+    pub async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, Error> {
+        Ok(self.pool.acquire().await?)
+    }
+}
+
+/// Shorthand for the connection type repository functions take.
+pub type Conn = AnyConnection;
+
+pub(crate) fn flag(value: bool) -> i64 {
+    i64::from(value)
+}

@@ -1,0 +1,128 @@
+//! Users and their memberships.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::directory::user::Profile;
+use crate::directory::{GroupId, User, UserId, UserStatus};
+use crate::store::{Conn, Error};
+
+const COLUMNS: &str = "id, username, email, first_name, last_name, display_name, department, job_title, \
+    employee_type, company, employee_id, locale, phone, work_address, status";
+
+pub async fn insert_user(
+    conn: &mut Conn,
+    username: &str,
+    profile: &Profile,
+    password_hash: Option<&str>,
+    now_ms: i64,
+) -> Result<UserId, Error> {
+    let row = sqlx::query(
+        "INSERT INTO users (username, email, first_name, last_name, display_name, department, job_title, \
+         employee_type, company, employee_id, locale, phone, work_address, status, password_hash, created_at, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'active', $14, $15, $15) \
+         RETURNING id",
+    )
+    .bind(username)
+    .bind(&profile.email)
+    .bind(&profile.first_name)
+    .bind(&profile.last_name)
+    .bind(&profile.display_name)
+    .bind(&profile.department)
+    .bind(&profile.job_title)
+    .bind(&profile.employee_type)
+    .bind(&profile.company)
+    .bind(&profile.employee_id)
+    .bind(&profile.locale)
+    .bind(&profile.phone)
+    .bind(&profile.work_address)
+    .bind(password_hash)
+    .bind(now_ms)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(Error::conflict_as("user"))?;
+    Ok(UserId(row.try_get("id")?))
+}
+
+pub async fn find_user_by_username(conn: &mut Conn, username: &str) -> Result<Option<User>, Error> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE username = $1");
+    let row = sqlx::query(&sql).bind(username).fetch_optional(&mut *conn).await?;
+    row.map(|r| user_from_row(&r)).transpose()
+}
+
+pub async fn get_user_by_username(conn: &mut Conn, username: &str) -> Result<User, Error> {
+    find_user_by_username(conn, username).await?.ok_or(Error::NotFound { what: "user" })
+}
+
+pub async fn get_user(conn: &mut Conn, id: UserId) -> Result<User, Error> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+    let row = sqlx::query(&sql).bind(id.0).fetch_optional(&mut *conn).await?;
+    row.map(|r| user_from_row(&r)).transpose()?.ok_or(Error::NotFound { what: "user" })
+}
+
+/// The stored argon2 hash and the user, for sign-in.
+pub async fn find_credentials(conn: &mut Conn, username: &str) -> Result<Option<(User, Option<String>)>, Error> {
+    let sql = format!("SELECT {COLUMNS}, password_hash FROM users WHERE username = $1");
+    let Some(row) = sqlx::query(&sql).bind(username).fetch_optional(&mut *conn).await? else {
+        return Ok(None);
+    };
+    Ok(Some((user_from_row(&row)?, row.try_get("password_hash")?)))
+}
+
+pub async fn list_users(conn: &mut Conn) -> Result<Vec<User>, Error> {
+    let sql = format!("SELECT {COLUMNS} FROM users ORDER BY username");
+    let rows = sqlx::query(&sql).fetch_all(&mut *conn).await?;
+    rows.iter().map(user_from_row).collect()
+}
+
+pub async fn update_status(conn: &mut Conn, id: UserId, status: UserStatus, now_ms: i64) -> Result<(), Error> {
+    let done = sqlx::query("UPDATE users SET status = $1, updated_at = $2 WHERE id = $3")
+        .bind(status.as_str())
+        .bind(now_ms)
+        .bind(id.0)
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound { what: "user" });
+    }
+    Ok(())
+}
+
+pub async fn delete_user(conn: &mut Conn, id: UserId) -> Result<(), Error> {
+    let done = sqlx::query("DELETE FROM users WHERE id = $1").bind(id.0).execute(&mut *conn).await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound { what: "user" });
+    }
+    Ok(())
+}
+
+pub async fn list_group_ids(conn: &mut Conn, id: UserId) -> Result<Vec<GroupId>, Error> {
+    let rows =
+        sqlx::query("SELECT group_id FROM group_members WHERE user_id = $1").bind(id.0).fetch_all(&mut *conn).await?;
+    rows.iter().map(|r| Ok(GroupId(r.try_get("group_id")?))).collect()
+}
+
+fn user_from_row(row: &AnyRow) -> Result<User, Error> {
+    let status: String = row.try_get("status")?;
+    let status = UserStatus::parse(&status).ok_or(Error::Corrupt { what: "user status", reason: status })?;
+    let text = |name: &str| -> Result<String, Error> { Ok(row.try_get(name)?) };
+    Ok(User {
+        id: UserId(row.try_get("id")?),
+        username: text("username")?,
+        profile: Profile {
+            email: text("email")?,
+            first_name: text("first_name")?,
+            last_name: text("last_name")?,
+            display_name: text("display_name")?,
+            department: text("department")?,
+            job_title: text("job_title")?,
+            employee_type: text("employee_type")?,
+            company: text("company")?,
+            employee_id: text("employee_id")?,
+            locale: text("locale")?,
+            phone: text("phone")?,
+            work_address: text("work_address")?,
+        },
+        status,
+    })
+}

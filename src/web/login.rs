@@ -1,0 +1,209 @@
+//! Signing in and out at the IdP, the IdP session, and CSRF tokens for our forms.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use chrono::Utc;
+use tower_sessions::Session;
+
+use crate::audit::{Actor, Event, EventName};
+use crate::services::login::{self, IdpSession};
+use crate::services::{record, Error};
+use crate::web::error::PageError;
+use crate::web::AppState;
+
+const SESSION_KEY: &str = "idp";
+const CSRF_KEY: &str = "csrf";
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/login", get(login_page).post(login_submit)).route("/logout", post(logout))
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    csrf_token: &'a str,
+    continue_to: &'a str,
+    force: bool,
+    username: &'a str,
+    error: Option<&'a str>,
+    app_label: Option<&'a str>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct LoginQuery {
+    #[serde(rename = "continue")]
+    continue_to: Option<String>,
+    force: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct LoginForm {
+    csrf_token: String,
+    username: String,
+    password: String,
+    #[serde(rename = "continue", default)]
+    continue_to: String,
+    force: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct CsrfOnly {
+    csrf_token: String,
+}
+
+/// The signed-in user, if any.
+pub async fn current_session(session: &Session) -> Option<IdpSession> {
+    session.get::<IdpSession>(SESSION_KEY).await.ok().flatten()
+}
+
+/// The sign-in page URL that continues to `next` afterwards.
+pub fn login_url(next: &str, force: bool) -> String {
+    let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    if force {
+        format!("/login?continue={next}&force=1")
+    } else {
+        format!("/login?continue={next}")
+    }
+}
+
+/// The session's CSRF token, created on first use (synchronizer token pattern).
+pub async fn csrf_token(session: &Session) -> Result<String, PageError> {
+    if let Ok(Some(token)) = session.get::<String>(CSRF_KEY).await {
+        return Ok(token);
+    }
+    let bytes: [u8; 32] = rand::random();
+    let token = hex::encode(bytes);
+    session.insert(CSRF_KEY, &token).await.map_err(session_error)?;
+    Ok(token)
+}
+
+/// Refuses a form whose token does not match the session's (cross-site request forgery).
+pub async fn check_csrf(session: &Session, submitted: &str) -> Result<(), PageError> {
+    let expected = session.get::<String>(CSRF_KEY).await.ok().flatten().unwrap_or_default();
+    let matches = !expected.is_empty()
+        && openssl::memcmp::eq(expected.as_bytes(), submitted.as_bytes().get(..expected.len()).unwrap_or_default())
+        && submitted.len() == expected.len();
+    if matches {
+        Ok(())
+    } else {
+        Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "This form was not sent from this page or has expired. Go back, reload the page and try again.",
+        ))
+    }
+}
+
+async fn login_page(
+    State(state): State<AppState>,
+    Query(query): Query<LoginQuery>,
+    session: Session,
+) -> Result<Response, PageError> {
+    let next = safe_next(query.continue_to.as_deref());
+    let force = query.force.is_some();
+    if !force && current_session(&session).await.is_some() {
+        return Ok(Redirect::to(&next).into_response());
+    }
+    render_login(&state, &session, &next, force, "", None, StatusCode::OK).await
+}
+
+async fn login_submit(
+    State(state): State<AppState>,
+    session: Session,
+    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, PageError> {
+    let Ok(Form(form)) = form else {
+        return Err(PageError::new(StatusCode::BAD_REQUEST, "Sign-in failed", "The sign-in form could not be read."));
+    };
+    check_csrf(&session, &form.csrf_token).await?;
+    let next = safe_next(Some(&form.continue_to));
+    let force = form.force.is_some();
+    match login::sign_in(&state.ctx, form.username.trim(), &form.password, Utc::now()).await {
+        Ok(idp) => {
+            // A new session id at sign-in, so an id planted before sign-in is worthless (session fixation).
+            session.cycle_id().await.map_err(session_error)?;
+            session.insert(SESSION_KEY, &idp).await.map_err(session_error)?;
+            let bytes: [u8; 32] = rand::random();
+            session.insert(CSRF_KEY, hex::encode(bytes)).await.map_err(session_error)?;
+            Ok(Redirect::to(&next).into_response())
+        }
+        Err(Error::BadCredentials) => {
+            let message = "Invalid username or password.";
+            render_login(&state, &session, &next, force, &form.username, Some(message), StatusCode::UNAUTHORIZED).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+    form: Result<Form<CsrfOnly>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, PageError> {
+    let token = form.map(|Form(f)| f.csrf_token).unwrap_or_default();
+    check_csrf(&session, &token).await?;
+    if let Some(idp) = current_session(&session).await {
+        let event =
+            Event::new(Utc::now(), EventName::UserLogout, &Actor::User(idp.username.clone())).user(&idp.username);
+        record(&state.ctx, event).await?;
+    }
+    session.flush().await.map_err(session_error)?;
+    Ok(Redirect::to("/login").into_response())
+}
+
+async fn render_login(
+    state: &AppState,
+    session: &Session,
+    next: &str,
+    force: bool,
+    username: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let token = csrf_token(session).await?;
+    let label = match app_of(next) {
+        Some(app) => crate::services::sso::app_label(&state.ctx, app).await,
+        None => None,
+    };
+    let page = LoginPage { csrf_token: &token, continue_to: next, force, username, error, app_label: label.as_deref() };
+    let html = page.render().map_err(|e| PageError::from(Error::Task(e.to_string())))?;
+    Ok((status, Html(html)).into_response())
+}
+
+/// Only local paths are followed after sign-in (no open redirect): `/x`, never `//host` or `/\host`.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.chars().any(char::is_control) =>
+        {
+            n.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+fn app_of(path: &str) -> Option<&str> {
+    path.strip_prefix("/saml2/")?.split('/').next()
+}
+
+fn session_error(e: tower_sessions::session::Error) -> PageError {
+    PageError::from(Error::Task(format!("session store: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Open redirect: the continue parameter cannot send a signed-in user to another site.
+    #[test]
+    fn follows_only_local_paths() {
+        assert_eq!(safe_next(Some("/saml2/a/continue/_x")), "/saml2/a/continue/_x");
+        for bad in ["//evil.example", "https://evil.example", "/\\evil.example", "evil", ""] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+        }
+    }
+}

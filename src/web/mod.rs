@@ -1,0 +1,120 @@
+//! HTTP: the SAML endpoints, sign-in and sign-out, the user portal, health, and static assets.
+//!
+//! Architecture Invariant: handlers extract, call one `services` function and render; no SQL, no XML, no protocol
+//! rules here. Every page is an askama template with escaping on.
+
+pub mod error;
+pub mod login;
+pub mod portal;
+pub mod saml;
+pub mod sessions;
+
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::services::Ctx;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub ctx: Ctx,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The default Content-Security-Policy: no inline script or style anywhere, forms post only to us.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The whole HTTP application.
+pub fn router(state: AppState, store: sessions::Store) -> Router {
+    let config = &state.ctx.config;
+    let secure = config.is_https();
+    // `__Host-` binds the cookie to our origin, but browsers accept that prefix only on Secure cookies.
+    let cookie_name = if secure { "__Host-sesame" } else { "sesame_session" };
+    let lifetime = time::Duration::seconds(i64::try_from(config.session_lifetime_secs).unwrap_or(8 * 3600));
+    let sessions = SessionManagerLayer::new(store)
+        .with_name(cookie_name)
+        .with_secure(secure)
+        .with_http_only(true)
+        // Strict would drop the session on the SP's cross-site redirect to us (notes/rust-stack.md).
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(lifetime));
+
+    Router::new()
+        .merge(saml::router())
+        .merge(login::router())
+        .merge(portal::router())
+        .route("/healthz", get(healthz))
+        .route("/assets/sesame.css", get(stylesheet))
+        .route("/assets/autopost.js", get(autopost))
+        .fallback(not_found)
+        .layer(sessions)
+        .layer(middleware::from_fn(security_headers))
+        .layer(DefaultBodyLimit::max(256 * 1024))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.ctx.db.conn().await {
+        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => {
+            tracing::error!("health check: database unavailable: {e}");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+        }
+    }
+}
+
+async fn not_found() -> error::PageError {
+    error::PageError::new(StatusCode::NOT_FOUND, "Page not found", "There is nothing at this address.")
+}
+
+async fn stylesheet() -> Response {
+    static_asset("text/css; charset=utf-8", include_str!("../../assets/sesame.css"))
+}
+
+async fn autopost() -> Response {
+    static_asset("text/javascript; charset=utf-8", include_str!("../../assets/autopost.js"))
+}
+
+fn static_asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
+}
+
+/// Adds security headers; a handler that set its own CSP (the SAML POST page) keeps it.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(CSP));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Random request ids, echoed in `x-request-id` and shown on error pages.
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        let bytes: [u8; 8] = rand::random();
+        HeaderValue::from_str(&hex::encode(bytes)).ok().map(RequestId::new)
+    }
+}

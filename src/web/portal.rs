@@ -1,0 +1,62 @@
+//! The user portal: a tile for each application the signed-in user may use.
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use tower_sessions::Session;
+
+use crate::directory::AppKind;
+use crate::services::{sso, Error};
+use crate::web::error::PageError;
+use crate::web::login::{csrf_token, current_session, login_url};
+use crate::web::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/", get(portal))
+}
+
+struct Tile {
+    href: String,
+    label: String,
+    description: String,
+    initial: String,
+    hue: u8,
+}
+
+#[derive(Template)]
+#[template(path = "portal.html")]
+struct PortalPage<'a> {
+    shown_name: &'a str,
+    csrf_token: &'a str,
+    tiles: Vec<Tile>,
+}
+
+async fn portal(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
+    let Some(idp) = current_session(&session).await else {
+        return Ok(Redirect::to(&login_url("/", false)).into_response());
+    };
+    let Some((user, apps)) = sso::portal(&state.ctx, &idp).await? else {
+        // The account was deleted since sign-in.
+        let _ = session.flush().await;
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let tiles = apps
+        .iter()
+        .map(|app| Tile {
+            href: match (app.kind, &app.bookmark_url) {
+                (AppKind::Bookmark, Some(url)) => url.clone(),
+                _ => format!("/saml2/{}", app.name),
+            },
+            label: app.display_label.clone(),
+            description: app.description.clone(),
+            initial: app.display_label.chars().next().map(|c| c.to_uppercase().to_string()).unwrap_or_default(),
+            hue: app.name.as_str().bytes().fold(0u8, |h, b| h.wrapping_mul(31).wrapping_add(b)) % 8,
+        })
+        .collect();
+    let token = csrf_token(&session).await?;
+    let page = PortalPage { shown_name: &user.shown_name(), csrf_token: &token, tiles };
+    let html = page.render().map_err(|e| PageError::from(Error::Task(e.to_string())))?;
+    Ok(Html(html).into_response())
+}
