@@ -40,9 +40,8 @@ impl From<Error> for PageError {
             Error::Denied { .. } => (StatusCode::FORBIDDEN, "Access denied"),
             Error::BadCredentials => (StatusCode::UNAUTHORIZED, "Sign-in failed"),
             Error::PendingExpired => (StatusCode::BAD_REQUEST, "Sign-in expired"),
-            Error::Request(RequestError::Malformed(crate::saml::Error::TooLarge { .. })) => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "Request refused")
-            }
+            Error::Request(RequestError::Malformed(crate::saml::Error::TooLarge { .. }))
+            | Error::Saml(crate::saml::Error::TooLarge { .. }) => (StatusCode::PAYLOAD_TOO_LARGE, "Request refused"),
             Error::Request(_) | Error::ReplayedRequest { .. } | Error::Saml(_) => {
                 (StatusCode::BAD_REQUEST, "Request refused")
             }
