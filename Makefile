@@ -1,0 +1,36 @@
+# The two commands of the README: `make run` starts the server, `make test` runs every test.
+# Both install what they need (Debian packages, a Python venv for the test peers) and are idempotent.
+
+CARGO ?= cargo
+PYTHON_VENV := .venv/bin/python
+
+.PHONY: run test test-rust test-peers lint bench deps test-deps
+
+deps:
+	./scripts/install-system-deps.sh
+
+test-deps:
+	./scripts/install-system-deps.sh --test
+	./scripts/peers-venv.sh
+
+## Start the server on http://127.0.0.1:8080 with SQLite and keys under ./data and ./certs.
+run: deps
+	$(CARGO) run --release -- serve
+
+## Every test: formatting, lints, Rust unit and integration tests, then the real-peer suites.
+test: test-deps lint test-rust test-peers
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+test-rust:
+	$(CARGO) test --all-targets
+
+test-peers:
+	$(CARGO) build --bin sesame
+	SESAME_BIN=$(CURDIR)/target/debug/sesame $(PYTHON_VENV) -m pytest tests/peers -q
+
+## SSO throughput against the raw RSA rate of this machine (release build; not part of the tests).
+bench: deps
+	$(CARGO) bench --bench sso
