@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use crate::audit::{Actor, Event, EventFilter, EventName};
-use crate::directory::application::SpSettings;
 use crate::directory::user::{check_user, Profile};
 use crate::directory::{check_name, AppKind, AppName, Application, Group, User, UserStatus};
 use crate::saml::keys::{Certificate, SigningKey};
@@ -109,6 +108,7 @@ pub async fn import_app(
     settings_text: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(Application, bool), Error> {
+    AppName::parse(name)?;
     let xml = sp_import::fetch_metadata(metadata_source).await?;
     let url = metadata_source.starts_with("http").then_some(metadata_source);
     import_app_xml(ctx, actor, name, &xml, url, settings_text, now).await
@@ -148,18 +148,20 @@ pub async fn import_app_xml(
         sp: &sp,
     };
     let created = current.is_none();
-    let (id, event) = match &current {
+    let event = match &current {
         Some(app) => {
             apps::update_app(&mut tx, app.id, &record, millis(now)).await?;
-            (app.id, EventName::AdminAppUpdate)
+            EventName::AdminAppUpdate
         }
-        None => (apps::insert_app(&mut tx, &name, &record, millis(now)).await?, EventName::AdminAppCreate),
+        None => {
+            apps::insert_app(&mut tx, &name, &record, millis(now)).await?;
+            EventName::AdminAppCreate
+        }
     };
     events::insert_event(&mut tx, &Event::new(now, event, actor).target(name.as_str()).app(name.as_str())).await?;
     let app = apps::get_app(&mut tx, name.as_str()).await?;
     ensure_certificate(ctx, &mut tx, &app, now).await?;
     tx.commit().await.map_err(crate::store::Error::from)?;
-    debug_assert_eq!(app.id, id);
     Ok((app, created))
 }
 
@@ -374,9 +376,4 @@ fn named(what: &'static str, name: &str) -> impl FnOnce(crate::store::Error) -> 
         crate::store::Error::Conflict { .. } => Error::Conflict { what, name },
         other => Error::Store(other),
     }
-}
-
-/// Default settings for tests and for callers that build an application without metadata.
-pub fn default_settings() -> SpSettings {
-    SpSettings::default()
 }

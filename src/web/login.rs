@@ -84,9 +84,10 @@ pub async fn csrf_token(session: &Session) -> Result<String, PageError> {
 /// Refuses a form whose token does not match the session's (cross-site request forgery).
 pub async fn check_csrf(session: &Session, submitted: &str) -> Result<(), PageError> {
     let expected = session.get::<String>(CSRF_KEY).await.ok().flatten().unwrap_or_default();
+    // Lengths first: the constant-time comparison requires equal lengths (and asserts it).
     let matches = !expected.is_empty()
-        && openssl::memcmp::eq(expected.as_bytes(), submitted.as_bytes().get(..expected.len()).unwrap_or_default())
-        && submitted.len() == expected.len();
+        && submitted.len() == expected.len()
+        && openssl::memcmp::eq(expected.as_bytes(), submitted.as_bytes());
     if matches {
         Ok(())
     } else {

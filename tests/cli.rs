@@ -1,0 +1,179 @@
+//! The command line as DESIGN.md fixes it: commands, exit statuses and `--json` keys, against a running server
+//! that shares the database (scripts outside the project rely on all of this).
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    base: String,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn env(dir: &Path, base: &str, bind: &str) -> Vec<(String, String)> {
+    vec![
+        ("SESAME_BIND".into(), bind.into()),
+        ("SESAME_BASE_URL".into(), base.into()),
+        ("SESAME_DATA_DIR".into(), dir.join("data").display().to_string()),
+        ("SESAME_CERTS_DIR".into(), dir.join("certs").display().to_string()),
+        ("SESAME_SP_METADATA_DIR".into(), dir.join("sp-metadata").display().to_string()),
+    ]
+}
+
+fn start() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let bind = format!("127.0.0.1:{port}");
+    let base = format!("http://{bind}");
+    let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_sesame"))
+        .arg("serve")
+        .envs(env(dir.path(), &base, &bind))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let server = Server { child, base, dir };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(&bind).is_err() {
+        assert!(Instant::now() < deadline, "server did not start: {}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server
+}
+
+impl Server {
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let bind = self.base.trim_start_matches("http://").to_owned();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sesame"))
+            .args(args)
+            .envs(env(self.dir.path(), &self.base, &bind))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).unwrap();
+        }
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run(args, stdin);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// A refused command: exit 1 and exactly one line on stderr.
+    fn refused(&self, args: &[&str]) -> String {
+        let out = self.run(args, None);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+        stderr
+    }
+}
+
+fn sp_metadata() -> String {
+    r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://sp.example.com/sp">
+  <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://sp.example.com/acs" index="0"/>
+  </md:SPSSODescriptor>
+</md:EntityDescriptor>"#
+        .into()
+}
+
+#[test]
+fn admin_commands_work_against_a_running_server() {
+    let server = start();
+    let metadata = server.dir.path().join("sp.xml");
+    std::fs::write(&metadata, sp_metadata()).unwrap();
+    let settings = server.dir.path().join("sp.toml");
+    std::fs::write(&settings, "display_label = \"Demo\"\nsigning = \"both\"\n").unwrap();
+
+    server.ok(
+        &["user", "add", "alice", "--email", "alice@example.com", "--first-name", "Alice", "--password-stdin"],
+        Some("pw-1234\n"),
+    );
+    server.ok(&["group", "add", "staff"], None);
+    server.ok(&["group", "add-member", "staff", "alice"], None);
+    server.ok(
+        &["app", "import", "demo", "--metadata", metadata.to_str().unwrap(), "--settings", settings.to_str().unwrap()],
+        None,
+    );
+    server.ok(&["app", "bind", "demo", "staff"], None);
+
+    let shown: serde_json::Value = serde_json::from_str(&server.ok(&["app", "show", "demo", "--json"], None)).unwrap();
+    let idp_url = format!("{}/saml2/demo", server.base);
+    assert_eq!(shown["idp_url"], idp_url.as_str());
+    assert_eq!(shown["entity_id"], idp_url.as_str());
+    assert_eq!(shown["metadata_url"], format!("{idp_url}/metadata").as_str());
+    assert_eq!(shown["certificate_url"], format!("{idp_url}/certificate.pem").as_str());
+    assert_eq!(shown["signing"], "both");
+    assert_eq!(shown["bound_groups"][0], "staff");
+    assert!(shown["cert_not_after"].as_str().unwrap().starts_with("20"));
+    assert!(shown["cert_days_left"].as_i64().unwrap() > 1000);
+
+    // The running server serves what the CLI just created.
+    let pem = reqwest_get(&format!("{idp_url}/certificate.pem"));
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    let before = shown["cert_fingerprint"].as_str().unwrap().to_owned();
+    server.ok(&["app", "rotate-cert", "demo"], None);
+    let rotated: serde_json::Value =
+        serde_json::from_str(&server.ok(&["app", "show", "demo", "--json"], None)).unwrap();
+    assert_ne!(rotated["cert_fingerprint"].as_str().unwrap(), before);
+    assert_ne!(reqwest_get(&format!("{idp_url}/certificate.pem")), pem, "the server picked up the new certificate");
+
+    server.ok(&["user", "suspend", "alice"], None);
+    server.ok(&["group", "remove-member", "staff", "alice"], None);
+    server.ok(&["app", "unbind", "demo", "staff"], None);
+    server.ok(&["user", "delete", "alice"], None);
+
+    let lines = server.ok(&["events", "--json"], None);
+    let names: Vec<String> = lines
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["name"].as_str().unwrap().to_owned())
+        .collect();
+    for expected in ["admin_user_create", "admin_app_create", "admin_app_rotate_cert", "admin_user_delete"] {
+        assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
+    }
+    let filtered = server.ok(&["events", "--json", "--name", "admin_app_bind", "--app", "demo"], None);
+    assert_eq!(filtered.lines().count(), 1);
+}
+
+#[test]
+fn refusals_exit_1_with_one_line_and_usage_errors_exit_2() {
+    let server = start();
+    server.ok(&["group", "add", "staff"], None);
+    assert!(server.refused(&["group", "add", "staff"]).contains("already exists"));
+    assert!(server.refused(&["app", "bind", "nope", "staff"]).contains("does not exist"));
+    assert!(server.refused(&["user", "add", "x", "--email", "not-an-email"]).contains("email"));
+    assert!(server.refused(&["app", "import", "Bad/Name", "--metadata", "/nonexistent"]).contains("application name"));
+    assert!(server.refused(&["app", "import", "demo", "--metadata", "/nonexistent.xml"]).contains("/nonexistent.xml"));
+    assert!(server.refused(&["events", "--since", "yesterday"]).contains("--since"));
+    assert_eq!(server.run(&["frobnicate"], None).status.code(), Some(2));
+    assert_eq!(server.run(&["user", "add", "x"], None).status.code(), Some(2), "--email is required");
+}
+
+/// A minimal HTTP GET over loopback, so the test needs no HTTP client configuration.
+fn reqwest_get(url: &str) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() })
+}

@@ -1,0 +1,90 @@
+//! Signing in and out: the attacks on the IdP session that the sign-in form must refuse.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::*;
+use sesame::audit::{EventFilter, EventName};
+
+/// Login CSRF: a form posted from another site (no token, or another session's token) is refused.
+#[tokio::test]
+async fn refuses_sign_in_without_the_session_csrf_token() {
+    let app = TestApp::new().await;
+    let fields = [("username", "alice"), ("password", PASSWORD), ("continue", "/")];
+    let no_token = app.post_form("/login", &fields, None).await;
+    assert_ne!(no_token.status, StatusCode::SEE_OTHER, "a form without a token must not sign in");
+    assert!(no_token.set_cookie.is_none() || !no_token.body.contains("applications"));
+
+    let victim = app.get("/login", None).await;
+    let attacker = app.get("/login", None).await;
+    let attacker_token = attacker.input("csrf_token").unwrap();
+    let with_token = [("csrf_token", attacker_token.as_str()), ("username", "alice"), ("password", PASSWORD)];
+    let reply = app.post_form("/login", &with_token, victim.set_cookie.as_deref()).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "another session's token is refused");
+}
+
+/// Session fixation: the session id issued before sign-in is not the one that is signed in.
+#[tokio::test]
+async fn issues_a_new_session_id_at_sign_in() {
+    let app = TestApp::new().await;
+    let page = app.get("/login", None).await;
+    let before = page.set_cookie.clone().unwrap();
+    let token = page.input("csrf_token").unwrap();
+    let fields = [("csrf_token", token.as_str()), ("username", "alice"), ("password", PASSWORD), ("continue", "/")];
+    let reply = app.post_form("/login", &fields, Some(&before)).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    let after = reply.set_cookie.expect("a new cookie at sign-in");
+    assert_ne!(before, after);
+    let old = app.get("/", Some(&before)).await;
+    assert_eq!(old.status, StatusCode::SEE_OTHER, "the pre-sign-in id is not signed in");
+    assert_eq!(app.get("/", Some(&after)).await.status, StatusCode::OK);
+}
+
+/// Username enumeration: unknown users and wrong passwords get the same answer; events record which it was.
+#[tokio::test]
+async fn failed_sign_ins_look_the_same_and_are_recorded() {
+    let app = TestApp::new().await;
+    let (unknown, _) = app.try_login("nobody", PASSWORD, "/").await;
+    let (wrong, _) = app.try_login("alice", "wrong password", "/").await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(unknown.body.contains("Invalid username or password"));
+    assert!(wrong.body.contains("Invalid username or password"));
+    let filter = EventFilter { name: Some(EventName::UserLoginFailed), limit: 10, ..Default::default() };
+    let events = sesame::services::admin::list_events(&app.ctx, &filter).await.unwrap();
+    let details: Vec<&str> = events.iter().map(|e| e.detail.as_str()).collect();
+    assert_eq!(details, ["wrong password", "unknown username"]);
+}
+
+/// Sign-out needs the CSRF token too, and ends the session.
+#[tokio::test]
+async fn sign_out_requires_the_token_and_ends_the_session() {
+    let app = TestApp::new().await;
+    let cookie = app.login("alice", PASSWORD).await;
+    let forged = app.post_form("/logout", &[("csrf_token", "x")], Some(&cookie)).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let portal = app.get("/", Some(&cookie)).await;
+    let token = portal.input("csrf_token").unwrap();
+    let reply = app.post_form("/logout", &[("csrf_token", &token)], Some(&cookie)).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.get("/", Some(&cookie)).await.status, StatusCode::SEE_OTHER, "signed out");
+}
+
+#[tokio::test]
+async fn pages_carry_security_headers() {
+    let app = TestApp::new().await;
+    let response = app
+        .router
+        .clone()
+        .oneshot(axum::http::Request::get("/login").body(axum::body::Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let headers = response.headers();
+    let csp = headers.get("content-security-policy").unwrap().to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+    assert_eq!(headers.get("x-frame-options").unwrap(), "DENY");
+    let cookie = headers.get("set-cookie").unwrap().to_str().unwrap().to_lowercase();
+    assert!(cookie.contains("httponly") && cookie.contains("samesite=lax"), "{cookie}");
+}
+
+use tower::ServiceExt;
