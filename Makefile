@@ -25,7 +25,7 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 test-rust:
-	$(CARGO) test --all-targets
+	$(CARGO) test
 
 test-peers:
 	$(CARGO) build --bin sesame

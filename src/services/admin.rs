@@ -125,6 +125,11 @@ pub async fn import_app_xml(
 ) -> Result<(Application, bool), Error> {
     let name = AppName::parse(name)?;
     let settings = settings_text.map(SettingsFile::parse).transpose()?.unwrap_or_default();
+    if settings.bookmark_url.is_some() {
+        return Err(Error::Settings {
+            reason: "bookmark_url is for bookmark applications, which have no metadata".into(),
+        });
+    }
     let mut tx = ctx.db.begin().await?;
     let current = apps::find_app(&mut tx, name.as_str()).await?;
     if current.as_ref().is_some_and(|a| !a.is_saml()) {
@@ -163,6 +168,53 @@ pub async fn import_app_xml(
     ensure_certificate(ctx, &mut tx, &app, now).await?;
     tx.commit().await.map_err(crate::store::Error::from)?;
     Ok((app, created))
+}
+
+/// Creates or updates a bookmark application: a portal tile that opens `settings.bookmark_url`.
+pub async fn upsert_bookmark(
+    ctx: &Ctx,
+    actor: &Actor,
+    name: &str,
+    settings_text: &str,
+    now: DateTime<Utc>,
+) -> Result<(Application, bool), Error> {
+    let name = AppName::parse(name)?;
+    let settings = SettingsFile::parse(settings_text)?;
+    let Some(url) = settings.bookmark_url.as_deref() else {
+        return Err(Error::Settings { reason: "a bookmark needs bookmark_url".into() });
+    };
+    crate::directory::application::check_http_url("bookmark_url", url)?;
+    let mut tx = ctx.db.begin().await?;
+    let current = apps::find_app(&mut tx, name.as_str()).await?;
+    if current.as_ref().is_some_and(Application::is_saml) {
+        return Err(Error::Conflict { what: "SAML application", name: name.to_string() });
+    }
+    let display_label = settings.display_label.clone().unwrap_or_else(|| name.to_string());
+    check_name("display label", &display_label)?;
+    let sp = Default::default();
+    let record = AppRecord {
+        display_label: &display_label,
+        description: settings.description.as_deref().unwrap_or_default(),
+        show_in_portal: settings.show_in_portal.unwrap_or(true),
+        kind: AppKind::Bookmark,
+        bookmark_url: Some(url),
+        is_active: true,
+        sp: &sp,
+    };
+    let event = match &current {
+        Some(app) => {
+            apps::update_app(&mut tx, app.id, &record, millis(now)).await?;
+            EventName::AdminAppUpdate
+        }
+        None => {
+            apps::insert_app(&mut tx, &name, &record, millis(now)).await?;
+            EventName::AdminAppCreate
+        }
+    };
+    events::insert_event(&mut tx, &Event::new(now, event, actor).target(name.as_str()).app(name.as_str())).await?;
+    let app = apps::get_app(&mut tx, name.as_str()).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    Ok((app, current.is_none()))
 }
 
 /// Binds (`is_bind`) or unbinds a group.
@@ -293,25 +345,39 @@ pub async fn list_events(ctx: &Ctx, filter: &EventFilter) -> Result<Vec<Event>, 
     Ok(events::list_events(&mut conn, filter).await?)
 }
 
-/// Registers or updates every `sp-metadata/<app>.xml` (with `<app>.toml` beside it when present).
-/// A bad file is reported and skipped, so one broken SP does not keep the IdP down.
+/// Registers or updates every `sp-metadata/<app>.xml` (with `<app>.toml` beside it when present), and every
+/// `<app>.toml` without XML that names a `bookmark_url`. A bad file is reported and skipped, so one broken SP does
+/// not keep the IdP down.
 pub async fn import_sp_metadata_dir(ctx: &Ctx, dir: &Path, now: DateTime<Utc>) -> Result<usize, Error> {
     let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
         return Ok(0);
     };
-    let mut imported = 0;
+    let mut paths = Vec::new();
     while let Ok(Some(entry)) = entries.next_entry().await {
-        let path = entry.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("xml") {
-            continue;
-        }
-        let Some(name) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else { continue };
+        paths.push(entry.path());
+    }
+    paths.sort();
+    let mut imported = 0;
+    for path in &paths {
+        let extension = path.extension().and_then(|e| e.to_str());
+        let Some(name) = path.file_stem().and_then(|s| s.to_str()) else { continue };
         let settings_path = path.with_extension("toml");
-        let settings = tokio::fs::read_to_string(&settings_path).await.ok();
-        let source = path.display().to_string();
-        match import_app(ctx, &Actor::System, &name, &source, settings.as_deref(), now).await {
-            Ok(_) => imported += 1,
-            Err(e) => warn!(app.name = %name, "could not import {source}: {e}"),
+        let result = match extension {
+            Some("xml") => {
+                let settings = tokio::fs::read_to_string(&settings_path).await.ok();
+                import_app(ctx, &Actor::System, name, &path.display().to_string(), settings.as_deref(), now)
+                    .await
+                    .map(drop)
+            }
+            Some("toml") if !path.with_extension("xml").exists() => match tokio::fs::read_to_string(path).await {
+                Ok(text) => upsert_bookmark(ctx, &Actor::System, name, &text, now).await.map(drop),
+                Err(e) => Err(Error::Fetch { url: path.display().to_string(), reason: e.to_string() }),
+            },
+            _ => continue,
+        };
+        match result {
+            Ok(()) => imported += 1,
+            Err(e) => warn!(app.name = %name, "could not register {}: {e}", path.display()),
         }
     }
     Ok(imported)

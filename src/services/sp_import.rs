@@ -19,6 +19,8 @@ pub struct SettingsFile {
     pub display_label: Option<String>,
     pub description: Option<String>,
     pub show_in_portal: Option<bool>,
+    /// Makes the application a bookmark: a portal tile that opens this URL, with no SAML.
+    pub bookmark_url: Option<String>,
     pub nameid_format: Option<String>,
     pub nameid_source: Option<String>,
     pub signing: Option<String>,

@@ -1,0 +1,92 @@
+//! What `serve` does before it answers: registering `sp-metadata/`, creating keys, and importing by URL.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use chrono::Utc;
+use common::*;
+use sesame::audit::Actor;
+use sesame::config::Config;
+use sesame::saml::keys::SigningKey;
+use sesame::services::admin;
+
+#[tokio::test]
+async fn registers_sp_metadata_dir_and_creates_private_keys_0600() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::for_tests(dir.path(), BASE);
+    let sp_key = SigningKey::generate("sp", Utc::now(), 1).unwrap();
+    std::fs::create_dir_all(&config.sp_metadata_dir).unwrap();
+    std::fs::write(config.sp_metadata_dir.join("crm.xml"), sp_metadata(&sp_key, true)).unwrap();
+    std::fs::write(config.sp_metadata_dir.join("crm.toml"), "display_label = \"CRM\"\nsigning = \"response\"\n")
+        .unwrap();
+    std::fs::write(config.sp_metadata_dir.join("wiki.toml"), "bookmark_url = \"https://wiki.example.com/\"\n").unwrap();
+    std::fs::write(config.sp_metadata_dir.join("broken.xml"), "<not-metadata/>").unwrap();
+    let certs_dir = config.certs_dir.clone();
+
+    let server = sesame::build(config).await.unwrap();
+    let crm = admin::show_app(&server.ctx, "crm", Utc::now()).await.unwrap();
+    assert_eq!(crm.display_label, "CRM");
+    assert_eq!(crm.signing, "response");
+    assert!(crm.require_signed_requests, "AuthnRequestsSigned=\"true\" in the metadata");
+    assert_eq!(
+        admin::show_app(&server.ctx, "wiki", Utc::now()).await.unwrap().kind,
+        sesame::directory::AppKind::Bookmark
+    );
+    assert!(admin::show_app(&server.ctx, "broken", Utc::now()).await.is_err(), "a broken file is skipped");
+
+    let key = sesame::store::certs::key_path(&certs_dir, "crm", &crm.cert_fingerprint);
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(key.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(std::fs::metadata(&certs_dir).unwrap().permissions().mode() & 0o777, 0o700);
+
+    // A restart keeps the key: the certificate SPs imported stays valid.
+    drop(server);
+    let again = sesame::build(Config::for_tests(dir.path(), BASE)).await.unwrap();
+    let crm_again = admin::show_app(&again.ctx, "crm", Utc::now()).await.unwrap();
+    assert_eq!(crm_again.cert_fingerprint, crm.cert_fingerprint);
+}
+
+/// Metadata import that disables checks (Keycloak CVE-2026-16443): a re-import whose metadata no longer asks for
+/// signed requests leaves them required.
+#[tokio::test]
+async fn reimport_never_relaxes_signed_requests() {
+    let app = TestApp::new().await;
+    app.import("acme", true, "").await;
+    assert!(admin::show_app(&app.ctx, "acme", Utc::now()).await.unwrap().require_signed_requests);
+    app.import("acme", false, "require_signed_requests = false").await;
+    assert!(admin::show_app(&app.ctx, "acme", Utc::now()).await.unwrap().require_signed_requests);
+}
+
+#[tokio::test]
+async fn imports_metadata_from_a_url() {
+    let app = TestApp::new().await;
+    let xml = sp_metadata(&app.sp_key, false).replace(SP_ENTITY, "https://other.example/sp");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/metadata", listener.local_addr().unwrap());
+    let router = axum::Router::new().route("/metadata", axum::routing::get(move || async move { xml }));
+    let served = tokio::spawn(async move { axum::serve(listener, router).await });
+    let (imported, created) = admin::import_app(&app.ctx, &Actor::Cli, "other", &url, None, Utc::now()).await.unwrap();
+    served.abort();
+    assert!(created);
+    assert_eq!(imported.sp.entity_id, "https://other.example/sp");
+    assert_eq!(imported.sp.metadata_url, url);
+
+    let missing = admin::import_app(&app.ctx, &Actor::Cli, "gone", "http://127.0.0.1:9/none", None, Utc::now()).await;
+    assert!(matches!(missing, Err(sesame::services::Error::Fetch { .. })));
+}
+
+#[tokio::test]
+async fn bookmark_tiles_open_their_url() {
+    let app = TestApp::new().await;
+    let now = Utc::now();
+    let settings = "display_label = \"Team wiki\"\nbookmark_url = \"https://wiki.example.com/start?a=1&b=2\"\n";
+    admin::upsert_bookmark(&app.ctx, &Actor::Cli, "wiki", settings, now).await.unwrap();
+    admin::change_binding(&app.ctx, &Actor::Cli, "wiki", "staff", true, now).await.unwrap();
+    let cookie = app.login("alice", PASSWORD).await;
+    let portal = app.get("/", Some(&cookie)).await;
+    assert!(unescape(&portal.body).contains("href=\"https://wiki.example.com/start?a=1&b=2\""), "{}", portal.body);
+    let bad =
+        admin::upsert_bookmark(&app.ctx, &Actor::Cli, "evil", "bookmark_url = \"javascript:alert(1)\"", now).await;
+    assert!(bad.is_err(), "script URLs never become links");
+}
