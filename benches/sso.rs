@@ -78,6 +78,13 @@ async fn main() -> Result<()> {
         WARM_UP.as_secs()
     );
 
+    // The signing path alone, in this process on one thread: what samael's re-parse-the-key path reached 0.3 of.
+    for mode in MODES {
+        let per_sec = signing_path_rate(mode.signing, measure)?;
+        let ratio = per_sec * f64::from(mode.signatures) / raw;
+        println!("signing path, {:<9} one thread: {per_sec:>7.1} responses/s = {ratio:.2} of raw", mode.signing);
+    }
+
     let server = Server::start().await?;
     let base = server.base_url.clone();
     let client = reqwest::Client::builder()
@@ -142,6 +149,54 @@ async fn main() -> Result<()> {
     drop(client);
     drop(server);
     Ok(())
+}
+
+/// Builds and signs complete responses (three attributes) for `duration` and returns responses per second.
+fn signing_path_rate(signing: &str, duration: Duration) -> Result<f64> {
+    use sesame::saml::response::{build_response, Assertion, Attribute, NameId};
+    let mode = sesame::saml::SigningMode::parse(signing).context("signing mode")?;
+    let now = chrono::Utc::now();
+    let key = sesame::saml::keys::SigningKey::generate("bench", now, 1)?;
+    let name_id = NameId {
+        value: "alice@example.com".into(),
+        format: sesame::saml::NameIdFormat::Email.urn().into(),
+        name_qualifier: None,
+        sp_name_qualifier: None,
+    };
+    let attributes: Vec<Attribute> = ["mail", "displayName", "memberOf"]
+        .iter()
+        .map(|n| Attribute {
+            name: (*n).into(),
+            name_format: sesame::saml::response::name_format::BASIC.into(),
+            values: vec!["alice@example.com".into()],
+        })
+        .collect();
+    let start = Instant::now();
+    let mut n = 0_u64;
+    while start.elapsed() < duration {
+        let response_id = sesame::saml::new_id();
+        let assertion_id = sesame::saml::new_id();
+        let a = Assertion {
+            response_id: &response_id,
+            assertion_id: &assertion_id,
+            issue_instant: now,
+            issuer: "https://idp.example.com/saml2/bench",
+            destination: "https://sp.bench.example/acs",
+            in_response_to: Some("_request"),
+            audience: "https://sp.bench.example/metadata",
+            name_id: &name_id,
+            not_before: now,
+            not_on_or_after: now,
+            authn_instant: now,
+            session_index: "_session",
+            session_not_on_or_after: now,
+            authn_context_class: "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
+            attributes: &attributes,
+        };
+        std::hint::black_box(build_response(&a, mode, &key)?);
+        n += 1;
+    }
+    Ok(n as f64 / start.elapsed().as_secs_f64())
 }
 
 /// One measured row.

@@ -11,12 +11,13 @@ pub mod sso;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
 use crate::audit::Event;
 use crate::config::Config;
-use crate::directory::Application;
+use crate::directory::{AppId, Application};
 use crate::saml::keys::{Certificate, SigningKey};
 use crate::store::certs::{self, CertState};
 use crate::store::{Conn, Db};
@@ -51,28 +52,46 @@ impl Ctx {
     }
 }
 
-/// Parsed private keys by certificate fingerprint. Parsing a key costs as much as a signature, so each is parsed
-/// once per process; the database says which certificate is current, so a rotation by another process is seen on
-/// the next request.
+/// Parsed private keys. Parsing a key costs as much as a signature, so each is parsed once per process. Which
+/// certificate is current is read from the database at most once a second per application, so a rotation made by
+/// another process (the CLI, another replica) signs within a second.
 #[derive(Clone, Default)]
 pub struct KeyCache {
-    keys: Arc<RwLock<HashMap<String, Arc<SigningKey>>>>,
+    inner: Arc<RwLock<KeyCacheInner>>,
 }
+
+#[derive(Default)]
+struct KeyCacheInner {
+    by_fingerprint: HashMap<String, Arc<SigningKey>>,
+    current: HashMap<AppId, (Instant, Arc<SigningKey>)>,
+}
+
+/// How long the current-certificate lookup of an application is reused.
+const CURRENT_KEY_TTL: Duration = Duration::from_secs(1);
 
 impl KeyCache {
     /// The signing key of the application's current certificate.
     pub async fn current(&self, ctx: &Ctx, conn: &mut Conn, app: &Application) -> Result<Arc<SigningKey>, Error> {
+        if let Some((at, key)) = self.inner.read().ok().and_then(|c| c.current.get(&app.id).cloned()) {
+            if at.elapsed() < CURRENT_KEY_TTL {
+                return Ok(key);
+            }
+        }
         let published = certs::list_published_certs(conn, app.id).await?;
         let Some(row) = published.iter().find(|c| c.state == CertState::Current) else {
             return Err(Error::NoSigningKey { app: app.name.to_string() });
         };
-        if let Some(key) = self.keys.read().ok().and_then(|k| k.get(&row.fingerprint).cloned()) {
-            return Ok(key);
-        }
-        let key_pem = certs::read_key(&ctx.config.certs_dir, app.name.as_str(), &row.fingerprint)?;
-        let key = Arc::new(SigningKey::from_pem(&key_pem, row.cert_pem.as_bytes())?);
-        if let Ok(mut keys) = self.keys.write() {
-            keys.insert(row.fingerprint.clone(), key.clone());
+        let cached = self.inner.read().ok().and_then(|c| c.by_fingerprint.get(&row.fingerprint).cloned());
+        let key = match cached {
+            Some(key) => key,
+            None => {
+                let key_pem = certs::read_key(&ctx.config.certs_dir, app.name.as_str(), &row.fingerprint)?;
+                Arc::new(SigningKey::from_pem(&key_pem, row.cert_pem.as_bytes())?)
+            }
+        };
+        if let Ok(mut cache) = self.inner.write() {
+            cache.by_fingerprint.insert(row.fingerprint.clone(), key.clone());
+            cache.current.insert(app.id, (Instant::now(), key.clone()));
         }
         Ok(key)
     }

@@ -150,10 +150,9 @@ pub async fn answer(
     now: DateTime<Utc>,
 ) -> Result<PostForm, Error> {
     let mut conn = ctx.db.conn().await?;
-    let user = users::get_user(&mut conn, session.user_id).await?;
-    let user_groups = users::list_group_ids(&mut conn, user.id).await?;
-    let bound = apps::list_bound_group_ids(&mut conn, app.id).await?;
-    if let Err(reason) = access::may_use(&user, &user_groups, app, &bound) {
+    // One statement answers both who may use the app and what the group attribute carries.
+    let (user, group_names) = users::get_user_with_bound_groups(&mut conn, session.user_id, app.id).await?;
+    if let Err(reason) = access::may_use(&user, app, &group_names) {
         drop(conn);
         let event = Event::new(now, EventName::SsoDenied, &Actor::User(user.username.clone()))
             .app(app.name.as_str())
@@ -189,7 +188,6 @@ pub async fn answer(
             return status_response(ctx, app, pending, status::INVALID_NAMEID_POLICY, &message, now).await;
         }
     };
-    let group_names = apps::list_bound_group_names(&mut conn, app.id, user.id).await?;
     let attrs: Vec<Attribute> = attributes::resolve(&app.sp.attributes, &user, &group_names)
         .into_iter()
         .map(|r| Attribute { name_format: name_format_urn(&r.name_format).to_owned(), name: r.name, values: r.values })

@@ -121,19 +121,6 @@ pub async fn list_bound_group_ids(conn: &mut Conn, app: AppId) -> Result<Vec<Gro
     rows.iter().map(|r| Ok(GroupId(r.try_get("group_id")?))).collect()
 }
 
-/// Names of the groups that both contain the user and are bound to the application.
-pub async fn list_bound_group_names(conn: &mut Conn, app: AppId, user: UserId) -> Result<Vec<String>, Error> {
-    let rows = sqlx::query(
-        "SELECT g.name FROM user_groups g JOIN app_groups ag ON ag.group_id = g.id \
-         JOIN group_members gm ON gm.group_id = g.id WHERE ag.app_id = $1 AND gm.user_id = $2 ORDER BY g.name",
-    )
-    .bind(app.0)
-    .bind(user.0)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.iter().map(|r| Ok(r.try_get("name")?)).collect()
-}
-
 fn settings_json(sp: &SpSettings) -> Result<String, Error> {
     serde_json::to_string(sp).map_err(|e| Error::Corrupt { what: "application settings", reason: e.to_string() })
 }

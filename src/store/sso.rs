@@ -13,19 +13,17 @@ pub async fn insert_seen_request(
     now_ms: i64,
     expires_at_ms: i64,
 ) -> Result<bool, Error> {
-    // An expired entry may be reused: its request would be refused as stale anyway.
-    sqlx::query("DELETE FROM seen_requests WHERE app_id = $1 AND request_id = $2 AND expires_at < $3")
-        .bind(app.0)
-        .bind(request_id)
-        .bind(now_ms)
-        .execute(&mut *conn)
-        .await?;
+    // One statement: insert, or take over an entry whose window has passed (its request would be refused as stale
+    // anyway). A live entry is left alone and nothing is written, which is the replay.
     let done = sqlx::query(
-        "INSERT INTO seen_requests (app_id, request_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        "INSERT INTO seen_requests (app_id, request_id, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (app_id, request_id) DO UPDATE SET expires_at = excluded.expires_at \
+         WHERE seen_requests.expires_at < $4",
     )
     .bind(app.0)
     .bind(request_id)
     .bind(expires_at_ms)
+    .bind(now_ms)
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -4,7 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::directory::user::Profile;
-use crate::directory::{GroupId, User, UserId, UserStatus};
+use crate::directory::{AppId, User, UserId, UserStatus};
 use crate::store::{Conn, Error};
 
 const COLUMNS: &str = "id, username, email, first_name, last_name, display_name, department, job_title, \
@@ -54,6 +54,32 @@ pub async fn get_user_by_username(conn: &mut Conn, username: &str) -> Result<Use
     find_user_by_username(conn, username).await?.ok_or(Error::NotFound { what: "user" })
 }
 
+/// The user and the names of their groups that are bound to `app`, in one statement: SSO reads both on every
+/// response, and each statement is a round trip to the database.
+pub async fn get_user_with_bound_groups(conn: &mut Conn, id: UserId, app: AppId) -> Result<(User, Vec<String>), Error> {
+    let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("u.{c}")).collect();
+    let sql = format!(
+        "SELECT {}, g.name AS group_name FROM users u \
+         LEFT JOIN group_members gm ON gm.user_id = u.id \
+         LEFT JOIN app_groups ag ON ag.group_id = gm.group_id AND ag.app_id = $2 \
+         LEFT JOIN user_groups g ON g.id = ag.group_id \
+         WHERE u.id = $1 ORDER BY g.name",
+        columns.join(", ")
+    );
+    let rows = sqlx::query(&sql).bind(id.0).bind(app.0).fetch_all(&mut *conn).await?;
+    let Some(first) = rows.first() else {
+        return Err(Error::NotFound { what: "user" });
+    };
+    let user = user_from_row(first)?;
+    let mut groups = Vec::new();
+    for row in &rows {
+        if let Some(name) = row.try_get::<Option<String>, _>("group_name")? {
+            groups.push(name);
+        }
+    }
+    Ok((user, groups))
+}
+
 pub async fn get_user(conn: &mut Conn, id: UserId) -> Result<User, Error> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
     let row = sqlx::query(&sql).bind(id.0).fetch_optional(&mut *conn).await?;
@@ -94,12 +120,6 @@ pub async fn delete_user(conn: &mut Conn, id: UserId) -> Result<(), Error> {
         return Err(Error::NotFound { what: "user" });
     }
     Ok(())
-}
-
-pub async fn list_group_ids(conn: &mut Conn, id: UserId) -> Result<Vec<GroupId>, Error> {
-    let rows =
-        sqlx::query("SELECT group_id FROM group_members WHERE user_id = $1").bind(id.0).fetch_all(&mut *conn).await?;
-    rows.iter().map(|r| Ok(GroupId(r.try_get("group_id")?))).collect()
 }
 
 fn user_from_row(row: &AnyRow) -> Result<User, Error> {
