@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::audit::{Actor, EventFilter, EventName};
 use crate::directory::user::Profile;
-use crate::services::{admin, Ctx};
+use crate::services::{admin, idm, Ctx};
 
 #[derive(Debug, Parser)]
 #[command(name = "sesame", version, about = "A SAML 2.0 identity provider")]
@@ -42,8 +42,12 @@ pub enum Command {
 pub enum UserCommand {
     /// Create a user.
     Add(Box<UserAdd>),
-    /// Suspend a user: sign-in and SSO are refused.
+    /// Change a user's properties (only the options given).
+    Update(Box<UserUpdate>),
+    /// Suspend a user: sign-in and SSO are refused, and provisioned accounts are deactivated.
     Suspend { username: String },
+    /// Lift a suspension.
+    Activate { username: String },
     /// Delete a user.
     Delete { username: String },
 }
@@ -74,6 +78,35 @@ pub struct UserAdd {
     pub password_stdin: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct UserUpdate {
+    pub username: String,
+    #[arg(long)]
+    pub email: Option<String>,
+    #[arg(long)]
+    pub first_name: Option<String>,
+    #[arg(long)]
+    pub last_name: Option<String>,
+    #[arg(long)]
+    pub display_name: Option<String>,
+    #[arg(long)]
+    pub department: Option<String>,
+    #[arg(long)]
+    pub job_title: Option<String>,
+    #[arg(long)]
+    pub employee_type: Option<String>,
+    #[arg(long)]
+    pub company: Option<String>,
+    #[arg(long)]
+    pub employee_id: Option<String>,
+    #[arg(long)]
+    pub locale: Option<String>,
+    #[arg(long)]
+    pub phone: Option<String>,
+    #[arg(long)]
+    pub work_address: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum GroupCommand {
     /// Create a group.
@@ -82,6 +115,10 @@ pub enum GroupCommand {
     AddMember { group: String, username: String },
     /// Remove a user from a group.
     RemoveMember { group: String, username: String },
+    /// Rename a group (SPs that manage it follow).
+    Rename { name: String, new_name: String },
+    /// Delete a group (SPs that manage it delete it too).
+    Delete { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +143,42 @@ pub enum AppCommand {
     },
     /// Replace the application's signing certificate.
     RotateCert { app: String },
+    /// Identity management (SCIM provisioning) for an application.
+    #[command(subcommand)]
+    Idm(IdmCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IdmCommand {
+    /// Verify the SCIM connection, then save it and start provisioning.
+    Activate {
+        app: String,
+        #[arg(long)]
+        base_url: String,
+        /// Read the SCIM bearer token from standard input (one line).
+        #[arg(long)]
+        token_stdin: bool,
+        /// Also create, rename, delete and fill the groups bound to the application.
+        #[arg(long)]
+        manage_groups: bool,
+        /// Deactivate deleted users instead of deleting them in the SP.
+        #[arg(long)]
+        soft_delete: bool,
+    },
+    /// Stop provisioning; the SP's accounts are left as they are.
+    Deactivate { app: String },
+    /// List the SP's users (new or imported); with --user or --all-new, import them into the directory.
+    Import {
+        app: String,
+        /// Import this SP userName (repeatable).
+        #[arg(long = "user")]
+        users: Vec<String>,
+        /// Import every user the directory does not have.
+        #[arg(long)]
+        all_new: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -148,6 +221,33 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             let user = admin::create_user(ctx, &actor, &a.username, profile, password, now).await?;
             println!("created user {} ({})", user.username, user.profile.email);
         }
+        Command::User(UserCommand::Update(u)) => {
+            let current = admin::find_user(ctx, &u.username).await?;
+            let mut p = current.profile;
+            let set = |field: &mut String, value: Option<String>| {
+                if let Some(v) = value {
+                    *field = v;
+                }
+            };
+            set(&mut p.email, u.email);
+            set(&mut p.first_name, u.first_name);
+            set(&mut p.last_name, u.last_name);
+            set(&mut p.display_name, u.display_name);
+            set(&mut p.department, u.department);
+            set(&mut p.job_title, u.job_title);
+            set(&mut p.employee_type, u.employee_type);
+            set(&mut p.company, u.company);
+            set(&mut p.employee_id, u.employee_id);
+            set(&mut p.locale, u.locale);
+            set(&mut p.phone, u.phone);
+            set(&mut p.work_address, u.work_address);
+            admin::update_user(ctx, &actor, &u.username, p, now).await?;
+            println!("updated user {}", u.username);
+        }
+        Command::User(UserCommand::Activate { username }) => {
+            admin::activate_user(ctx, &actor, &username, now).await?;
+            println!("activated user {username}");
+        }
         Command::User(UserCommand::Suspend { username }) => {
             admin::suspend_user(ctx, &actor, &username, now).await?;
             println!("suspended user {username}");
@@ -167,6 +267,53 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Group(GroupCommand::RemoveMember { group, username }) => {
             admin::change_member(ctx, &actor, &group, &username, false, now).await?;
             println!("removed {username} from {group}");
+        }
+        Command::Group(GroupCommand::Rename { name, new_name }) => {
+            admin::rename_group(ctx, &actor, &name, &new_name, now).await?;
+            println!("renamed group {name} to {new_name}");
+        }
+        Command::Group(GroupCommand::Delete { name }) => {
+            admin::delete_group(ctx, &actor, &name, now).await?;
+            println!("deleted group {name}");
+        }
+        Command::App(AppCommand::Idm(IdmCommand::Activate {
+            app,
+            base_url,
+            token_stdin,
+            manage_groups,
+            soft_delete,
+        })) => {
+            if !token_stdin {
+                anyhow::bail!("the token is read from standard input: pass --token-stdin");
+            }
+            let token = secrecy::SecretString::from(read_password()?);
+            let activation = idm::Activation { base_url, token, manage_groups, soft_delete };
+            idm::activate(ctx, &actor, &app, activation, now).await?;
+            println!("identity management for {app} is active; provisioning has started");
+        }
+        Command::App(AppCommand::Idm(IdmCommand::Deactivate { app })) => {
+            idm::deactivate(ctx, &actor, &app, now).await?;
+            println!("identity management for {app} is deactivated");
+        }
+        Command::App(AppCommand::Idm(IdmCommand::Import { app, users, all_new, json })) => {
+            if users.is_empty() && !all_new {
+                for c in idm::list_import_candidates(ctx, &app).await? {
+                    if json {
+                        println!("{}", serde_json::to_string(&c)?);
+                    } else {
+                        println!("{:<9} {:<32} {}", c.status, c.user.user_name, c.user.email);
+                    }
+                }
+            } else {
+                let selected = (!all_new).then_some(users.as_slice());
+                let (imported, skipped) = idm::import_users(ctx, &actor, &app, selected, now).await?;
+                for name in &imported {
+                    println!("imported {name}");
+                }
+                for (name, why) in &skipped {
+                    println!("skipped {name}: {why}");
+                }
+            }
         }
         Command::App(AppCommand::Import { name, metadata, settings }) => {
             let settings = match settings {

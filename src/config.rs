@@ -12,7 +12,7 @@ use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Settings keys, as they are spelled in the TOML file and, upper-cased after `SESAME_`, in the environment.
-const KEYS: [&str; 12] = [
+const KEYS: [&str; 16] = [
     "base_url",
     "bind",
     "data_dir",
@@ -25,6 +25,10 @@ const KEYS: [&str; 12] = [
     "login_timeout_secs",
     "cert_validity_days",
     "log_format",
+    "secret_key",
+    "scim_allow_private_targets",
+    "reconcile_interval_secs",
+    "provisioning_workers",
 ];
 /// Variables that belong to the command line, not to the settings.
 const NOT_SETTINGS: [&str; 2] = ["SESAME_CONFIG", "SESAME_LOG"];
@@ -52,6 +56,15 @@ pub struct Config {
     pub cert_validity_days: u32,
     /// `text` or `json`.
     pub log_format: String,
+    /// 64 hex characters that encrypt SCIM tokens at rest; generated into the data directory when absent.
+    #[serde(serialize_with = "serialize_secret_opt")]
+    pub secret_key: Option<SecretString>,
+    /// Allow SCIM Base URLs on loopback and private addresses (and plain http). Off in production.
+    pub scim_allow_private_targets: bool,
+    /// How often each application's SP is compared with the directory and drift repaired.
+    pub reconcile_interval_secs: u64,
+    /// Provisioning jobs delivered at once.
+    pub provisioning_workers: u32,
 }
 
 fn serialize_secret_opt<S: serde::Serializer>(value: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
@@ -76,6 +89,10 @@ impl Default for Config {
             login_timeout_secs: 900,
             cert_validity_days: 1826,
             log_format: "text".into(),
+            secret_key: None,
+            scim_allow_private_targets: false,
+            reconcile_interval_secs: 2400,
+            provisioning_workers: 4,
         }
     }
 }
@@ -151,6 +168,12 @@ impl Config {
         if self.session_lifetime_secs < 60 {
             return Err(Error::Invalid { key: "session_lifetime_secs", problem: "must be at least 60".into() });
         }
+        if !(1..=64).contains(&self.provisioning_workers) {
+            return Err(Error::Invalid { key: "provisioning_workers", problem: "must be between 1 and 64".into() });
+        }
+        if self.reconcile_interval_secs < 60 {
+            return Err(Error::Invalid { key: "reconcile_interval_secs", problem: "must be at least 60".into() });
+        }
         if self.cert_validity_days == 0 || self.cert_validity_days > 36_500 {
             return Err(Error::Invalid { key: "cert_validity_days", problem: "must be between 1 and 36500".into() });
         }
@@ -188,6 +211,8 @@ impl Config {
             data_dir: dir.join("data"),
             certs_dir: dir.join("certs"),
             sp_metadata_dir: dir.join("sp-metadata"),
+            // The tests' SCIM server listens on 127.0.0.1.
+            scim_allow_private_targets: true,
             ..Self::default()
         }
     }

@@ -7,7 +7,9 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod directory;
+pub mod provisioning;
 pub mod saml;
+pub mod secret;
 pub mod services;
 pub mod store;
 pub mod web;
@@ -38,7 +40,7 @@ pub async fn open(config: Config) -> anyhow::Result<Ctx> {
     let db = store::Db::connect(&url)
         .await
         .with_context(|| format!("cannot open database {}", config.database_url_for_log()))?;
-    Ok(Ctx::new(config, db))
+    Ok(Ctx::new(config, db)?)
 }
 
 /// Prepares a server: checks that signature verification really works, registers `sp-metadata/`, makes sure
@@ -79,6 +81,35 @@ pub fn spawn_housekeeping(server: &Server) -> tokio::task::JoinHandle<()> {
                     }
                 }
                 Err(e) => tracing::warn!("housekeeping: {e}"),
+            }
+        }
+    })
+}
+
+/// Enqueues a reconciliation of every active integration each `reconcile_interval_secs`. Replicas may all do
+/// this: the pending-job index keeps one job per application, and one worker claims it.
+pub fn spawn_reconciler(ctx: &Ctx, mut shutdown: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let period = Duration::from_secs(ctx.config.reconcile_interval_secs);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {},
+                _ = shutdown.changed() => return,
+            }
+            let result = async {
+                let mut tx = ctx.db.begin().await?;
+                for integration in store::idm::list_active_integrations(&mut tx).await? {
+                    provisioning::enqueue_reconcile(&mut tx, integration.app, Utc::now().timestamp_millis()).await?;
+                }
+                tx.commit().await?;
+                Ok::<(), store::Error>(())
+            }
+            .await;
+            match result {
+                Ok(()) => ctx.worker.wake(),
+                Err(e) => tracing::warn!("could not schedule reconciliation: {e}"),
             }
         }
     })

@@ -29,10 +29,24 @@ pub enum EventName {
     AdminAppBind,
     AdminAppUnbind,
     AdminAppRotateCert,
+    AdminGroupRename,
+    IdmIntegrationActivate,
+    IdmIntegrationUpdate,
+    IdmIntegrationReauth,
+    IdmIntegrationDelete,
+    UserCreateProvision,
+    UserUpdateProvision,
+    UserDeprovision,
+    UserDeleteProvision,
+    UserLookupProvision,
+    GroupCreateProvision,
+    GroupUpdateProvision,
+    GroupDeleteProvision,
+    UserImport,
 }
 
 impl EventName {
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 33] = [
         Self::UserLogin,
         Self::UserLoginFailed,
         Self::UserLogout,
@@ -52,6 +66,20 @@ impl EventName {
         Self::AdminAppBind,
         Self::AdminAppUnbind,
         Self::AdminAppRotateCert,
+        Self::AdminGroupRename,
+        Self::IdmIntegrationActivate,
+        Self::IdmIntegrationUpdate,
+        Self::IdmIntegrationReauth,
+        Self::IdmIntegrationDelete,
+        Self::UserCreateProvision,
+        Self::UserUpdateProvision,
+        Self::UserDeprovision,
+        Self::UserDeleteProvision,
+        Self::UserLookupProvision,
+        Self::GroupCreateProvision,
+        Self::GroupUpdateProvision,
+        Self::GroupDeleteProvision,
+        Self::UserImport,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +103,20 @@ impl EventName {
             Self::AdminAppBind => "admin_app_bind",
             Self::AdminAppUnbind => "admin_app_unbind",
             Self::AdminAppRotateCert => "admin_app_rotate_cert",
+            Self::AdminGroupRename => "admin_group_rename",
+            Self::IdmIntegrationActivate => "idm_integration_activate",
+            Self::IdmIntegrationUpdate => "idm_integration_update",
+            Self::IdmIntegrationReauth => "idm_integration_reauth",
+            Self::IdmIntegrationDelete => "idm_integration_delete",
+            Self::UserCreateProvision => "user_create_provision",
+            Self::UserUpdateProvision => "user_update_provision",
+            Self::UserDeprovision => "user_deprovision",
+            Self::UserDeleteProvision => "user_delete_provision",
+            Self::UserLookupProvision => "user_lookup_provision",
+            Self::GroupCreateProvision => "group_create_provision",
+            Self::GroupUpdateProvision => "group_update_provision",
+            Self::GroupDeleteProvision => "group_delete_provision",
+            Self::UserImport => "admin_user_import",
         }
     }
 

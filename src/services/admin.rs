@@ -9,6 +9,7 @@ use tracing::{info, warn};
 use crate::audit::{Actor, Event, EventFilter, EventName};
 use crate::directory::user::{check_user, Profile};
 use crate::directory::{check_name, AppKind, AppName, Application, Group, User, UserStatus};
+use crate::provisioning;
 use crate::saml::keys::{Certificate, SigningKey};
 use crate::saml::metadata::{idp_metadata, IdpMetadata};
 use crate::saml::NameIdFormat;
@@ -16,7 +17,7 @@ use crate::services::sp_import::{self, SettingsFile};
 use crate::services::{millis, published_certificates, Ctx, Error};
 use crate::store::apps::{self, AppRecord};
 use crate::store::certs::{self, CertState};
-use crate::store::{events, groups, users, Conn};
+use crate::store::{events, groups, idm, users, Conn};
 
 pub async fn create_user(
     ctx: &Ctx,
@@ -47,6 +48,7 @@ pub async fn suspend_user(ctx: &Ctx, actor: &Actor, username: &str, now: DateTim
     let mut tx = ctx.db.begin().await?;
     let user = users::get_user_by_username(&mut tx, username).await.map_err(named("user", username))?;
     users::update_status(&mut tx, user.id, UserStatus::Suspended, millis(now)).await?;
+    provisioning::enqueue_user_change(&mut tx, user.id, millis(now)).await?;
     events::insert_event(&mut tx, &Event::new(now, EventName::AdminUserSuspend, actor).target(username).user(username))
         .await?;
     tx.commit().await.map_err(crate::store::Error::from)?;
@@ -56,10 +58,87 @@ pub async fn suspend_user(ctx: &Ctx, actor: &Actor, username: &str, now: DateTim
 pub async fn delete_user(ctx: &Ctx, actor: &Actor, username: &str, now: DateTime<Utc>) -> Result<(), Error> {
     let mut tx = ctx.db.begin().await?;
     let user = users::get_user_by_username(&mut tx, username).await.map_err(named("user", username))?;
+    // Jobs first: they must know which apps the user was provisioned to, which the deletion forgets.
+    provisioning::enqueue_user_change(&mut tx, user.id, millis(now)).await?;
     users::delete_user(&mut tx, user.id).await?;
     events::insert_event(&mut tx, &Event::new(now, EventName::AdminUserDelete, actor).target(username).user(username))
         .await?;
     tx.commit().await.map_err(crate::store::Error::from)?;
+    Ok(())
+}
+
+pub async fn find_user(ctx: &Ctx, username: &str) -> Result<User, Error> {
+    let mut conn = ctx.db.conn().await?;
+    users::get_user_by_username(&mut conn, username).await.map_err(named("user", username))
+}
+
+/// Rewrites a user's profile; the SPs the user is provisioned to receive the change.
+pub async fn update_user(
+    ctx: &Ctx,
+    actor: &Actor,
+    username: &str,
+    profile: Profile,
+    now: DateTime<Utc>,
+) -> Result<User, Error> {
+    check_user(username, &profile)?;
+    let mut tx = ctx.db.begin().await?;
+    let user = users::get_user_by_username(&mut tx, username).await.map_err(named("user", username))?;
+    users::update_profile(&mut tx, user.id, &profile, millis(now)).await?;
+    provisioning::enqueue_user_change(&mut tx, user.id, millis(now)).await?;
+    events::insert_event(&mut tx, &Event::new(now, EventName::AdminUserUpdate, actor).target(username).user(username))
+        .await?;
+    let user = users::get_user(&mut tx, user.id).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    ctx.worker.wake();
+    Ok(user)
+}
+
+/// Lifts a suspension.
+pub async fn activate_user(ctx: &Ctx, actor: &Actor, username: &str, now: DateTime<Utc>) -> Result<(), Error> {
+    let mut tx = ctx.db.begin().await?;
+    let user = users::get_user_by_username(&mut tx, username).await.map_err(named("user", username))?;
+    users::update_status(&mut tx, user.id, UserStatus::Active, millis(now)).await?;
+    provisioning::enqueue_user_change(&mut tx, user.id, millis(now)).await?;
+    events::insert_event(
+        &mut tx,
+        &Event::new(now, EventName::AdminUserUpdate, actor).target(username).user(username).detail("activated"),
+    )
+    .await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    ctx.worker.wake();
+    Ok(())
+}
+
+/// Renames a group; the new name reaches the SPs that manage it.
+pub async fn rename_group(
+    ctx: &Ctx,
+    actor: &Actor,
+    name: &str,
+    new_name: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    check_name("group name", new_name)?;
+    let mut tx = ctx.db.begin().await?;
+    let g = groups::get_group_by_name(&mut tx, name).await.map_err(named("group", name))?;
+    groups::update_group_name(&mut tx, g.id, new_name).await.map_err(named("group", new_name))?;
+    provisioning::enqueue_group_change(&mut tx, g.id, millis(now)).await?;
+    let event = Event::new(now, EventName::AdminGroupRename, actor).target(new_name).detail(format!("was {name}"));
+    events::insert_event(&mut tx, &event).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    ctx.worker.wake();
+    Ok(())
+}
+
+/// Deletes a group: SPs that manage it delete it too, and members left without a bound group are deactivated.
+pub async fn delete_group(ctx: &Ctx, actor: &Actor, name: &str, now: DateTime<Utc>) -> Result<(), Error> {
+    let mut tx = ctx.db.begin().await?;
+    let g = groups::get_group_by_name(&mut tx, name).await.map_err(named("group", name))?;
+    // Jobs first: the deletion forgets the bindings and members they need to find.
+    provisioning::enqueue_group_change(&mut tx, g.id, millis(now)).await?;
+    groups::delete_group(&mut tx, g.id).await?;
+    events::insert_event(&mut tx, &Event::new(now, EventName::AdminGroupDelete, actor).target(name)).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    ctx.worker.wake();
     Ok(())
 }
 
@@ -93,8 +172,10 @@ pub async fn change_member(
         groups::delete_member(&mut tx, g.id, u.id).await.map_err(named("membership", &pair))?;
         EventName::AdminGroupRemoveMember
     };
+    provisioning::enqueue_membership_change(&mut tx, g.id, u.id, millis(now)).await?;
     events::insert_event(&mut tx, &Event::new(now, name, actor).target(group).user(username)).await?;
     tx.commit().await.map_err(crate::store::Error::from)?;
+    ctx.worker.wake();
     Ok(())
 }
 
@@ -237,8 +318,12 @@ pub async fn change_binding(
         apps::delete_binding(&mut tx, a.id, g.id).await.map_err(named("binding", &pair))?;
         EventName::AdminAppUnbind
     };
+    if idm::find_integration(&mut tx, a.id).await?.is_some_and(|i| i.is_active) {
+        provisioning::enqueue_group_for_app(&mut tx, a.id, g.id, millis(now)).await?;
+    }
     events::insert_event(&mut tx, &Event::new(now, name, actor).target(group).app(app)).await?;
     tx.commit().await.map_err(crate::store::Error::from)?;
+    ctx.worker.wake();
     Ok(())
 }
 

@@ -30,6 +30,8 @@ pub enum Error {
     NoSigningKey { app: String },
     #[error("the SP metadata could not be fetched from {url}: {reason}")]
     Fetch { url: String, reason: String },
+    #[error("identity management for {app}: {reason}")]
+    Idm { app: String, reason: String },
     #[error("settings file: {reason}")]
     Settings { reason: String },
     #[error(transparent)]

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod error;
+pub mod idm;
 pub mod login;
 pub mod sp_import;
 pub mod sso;
@@ -18,23 +19,33 @@ use chrono::{DateTime, Utc};
 use crate::audit::Event;
 use crate::config::Config;
 use crate::directory::{AppId, Application};
+use crate::provisioning::worker::Worker;
 use crate::saml::keys::{Certificate, SigningKey};
+use crate::secret::SecretKey;
 use crate::store::certs::{self, CertState};
 use crate::store::{Conn, Db};
 
 pub use error::Error;
 
-/// What every service needs: configuration, the database and the parsed signing keys.
+/// What every service needs: configuration, the database, the parsed signing keys, the key that seals secrets
+/// at rest, and the provisioning worker (to wake it after a change).
 #[derive(Clone)]
 pub struct Ctx {
     pub config: Arc<Config>,
     pub db: Db,
     pub keys: KeyCache,
+    pub secret: Arc<SecretKey>,
+    pub worker: Worker,
 }
 
 impl Ctx {
-    pub fn new(config: Config, db: Db) -> Self {
-        Self { config: Arc::new(config), db, keys: KeyCache::default() }
+    pub fn new(config: Config, db: Db) -> Result<Self, Error> {
+        let secret = Arc::new(
+            SecretKey::load(config.secret_key.as_ref(), &config.data_dir).map_err(|e| Error::Task(e.to_string()))?,
+        );
+        let worker = Worker::new(db.clone(), secret.clone(), config.scim_allow_private_targets)
+            .map_err(|e| Error::Task(e.to_string()))?;
+        Ok(Self { config: Arc::new(config), db, keys: KeyCache::default(), secret, worker })
     }
 
     /// The IdP URL of an application: SP-initiated requests arrive here and IdP-initiated logins start here.

@@ -76,6 +76,12 @@ pub async fn get_app(conn: &mut Conn, name: &str) -> Result<Application, Error> 
     find_app(conn, name).await?.ok_or(Error::NotFound { what: "application" })
 }
 
+pub async fn get_app_by_id(conn: &mut Conn, id: AppId) -> Result<Application, Error> {
+    let sql = format!("SELECT {COLUMNS} FROM applications WHERE id = $1");
+    let row = sqlx::query(&sql).bind(id.0).fetch_optional(&mut *conn).await?;
+    row.map(|r| app_from_row(&r)).transpose()?.ok_or(Error::NotFound { what: "application" })
+}
+
 pub async fn list_apps(conn: &mut Conn) -> Result<Vec<Application>, Error> {
     let sql = format!("SELECT {COLUMNS} FROM applications ORDER BY display_label, name");
     let rows = sqlx::query(&sql).fetch_all(&mut *conn).await?;

@@ -25,6 +25,36 @@ pub async fn get_group_by_name(conn: &mut Conn, name: &str) -> Result<Group, Err
     row.map(|r| group_from_row(&r)).transpose()?.ok_or(Error::NotFound { what: "group" })
 }
 
+pub async fn find_group(conn: &mut Conn, id: GroupId) -> Result<Option<Group>, Error> {
+    let row = sqlx::query("SELECT id, name, description FROM user_groups WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(|r| group_from_row(&r)).transpose()
+}
+
+pub async fn update_group_name(conn: &mut Conn, id: GroupId, name: &str) -> Result<(), Error> {
+    sqlx::query("UPDATE user_groups SET name = $1 WHERE id = $2")
+        .bind(name)
+        .bind(id.0)
+        .execute(&mut *conn)
+        .await
+        .map_err(Error::conflict_as("group"))?;
+    Ok(())
+}
+
+pub async fn delete_group(conn: &mut Conn, id: GroupId) -> Result<(), Error> {
+    sqlx::query("DELETE FROM user_groups WHERE id = $1").bind(id.0).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Members of a group (their user jobs follow the group's deletion).
+pub async fn list_member_ids(conn: &mut Conn, id: GroupId) -> Result<Vec<UserId>, Error> {
+    let rows =
+        sqlx::query("SELECT user_id FROM group_members WHERE group_id = $1").bind(id.0).fetch_all(&mut *conn).await?;
+    rows.iter().map(|r| Ok(UserId(r.try_get("user_id")?))).collect()
+}
+
 pub async fn list_groups(conn: &mut Conn) -> Result<Vec<Group>, Error> {
     let rows = sqlx::query("SELECT id, name, description FROM user_groups ORDER BY name").fetch_all(&mut *conn).await?;
     rows.iter().map(group_from_row).collect()

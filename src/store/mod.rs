@@ -9,6 +9,8 @@ pub mod apps;
 pub mod certs;
 pub mod events;
 pub mod groups;
+pub mod idm;
+pub mod jobs;
 pub mod sso;
 pub mod users;
 

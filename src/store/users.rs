@@ -80,6 +80,41 @@ pub async fn get_user_with_bound_groups(conn: &mut Conn, id: UserId, app: AppId)
     Ok((user, groups))
 }
 
+pub async fn find_user(conn: &mut Conn, id: UserId) -> Result<Option<User>, Error> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+    let row = sqlx::query(&sql).bind(id.0).fetch_optional(&mut *conn).await?;
+    row.map(|r| user_from_row(&r)).transpose()
+}
+
+/// Rewrites a user's profile (everything but the username, status and password).
+pub async fn update_profile(conn: &mut Conn, id: UserId, p: &Profile, now_ms: i64) -> Result<(), Error> {
+    let done = sqlx::query(
+        "UPDATE users SET email = $1, first_name = $2, last_name = $3, display_name = $4, department = $5, \
+         job_title = $6, employee_type = $7, company = $8, employee_id = $9, locale = $10, phone = $11, \
+         work_address = $12, updated_at = $13 WHERE id = $14",
+    )
+    .bind(&p.email)
+    .bind(&p.first_name)
+    .bind(&p.last_name)
+    .bind(&p.display_name)
+    .bind(&p.department)
+    .bind(&p.job_title)
+    .bind(&p.employee_type)
+    .bind(&p.company)
+    .bind(&p.employee_id)
+    .bind(&p.locale)
+    .bind(&p.phone)
+    .bind(&p.work_address)
+    .bind(now_ms)
+    .bind(id.0)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound { what: "user" });
+    }
+    Ok(())
+}
+
 pub async fn get_user(conn: &mut Conn, id: UserId) -> Result<User, Error> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
     let row = sqlx::query(&sql).bind(id.0).fetch_optional(&mut *conn).await?;

@@ -1,6 +1,8 @@
 //! Test harness: a whole IdP on a temporary directory and SQLite, driven through the router without a socket.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+pub mod scim;
+
 use std::io::Write;
 
 use axum::body::Body;
@@ -129,8 +131,14 @@ impl TestApp {
 
     /// Like `new`, with extra lines appended to the application's settings file.
     pub async fn with_app_settings(extra: &str) -> Self {
+        Self::with(extra, |_| {}).await
+    }
+
+    /// Like `with_app_settings`, with the configuration adjusted by `configure`.
+    pub async fn with(extra: &str, configure: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config::for_tests(dir.path(), BASE);
+        let mut config = Config::for_tests(dir.path(), BASE);
+        configure(&mut config);
         let server = sesame::build(config).await.unwrap();
         let sp_key = SigningKey::generate("sp", Utc::now(), 2).unwrap();
         let app = TestApp { ctx: server.ctx, router: server.router, sp_key, _dir: dir };
@@ -201,6 +209,22 @@ impl TestApp {
         let reply = self.post_form("/login", &fields, Some(&cookie)).await;
         let session = (reply.status == StatusCode::SEE_OTHER).then(|| reply.set_cookie.clone().unwrap_or(cookie));
         (reply, session)
+    }
+
+    /// A new server on the same directory and database: what a restart of the process sees.
+    pub async fn restart(self) -> Self {
+        let TestApp { ctx, router, sp_key, _dir } = self;
+        let config = (*ctx.config).clone();
+        drop(router);
+        ctx.db.pool.close().await;
+        drop(ctx);
+        let server = sesame::build(config).await.unwrap();
+        TestApp { ctx: server.ctx, router: server.router, sp_key, _dir }
+    }
+
+    /// Delivers every due provisioning job, as the background workers would.
+    pub async fn run_provisioning(&self) -> usize {
+        self.ctx.worker.run_due().await.unwrap()
     }
 
     pub fn sso_url(&self) -> String {

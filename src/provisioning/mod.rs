@@ -1,0 +1,153 @@
+//! Provisioning: keeping service providers' accounts and groups in step with the directory.
+//!
+//! `Provisioner` is the interface a kind of SP integration implements; SCIM 2.0 (`scim`) is the first. Directory
+//! changes enqueue jobs (`store::jobs`) in their own transaction; `worker` delivers them with retries and records
+//! an event for every attempt; `reconcile` repairs drift.
+//!
+//! Architecture Invariant: nothing here is called from a request handler except `enqueue_*`, which only writes
+//! job rows; the SCIM token is used only in the Authorization header and never logged or recorded.
+
+pub mod reconcile;
+pub mod scim;
+pub mod worker;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::directory::{AppId, GroupId, User, UserId};
+use crate::store::jobs::{self, JobKind};
+use crate::store::{idm, Conn};
+
+/// A user as the SP holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct RemoteUser {
+    pub id: String,
+    pub user_name: String,
+    pub email: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub display_name: String,
+    pub external_id: String,
+    pub active: bool,
+    /// The whole resource, for drift comparison.
+    #[serde(skip)]
+    pub raw: serde_json::Value,
+}
+
+/// A group as the SP holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RemoteGroup {
+    pub id: String,
+    pub display_name: String,
+    pub members: Vec<String>,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: usize,
+}
+
+/// What went wrong talking to the SP. `detail` is the SP's own error text where it gave one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", match .status { Some(s) => format!("HTTP {s}: {}", .detail), None => .detail.clone() })]
+pub struct ProvisionError {
+    pub status: Option<u16>,
+    pub detail: String,
+    /// From `Retry-After` on 429 and 503.
+    pub retry_after: Option<Duration>,
+}
+
+impl ProvisionError {
+    pub fn network(detail: impl Into<String>) -> Self {
+        Self { status: None, detail: detail.into(), retry_after: None }
+    }
+
+    /// Worth another attempt later: no answer, throttling, or a server-side failure.
+    pub fn is_transient(&self) -> bool {
+        match self.status {
+            None => true,
+            Some(s) => s == 408 || s == 429 || s >= 500,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.status == Some(404)
+    }
+
+    pub fn is_conflict(&self) -> bool {
+        self.status == Some(409)
+    }
+}
+
+/// What an SP integration can do. Methods are idempotent where the protocol allows.
+#[async_trait]
+pub trait Provisioner: Send + Sync {
+    /// Checks the URL and credentials, before an integration is saved.
+    async fn verify(&self) -> Result<(), ProvisionError>;
+    async fn find_user(&self, user_name: &str) -> Result<Option<RemoteUser>, ProvisionError>;
+    async fn get_user(&self, id: &str) -> Result<RemoteUser, ProvisionError>;
+    async fn create_user(&self, user: &User, active: bool) -> Result<RemoteUser, ProvisionError>;
+    /// Sends the user's current properties (and `active`) to the SP.
+    async fn update_user(&self, id: &str, user: &User, active: bool) -> Result<(), ProvisionError>;
+    /// Deactivates (`active = false`) without sending other properties; works for deleted directory users.
+    async fn deactivate_user(&self, id: &str) -> Result<(), ProvisionError>;
+    async fn delete_user(&self, id: &str) -> Result<(), ProvisionError>;
+    async fn list_users(&self, start_index: usize, count: usize) -> Result<Page<RemoteUser>, ProvisionError>;
+    async fn find_group(&self, display_name: &str) -> Result<Option<RemoteGroup>, ProvisionError>;
+    async fn get_group(&self, id: &str) -> Result<RemoteGroup, ProvisionError>;
+    async fn create_group(&self, display_name: &str, members: &[String]) -> Result<RemoteGroup, ProvisionError>;
+    /// Sets the name and the complete member list.
+    async fn update_group(&self, id: &str, display_name: &str, members: &[String]) -> Result<(), ProvisionError>;
+    async fn delete_group(&self, id: &str) -> Result<(), ProvisionError>;
+}
+
+/// Enqueues what a change of `user` (properties, status, deletion) needs: a user job per integrated app.
+/// Call before deleting the user, inside the change's transaction.
+pub async fn enqueue_user_change(conn: &mut Conn, user: UserId, now_ms: i64) -> Result<(), crate::store::Error> {
+    for app in idm::list_apps_for_user(conn, user).await? {
+        jobs::enqueue(conn, app, JobKind::User, user.0, now_ms).await?;
+    }
+    Ok(())
+}
+
+/// Enqueues what a membership change needs: the user and the group, for every integrated app the group is bound to.
+pub async fn enqueue_membership_change(
+    conn: &mut Conn,
+    group: GroupId,
+    user: UserId,
+    now_ms: i64,
+) -> Result<(), crate::store::Error> {
+    for app in idm::list_apps_for_group(conn, group).await? {
+        jobs::enqueue(conn, app, JobKind::User, user.0, now_ms).await?;
+        jobs::enqueue(conn, app, JobKind::Group, group.0, now_ms).await?;
+    }
+    Ok(())
+}
+
+/// Enqueues what a group change (rename, deletion, binding) needs: the group and each member, per integrated app.
+/// Call before deleting the group, inside the change's transaction.
+pub async fn enqueue_group_change(conn: &mut Conn, group: GroupId, now_ms: i64) -> Result<(), crate::store::Error> {
+    for app in idm::list_apps_for_group(conn, group).await? {
+        enqueue_group_for_app(conn, app, group, now_ms).await?;
+    }
+    Ok(())
+}
+
+/// The group job and one user job per member, for one app (binding and unbinding).
+pub async fn enqueue_group_for_app(
+    conn: &mut Conn,
+    app: AppId,
+    group: GroupId,
+    now_ms: i64,
+) -> Result<(), crate::store::Error> {
+    jobs::enqueue(conn, app, JobKind::Group, group.0, now_ms).await?;
+    jobs::enqueue_members(conn, app, group, now_ms).await
+}
+
+/// Enqueues a full comparison of the app with its SP (activation, the periodic reconciliation).
+pub async fn enqueue_reconcile(conn: &mut Conn, app: AppId, now_ms: i64) -> Result<(), crate::store::Error> {
+    jobs::enqueue(conn, app, JobKind::Reconcile, 0, now_ms).await
+}

@@ -1,0 +1,107 @@
+//! Reconciliation: compares an application's SP with the directory and enqueues a job for every difference, so
+//! changes made in the SP behind our back (an account deleted, deactivated or edited, a group's members changed)
+//! are repaired by the ordinary, idempotent jobs. One job per application runs at a time, on one replica.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::Utc;
+
+use crate::provisioning::scim::mapping::{value_at, UserMapping};
+use crate::provisioning::worker::JobError;
+use crate::provisioning::{Provisioner, RemoteUser};
+use crate::store::idm::{self, Integration};
+use crate::store::jobs::{self, JobKind};
+use crate::store::{users, Db};
+
+/// Page size for listing the SP's users (RFC 7644 §3.4.2.4).
+const PAGE: usize = 100;
+
+pub async fn run(db: &Db, integration: &Integration, sp: &dyn Provisioner) -> Result<(), JobError> {
+    let app = integration.app;
+    let remote = list_all_users(sp).await?;
+    let mut conn = db.conn().await?;
+    let now = Utc::now().timestamp_millis();
+    let mapping = UserMapping::default();
+    let links: HashMap<_, _> = idm::list_user_links(&mut conn, app).await?.into_iter().collect();
+    let assigned: BTreeSet<_> = idm::list_assigned_users(&mut conn, app).await?.into_iter().collect();
+
+    let mut repairs = BTreeSet::new();
+    for (user_id, link) in &links {
+        let is_assigned = assigned.contains(user_id);
+        let Some(found) = remote.get(&link.remote_id) else {
+            // Gone from the SP: an assigned user is created again; otherwise the link is obsolete.
+            if is_assigned {
+                idm::delete_user_link(&mut conn, app, *user_id).await?;
+                repairs.insert(*user_id);
+            } else {
+                idm::delete_user_link(&mut conn, app, *user_id).await?;
+            }
+            continue;
+        };
+        let drifted = match users::find_user(&mut conn, *user_id).await? {
+            Some(user) if is_assigned => {
+                !found.active
+                    || mapping.entries.iter().any(|e| {
+                        let ours = user.property(e.property);
+                        value_at(&found.raw, &e.scim).unwrap_or_default() != ours
+                    })
+            }
+            // Should be inactive (or gone): repair if the SP shows it active.
+            _ => found.active,
+        };
+        if drifted {
+            repairs.insert(*user_id);
+        }
+    }
+    for user_id in assigned.iter().filter(|u| !links.contains_key(u)) {
+        repairs.insert(*user_id);
+    }
+    for user_id in &repairs {
+        jobs::enqueue(&mut conn, app, JobKind::User, user_id.0, now).await?;
+    }
+
+    if integration.manage_groups {
+        let group_links: HashMap<_, _> = idm::list_group_links(&mut conn, app).await?.into_iter().collect();
+        for group in idm::list_bound_groups(&mut conn, app).await? {
+            let drifted = match group_links.get(&group) {
+                None => true,
+                Some(link) => {
+                    let expected: BTreeSet<String> =
+                        idm::list_linked_members(&mut conn, app, group).await?.into_iter().collect();
+                    match sp.get_group(&link.remote_id).await {
+                        Ok(g) => {
+                            g.members.into_iter().collect::<BTreeSet<_>>() != expected
+                                || g.display_name != link.remote_name
+                        }
+                        Err(e) if e.is_not_found() => {
+                            idm::delete_group_link(&mut conn, app, group).await?;
+                            true
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            };
+            if drifted {
+                jobs::enqueue(&mut conn, app, JobKind::Group, group.0, now).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every user the SP holds, by SP id.
+pub async fn list_all_users(sp: &dyn Provisioner) -> Result<HashMap<String, RemoteUser>, JobError> {
+    let mut all = HashMap::new();
+    let mut start = 1;
+    loop {
+        let page = sp.list_users(start, PAGE).await?;
+        let n = page.items.len();
+        for user in page.items {
+            all.insert(user.id.clone(), user);
+        }
+        start += n;
+        if n == 0 || start > page.total {
+            return Ok(all);
+        }
+    }
+}

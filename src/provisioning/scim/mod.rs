@@ -1,0 +1,416 @@
+//! SCIM 2.0 (RFC 7643, RFC 7644) as a `Provisioner`: a small client over reqwest.
+//!
+//! The bearer token goes only into the Authorization header. Updates use PATCH when the SP's
+//! ServiceProviderConfig says it supports it (RFC 7644 §3.5.2), else PUT with the whole resource.
+
+pub mod mapping;
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
+
+use crate::directory::User;
+use crate::provisioning::scim::mapping::{UserMapping, GROUP_SCHEMA};
+use crate::provisioning::{Page, ProvisionError, Provisioner, RemoteGroup, RemoteUser};
+
+const SCIM_JSON: &str = "application/scim+json";
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+/// The most a response body may be; a listing page of 100 users is far smaller.
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// The HTTP client every SCIM integration shares: timeouts, no redirects (a token must not follow one), a fixed
+/// user agent, and an address policy that refuses loopback and private networks unless configured.
+pub fn http_client(allow_private: bool) -> Result<reqwest::Client, ProvisionError> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("sesame-scim/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(Arc::new(PolicyResolver { allow_private }))
+        .pool_max_idle_per_host(32)
+        .build()
+        .map_err(|e| ProvisionError::network(format!("HTTP client: {e}")))
+}
+
+/// Checks a Base URL before use: https (http only where private targets are allowed), a host, no credentials,
+/// and no literal address that the policy forbids.
+pub fn check_base_url(base_url: &str, allow_private: bool) -> Result<url::Url, String> {
+    let url = url::Url::parse(base_url).map_err(|e| format!("the Base URL is not a URL: {e}"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_private => {}
+        other => return Err(format!("the Base URL must use https, not {other}")),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("the Base URL must not carry credentials; use the token".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("the Base URL must not have a query or fragment".into());
+    }
+    match url.host() {
+        None => return Err("the Base URL has no host".into()),
+        Some(url::Host::Ipv4(ip)) if !allow_private && is_private(IpAddr::V4(ip)) => {
+            return Err(format!("the Base URL points to a private address ({ip}), which is not allowed"))
+        }
+        Some(url::Host::Ipv6(ip)) if !allow_private && is_private(IpAddr::V6(ip)) => {
+            return Err(format!("the Base URL points to a private address ({ip}), which is not allowed"))
+        }
+        _ => {}
+    }
+    Ok(url)
+}
+
+fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast()
+                // 100.64.0.0/10, carrier-grade NAT
+                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// Resolves host names and drops forbidden addresses, so a public name that resolves to a private address
+/// (DNS rebinding) is refused at connection time too.
+struct PolicyResolver {
+    allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for PolicyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = format!("{}:0", name.as_str());
+            let addrs: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host(host).await?.filter(|a| allow_private || !is_private(a.ip())).collect();
+            if addrs.is_empty() {
+                let message = format!("{} resolves to no address that may be used", name.as_str());
+                return Err(Box::new(std::io::Error::other(message)) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// A SCIM service provider.
+pub struct ScimProvisioner {
+    http: reqwest::Client,
+    base: String,
+    token: SecretString,
+    mapping: UserMapping,
+    /// 0 unknown, 1 PATCH supported, 2 not supported (from ServiceProviderConfig, asked once).
+    patch: AtomicU8,
+}
+
+impl ScimProvisioner {
+    pub fn new(http: reqwest::Client, base_url: &str, token: SecretString, mapping: UserMapping) -> Self {
+        Self { http, base: base_url.trim_end_matches('/').to_owned(), token, mapping, patch: AtomicU8::new(0) }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, Value), ProvisionError> {
+        let mut headers = HeaderMap::new();
+        let mut bearer = HeaderValue::from_str(&format!("Bearer {}", self.token.expose_secret()))
+            .map_err(|_| ProvisionError::network("the token contains characters a header cannot carry"))?;
+        bearer.set_sensitive(true);
+        headers.insert(AUTHORIZATION, bearer);
+        headers.insert(reqwest::header::ACCEPT, HeaderValue::from_static(SCIM_JSON));
+        let mut request = self.http.request(method, format!("{}{path}", self.base)).headers(headers);
+        if let Some(body) = body {
+            request = request.header(CONTENT_TYPE, SCIM_JSON).body(body.to_string());
+        }
+        let response = request.send().await.map_err(|e| ProvisionError::network(describe(&e)))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = response.bytes().await.map_err(|e| ProvisionError::network(describe(&e)))?;
+        if bytes.len() > MAX_BODY {
+            return Err(ProvisionError::network("the SP's answer is too large"));
+        }
+        let value: Value =
+            if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+        if status.is_success() {
+            return Ok((status, value));
+        }
+        // RFC 7644 §3.12: an error carries `detail` (and `scimType`); keep the SP's own words.
+        let detail = value
+            .get("detail")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(300).collect());
+        Err(ProvisionError { status: Some(status.as_u16()), detail, retry_after })
+    }
+
+    async fn supports_patch(&self) -> bool {
+        match self.patch.load(Ordering::Relaxed) {
+            1 => true,
+            2 => false,
+            _ => {
+                let supported = match self.send(Method::GET, "/ServiceProviderConfig", None).await {
+                    Ok((_, config)) => config.pointer("/patch/supported").and_then(Value::as_bool).unwrap_or(false),
+                    Err(_) => false,
+                };
+                self.patch.store(if supported { 1 } else { 2 }, Ordering::Relaxed);
+                supported
+            }
+        }
+    }
+
+    async fn search(&self, resource: &str, filter: &str) -> Result<Vec<Value>, ProvisionError> {
+        let query: String = url::form_urlencoded::Serializer::new(String::new()).append_pair("filter", filter).finish();
+        let (_, body) = self.send(Method::GET, &format!("/{resource}?{query}"), None).await?;
+        Ok(body.get("Resources").and_then(Value::as_array).cloned().unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl Provisioner for ScimProvisioner {
+    async fn verify(&self) -> Result<(), ProvisionError> {
+        // A listing needs the token on every SP; ServiceProviderConfig may be public (RFC 7644 §4).
+        self.send(Method::GET, "/Users?startIndex=1&count=1", None).await?;
+        self.supports_patch().await;
+        Ok(())
+    }
+
+    async fn find_user(&self, user_name: &str) -> Result<Option<RemoteUser>, ProvisionError> {
+        let found = self.search("Users", &format!("userName eq {}", filter_string(user_name))).await?;
+        Ok(found.first().map(remote_user))
+    }
+
+    async fn get_user(&self, id: &str) -> Result<RemoteUser, ProvisionError> {
+        let (_, body) = self.send(Method::GET, &format!("/Users/{}", segment(id)), None).await?;
+        Ok(remote_user(&body))
+    }
+
+    async fn create_user(&self, user: &User, active: bool) -> Result<RemoteUser, ProvisionError> {
+        let resource = self.mapping.to_resource(user, active);
+        let (_, body) = self.send(Method::POST, "/Users", Some(&resource)).await?;
+        let created = remote_user(&body);
+        if created.id.is_empty() {
+            return Err(ProvisionError {
+                status: None,
+                detail: "the SP created the user but returned no id".into(),
+                retry_after: None,
+            });
+        }
+        Ok(created)
+    }
+
+    async fn update_user(&self, id: &str, user: &User, active: bool) -> Result<(), ProvisionError> {
+        let resource = self.mapping.to_resource(user, active);
+        let path = format!("/Users/{}", segment(id));
+        if self.supports_patch().await {
+            // Replace every mapped attribute; remove the ones that became empty (RFC 7644 §3.5.2.2, §3.5.2.3).
+            let mut operations = vec![json!({"op": "replace", "value": without_schemas(&resource)})];
+            for entry in &self.mapping.entries {
+                if user.property(entry.property).is_empty() && !entry.required {
+                    operations.push(json!({"op": "remove", "path": entry.scim}));
+                }
+            }
+            let body = json!({"schemas": [PATCH_OP], "Operations": operations});
+            self.send(Method::PATCH, &path, Some(&body)).await.map(drop)
+        } else {
+            let mut resource = resource;
+            if let Value::Object(map) = &mut resource {
+                map.insert("id".into(), Value::from(id));
+            }
+            self.send(Method::PUT, &path, Some(&resource)).await.map(drop)
+        }
+    }
+
+    async fn deactivate_user(&self, id: &str) -> Result<(), ProvisionError> {
+        let path = format!("/Users/{}", segment(id));
+        if self.supports_patch().await {
+            let body =
+                json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": false}]});
+            return self.send(Method::PATCH, &path, Some(&body)).await.map(drop);
+        }
+        let (_, mut resource) = self.send(Method::GET, &path, None).await?;
+        if let Value::Object(map) = &mut resource {
+            map.insert("active".into(), Value::Bool(false));
+            map.remove("meta");
+        }
+        self.send(Method::PUT, &path, Some(&resource)).await.map(drop)
+    }
+
+    async fn delete_user(&self, id: &str) -> Result<(), ProvisionError> {
+        match self.send(Method::DELETE, &format!("/Users/{}", segment(id)), None).await {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    async fn list_users(&self, start_index: usize, count: usize) -> Result<Page<RemoteUser>, ProvisionError> {
+        let (_, body) = self.send(Method::GET, &format!("/Users?startIndex={start_index}&count={count}"), None).await?;
+        let items: Vec<RemoteUser> = body
+            .get("Resources")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().map(remote_user).collect())
+            .unwrap_or_default();
+        let total = body.get("totalResults").and_then(Value::as_u64).map_or(items.len(), |t| t as usize);
+        Ok(Page { items, total })
+    }
+
+    async fn find_group(&self, display_name: &str) -> Result<Option<RemoteGroup>, ProvisionError> {
+        let found = self.search("Groups", &format!("displayName eq {}", filter_string(display_name))).await?;
+        Ok(found.first().map(remote_group))
+    }
+
+    async fn get_group(&self, id: &str) -> Result<RemoteGroup, ProvisionError> {
+        let (_, body) = self.send(Method::GET, &format!("/Groups/{}", segment(id)), None).await?;
+        Ok(remote_group(&body))
+    }
+
+    async fn create_group(&self, display_name: &str, members: &[String]) -> Result<RemoteGroup, ProvisionError> {
+        let body = group_resource(None, display_name, members);
+        let (_, created) = self.send(Method::POST, "/Groups", Some(&body)).await?;
+        Ok(remote_group(&created))
+    }
+
+    async fn update_group(&self, id: &str, display_name: &str, members: &[String]) -> Result<(), ProvisionError> {
+        let body = group_resource(Some(id), display_name, members);
+        self.send(Method::PUT, &format!("/Groups/{}", segment(id)), Some(&body)).await.map(drop)
+    }
+
+    async fn delete_group(&self, id: &str) -> Result<(), ProvisionError> {
+        match self.send(Method::DELETE, &format!("/Groups/{}", segment(id)), None).await {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other.map(drop),
+        }
+    }
+}
+
+fn group_resource(id: Option<&str>, display_name: &str, members: &[String]) -> Value {
+    let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
+    let mut body = json!({"schemas": [GROUP_SCHEMA], "displayName": display_name, "members": members});
+    if let (Some(id), Value::Object(map)) = (id, &mut body) {
+        map.insert("id".into(), Value::from(id));
+    }
+    body
+}
+
+fn without_schemas(resource: &Value) -> Value {
+    let mut value = resource.clone();
+    if let Value::Object(map) = &mut value {
+        map.remove("schemas");
+    }
+    value
+}
+
+fn remote_user(v: &Value) -> RemoteUser {
+    let text = |pointer: &str| v.pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let email = v
+        .get("emails")
+        .and_then(Value::as_array)
+        .and_then(|emails| {
+            emails.iter().find(|e| e.get("primary").and_then(Value::as_bool) == Some(true)).or_else(|| emails.first())
+        })
+        .and_then(|e| e.get("value"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    RemoteUser {
+        id: text("/id"),
+        user_name: text("/userName"),
+        email,
+        given_name: text("/name/givenName"),
+        family_name: text("/name/familyName"),
+        display_name: text("/displayName"),
+        external_id: text("/externalId"),
+        active: v.get("active").and_then(Value::as_bool).unwrap_or(true),
+        raw: v.clone(),
+    }
+}
+
+fn remote_group(v: &Value) -> RemoteGroup {
+    RemoteGroup {
+        id: v.get("id").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        display_name: v.get("displayName").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        members: v
+            .get("members")
+            .and_then(Value::as_array)
+            .map(|m| m.iter().filter_map(|x| x.get("value").and_then(Value::as_str).map(str::to_owned)).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// A SCIM filter string literal (RFC 7644 §3.4.2.2: JSON string rules).
+fn filter_string(value: &str) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "\"\"".into())
+}
+
+/// An id as one path segment, so an SP-chosen id cannot change the path.
+fn segment(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>().replace('+', "%20")
+}
+
+/// A transport error, without the URL's query (which carries nothing secret here, but stays short).
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {detail}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Server-side request forgery: an admin-supplied Base URL must not reach internal services by default.
+    #[test]
+    fn refuses_private_and_plain_http_targets_by_default() {
+        for bad in [
+            "http://scim.example.com/v2",
+            "https://127.0.0.1/scim",
+            "https://10.0.0.8/scim",
+            "https://[::1]/scim",
+            "https://user:pw@scim.example.com/",
+        ] {
+            assert!(check_base_url(bad, false).is_err(), "{bad}");
+        }
+        assert!(check_base_url("https://scim.example.com/v2", false).is_ok());
+        assert!(check_base_url("http://127.0.0.1:8080/", true).is_ok());
+    }
+
+    #[test]
+    fn quotes_filter_values() {
+        assert_eq!(filter_string("a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(segment("a/b c"), "a%2Fb%20c");
+    }
+}

@@ -1,0 +1,192 @@
+//! Identity management per application: activating and deactivating the SCIM integration, and importing the SP's
+//! users into the directory. Directory changes enqueue provisioning jobs in `admin`, in their own transactions.
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::audit::{Actor, Event, EventName};
+use crate::directory::user::{check_user, Profile};
+use crate::provisioning::reconcile::list_all_users;
+use crate::provisioning::scim::mapping::UserMapping;
+use crate::provisioning::scim::{check_base_url, ScimProvisioner};
+use crate::provisioning::{enqueue_reconcile, Provisioner, RemoteUser};
+use crate::services::{millis, record, Ctx, Error};
+use crate::store::idm::{self, Integration};
+use crate::store::{apps, events, users};
+
+/// What an admin asks for when activating.
+#[derive(Debug)]
+pub struct Activation {
+    pub base_url: String,
+    pub token: SecretString,
+    pub manage_groups: bool,
+    pub soft_delete: bool,
+}
+
+/// Verifies the connection, then saves the integration and starts provisioning. Nothing is saved when the SP
+/// refuses. The token of an active integration is changed by deactivating and activating again (a reauth).
+pub async fn activate(
+    ctx: &Ctx,
+    actor: &Actor,
+    app_name: &str,
+    a: Activation,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let mut conn = ctx.db.conn().await?;
+    let app =
+        apps::find_app(&mut conn, app_name).await?.ok_or_else(|| Error::UnknownApp { name: app_name.to_owned() })?;
+    let current = idm::find_integration(&mut conn, app.id).await?;
+    drop(conn);
+    let fail = |reason: String| Error::Idm { app: app_name.to_owned(), reason };
+    let base_url = check_base_url(a.base_url.trim(), ctx.config.scim_allow_private_targets).map_err(fail)?;
+    let base_url = base_url.as_str().trim_end_matches('/').to_owned();
+    if a.token.expose_secret().trim().is_empty() {
+        return Err(fail("the token is empty".into()));
+    }
+    let same_token = match &current {
+        Some(c) => ctx.secret.open(&c.token_sealed).is_ok_and(|t| t.expose_secret() == a.token.expose_secret()),
+        None => false,
+    };
+    let event_name = match &current {
+        Some(c) if c.is_active && !same_token => {
+            return Err(fail(
+                "to change the token, deactivate the integration, then activate it with the new token".into(),
+            ))
+        }
+        Some(c) if c.is_active => EventName::IdmIntegrationUpdate,
+        Some(_) if !same_token => EventName::IdmIntegrationReauth,
+        _ => EventName::IdmIntegrationActivate,
+    };
+
+    let sp = ScimProvisioner::new(ctx.worker.http(), &base_url, a.token.clone(), UserMapping::default());
+    let event = Event::new(now, event_name, actor).app(app_name).target(&base_url);
+    if let Err(e) = sp.verify().await {
+        record(ctx, event.failed(e.to_string())).await?;
+        return Err(fail(format!("the SCIM service did not accept the connection: {e}")));
+    }
+    let integration = Integration {
+        app: app.id,
+        kind: "scim".into(),
+        base_url,
+        token_sealed: ctx.secret.seal(a.token.expose_secret()).map_err(|e| fail(e.to_string()))?,
+        manage_groups: a.manage_groups,
+        soft_delete: a.soft_delete,
+        is_active: true,
+    };
+    let mut tx = ctx.db.begin().await?;
+    idm::upsert_integration(&mut tx, &integration, millis(now)).await?;
+    enqueue_reconcile(&mut tx, app.id, millis(now)).await?;
+    events::insert_event(&mut tx, &event.detail(if a.manage_groups { "users and groups" } else { "users" })).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    ctx.worker.wake();
+    Ok(())
+}
+
+/// Stops provisioning to the SP. Its accounts are left as they are; pending jobs are dropped when they run.
+pub async fn deactivate(ctx: &Ctx, actor: &Actor, app_name: &str, now: DateTime<Utc>) -> Result<(), Error> {
+    let mut tx = ctx.db.begin().await?;
+    let app =
+        apps::find_app(&mut tx, app_name).await?.ok_or_else(|| Error::UnknownApp { name: app_name.to_owned() })?;
+    let Some(mut integration) = idm::find_integration(&mut tx, app.id).await?.filter(|i| i.is_active) else {
+        return Err(Error::Idm { app: app_name.to_owned(), reason: "identity management is not active".into() });
+    };
+    integration.is_active = false;
+    idm::upsert_integration(&mut tx, &integration, millis(now)).await?;
+    events::insert_event(&mut tx, &Event::new(now, EventName::IdmIntegrationDelete, actor).app(app_name)).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    Ok(())
+}
+
+/// An SP account and whether the directory already has it.
+#[derive(Debug, serde::Serialize)]
+pub struct ImportCandidate {
+    #[serde(flatten)]
+    pub user: RemoteUser,
+    /// `new` or `imported`.
+    pub status: &'static str,
+}
+
+/// Lists every account of the SP (all pages), marking those the directory has as `imported`.
+pub async fn list_import_candidates(ctx: &Ctx, app_name: &str) -> Result<Vec<ImportCandidate>, Error> {
+    let (_, sp) = provisioner_for(ctx, app_name).await?;
+    let remote = list_all_users(sp.as_ref())
+        .await
+        .map_err(|e| Error::Idm { app: app_name.to_owned(), reason: e.to_string() })?;
+    let mut conn = ctx.db.conn().await?;
+    let mut out = Vec::new();
+    let mut sorted: Vec<RemoteUser> = remote.into_values().collect();
+    sorted.sort_by(|a, b| a.user_name.cmp(&b.user_name));
+    for user in sorted {
+        let status =
+            if users::find_user_by_username(&mut conn, &user.user_name).await?.is_some() { "imported" } else { "new" };
+        out.push(ImportCandidate { user, status });
+    }
+    Ok(out)
+}
+
+/// Creates directory users for the selected SP accounts (by userName; `None` selects every new one). Accounts
+/// the directory has already, or that lack an email, are skipped and reported. Returns (imported, skipped).
+pub async fn import_users(
+    ctx: &Ctx,
+    actor: &Actor,
+    app_name: &str,
+    selected: Option<&[String]>,
+    now: DateTime<Utc>,
+) -> Result<(Vec<String>, Vec<(String, String)>), Error> {
+    let candidates = list_import_candidates(ctx, app_name).await?;
+    let mut imported = Vec::new();
+    let mut skipped = Vec::new();
+    for c in candidates {
+        let wanted = selected.is_none_or(|names| names.contains(&c.user.user_name));
+        if !wanted {
+            continue;
+        }
+        if c.status == "imported" {
+            skipped.push((c.user.user_name.clone(), "already in the directory".into()));
+            continue;
+        }
+        let profile = Profile {
+            email: c.user.email.clone(),
+            first_name: c.user.given_name.clone(),
+            last_name: c.user.family_name.clone(),
+            display_name: c.user.display_name.clone(),
+            ..Profile::default()
+        };
+        if let Err(e) = check_user(&c.user.user_name, &profile) {
+            skipped.push((c.user.user_name.clone(), e.to_string()));
+            continue;
+        }
+        let mut tx = ctx.db.begin().await?;
+        users::insert_user(&mut tx, &c.user.user_name, &profile, None, millis(now)).await?;
+        let event =
+            Event::new(now, EventName::UserImport, actor).app(app_name).user(&c.user.user_name).target(&c.user.id);
+        events::insert_event(&mut tx, &event).await?;
+        tx.commit().await.map_err(crate::store::Error::from)?;
+        imported.push(c.user.user_name);
+    }
+    Ok((imported, skipped))
+}
+
+/// Makes the app's waiting and failed jobs due now (after an outage is fixed, say).
+pub async fn retry_now(ctx: &Ctx, app_name: &str, now: DateTime<Utc>) -> Result<u64, Error> {
+    let mut conn = ctx.db.conn().await?;
+    let app =
+        apps::find_app(&mut conn, app_name).await?.ok_or_else(|| Error::UnknownApp { name: app_name.to_owned() })?;
+    let n = crate::store::jobs::retry_now(&mut conn, app.id, millis(now)).await?;
+    ctx.worker.wake();
+    Ok(n)
+}
+
+async fn provisioner_for(ctx: &Ctx, app_name: &str) -> Result<(Integration, std::sync::Arc<dyn Provisioner>), Error> {
+    let mut conn = ctx.db.conn().await?;
+    let app =
+        apps::find_app(&mut conn, app_name).await?.ok_or_else(|| Error::UnknownApp { name: app_name.to_owned() })?;
+    let Some(integration) = idm::find_integration(&mut conn, app.id).await?.filter(|i| i.is_active) else {
+        return Err(Error::Idm { app: app_name.to_owned(), reason: "identity management is not active".into() });
+    };
+    let sp = ctx
+        .worker
+        .provisioner(&integration)
+        .map_err(|e| Error::Idm { app: app_name.to_owned(), reason: e.to_string() })?;
+    Ok((integration, sp))
+}

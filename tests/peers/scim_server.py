@@ -1,0 +1,81 @@
+"""A real SCIM 2.0 server for sesame's provisioning tests: scim2-server's application and in-memory storage on
+127.0.0.1, behind a bearer-token check.
+
+It prints `ready PORT` once it listens. SIGUSR1 stops listening (an outage: connections are refused) while the
+data stays in memory; SIGUSR2 listens again on the same port and prints `up PORT`. SIGTERM exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from scim2_models import ScimProvider
+from scim2_server.memory import InMemoryStorage
+from scim2_server.service import ScimService
+from scim2_server.testserver.application import BEARER_TOKEN_SCHEME, BearerTokenApplication
+from scim2_server.testserver.cli import ThreadingWSGIServer
+from scim2_server.utils import load_default_resource_types, load_default_schemas, load_default_service_provider_config
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the name is the base class's
+        pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--bearer-token", required=True)
+    args = parser.parse_args()
+
+    config = load_default_service_provider_config()
+    config.authentication_schemes = [*(config.authentication_schemes or []), BEARER_TOKEN_SCHEME]
+    provider = ScimProvider.from_discovery(
+        load_default_schemas().values(), load_default_resource_types().values(), config=config
+    )
+    app = BearerTokenApplication(
+        InMemoryStorage(), provider, service=ScimService(provider, secret="tests"), bearer_tokens=[args.bearer_token]
+    )
+
+    state: dict[str, object] = {"port": args.port}
+    lock = threading.Lock()
+
+    def up() -> None:
+        with lock:
+            if state.get("server") is not None:
+                return
+            server = make_server("127.0.0.1", state["port"], app, server_class=ThreadingWSGIServer,
+                                 handler_class=QuietHandler)
+            state["port"] = server.server_port
+            state["server"] = server
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def down() -> None:
+        with lock:
+            server = state.pop("server", None)
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+
+    up()
+    print(f"ready {state['port']}", flush=True)
+
+    def on_down(*_):
+        threading.Thread(target=lambda: (down(), print("down", flush=True))).start()
+
+    def on_up(*_):
+        threading.Thread(target=lambda: (up(), print(f"up {state['port']}", flush=True))).start()
+
+    signal.signal(signal.SIGUSR1, on_down)
+    signal.signal(signal.SIGUSR2, on_up)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    while True:
+        signal.pause()
+
+
+if __name__ == "__main__":
+    main()
