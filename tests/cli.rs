@@ -2,6 +2,8 @@
 //! that shares the database (scripts outside the project rely on all of this).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+mod common;
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
@@ -11,6 +13,8 @@ use std::time::{Duration, Instant};
 struct Server {
     child: Child,
     base: String,
+    /// The PostgreSQL database the server and the commands share, when the tests run on PostgreSQL.
+    database_url: Option<String>,
     dir: tempfile::TempDir,
 }
 
@@ -21,14 +25,18 @@ impl Drop for Server {
     }
 }
 
-fn env(dir: &Path, base: &str, bind: &str) -> Vec<(String, String)> {
-    vec![
+fn env(dir: &Path, base: &str, bind: &str, database_url: Option<&str>) -> Vec<(String, String)> {
+    let mut vars = vec![
         ("SESAME_BIND".into(), bind.into()),
         ("SESAME_BASE_URL".into(), base.into()),
         ("SESAME_DATA_DIR".into(), dir.join("data").display().to_string()),
         ("SESAME_CERTS_DIR".into(), dir.join("certs").display().to_string()),
         ("SESAME_SP_METADATA_DIR".into(), dir.join("sp-metadata").display().to_string()),
-    ]
+    ];
+    if let Some(url) = database_url {
+        vars.push(("SESAME_DATABASE_URL".into(), url.into()));
+    }
+    vars
 }
 
 fn start() -> Server {
@@ -36,15 +44,17 @@ fn start() -> Server {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let bind = format!("127.0.0.1:{port}");
     let base = format!("http://{bind}");
+    let database_url = common::postgres_server().map(|server| common::create_database_blocking(&server));
     let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_sesame"))
         .arg("serve")
-        .envs(env(dir.path(), &base, &bind))
+        .env_remove(common::POSTGRES_ENV)
+        .envs(env(dir.path(), &base, &bind, database_url.as_deref()))
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .unwrap();
-    let server = Server { child, base, dir };
+    let server = Server { child, base, database_url, dir };
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(&bind).is_err() {
         assert!(Instant::now() < deadline, "server did not start: {}", server.log());
@@ -62,7 +72,9 @@ impl Server {
         let bind = self.base.trim_start_matches("http://").to_owned();
         let mut child = Command::new(env!("CARGO_BIN_EXE_sesame"))
             .args(args)
-            .envs(env(self.dir.path(), &self.base, &bind))
+            // Only the harness reads it; the binary would report it as an unknown SESAME_* variable on stderr.
+            .env_remove(common::POSTGRES_ENV)
+            .envs(env(self.dir.path(), &self.base, &bind, self.database_url.as_deref()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

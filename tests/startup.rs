@@ -7,14 +7,13 @@ use std::os::unix::fs::PermissionsExt;
 use chrono::Utc;
 use common::*;
 use sesame::audit::Actor;
-use sesame::config::Config;
 use sesame::saml::keys::SigningKey;
 use sesame::services::admin;
 
 #[tokio::test]
 async fn registers_sp_metadata_dir_and_creates_private_keys_0600() {
     let dir = tempfile::tempdir().unwrap();
-    let config = Config::for_tests(dir.path(), BASE);
+    let config = test_config(dir.path(), BASE).await;
     let sp_key = SigningKey::generate("sp", Utc::now(), 1).unwrap();
     std::fs::create_dir_all(&config.sp_metadata_dir).unwrap();
     std::fs::write(config.sp_metadata_dir.join("crm.xml"), sp_metadata(&sp_key, true)).unwrap();
@@ -24,7 +23,7 @@ async fn registers_sp_metadata_dir_and_creates_private_keys_0600() {
     std::fs::write(config.sp_metadata_dir.join("broken.xml"), "<not-metadata/>").unwrap();
     let certs_dir = config.certs_dir.clone();
 
-    let server = sesame::build(config).await.unwrap();
+    let server = sesame::build(config.clone()).await.unwrap();
     let crm = admin::show_app(&server.ctx, "crm", Utc::now()).await.unwrap();
     assert_eq!(crm.display_label, "CRM");
     assert_eq!(crm.signing, "response");
@@ -42,7 +41,7 @@ async fn registers_sp_metadata_dir_and_creates_private_keys_0600() {
 
     // A restart keeps the key: the certificate SPs imported stays valid.
     drop(server);
-    let again = sesame::build(Config::for_tests(dir.path(), BASE)).await.unwrap();
+    let again = sesame::build(config).await.unwrap();
     let crm_again = admin::show_app(&again.ctx, "crm", Utc::now()).await.unwrap();
     assert_eq!(crm_again.cert_fingerprint, crm.cert_fingerprint);
 }

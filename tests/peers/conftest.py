@@ -1,18 +1,22 @@
 """Runs the real sesame binary on 127.0.0.1 and sets up its directory and applications through the admin CLI.
 
 The server's log is attached to every failing test's report. A missing binary or peer is a setup error.
+With SESAME_TEST_DATABASE_URL (a PostgreSQL server URL, as `make test` sets it through scripts/pg-temp.sh), the
+server runs on a fresh database of that server instead of SQLite.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
@@ -23,6 +27,7 @@ from sp import SpKeys, SpProfile, generate_sp_keys, make_client, sp_metadata_xml
 ROOT = Path(__file__).resolve().parents[2]
 SESAME_BIN = Path(os.environ.get("SESAME_BIN", ROOT / "target" / "debug" / "sesame"))
 STARTUP_DEADLINE_S = 30.0
+POSTGRES_SERVER = os.environ.get("SESAME_TEST_DATABASE_URL") or None
 PASSWORD = "correct horse battery staple"
 
 # The directory every test can rely on: users, their groups, and the group apps are bound to.
@@ -200,6 +205,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def create_database() -> str | None:
+    """A new, empty database on the test PostgreSQL server (its URL), or None when the tests run on SQLite."""
+    if POSTGRES_SERVER is None:
+        return None
+    name = f"sesame_peers_{secrets.token_hex(8)}"
+    proc = subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", POSTGRES_SERVER, "-c", f"CREATE DATABASE {name}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"cannot create a database on the test PostgreSQL server: {proc.stderr.strip()}")
+    return urlunsplit(urlsplit(POSTGRES_SERVER)._replace(path=f"/{name}"))
+
+
 def _check_peers() -> None:
     if not SESAME_BIN.is_file():
         raise RuntimeError(f"sesame binary not found at {SESAME_BIN} (set SESAME_BIN or build it first)")
@@ -236,6 +258,9 @@ def idp(tmp_path_factory, sp_origin) -> Idp:
         SESAME_CERTS_DIR=str(workdir / "certs"),
         SESAME_SP_METADATA_DIR=str(workdir / "sp-metadata"),
     )
+    database_url = create_database()
+    if database_url is not None:
+        env["SESAME_DATABASE_URL"] = database_url
     for d in ("data", "certs", "sp-metadata"):
         (workdir / d).mkdir()
     log_file = workdir / "sesame.log"
