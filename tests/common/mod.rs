@@ -5,6 +5,8 @@
 //! stay independent and run in parallel on either backend.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+pub mod serve;
+
 use std::io::Write;
 use std::path::Path;
 
