@@ -89,3 +89,24 @@ async fn bookmark_tiles_open_their_url() {
         admin::upsert_bookmark(&app.ctx, &Actor::Cli, "evil", "bookmark_url = \"javascript:alert(1)\"", now).await;
     assert!(bad.is_err(), "script URLs never become links");
 }
+
+/// Replicas and admins acting at once: concurrent rotations leave exactly one current certificate (the last
+/// one), never two that both claim to sign.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_certificate_rotations_leave_one_current_certificate() {
+    let app = TestApp::new().await;
+    let rotations = (0..4).map(|_| {
+        let ctx = app.ctx.clone();
+        tokio::spawn(async move { admin::rotate_cert(&ctx, &Actor::Cli, "acme", Utc::now()).await })
+    });
+    let mut rotated = Vec::new();
+    for rotation in rotations.collect::<Vec<_>>() {
+        rotated.push(rotation.await.unwrap().unwrap().fingerprint);
+    }
+    let mut conn = app.ctx.db.conn().await.unwrap();
+    let acme = sesame::store::apps::get_app(&mut conn, "acme").await.unwrap();
+    let published = sesame::store::certs::list_published_certs(&mut conn, acme.id).await.unwrap();
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert!(rotated.contains(&published[0].fingerprint));
+    assert_eq!(admin::show_app(&app.ctx, "acme", Utc::now()).await.unwrap().cert_fingerprint, published[0].fingerprint);
+}

@@ -299,6 +299,8 @@ pub async fn show_app(ctx: &Ctx, name: &str, now: DateTime<Utc>) -> Result<AppVi
 /// (Staged rotation, with the next certificate published first, is a later step.)
 pub async fn rotate_cert(ctx: &Ctx, actor: &Actor, name: &str, now: DateTime<Utc>) -> Result<Certificate, Error> {
     let mut tx = ctx.db.begin().await?;
+    // Concurrent rotations (two admins, two replicas) take turns, so exactly one certificate ends up current.
+    apps::lock_app(&mut tx, name).await?;
     let app = apps::find_app(&mut tx, name).await?.ok_or_else(|| Error::UnknownApp { name: name.to_owned() })?;
     certs::update_cert_state(&mut tx, app.id, CertState::Current, CertState::Retired).await?;
     certs::update_cert_state(&mut tx, app.id, CertState::Next, CertState::Retired).await?;
@@ -394,13 +396,15 @@ async fn register_file(ctx: &Ctx, path: &Path, name: &str, now: DateTime<Utc>) -
 
 /// Gives every SAML application a signing certificate (created at start-up when missing).
 pub async fn ensure_all_certificates(ctx: &Ctx, now: DateTime<Utc>) -> Result<(), Error> {
-    let mut tx = ctx.db.begin().await?;
-    for app in apps::list_apps(&mut tx).await? {
-        if app.is_saml() {
-            ensure_certificate(ctx, &mut tx, &app, now).await?;
+    let listed = apps::list_apps(&mut *ctx.db.conn().await?).await?;
+    for app in listed.iter().filter(|a| a.is_saml()) {
+        // Replicas starting together take turns per application; the second finds the first one's certificate.
+        let mut tx = ctx.db.begin().await?;
+        if apps::lock_app(&mut tx, app.name.as_str()).await? {
+            ensure_certificate(ctx, &mut tx, app, now).await?;
         }
+        tx.commit().await.map_err(crate::store::Error::from)?;
     }
-    tx.commit().await.map_err(crate::store::Error::from)?;
     Ok(())
 }
 
