@@ -98,7 +98,9 @@ async fn waits_for_a_database_that_comes_up_later() {
 /// its answer, and then the process exits 0 after closing its database connections.
 #[test]
 fn sigterm_lets_the_request_in_flight_finish_then_exits_cleanly() {
-    let mut server = Serve::start();
+    // tower_http's trace layer logs each request as its handling starts, which tells the test when to signal.
+    let mut server = Serve::spawn(&[("SESAME_LOG", "info,tower_http=debug")]);
+    server.wait_listening(Duration::from_secs(30));
     // A request whose body is still on its way: the handler is running and waiting for it.
     let body = "username=alice&password=x";
     let mut stream = TcpStream::connect(&server.bind).unwrap();
@@ -111,9 +113,12 @@ fn sigterm_lets_the_request_in_flight_finish_then_exits_cleanly() {
     )
     .unwrap();
     stream.flush().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    server.terminate();
     let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.log().contains("started processing request") {
+        assert!(Instant::now() < deadline, "the request did not start: {}", server.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.terminate();
     while !server.log().contains("shutting down") {
         assert!(Instant::now() < deadline, "SIGTERM not seen: {}", server.log());
         std::thread::sleep(Duration::from_millis(20));
