@@ -4,7 +4,7 @@
 CARGO ?= cargo
 PYTHON_VENV := .venv/bin/python
 
-.PHONY: run test test-rust test-peers lint bench deps test-deps
+.PHONY: run test test-sqlite test-postgres test-rust test-peers lint bench deps test-deps
 
 deps:
 	./scripts/install-system-deps.sh
@@ -17,8 +17,16 @@ test-deps:
 run: deps
 	$(CARGO) run --release -- serve
 
-## Every test: formatting, lints, Rust unit and integration tests, then the real-peer suites.
-test: test-deps lint test-rust test-peers
+## Every test: formatting, lints, then the Rust tests and the real-peer suites on SQLite and again on PostgreSQL.
+test: test-deps lint test-sqlite test-postgres
+
+test-sqlite:
+	env -u SESAME_TEST_DATABASE_URL $(MAKE) --no-print-directory test-rust test-peers
+
+## The same suites on a throw-away PostgreSQL (Debian's packages, a temp dir, a loopback port), stopped at the end
+## even when a test fails. Each test gets a database of its own on it.
+test-postgres:
+	./scripts/pg-temp.sh run $(MAKE) --no-print-directory test-rust test-peers
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -12,11 +12,12 @@ use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Settings keys, as they are spelled in the TOML file and, upper-cased after `SESAME_`, in the environment.
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 17] = [
     "base_url",
     "bind",
     "data_dir",
     "database_url",
+    "database_wait_secs",
     "certs_dir",
     "sp_metadata_dir",
     "session_lifetime_secs",
@@ -43,6 +44,8 @@ pub struct Config {
     /// Defaults to an SQLite file in the data directory.
     #[serde(serialize_with = "serialize_secret_opt")]
     pub database_url: Option<SecretString>,
+    /// How long `serve` keeps trying to reach the database at start-up before it gives up (0: one attempt).
+    pub database_wait_secs: u64,
     pub certs_dir: PathBuf,
     pub sp_metadata_dir: PathBuf,
     /// How long an IdP session lasts without activity.
@@ -81,6 +84,7 @@ impl Default for Config {
             bind: "127.0.0.1:8080".into(),
             data_dir: "./data".into(),
             database_url: None,
+            database_wait_secs: 60,
             certs_dir: "./certs".into(),
             sp_metadata_dir: "./sp-metadata".into(),
             session_lifetime_secs: 8 * 3600,

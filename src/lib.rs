@@ -30,16 +30,44 @@ pub struct Server {
     pub sessions: web::sessions::Store,
 }
 
-/// Opens the database (running migrations) and prepares directories; used by `serve` and the admin commands.
+/// Opens the database (running migrations) and prepares directories; used by the admin commands, which try the
+/// database once and fail with one line.
 pub async fn open(config: Config) -> anyhow::Result<Ctx> {
+    open_waiting(config, Duration::ZERO).await
+}
+
+/// `open`, trying again for up to `wait` while the database cannot be reached (it may be starting beside us), with
+/// one log line per attempt.
+async fn open_waiting(config: Config, wait: Duration) -> anyhow::Result<Ctx> {
     for dir in [&config.data_dir, &config.certs_dir] {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))?;
     }
     restrict(&config.certs_dir)?;
     let url = config.database_url();
-    let db = store::Db::connect(&url)
-        .await
-        .with_context(|| format!("cannot open database {}", config.database_url_for_log()))?;
+    let shown = config.database_url_for_log();
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut pause = Duration::from_millis(250);
+    let db = loop {
+        let e = match store::Db::connect(&url).await {
+            Ok(db) => break db,
+            Err(e) => e,
+        };
+        // sqlx's messages already include their cause, so the first one says it all.
+        let reason = match &e {
+            store::Error::Database(inner) => inner.to_string(),
+            other => other.to_string(),
+        };
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if !e.is_unreachable() || wait.is_zero() {
+            anyhow::bail!("cannot open database {shown}: {reason}");
+        }
+        if left.is_zero() {
+            anyhow::bail!("cannot open database {shown}: gave up after {}s: {reason}", wait.as_secs());
+        }
+        tracing::warn!("waiting for the database at {shown}: {reason}");
+        tokio::time::sleep(pause.min(left)).await;
+        pause = (pause * 2).min(Duration::from_secs(5));
+    };
     Ok(Ctx::new(config, db)?)
 }
 
@@ -50,7 +78,8 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     tokio::task::spawn_blocking(move || saml::self_test(now))
         .await?
         .context("the SAML self-test failed: refusing to start with broken signature checks")?;
-    let ctx = open(config).await?;
+    let wait = Duration::from_secs(config.database_wait_secs);
+    let ctx = open_waiting(config, wait).await?;
     let dir = ctx.config.sp_metadata_dir.clone();
     let imported = services::admin::import_sp_metadata_dir(&ctx, &dir, now).await?;
     if imported > 0 {
@@ -63,14 +92,41 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     Ok(Server { ctx, router, sessions })
 }
 
-/// Periodic clean-up of expired sessions, replay-cache entries and parked requests.
-pub fn spawn_housekeeping(server: &Server) -> tokio::task::JoinHandle<()> {
+impl Server {
+    /// Closes the database pools, for after the last request: connections end cleanly instead of being cut.
+    pub async fn close(&self) {
+        self.sessions.close().await;
+        self.ctx.db.pool.close().await;
+    }
+}
+
+/// The periodic clean-up task (`spawn_housekeeping`).
+pub struct Housekeeping {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Housekeeping {
+    /// Stops the task, letting a clean-up pass in progress finish.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Periodic clean-up of expired sessions, replay-cache entries and parked requests. Every replica runs it; the
+/// deletions are idempotent, so replicas need not take turns.
+pub fn spawn_housekeeping(server: &Server) -> Housekeeping {
     let ctx = server.ctx.clone();
     let sessions = server.sessions.clone();
-    tokio::spawn(async move {
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stopped.changed() => break,
+            }
             if let Err(e) = sessions.delete_expired().await {
                 tracing::warn!("could not delete expired sessions: {e}");
             }
@@ -83,7 +139,8 @@ pub fn spawn_housekeeping(server: &Server) -> tokio::task::JoinHandle<()> {
                 Err(e) => tracing::warn!("housekeeping: {e}"),
             }
         }
-    })
+    });
+    Housekeeping { stop, task }
 }
 
 /// Enqueues a reconciliation of every active integration each `reconcile_interval_secs`. Replicas may all do

@@ -52,8 +52,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(&bind).await.map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
     tracing::info!("listening on http://{bind}");
-    axum::serve(listener, server.router).with_graceful_shutdown(shutdown_signal()).await?;
-    housekeeping.abort();
+    // Requests in flight finish (each is bounded by the router's timeout); then the clean-up task and the pools
+    // stop, so every connection ends cleanly and nothing is left half written.
+    let served = axum::serve(listener, server.router.clone()).with_graceful_shutdown(shutdown_signal()).await;
+    housekeeping.stop().await;
+    server.close().await;
+    served?;
     tracing::info!("stopped");
     Ok(())
 }

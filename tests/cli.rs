@@ -2,80 +2,15 @@
 //! that shares the database (scripts outside the project rely on all of this).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::io::Write;
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-struct Server {
-    child: Child,
-    base: String,
-    dir: tempfile::TempDir,
+use common::serve::Serve;
+
+fn start() -> Serve {
+    Serve::start()
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn env(dir: &Path, base: &str, bind: &str) -> Vec<(String, String)> {
-    vec![
-        ("SESAME_BIND".into(), bind.into()),
-        ("SESAME_BASE_URL".into(), base.into()),
-        ("SESAME_DATA_DIR".into(), dir.join("data").display().to_string()),
-        ("SESAME_CERTS_DIR".into(), dir.join("certs").display().to_string()),
-        ("SESAME_SP_METADATA_DIR".into(), dir.join("sp-metadata").display().to_string()),
-    ]
-}
-
-fn start() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let bind = format!("127.0.0.1:{port}");
-    let base = format!("http://{bind}");
-    let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_sesame"))
-        .arg("serve")
-        .envs(env(dir.path(), &base, &bind))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let server = Server { child, base, dir };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(&bind).is_err() {
-        assert!(Instant::now() < deadline, "server did not start: {}", server.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    server
-}
-
-impl Server {
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
-    }
-
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let bind = self.base.trim_start_matches("http://").to_owned();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sesame"))
-            .args(args)
-            .envs(env(self.dir.path(), &self.base, &bind))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        if let Some(text) = stdin {
-            input.write_all(text.as_bytes()).unwrap();
-        }
-        drop(input);
-        child.wait_with_output().unwrap()
-    }
-
+impl Serve {
     fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
         let out = self.run(args, stdin);
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));

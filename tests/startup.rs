@@ -7,14 +7,13 @@ use std::os::unix::fs::PermissionsExt;
 use chrono::Utc;
 use common::*;
 use sesame::audit::Actor;
-use sesame::config::Config;
 use sesame::saml::keys::SigningKey;
 use sesame::services::admin;
 
 #[tokio::test]
 async fn registers_sp_metadata_dir_and_creates_private_keys_0600() {
     let dir = tempfile::tempdir().unwrap();
-    let config = Config::for_tests(dir.path(), BASE);
+    let config = test_config(dir.path(), BASE).await;
     let sp_key = SigningKey::generate("sp", Utc::now(), 1).unwrap();
     std::fs::create_dir_all(&config.sp_metadata_dir).unwrap();
     std::fs::write(config.sp_metadata_dir.join("crm.xml"), sp_metadata(&sp_key, true)).unwrap();
@@ -24,7 +23,7 @@ async fn registers_sp_metadata_dir_and_creates_private_keys_0600() {
     std::fs::write(config.sp_metadata_dir.join("broken.xml"), "<not-metadata/>").unwrap();
     let certs_dir = config.certs_dir.clone();
 
-    let server = sesame::build(config).await.unwrap();
+    let server = sesame::build(config.clone()).await.unwrap();
     let crm = admin::show_app(&server.ctx, "crm", Utc::now()).await.unwrap();
     assert_eq!(crm.display_label, "CRM");
     assert_eq!(crm.signing, "response");
@@ -42,7 +41,7 @@ async fn registers_sp_metadata_dir_and_creates_private_keys_0600() {
 
     // A restart keeps the key: the certificate SPs imported stays valid.
     drop(server);
-    let again = sesame::build(Config::for_tests(dir.path(), BASE)).await.unwrap();
+    let again = sesame::build(config).await.unwrap();
     let crm_again = admin::show_app(&again.ctx, "crm", Utc::now()).await.unwrap();
     assert_eq!(crm_again.cert_fingerprint, crm.cert_fingerprint);
 }
@@ -89,4 +88,25 @@ async fn bookmark_tiles_open_their_url() {
     let bad =
         admin::upsert_bookmark(&app.ctx, &Actor::Cli, "evil", "bookmark_url = \"javascript:alert(1)\"", now).await;
     assert!(bad.is_err(), "script URLs never become links");
+}
+
+/// Replicas and admins acting at once: concurrent rotations leave exactly one current certificate (the last
+/// one), never two that both claim to sign.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_certificate_rotations_leave_one_current_certificate() {
+    let app = TestApp::new().await;
+    let rotations = (0..4).map(|_| {
+        let ctx = app.ctx.clone();
+        tokio::spawn(async move { admin::rotate_cert(&ctx, &Actor::Cli, "acme", Utc::now()).await })
+    });
+    let mut rotated = Vec::new();
+    for rotation in rotations.collect::<Vec<_>>() {
+        rotated.push(rotation.await.unwrap().unwrap().fingerprint);
+    }
+    let mut conn = app.ctx.db.conn().await.unwrap();
+    let acme = sesame::store::apps::get_app(&mut conn, "acme").await.unwrap();
+    let published = sesame::store::certs::list_published_certs(&mut conn, acme.id).await.unwrap();
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert!(rotated.contains(&published[0].fingerprint));
+    assert_eq!(admin::show_app(&app.ctx, "acme", Utc::now()).await.unwrap().cert_fingerprint, published[0].fingerprint);
 }

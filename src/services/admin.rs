@@ -384,6 +384,8 @@ pub async fn show_app(ctx: &Ctx, name: &str, now: DateTime<Utc>) -> Result<AppVi
 /// (Staged rotation, with the next certificate published first, is a later step.)
 pub async fn rotate_cert(ctx: &Ctx, actor: &Actor, name: &str, now: DateTime<Utc>) -> Result<Certificate, Error> {
     let mut tx = ctx.db.begin().await?;
+    // Concurrent rotations (two admins, two replicas) take turns, so exactly one certificate ends up current.
+    apps::lock_app(&mut tx, name).await?;
     let app = apps::find_app(&mut tx, name).await?.ok_or_else(|| Error::UnknownApp { name: name.to_owned() })?;
     certs::update_cert_state(&mut tx, app.id, CertState::Current, CertState::Retired).await?;
     certs::update_cert_state(&mut tx, app.id, CertState::Next, CertState::Retired).await?;
@@ -444,39 +446,50 @@ pub async fn import_sp_metadata_dir(ctx: &Ctx, dir: &Path, now: DateTime<Utc>) -
     paths.sort();
     let mut imported = 0;
     for path in &paths {
-        let extension = path.extension().and_then(|e| e.to_str());
         let Some(name) = path.file_stem().and_then(|s| s.to_str()) else { continue };
-        let settings_path = path.with_extension("toml");
-        let result = match extension {
-            Some("xml") => {
-                let settings = tokio::fs::read_to_string(&settings_path).await.ok();
-                import_app(ctx, &Actor::System, name, &path.display().to_string(), settings.as_deref(), now)
-                    .await
-                    .map(drop)
-            }
-            Some("toml") if !path.with_extension("xml").exists() => match tokio::fs::read_to_string(path).await {
-                Ok(text) => upsert_bookmark(ctx, &Actor::System, name, &text, now).await.map(drop),
-                Err(e) => Err(Error::Fetch { url: path.display().to_string(), reason: e.to_string() }),
-            },
-            _ => continue,
-        };
+        let mut result = register_file(ctx, path, name, now).await;
+        // Replicas starting together read the same directory: when another one created the application between
+        // our look-up and our insert, importing again updates it to the same content.
+        if matches!(result, Some(Err(Error::Store(crate::store::Error::Conflict { .. })))) {
+            result = register_file(ctx, path, name, now).await;
+        }
         match result {
-            Ok(()) => imported += 1,
-            Err(e) => warn!(app.name = %name, "could not register {}: {e}", path.display()),
+            None => {}
+            Some(Ok(())) => imported += 1,
+            Some(Err(e)) => warn!(app.name = %name, "could not register {}: {e}", path.display()),
         }
     }
     Ok(imported)
 }
 
+/// Registers one file of the `sp-metadata/` directory; `None` when the file is not one to register.
+async fn register_file(ctx: &Ctx, path: &Path, name: &str, now: DateTime<Utc>) -> Option<Result<(), Error>> {
+    let settings_path = path.with_extension("toml");
+    let result = match path.extension().and_then(|e| e.to_str()) {
+        Some("xml") => {
+            let settings = tokio::fs::read_to_string(&settings_path).await.ok();
+            import_app(ctx, &Actor::System, name, &path.display().to_string(), settings.as_deref(), now).await.map(drop)
+        }
+        Some("toml") if !path.with_extension("xml").exists() => match tokio::fs::read_to_string(path).await {
+            Ok(text) => upsert_bookmark(ctx, &Actor::System, name, &text, now).await.map(drop),
+            Err(e) => Err(Error::Fetch { url: path.display().to_string(), reason: e.to_string() }),
+        },
+        _ => return None,
+    };
+    Some(result)
+}
+
 /// Gives every SAML application a signing certificate (created at start-up when missing).
 pub async fn ensure_all_certificates(ctx: &Ctx, now: DateTime<Utc>) -> Result<(), Error> {
-    let mut tx = ctx.db.begin().await?;
-    for app in apps::list_apps(&mut tx).await? {
-        if app.is_saml() {
-            ensure_certificate(ctx, &mut tx, &app, now).await?;
+    let listed = apps::list_apps(&mut *ctx.db.conn().await?).await?;
+    for app in listed.iter().filter(|a| a.is_saml()) {
+        // Replicas starting together take turns per application; the second finds the first one's certificate.
+        let mut tx = ctx.db.begin().await?;
+        if apps::lock_app(&mut tx, app.name.as_str()).await? {
+            ensure_certificate(ctx, &mut tx, app, now).await?;
         }
+        tx.commit().await.map_err(crate::store::Error::from)?;
     }
-    tx.commit().await.map_err(crate::store::Error::from)?;
     Ok(())
 }
 

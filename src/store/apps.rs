@@ -66,6 +66,17 @@ pub async fn update_app(conn: &mut Conn, id: AppId, app: &AppRecord<'_>, now_ms:
     Ok(())
 }
 
+/// Locks application `name` until the transaction ends, and says whether it exists. Changes that read and then
+/// write an application's certificates start with it, so processes take turns: a row lock on PostgreSQL, the write
+/// lock on SQLite (taken first, so another writer waits instead of failing to upgrade a read).
+pub async fn lock_app(conn: &mut Conn, name: &str) -> Result<bool, Error> {
+    let done = sqlx::query("UPDATE applications SET updated_at = updated_at WHERE name = $1")
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub async fn find_app(conn: &mut Conn, name: &str) -> Result<Option<Application>, Error> {
     let sql = format!("SELECT {COLUMNS} FROM applications WHERE name = $1");
     let row = sqlx::query(&sql).bind(name).fetch_optional(&mut *conn).await?;

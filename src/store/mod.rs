@@ -18,7 +18,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyConnection, AnyPool, Executor};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
 pub type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
@@ -58,6 +58,20 @@ impl Error {
             _ => Self::Database(e),
         }
     }
+
+    /// Whether the database could not be reached (not running yet, restarting, refusing connections for now), as
+    /// opposed to a refusal that waiting does not change (a wrong password, a missing database, a bad URL).
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Self::Database(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut) => true,
+            // PostgreSQL: class 08 is a connection exception; 57P01-57P03 are a server shutting down, crashing or
+            // starting up; 53300 is too many connections.
+            Self::Database(sqlx::Error::Database(e)) => e.code().is_some_and(|code| {
+                code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+            }),
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +89,9 @@ pub struct Db {
 
 impl Db {
     /// Connects, creating an SQLite file when missing, and runs migrations.
+    ///
+    /// One connection is opened first on its own, so an unreachable server fails at once with its real reason
+    /// (the pool would retry until its timeout and report only that); `lib::open` decides whether to wait.
     pub async fn connect(url: &str) -> Result<Self, Error> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -89,6 +106,7 @@ impl Db {
             _ => url.to_owned(),
         };
         let options = AnyConnectOptions::from_str(&url)?;
+        AnyConnection::connect_with(&options).await?.close().await?;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
             .acquire_timeout(Duration::from_secs(10))

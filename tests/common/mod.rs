@@ -1,9 +1,15 @@
-//! Test harness: a whole IdP on a temporary directory and SQLite, driven through the router without a socket.
+//! Test harness: a whole IdP on a temporary directory, driven through the router without a socket.
+//!
+//! The database is SQLite in the temporary directory, or, when `SESAME_TEST_DATABASE_URL` names a PostgreSQL server
+//! (`make test` starts one with scripts/pg-temp.sh), a database of its own on that server for each test, so tests
+//! stay independent and run in parallel on either backend.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 pub mod scim;
+pub mod serve;
 
 use std::io::Write;
+use std::path::Path;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
@@ -137,7 +143,7 @@ impl TestApp {
     /// Like `with_app_settings`, with the configuration adjusted by `configure`.
     pub async fn with(extra: &str, configure: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::for_tests(dir.path(), BASE);
+        let mut config = test_config(dir.path(), BASE).await;
         configure(&mut config);
         let server = sesame::build(config).await.unwrap();
         let sp_key = SigningKey::generate("sp", Utc::now(), 2).unwrap();
@@ -230,6 +236,42 @@ impl TestApp {
     pub fn sso_url(&self) -> String {
         format!("{BASE}/saml2/acme")
     }
+}
+
+/// The variable that names the PostgreSQL server the tests use instead of SQLite.
+pub const POSTGRES_ENV: &str = "SESAME_TEST_DATABASE_URL";
+
+/// The PostgreSQL server URL the tests run against, if any (unset or empty: SQLite).
+pub fn postgres_server() -> Option<String> {
+    std::env::var(POSTGRES_ENV).ok().filter(|url| !url.is_empty())
+}
+
+/// `Config::for_tests`, with a fresh PostgreSQL database when the tests run on PostgreSQL.
+pub async fn test_config(dir: &Path, base: &str) -> Config {
+    let mut config = Config::for_tests(dir, base);
+    if let Some(server) = postgres_server() {
+        config.database_url = Some(create_database(&server).await.into());
+    }
+    config
+}
+
+/// Creates an empty database with a random name on the PostgreSQL server and returns its URL. The databases are
+/// not dropped: the server is thrown away after the run.
+pub async fn create_database(server: &str) -> String {
+    use sqlx::{Connection, Executor};
+    let name = format!("sesame_test_{}", hex::encode(rand::random::<[u8; 8]>()));
+    let mut conn = sqlx::PgConnection::connect(server).await.expect("the test PostgreSQL server answers");
+    conn.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+    conn.close().await.unwrap();
+    let mut url = url::Url::parse(server).unwrap();
+    url.set_path(&name);
+    url.to_string()
+}
+
+/// `create_database` for synchronous tests.
+pub fn create_database_blocking(server: &str) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(create_database(server))
 }
 
 /// Options for a test AuthnRequest.

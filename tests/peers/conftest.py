@@ -1,18 +1,22 @@
 """Runs the real sesame binary on 127.0.0.1 and sets up its directory and applications through the admin CLI.
 
 The server's log is attached to every failing test's report. A missing binary or peer is a setup error.
+With SESAME_TEST_DATABASE_URL (a PostgreSQL server URL, as `make test` sets it through scripts/pg-temp.sh), the
+server runs on a fresh database of that server instead of SQLite.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
@@ -23,6 +27,7 @@ from sp import SpKeys, SpProfile, generate_sp_keys, make_client, sp_metadata_xml
 ROOT = Path(__file__).resolve().parents[2]
 SESAME_BIN = Path(os.environ.get("SESAME_BIN", ROOT / "target" / "debug" / "sesame"))
 STARTUP_DEADLINE_S = 30.0
+POSTGRES_SERVER = os.environ.get("SESAME_TEST_DATABASE_URL") or None
 PASSWORD = "correct horse battery staple"
 
 # The directory every test can rely on: users, their groups, and the group apps are bound to.
@@ -194,13 +199,30 @@ def app_settings(signing: str = "assertion", require_signed_requests: bool = Fal
     }
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _check_peers() -> None:
+def create_database() -> str | None:
+    """A new, empty database on the test PostgreSQL server (its URL), or None when the tests run on SQLite."""
+    if POSTGRES_SERVER is None:
+        return None
+    name = f"sesame_peers_{secrets.token_hex(8)}"
+    proc = subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", POSTGRES_SERVER, "-c", f"CREATE DATABASE {name}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"cannot create a database on the test PostgreSQL server: {proc.stderr.strip()}")
+    return urlunsplit(urlsplit(POSTGRES_SERVER)._replace(path=f"/{name}"))
+
+
+def check_peers() -> None:
     if not SESAME_BIN.is_file():
         raise RuntimeError(f"sesame binary not found at {SESAME_BIN} (set SESAME_BIN or build it first)")
     if not Path(XMLSEC1).is_file() or shutil.which(XMLSEC1) is None:
@@ -209,7 +231,8 @@ def _check_peers() -> None:
     assert version.startswith("xmlsec1 "), f"unexpected xmlsec1 --version output: {version!r}"
 
 
-_running: Idp | None = None
+# The servers running now, whose logs a failing test's report shows.
+RUNNING: list[Idp] = []
 
 
 @pytest.fixture(scope="session")
@@ -220,44 +243,64 @@ def sp_origin():
         yield f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
-@pytest.fixture(scope="session")
-def idp(tmp_path_factory, sp_origin) -> Idp:
-    """`sesame serve` on a free loopback port, with its own data, certs and sp-metadata directories."""
-    global _running
-    _check_peers()
-    workdir = tmp_path_factory.mktemp("sesame")
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
+def server_env(workdir: Path, bind_port: int, base_url: str, database_url: str | None) -> dict[str, str]:
+    """The environment of `sesame serve` and of the admin CLI beside it: data, certs and sp-metadata under
+    `workdir`, and the database (SQLite in the data dir unless a URL is given)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SESAME_")}
     env.update(
-        SESAME_BIND=f"127.0.0.1:{port}",
+        SESAME_BIND=f"127.0.0.1:{bind_port}",
         SESAME_BASE_URL=base_url,
         SESAME_DATA_DIR=str(workdir / "data"),
         SESAME_CERTS_DIR=str(workdir / "certs"),
         SESAME_SP_METADATA_DIR=str(workdir / "sp-metadata"),
     )
+    if database_url is not None:
+        env["SESAME_DATABASE_URL"] = database_url
     for d in ("data", "certs", "sp-metadata"):
-        (workdir / d).mkdir()
-    log_file = workdir / "sesame.log"
-    server = Idp(base_url=base_url, env=env, workdir=workdir, log_file=log_file, sp_base_url=sp_origin)
-    with open(log_file, "wb") as log:
-        proc = subprocess.Popen([str(SESAME_BIN), "serve"], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+        (workdir / d).mkdir(exist_ok=True)
+    return env
+
+
+def spawn_server(server: Idp) -> subprocess.Popen:
+    """Starts `sesame serve` for `server` (its environment and log file), without waiting for it."""
+    with open(server.log_file, "ab") as log:
+        return subprocess.Popen(
+            [str(SESAME_BIN), "serve"], env=server.env, cwd=server.workdir, stdout=log, stderr=subprocess.STDOUT
+        )
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """SIGTERM, as a service manager stops it; SIGKILL only when it does not exit in time."""
+    proc.terminate()
     try:
-        _wait_healthy(proc, server)
-        _running = server
-        _populate_directory(server)
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def idp(tmp_path_factory, sp_origin) -> Idp:
+    """`sesame serve` on a free loopback port, with its own data, certs and sp-metadata directories."""
+    check_peers()
+    workdir = tmp_path_factory.mktemp("sesame")
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = server_env(workdir, port, base_url, create_database())
+    server = Idp(base_url=base_url, env=env, workdir=workdir, log_file=workdir / "sesame.log", sp_base_url=sp_origin)
+    proc = spawn_server(server)
+    try:
+        wait_healthy(proc, server)
+        RUNNING.append(server)
+        populate_directory(server)
         yield server
     finally:
-        _running = None
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        if server in RUNNING:
+            RUNNING.remove(server)
+        stop_server(proc)
 
 
-def _wait_healthy(proc: subprocess.Popen, server: Idp) -> None:
+def wait_healthy(proc: subprocess.Popen, server: Idp) -> None:
     deadline = time.monotonic() + STARTUP_DEADLINE_S
     last = "no answer yet"
     while time.monotonic() < deadline:
@@ -274,7 +317,7 @@ def _wait_healthy(proc: subprocess.Popen, server: Idp) -> None:
     raise RuntimeError(f"sesame serve not healthy after {STARTUP_DEADLINE_S}s ({last}):\n{server.log_tail()}")
 
 
-def _populate_directory(server: Idp) -> None:
+def populate_directory(server: Idp) -> None:
     for username, props in USERS.items():
         server.cli(
             "user", "add", username,
@@ -291,7 +334,7 @@ def _populate_directory(server: Idp) -> None:
             server.cli("group", "add-member", group, username)
 
 
-def _user(username: str) -> User:
+def directory_user(username: str) -> User:
     # memberOf releases only the user's groups that are bound to the application (least disclosure).
     groups = tuple(sorted(g for g, members in GROUPS.items() if username in members and g in APP_GROUPS))
     return User(username=username, groups=groups, **USERS[username])
@@ -299,17 +342,17 @@ def _user(username: str) -> User:
 
 @pytest.fixture(scope="session")
 def alice(idp) -> User:
-    return _user("alice")
+    return directory_user("alice")
 
 
 @pytest.fixture(scope="session")
 def tom(idp) -> User:
-    return _user("tom")
+    return directory_user("tom")
 
 
 @pytest.fixture(scope="session")
 def bob(idp) -> User:
-    return _user("bob")
+    return directory_user("bob")
 
 
 @pytest.fixture(scope="session")
@@ -359,5 +402,6 @@ def signing_mode_sp(idp):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    if report.failed and _running is not None:
-        report.sections.append(("sesame serve log (last lines)", _running.log_tail()))
+    if report.failed:
+        for server in RUNNING:
+            report.sections.append((f"sesame serve log at {server.base_url} (last lines)", server.log_tail()))
