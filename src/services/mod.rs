@@ -4,6 +4,8 @@
 //! Architecture Invariant: services know no HTTP status codes and no templates; `web` and `cli` call them.
 
 pub mod admin;
+pub mod attributes;
+pub mod catalog;
 pub mod error;
 pub mod login;
 pub mod sp_import;
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::audit::Event;
+use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::directory::{AppId, Application};
 use crate::saml::keys::{Certificate, SigningKey};
@@ -24,17 +27,18 @@ use crate::store::{Conn, Db};
 
 pub use error::Error;
 
-/// What every service needs: configuration, the database and the parsed signing keys.
+/// What every service needs: configuration, the database, the parsed signing keys and the connector catalog.
 #[derive(Clone)]
 pub struct Ctx {
     pub config: Arc<Config>,
     pub db: Db,
     pub keys: KeyCache,
+    pub catalog: Arc<Catalog>,
 }
 
 impl Ctx {
-    pub fn new(config: Config, db: Db) -> Self {
-        Self { config: Arc::new(config), db, keys: KeyCache::default() }
+    pub fn new(config: Config, db: Db, catalog: Catalog) -> Self {
+        Self { config: Arc::new(config), db, keys: KeyCache::default(), catalog: Arc::new(catalog) }
     }
 
     /// The IdP URL of an application: SP-initiated requests arrive here and IdP-initiated logins start here.
