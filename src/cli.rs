@@ -8,8 +8,11 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
 use crate::audit::{Actor, EventFilter, EventName};
+use crate::directory::attributes::AttributeChange;
 use crate::directory::user::Profile;
-use crate::services::{admin, idm, Ctx};
+use crate::directory::AttributeSource;
+use crate::services::catalog::CreateFromConnector;
+use crate::services::{admin, attributes, catalog, idm, sp_import, Ctx};
 
 #[derive(Debug, Parser)]
 #[command(name = "sesame", version, about = "A SAML 2.0 identity provider")]
@@ -36,6 +39,19 @@ pub enum Command {
     App(AppCommand),
     /// List events, newest first.
     Events(EventsArgs),
+    /// The connector catalog.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// List the connectors (id, name, placeholders), optionally those matching every word of QUERY.
+    List {
+        query: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +162,10 @@ pub enum AppCommand {
     /// Identity management (SCIM provisioning) for an application.
     #[command(subcommand)]
     Idm(IdmCommand),
+    /// Create an application from a catalog connector (or update one created from it).
+    Create(Box<AppCreate>),
+    /// Change what an application attribute sends: switch it on or off, or give it a new source.
+    Attribute(Box<AppAttribute>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,6 +199,48 @@ pub enum IdmCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct AppCreate {
+    pub name: String,
+    /// The connector id (see `sesame catalog list`).
+    #[arg(long)]
+    pub connector: String,
+    /// A placeholder value, e.g. --set YOUR_SUBDOMAIN=acme (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub set: Vec<(String, String)>,
+    /// The SP's request-signing certificate (PEM), for SPs that sign their AuthnRequests.
+    #[arg(long, value_name = "FILE")]
+    pub sp_cert: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("switch").args(["on", "off"])))]
+#[command(group(clap::ArgGroup::new("source").args(["property", "constant"])))]
+pub struct AppAttribute {
+    pub app: String,
+    /// The attribute's SP-side name.
+    pub name: String,
+    /// Send the attribute.
+    #[arg(long)]
+    pub on: bool,
+    /// Do not send the attribute (it keeps its source).
+    #[arg(long)]
+    pub off: bool,
+    /// Take the value from this user property.
+    #[arg(long)]
+    pub property: Option<String>,
+    /// Send this constant value.
+    #[arg(long)]
+    pub constant: Option<String>,
+}
+
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -360,6 +422,13 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 println!("nameid_format    {}", view.nameid_format);
                 println!("signed_requests  {}", if view.require_signed_requests { "required" } else { "optional" });
                 println!("bound_groups     {}", view.bound_groups.join(", "));
+                if let Some(connector) = &view.connector {
+                    println!("connector        {connector}");
+                }
+                for a in &view.attributes {
+                    let flags = format!("{}{}", if a.enabled { "on" } else { "off" }, if a.jit { ", jit" } else { "" });
+                    println!("attribute        {} = {} ({flags})", a.name, a.source);
+                }
             }
         }
         Command::App(AppCommand::RotateCert { app }) => {
@@ -369,6 +438,64 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 cert.fingerprint,
                 cert.not_after.to_rfc3339()
             );
+        }
+        Command::App(AppCommand::Create(a)) => {
+            let pem = match &a.sp_cert {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .map_err(|e| anyhow::anyhow!("cannot read SP certificate {}: {e}", path.display()))?,
+                ),
+                None => None,
+            };
+            let request = CreateFromConnector {
+                name: &a.name,
+                connector: &a.connector,
+                values: &a.set,
+                sp_certificate_pem: pem.as_deref(),
+                display_label: None,
+            };
+            let created = catalog::create_app(ctx, &actor, &request, now).await?;
+            let verb = if created.is_new { "created" } else { "updated" };
+            println!(
+                "{verb} application {} from connector {} for SP {}",
+                created.app.name, a.connector, created.app.sp.entity_id
+            );
+            println!("idp_url {}", ctx.sso_url(created.app.name.as_str()));
+            if created.awaits_sp_certificate {
+                println!(
+                    "note: the SP signs its requests and no certificate is registered: SSO refuses them until you run \
+                     sesame app create {} --connector {} --sp-cert FILE",
+                    created.app.name, a.connector
+                );
+            }
+        }
+        Command::App(AppCommand::Attribute(a)) => {
+            let source = match (&a.property, &a.constant) {
+                (Some(p), _) => Some(AttributeSource::Property(sp_import::property(p)?)),
+                (None, Some(c)) => Some(AttributeSource::Constant(c.clone())),
+                (None, None) => None,
+            };
+            let is_enabled = if a.on {
+                Some(true)
+            } else if a.off {
+                Some(false)
+            } else {
+                None
+            };
+            let change = AttributeChange { source, is_enabled };
+            let changed = attributes::change_attribute(ctx, &actor, &a.app, &a.name, &change, now).await?;
+            let state = if changed.is_enabled { "on" } else { "off" };
+            println!("attribute {} of {}: {state}, {}", changed.name, a.app, attributes::describe(&changed.source));
+        }
+        Command::Catalog(CatalogCommand::List { query, json }) => {
+            for connector in catalog::search(ctx, query.as_deref().unwrap_or_default()) {
+                if json {
+                    println!("{}", serde_json::to_string(&catalog::ConnectorView::of(connector))?);
+                } else {
+                    let names: Vec<&str> = connector.placeholders.iter().map(|p| p.name.as_str()).collect();
+                    println!("{:<10} {:<18} {}", connector.id, connector.name, names.join(" "));
+                }
+            }
         }
         Command::Events(args) => {
             let filter = EventFilter {

@@ -1,9 +1,11 @@
 //! sesame: a SAML 2.0 identity provider in one binary.
 //!
-//! Modules in reading order: the pure core (`saml`, `directory`, `audit`), storage (`store`), the use cases
-//! (`services`), and the edges (`web`, `cli`). ARCHITECTURE.md has the map and its invariants.
+//! Modules in reading order: the pure core (`saml`, `directory`, `audit`), the connector catalog (`catalog`),
+//! storage (`store`), the use cases (`services`), and the edges (`web`, `cli`). ARCHITECTURE.md has the map and
+//! its invariants.
 
 pub mod audit;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod directory;
@@ -43,6 +45,8 @@ async fn open_waiting(config: Config, wait: Duration) -> anyhow::Result<Ctx> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))?;
     }
     restrict(&config.certs_dir)?;
+    // The connectors are compiled in; a broken entry is a build defect, refused before anything else runs.
+    let catalog = catalog::Catalog::embedded().context("the built-in connector catalog is invalid")?;
     let url = config.database_url();
     let shown = config.database_url_for_log();
     let deadline = tokio::time::Instant::now() + wait;
@@ -68,7 +72,7 @@ async fn open_waiting(config: Config, wait: Duration) -> anyhow::Result<Ctx> {
         tokio::time::sleep(pause.min(left)).await;
         pause = (pause * 2).min(Duration::from_secs(5));
     };
-    Ok(Ctx::new(config, db)?)
+    Ok(Ctx::new(config, db, catalog)?)
 }
 
 /// Prepares a server: checks that signature verification really works, registers `sp-metadata/`, makes sure

@@ -72,10 +72,29 @@ pub struct AttributeMapping {
     #[serde(default = "default_name_format")]
     pub name_format: String,
     pub source: AttributeSource,
+    /// A switched-off attribute keeps its source but is not sent. Settings stored before this field existed
+    /// load as switched on, which is what they meant.
+    #[serde(default = "default_true")]
+    pub is_enabled: bool,
+    /// Part of a JIT set: the SP needs it to create the account at the first sign-in. Its SP-side name and name
+    /// format are fixed and it cannot be removed; the admin may change its source or switch it off.
+    #[serde(default)]
+    pub is_jit: bool,
+}
+
+impl AttributeMapping {
+    /// A switched-on, ordinary attribute in the `basic` name format.
+    pub fn new(name: &str, source: AttributeSource) -> Self {
+        Self { name: name.to_owned(), name_format: default_name_format(), source, is_enabled: true, is_jit: false }
+    }
 }
 
 fn default_name_format() -> String {
     "basic".into()
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// An application and its SSO settings.
@@ -116,6 +135,16 @@ pub struct SpSettings {
     pub session_lifetime_secs: u32,
     /// Where the SP metadata came from, when it was imported from a URL.
     pub metadata_url: String,
+    /// The catalog connector the application was created from, with the values its placeholders were filled
+    /// with (never unfilled ones), so that a later `app create` can update it.
+    pub connector: Option<ConnectorRef>,
+}
+
+/// Which connector an application came from and how its placeholders were filled.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ConnectorRef {
+    pub id: String,
+    pub values: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for SpSettings {
@@ -137,6 +166,7 @@ impl Default for SpSettings {
             assertion_lifetime_secs: 300,
             session_lifetime_secs: 8 * 3600,
             metadata_url: String::new(),
+            connector: None,
         }
     }
 }

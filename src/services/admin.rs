@@ -347,7 +347,20 @@ pub struct AppView {
     pub signing: String,
     pub nameid_format: String,
     pub require_signed_requests: bool,
+    pub sp_certificates: usize,
     pub bound_groups: Vec<String>,
+    /// The catalog connector the application was created from, if any.
+    pub connector: Option<String>,
+    pub attributes: Vec<AttributeView>,
+}
+
+/// One attribute as `app show` prints it.
+#[derive(Debug, serde::Serialize)]
+pub struct AttributeView {
+    pub name: String,
+    pub source: String,
+    pub enabled: bool,
+    pub jit: bool,
 }
 
 pub async fn show_app(ctx: &Ctx, name: &str, now: DateTime<Utc>) -> Result<AppView, Error> {
@@ -376,7 +389,20 @@ pub async fn show_app(ctx: &Ctx, name: &str, now: DateTime<Utc>) -> Result<AppVi
         signing: app.sp.signing_mode.as_str().to_owned(),
         nameid_format: app.sp.name_id_format.as_str().to_owned(),
         require_signed_requests: app.sp.require_signed_requests,
+        sp_certificates: app.sp.signing_certificates.len(),
         bound_groups: all_groups.into_iter().filter(|g| bound.contains(&g.id)).map(|g| g.name).collect(),
+        connector: app.sp.connector.as_ref().map(|c| c.id.clone()),
+        attributes: app
+            .sp
+            .attributes
+            .iter()
+            .map(|a| AttributeView {
+                name: a.name.clone(),
+                source: crate::services::attributes::describe(&a.source),
+                enabled: a.is_enabled,
+                jit: a.is_jit,
+            })
+            .collect(),
     })
 }
 
@@ -493,7 +519,12 @@ pub async fn ensure_all_certificates(ctx: &Ctx, now: DateTime<Utc>) -> Result<()
     Ok(())
 }
 
-async fn ensure_certificate(ctx: &Ctx, conn: &mut Conn, app: &Application, now: DateTime<Utc>) -> Result<(), Error> {
+pub(crate) async fn ensure_certificate(
+    ctx: &Ctx,
+    conn: &mut Conn,
+    app: &Application,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
     let published = certs::list_published_certs(conn, app.id).await?;
     if published.iter().any(|c| c.state == CertState::Current) {
         return Ok(());
@@ -533,7 +564,7 @@ fn host_of(base_url: &str) -> String {
 }
 
 /// Maps the store's NotFound and Conflict to errors that name the thing.
-fn named(what: &'static str, name: &str) -> impl FnOnce(crate::store::Error) -> Error {
+pub(crate) fn named(what: &'static str, name: &str) -> impl FnOnce(crate::store::Error) -> Error {
     let name = name.to_owned();
     move |e| match e {
         crate::store::Error::NotFound { .. } => Error::NotFound { what, name },

@@ -35,6 +35,10 @@ pub enum Error {
     #[error("settings file: {reason}")]
     Settings { reason: String },
     #[error(transparent)]
+    Catalog(#[from] crate::catalog::Error),
+    #[error("application {app} was not created from connector {connector}")]
+    NotFromConnector { app: String, connector: String },
+    #[error(transparent)]
     Saml(#[from] crate::saml::Error),
     #[error(transparent)]
     Store(#[from] crate::store::Error),
@@ -48,6 +52,7 @@ impl Error {
         match self {
             Self::Store(crate::store::Error::NotFound { .. } | crate::store::Error::Conflict { .. }) => false,
             Self::Store(_) | Self::Task(_) | Self::NoSigningKey { .. } => true,
+            Self::Catalog(e) => matches!(e, crate::catalog::Error::BadEntry { .. }),
             Self::Saml(e) => matches!(e, crate::saml::Error::Crypto { .. } | crate::saml::Error::BadKey { .. }),
             _ => false,
         }

@@ -4,6 +4,8 @@
 //! Architecture Invariant: services know no HTTP status codes and no templates; `web` and `cli` call them.
 
 pub mod admin;
+pub mod attributes;
+pub mod catalog;
 pub mod error;
 pub mod idm;
 pub mod login;
@@ -17,6 +19,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::audit::Event;
+use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::directory::{AppId, Application};
 use crate::provisioning::worker::Worker;
@@ -27,25 +30,26 @@ use crate::store::{Conn, Db};
 
 pub use error::Error;
 
-/// What every service needs: configuration, the database, the parsed signing keys, the key that seals secrets
-/// at rest, and the provisioning worker (to wake it after a change).
+/// What every service needs: configuration, the database, the parsed signing keys, the connector catalog, the key
+/// that seals secrets at rest, and the provisioning worker (to wake it after a change).
 #[derive(Clone)]
 pub struct Ctx {
     pub config: Arc<Config>,
     pub db: Db,
     pub keys: KeyCache,
+    pub catalog: Arc<Catalog>,
     pub secret: Arc<SecretKey>,
     pub worker: Worker,
 }
 
 impl Ctx {
-    pub fn new(config: Config, db: Db) -> Result<Self, Error> {
+    pub fn new(config: Config, db: Db, catalog: Catalog) -> Result<Self, Error> {
         let secret = Arc::new(
             SecretKey::load(config.secret_key.as_ref(), &config.data_dir).map_err(|e| Error::Task(e.to_string()))?,
         );
         let worker = Worker::new(db.clone(), secret.clone(), config.scim_allow_private_targets)
             .map_err(|e| Error::Task(e.to_string()))?;
-        Ok(Self { config: Arc::new(config), db, keys: KeyCache::default(), secret, worker })
+        Ok(Self { config: Arc::new(config), db, keys: KeyCache::default(), catalog: Arc::new(catalog), secret, worker })
     }
 
     /// The IdP URL of an application: SP-initiated requests arrive here and IdP-initiated logins start here.

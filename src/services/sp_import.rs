@@ -34,7 +34,8 @@ pub struct SettingsFile {
     pub attributes: Option<Vec<AttributeEntry>>,
 }
 
-/// One attribute: exactly one of `property`, `constant` or `groups = true`.
+/// One attribute: exactly one of `property`, `constant` or `groups = true`; `enabled = false` keeps it without
+/// sending it, `jit = true` makes it part of the application's JIT set (name fixed, never removed).
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AttributeEntry {
@@ -43,6 +44,8 @@ pub struct AttributeEntry {
     pub property: Option<String>,
     pub constant: Option<String>,
     pub groups: Option<bool>,
+    pub enabled: Option<bool>,
+    pub jit: Option<bool>,
 }
 
 impl SettingsFile {
@@ -143,7 +146,8 @@ pub fn merge(
         sp.session_lifetime_secs = v;
     }
     if let Some(entries) = &settings.attributes {
-        sp.attributes = entries.iter().map(attribute).collect::<Result<_, _>>()?;
+        let proposed = entries.iter().map(attribute).collect::<Result<_, _>>()?;
+        sp.attributes = crate::directory::attributes::replace_keeping_jit(&sp.attributes, proposed);
     }
     crate::directory::application::check_settings(&sp)?;
     Ok(sp)
@@ -176,10 +180,12 @@ fn attribute(entry: &AttributeEntry) -> Result<AttributeMapping, Error> {
         name: entry.name.clone(),
         name_format: entry.name_format.clone().unwrap_or_else(|| "basic".into()),
         source,
+        is_enabled: entry.enabled.unwrap_or(true),
+        is_jit: entry.jit.unwrap_or(false),
     })
 }
 
-fn property(name: &str) -> Result<UserProperty, Error> {
+pub(crate) fn property(name: &str) -> Result<UserProperty, Error> {
     UserProperty::parse(name).ok_or_else(|| {
         let known: Vec<&str> = UserProperty::ALL.iter().map(|p| p.as_str()).collect();
         invalid(format!("user property {name:?} is unknown (known: {})", known.join(", ")))
