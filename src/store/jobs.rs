@@ -143,11 +143,6 @@ pub async fn retry_later(
     }
 }
 
-/// Releases a claimed job at once (graceful shutdown), so another worker can take it without waiting for the lease.
-pub async fn release(conn: &mut Conn, job: &Job) -> Result<(), Error> {
-    retry_later(conn, job, 0, "released at shutdown", false).await
-}
-
 /// Makes every waiting job of an app due now, failed ones included (the admin's "retry now"). A failed job
 /// whose target already has a pending job is dropped instead: the pending one does the same work.
 pub async fn retry_now(conn: &mut Conn, app: AppId, now_ms: i64) -> Result<u64, Error> {
@@ -184,18 +179,6 @@ pub async fn next_due(conn: &mut Conn) -> Result<Option<i64>, Error> {
         .fetch_one(&mut *conn)
         .await?;
     Ok(row.try_get("t")?)
-}
-
-/// Failed jobs with their last error, newest first.
-pub async fn list_failed(conn: &mut Conn, app: AppId) -> Result<Vec<(Job, String)>, Error> {
-    let rows = sqlx::query(
-        "SELECT id, app_id, kind, target_id, attempts, last_error FROM provisioning_jobs \
-         WHERE app_id = $1 AND state = 'failed' ORDER BY id DESC",
-    )
-    .bind(app.0)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.iter().map(|r| Ok((job_from_row(r)?, r.try_get("last_error")?))).collect()
 }
 
 fn job_from_row(row: &AnyRow) -> Result<Job, Error> {
