@@ -234,21 +234,33 @@ pub async fn import_app_xml(
         sp: &sp,
     };
     let created = current.is_none();
-    let event = match &current {
-        Some(app) => {
-            apps::update_app(&mut tx, app.id, &record, millis(now)).await?;
-            EventName::AdminAppUpdate
-        }
-        None => {
-            apps::insert_app(&mut tx, &name, &record, millis(now)).await?;
-            EventName::AdminAppCreate
-        }
-    };
-    events::insert_event(&mut tx, &Event::new(now, event, actor).target(name.as_str()).app(name.as_str())).await?;
-    let app = apps::get_app(&mut tx, name.as_str()).await?;
+    let app = save_app(&mut tx, actor, &name, current.as_ref(), &record, now).await?;
     ensure_certificate(ctx, &mut tx, &app, now).await?;
     tx.commit().await.map_err(crate::store::Error::from)?;
     Ok((app, created))
+}
+
+/// Writes an application (insert or update) with its `admin_app_create`/`admin_app_update` event, and reads it back.
+async fn save_app(
+    conn: &mut Conn,
+    actor: &Actor,
+    name: &AppName,
+    current: Option<&Application>,
+    record: &AppRecord<'_>,
+    now: DateTime<Utc>,
+) -> Result<Application, Error> {
+    let event = match current {
+        Some(app) => {
+            apps::update_app(conn, app.id, record, millis(now)).await?;
+            EventName::AdminAppUpdate
+        }
+        None => {
+            apps::insert_app(conn, name, record, millis(now)).await?;
+            EventName::AdminAppCreate
+        }
+    };
+    events::insert_event(conn, &Event::new(now, event, actor).target(name.as_str()).app(name.as_str())).await?;
+    Ok(apps::get_app(conn, name.as_str()).await?)
 }
 
 /// Creates or updates a bookmark application: a portal tile that opens `settings.bookmark_url`.
@@ -282,18 +294,7 @@ pub async fn upsert_bookmark(
         is_active: true,
         sp: &sp,
     };
-    let event = match &current {
-        Some(app) => {
-            apps::update_app(&mut tx, app.id, &record, millis(now)).await?;
-            EventName::AdminAppUpdate
-        }
-        None => {
-            apps::insert_app(&mut tx, &name, &record, millis(now)).await?;
-            EventName::AdminAppCreate
-        }
-    };
-    events::insert_event(&mut tx, &Event::new(now, event, actor).target(name.as_str()).app(name.as_str())).await?;
-    let app = apps::get_app(&mut tx, name.as_str()).await?;
+    let app = save_app(&mut tx, actor, &name, current.as_ref(), &record, now).await?;
     tx.commit().await.map_err(crate::store::Error::from)?;
     Ok((app, current.is_none()))
 }
