@@ -30,11 +30,9 @@ pub async fn run(db: &Db, integration: &Integration, sp: &dyn Provisioner) -> Re
         let is_assigned = assigned.contains(user_id);
         let Some(found) = remote.get(&link.remote_id) else {
             // Gone from the SP: an assigned user is created again; otherwise the link is obsolete.
+            idm::delete_user_link(&mut conn, app, *user_id).await?;
             if is_assigned {
-                idm::delete_user_link(&mut conn, app, *user_id).await?;
                 repairs.insert(*user_id);
-            } else {
-                idm::delete_user_link(&mut conn, app, *user_id).await?;
             }
             continue;
         };

@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use crate::directory::application::SpSettings;
 use crate::directory::{AppId, AppKind, AppName, Application, GroupId, UserId};
-use crate::store::{flag, Conn, Error};
+use crate::store::{flag, touched, Conn, Error};
 
 const COLUMNS: &str = "id, name, display_label, description, show_in_portal, kind, bookmark_url, is_active, settings";
 
@@ -60,10 +60,7 @@ pub async fn update_app(conn: &mut Conn, id: AppId, app: &AppRecord<'_>, now_ms:
     .bind(id.0)
     .execute(&mut *conn)
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(Error::NotFound { what: "application" });
-    }
-    Ok(())
+    touched(done, "application")
 }
 
 /// Locks application `name` until the transaction ends, and says whether it exists. Changes that read and then
@@ -126,10 +123,7 @@ pub async fn delete_binding(conn: &mut Conn, app: AppId, group: GroupId) -> Resu
         .bind(group.0)
         .execute(&mut *conn)
         .await?;
-    if done.rows_affected() == 0 {
-        return Err(Error::NotFound { what: "binding" });
-    }
-    Ok(())
+    touched(done, "binding")
 }
 
 pub async fn list_bound_group_ids(conn: &mut Conn, app: AppId) -> Result<Vec<GroupId>, Error> {

@@ -4,7 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::directory::{Group, GroupId, UserId};
-use crate::store::{Conn, Error};
+use crate::store::{touched, Conn, Error};
 
 pub async fn insert_group(conn: &mut Conn, name: &str, description: &str, now_ms: i64) -> Result<GroupId, Error> {
     let row = sqlx::query("INSERT INTO user_groups (name, description, created_at) VALUES ($1, $2, $3) RETURNING id")
@@ -77,10 +77,7 @@ pub async fn delete_member(conn: &mut Conn, group: GroupId, user: UserId) -> Res
         .bind(user.0)
         .execute(&mut *conn)
         .await?;
-    if done.rows_affected() == 0 {
-        return Err(Error::NotFound { what: "membership" });
-    }
-    Ok(())
+    touched(done, "membership")
 }
 
 fn group_from_row(row: &AnyRow) -> Result<Group, Error> {

@@ -150,6 +150,14 @@ impl Db {
 /// Shorthand for the connection type repository functions take.
 pub type Conn = AnyConnection;
 
+/// `NotFound` when a statement that names one row by key changed none.
+pub(crate) fn touched(done: sqlx::any::AnyQueryResult, what: &'static str) -> Result<(), Error> {
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound { what });
+    }
+    Ok(())
+}
+
 pub(crate) fn flag(value: bool) -> i64 {
     i64::from(value)
 }

@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use crate::directory::user::Profile;
 use crate::directory::{AppId, User, UserId, UserStatus};
-use crate::store::{Conn, Error};
+use crate::store::{touched, Conn, Error};
 
 const COLUMNS: &str = "id, username, email, first_name, last_name, display_name, department, job_title, \
     employee_type, company, employee_id, locale, phone, work_address, status";
@@ -109,16 +109,11 @@ pub async fn update_profile(conn: &mut Conn, id: UserId, p: &Profile, now_ms: i6
     .bind(id.0)
     .execute(&mut *conn)
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(Error::NotFound { what: "user" });
-    }
-    Ok(())
+    touched(done, "user")
 }
 
 pub async fn get_user(conn: &mut Conn, id: UserId) -> Result<User, Error> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-    let row = sqlx::query(&sql).bind(id.0).fetch_optional(&mut *conn).await?;
-    row.map(|r| user_from_row(&r)).transpose()?.ok_or(Error::NotFound { what: "user" })
+    find_user(conn, id).await?.ok_or(Error::NotFound { what: "user" })
 }
 
 /// The stored argon2 hash and the user, for sign-in.
@@ -143,18 +138,12 @@ pub async fn update_status(conn: &mut Conn, id: UserId, status: UserStatus, now_
         .bind(id.0)
         .execute(&mut *conn)
         .await?;
-    if done.rows_affected() == 0 {
-        return Err(Error::NotFound { what: "user" });
-    }
-    Ok(())
+    touched(done, "user")
 }
 
 pub async fn delete_user(conn: &mut Conn, id: UserId) -> Result<(), Error> {
     let done = sqlx::query("DELETE FROM users WHERE id = $1").bind(id.0).execute(&mut *conn).await?;
-    if done.rows_affected() == 0 {
-        return Err(Error::NotFound { what: "user" });
-    }
-    Ok(())
+    touched(done, "user")
 }
 
 fn user_from_row(row: &AnyRow) -> Result<User, Error> {
