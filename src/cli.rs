@@ -171,19 +171,42 @@ pub enum AppCommand {
 #[derive(Debug, Subcommand)]
 pub enum IdmCommand {
     /// Verify the SCIM connection, then save it and start provisioning.
+    #[command(group(clap::ArgGroup::new("deletion").args(["soft_delete", "hard_delete"])))]
     Activate {
         app: String,
+        /// The SCIM Base URL; without it, the connector's Base URL filled with the application's values and --set.
         #[arg(long)]
-        base_url: String,
+        base_url: Option<String>,
+        /// A value for a placeholder of the connector's SCIM Base URL, e.g. --set TENANT_ID=1234 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        set: Vec<(String, String)>,
         /// Read the SCIM bearer token from standard input (one line).
         #[arg(long)]
         token_stdin: bool,
         /// Also create, rename, delete and fill the groups bound to the application.
         #[arg(long)]
         manage_groups: bool,
-        /// Deactivate deleted users instead of deleting them in the SP.
+        /// Deactivate deleted users instead of deleting them in the SP (the connector's default otherwise).
         #[arg(long)]
         soft_delete: bool,
+        /// Delete deleted users in the SP even where the connector soft-deletes.
+        #[arg(long)]
+        hard_delete: bool,
+    },
+    /// Show the SCIM attribute mapping; exclude optional attributes or restore them.
+    Mapping {
+        app: String,
+        /// Stop sending this optional SCIM attribute (its path as listed; repeatable).
+        #[arg(long)]
+        exclude: Vec<String>,
+        /// Send this excluded attribute again (repeatable).
+        #[arg(long)]
+        restore: Vec<String>,
+        /// Restore every excluded attribute (the defaults).
+        #[arg(long, conflicts_with = "restore")]
+        restore_all: bool,
+        #[arg(long)]
+        json: bool,
     },
     /// Stop provisioning; the SP's accounts are left as they are.
     Deactivate { app: String },
@@ -341,17 +364,42 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::App(AppCommand::Idm(IdmCommand::Activate {
             app,
             base_url,
+            set,
             token_stdin,
             manage_groups,
             soft_delete,
+            hard_delete,
         })) => {
             if !token_stdin {
                 anyhow::bail!("the token is read from standard input: pass --token-stdin");
             }
             let token = secrecy::SecretString::from(read_password()?);
-            let activation = idm::Activation { base_url, token, manage_groups, soft_delete };
+            let soft_delete = match (soft_delete, hard_delete) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            };
+            let activation = idm::Activation { base_url, values: set, token, manage_groups, soft_delete };
             idm::activate(ctx, &actor, &app, activation, now).await?;
             println!("identity management for {app} is active; provisioning has started");
+        }
+        Command::App(AppCommand::Idm(IdmCommand::Mapping { app, exclude, restore, restore_all, json })) => {
+            if !exclude.is_empty() || !restore.is_empty() || restore_all {
+                let restore = (!restore_all).then_some(restore.as_slice());
+                idm::change_mapping(ctx, &actor, &app, &exclude, restore, now).await?;
+            }
+            for row in idm::mapping(ctx, &app).await? {
+                if json {
+                    println!("{}", serde_json::to_string(&row)?);
+                } else {
+                    let state = match (row.required, row.excluded) {
+                        (true, _) => "required",
+                        (false, true) => "excluded",
+                        (false, false) => "optional",
+                    };
+                    println!("{state:<9} {:<64} {}", row.scim, row.source);
+                }
+            }
         }
         Command::App(AppCommand::Idm(IdmCommand::Deactivate { app })) => {
             idm::deactivate(ctx, &actor, &app, now).await?;

@@ -13,7 +13,10 @@ use sesame::directory::user::Profile;
 use sesame::services::{admin, idm};
 
 fn activation(scim: &ScimPeer, manage_groups: bool, soft_delete: bool) -> idm::Activation {
-    idm::Activation { base_url: scim.base_url(), token: SecretString::from(TOKEN), manage_groups, soft_delete }
+    idm::Activation {
+        soft_delete: Some(soft_delete),
+        ..idm::Activation::new(scim.base_url(), SecretString::from(TOKEN), manage_groups)
+    }
 }
 
 async fn activate(app: &TestApp, scim: &ScimPeer, manage_groups: bool, soft_delete: bool) {
@@ -323,4 +326,38 @@ async fn outage_and_restart_lose_nothing() {
     assert_eq!(scim.member_names("staff").await, ["alice", "frank"]);
     let creates = events(&app, EventName::UserCreateProvision).await;
     assert!(creates.iter().any(|e| e.success && e.username == "frank"), "and the recovery");
+}
+
+/// Attribute mapping per application: an excluded optional attribute is no longer sent (the SP keeps what it had),
+/// a required one cannot be excluded, and restoring the defaults sends it again.
+#[tokio::test]
+async fn optional_mapping_entries_can_be_excluded_and_restored() {
+    let scim = ScimPeer::start();
+    let app = TestApp::new().await;
+    let now = Utc::now();
+    admin::update_user(&app.ctx, &Actor::Cli, "alice", profile("alice@example.com", "Alice L"), now).await.unwrap();
+    activate(&app, &scim, false, false).await;
+    assert_eq!(scim.user("alice").await.unwrap()["title"], "Analyst");
+
+    let err = idm::change_mapping(&app.ctx, &Actor::Cli, "acme", &["userName".into()], Some(&[]), now).await;
+    assert!(err.unwrap_err().to_string().contains("required"));
+    let err = idm::change_mapping(&app.ctx, &Actor::Cli, "acme", &["nickName".into()], Some(&[]), now).await;
+    assert!(err.unwrap_err().to_string().contains("not in the mapping"));
+    idm::change_mapping(&app.ctx, &Actor::Cli, "acme", &["title".into()], Some(&[]), now).await.unwrap();
+    let rows = idm::mapping(&app.ctx, "acme").await.unwrap();
+    assert!(rows.iter().any(|r| r.scim == "title" && r.excluded));
+    assert!(rows.iter().filter(|r| r.scim != "title").all(|r| !r.excluded));
+
+    let mut changed = profile("alice@example.com", "Alice Lovelace");
+    changed.job_title = "Engineer".into();
+    admin::update_user(&app.ctx, &Actor::Cli, "alice", changed, now).await.unwrap();
+    app.run_provisioning().await;
+    let alice = scim.user("alice").await.unwrap();
+    assert_eq!(alice["displayName"], "Alice Lovelace");
+    assert_eq!(alice["title"], "Analyst", "an excluded attribute is not sent");
+
+    idm::change_mapping(&app.ctx, &Actor::Cli, "acme", &[], None, now).await.unwrap();
+    app.run_provisioning().await;
+    assert_eq!(scim.user("alice").await.unwrap()["title"], "Engineer", "restored: sent again at reconciliation");
+    assert!(idm::mapping(&app.ctx, "acme").await.unwrap().iter().all(|r| !r.excluded));
 }

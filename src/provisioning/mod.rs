@@ -15,7 +15,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::directory::{AppId, GroupId, User, UserId};
+use crate::catalog::scim::Scim;
+use crate::catalog::Catalog;
+use crate::directory::{AppId, Application, GroupId, User, UserId};
+use crate::provisioning::scim::mapping::UserMapping;
+use crate::store::idm::Integration;
 use crate::store::jobs::{self, JobKind};
 use crate::store::{idm, Conn};
 
@@ -87,7 +91,8 @@ impl ProvisionError {
 pub trait Provisioner: Send + Sync {
     /// Checks the URL and credentials, before an integration is saved.
     async fn verify(&self) -> Result<(), ProvisionError>;
-    async fn find_user(&self, user_name: &str) -> Result<Option<RemoteUser>, ProvisionError>;
+    /// Looks the user up by the attribute that identifies accounts in the SP (SCIM: `userName eq`).
+    async fn find_user(&self, user: &User) -> Result<Option<RemoteUser>, ProvisionError>;
     async fn get_user(&self, id: &str) -> Result<RemoteUser, ProvisionError>;
     async fn create_user(&self, user: &User, active: bool) -> Result<RemoteUser, ProvisionError>;
     /// Sends the user's current properties (and `active`) to the SP.
@@ -95,6 +100,8 @@ pub trait Provisioner: Send + Sync {
     /// Deactivates (`active = false`) without sending other properties; works for deleted directory users.
     async fn deactivate_user(&self, id: &str) -> Result<(), ProvisionError>;
     async fn delete_user(&self, id: &str) -> Result<(), ProvisionError>;
+    /// Whether the SP's copy of an assigned user is active and carries what we would send now (drift check).
+    fn is_current(&self, user: &User, remote: &RemoteUser) -> bool;
     async fn list_users(&self, start_index: usize, count: usize) -> Result<Page<RemoteUser>, ProvisionError>;
     async fn find_group(&self, display_name: &str) -> Result<Option<RemoteGroup>, ProvisionError>;
     async fn get_group(&self, id: &str) -> Result<RemoteGroup, ProvisionError>;
@@ -102,6 +109,19 @@ pub trait Provisioner: Send + Sync {
     /// Sets the name and the complete member list.
     async fn update_group(&self, id: &str, display_name: &str, members: &[String]) -> Result<(), ProvisionError>;
     async fn delete_group(&self, id: &str) -> Result<(), ProvisionError>;
+}
+
+/// The SCIM side of the connector an application was created from, if any.
+pub fn connector_scim<'a>(catalog: &'a Catalog, app: &Application) -> Option<&'a Scim> {
+    let id = &app.sp.connector.as_ref()?.id;
+    catalog.get(id).ok().map(|c| &c.scim)
+}
+
+/// The attributes sent for an application's users: its connector's table (or the default one), without the
+/// optional entries the admin excluded.
+pub fn user_mapping(catalog: &Catalog, app: &Application, integration: &Integration) -> UserMapping {
+    let full = connector_scim(catalog, app).map_or_else(UserMapping::default, Scim::user_mapping);
+    full.without(&integration.excluded_attributes)
 }
 
 /// Enqueues what a change of `user` (properties, status, deletion) needs: a user job per integrated app.

@@ -6,7 +6,6 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::Utc;
 
-use crate::provisioning::scim::mapping::{value_at, UserMapping};
 use crate::provisioning::worker::JobError;
 use crate::provisioning::{Provisioner, RemoteUser};
 use crate::store::idm::{self, Integration};
@@ -21,7 +20,6 @@ pub async fn run(db: &Db, integration: &Integration, sp: &dyn Provisioner) -> Re
     let remote = list_all_users(sp).await?;
     let mut conn = db.conn().await?;
     let now = Utc::now().timestamp_millis();
-    let mapping = UserMapping::default();
     let links: HashMap<_, _> = idm::list_user_links(&mut conn, app).await?.into_iter().collect();
     let assigned: BTreeSet<_> = idm::list_assigned_users(&mut conn, app).await?.into_iter().collect();
 
@@ -37,13 +35,7 @@ pub async fn run(db: &Db, integration: &Integration, sp: &dyn Provisioner) -> Re
             continue;
         };
         let drifted = match users::find_user(&mut conn, *user_id).await? {
-            Some(user) if is_assigned => {
-                !found.active
-                    || mapping.entries.iter().any(|e| {
-                        let ours = user.property(e.property);
-                        value_at(&found.raw, &e.scim).unwrap_or_default() != ours
-                    })
-            }
+            Some(user) if is_assigned => !sp.is_current(&user, found),
             // Should be inactive (or gone): repair if the SP shows it active.
             _ => found.active,
         };

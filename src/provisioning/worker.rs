@@ -15,10 +15,12 @@ use tokio::sync::{watch, Notify};
 use tracing::{info, warn};
 
 use crate::audit::{Actor, Event, EventName};
+use crate::catalog::Catalog;
+use crate::directory::Application;
 use crate::directory::{AppId, Group, User};
 use crate::provisioning::scim::mapping::UserMapping;
 use crate::provisioning::scim::{check_base_url, http_client, ScimProvisioner};
-use crate::provisioning::{reconcile, ProvisionError, Provisioner};
+use crate::provisioning::{reconcile, user_mapping, ProvisionError, Provisioner};
 use crate::secret::SecretKey;
 use crate::store::idm::{self, Integration, Link};
 use crate::store::jobs::{self, Job, JobKind};
@@ -40,8 +42,8 @@ pub enum JobError {
     Config(String),
 }
 
-/// Provisioners by application, with the (base URL, sealed token) they were built from.
-type ProvisionerCache = HashMap<AppId, (String, Arc<dyn Provisioner>)>;
+/// Provisioners by application, with the (base URL, sealed token) and the mapping they were built from.
+type ProvisionerCache = HashMap<AppId, (String, UserMapping, Arc<dyn Provisioner>)>;
 
 /// Everything a worker needs. Clone it into each worker task.
 #[derive(Clone)]
@@ -52,10 +54,16 @@ pub struct Worker {
     allow_private: bool,
     wake: Arc<Notify>,
     provisioners: Arc<Mutex<ProvisionerCache>>,
+    catalog: Arc<Catalog>,
 }
 
 impl Worker {
-    pub fn new(db: Db, secret: Arc<SecretKey>, allow_private: bool) -> Result<Self, ProvisionError> {
+    pub fn new(
+        db: Db,
+        secret: Arc<SecretKey>,
+        allow_private: bool,
+        catalog: Arc<Catalog>,
+    ) -> Result<Self, ProvisionError> {
         Ok(Self {
             db,
             secret,
@@ -63,6 +71,7 @@ impl Worker {
             allow_private,
             wake: Arc::new(Notify::new()),
             provisioners: Arc::default(),
+            catalog,
         })
     }
 
@@ -76,12 +85,13 @@ impl Worker {
         self.wake.notify_waiters();
     }
 
-    /// The provisioner for an integration, built once per (app, base URL, token).
-    pub fn provisioner(&self, integration: &Integration) -> Result<Arc<dyn Provisioner>, JobError> {
+    /// The provisioner for an application's integration, built once per (app, base URL, token, mapping).
+    pub fn provisioner(&self, app: &Application, integration: &Integration) -> Result<Arc<dyn Provisioner>, JobError> {
+        let mapping = user_mapping(&self.catalog, app, integration);
         let fingerprint = format!("{}\n{}", integration.base_url, integration.token_sealed);
         if let Ok(cache) = self.provisioners.lock() {
-            if let Some((f, p)) = cache.get(&integration.app) {
-                if *f == fingerprint {
+            if let Some((f, m, p)) = cache.get(&integration.app) {
+                if *f == fingerprint && *m == mapping {
                     return Ok(p.clone());
                 }
             }
@@ -89,9 +99,9 @@ impl Worker {
         check_base_url(&integration.base_url, self.allow_private).map_err(JobError::Config)?;
         let token = self.secret.open(&integration.token_sealed).map_err(|e| JobError::Config(e.to_string()))?;
         let p: Arc<dyn Provisioner> =
-            Arc::new(ScimProvisioner::new(self.http.clone(), &integration.base_url, token, UserMapping::default()));
+            Arc::new(ScimProvisioner::new(self.http.clone(), &integration.base_url, token, mapping.clone()));
         if let Ok(mut cache) = self.provisioners.lock() {
-            cache.insert(integration.app, (fingerprint, p.clone()));
+            cache.insert(integration.app, (fingerprint, mapping, p.clone()));
         }
         Ok(p)
     }
@@ -182,9 +192,10 @@ impl Worker {
             // The integration was deactivated since: nothing more goes to that SP.
             return Ok(());
         };
-        let app_name = apps::get_app_by_id(&mut conn, job.app).await?.name.to_string();
+        let app = apps::get_app_by_id(&mut conn, job.app).await?;
+        let app_name = app.name.to_string();
         drop(conn);
-        let sp = self.provisioner(&integration)?;
+        let sp = self.provisioner(&app, &integration)?;
         let run = JobRun { db: &self.db, integration: &integration, app: &app_name, sp: sp.as_ref() };
         match job.kind {
             JobKind::User => run.sync_user(job).await,
@@ -267,8 +278,7 @@ impl JobRun<'_> {
             }
             // Deleted in the SP behind our back: create it again below.
         }
-        let user_name = UserMapping::default().user_name(user);
-        let found = self.sp.find_user(&user_name).await;
+        let found = self.sp.find_user(user).await;
         if let Err(e) = &found {
             self.record(EventName::UserLookupProvision, &user.username, &Err::<(), _>(e.clone())).await?;
         }

@@ -47,9 +47,10 @@ impl Ctx {
         let secret = Arc::new(
             SecretKey::load(config.secret_key.as_ref(), &config.data_dir).map_err(|e| Error::Task(e.to_string()))?,
         );
-        let worker = Worker::new(db.clone(), secret.clone(), config.scim_allow_private_targets)
+        let catalog = Arc::new(catalog);
+        let worker = Worker::new(db.clone(), secret.clone(), config.scim_allow_private_targets, catalog.clone())
             .map_err(|e| Error::Task(e.to_string()))?;
-        Ok(Self { config: Arc::new(config), db, keys: KeyCache::default(), catalog: Arc::new(catalog), secret, worker })
+        Ok(Self { config: Arc::new(config), db, keys: KeyCache::default(), catalog, secret, worker })
     }
 
     /// The IdP URL of an application: SP-initiated requests arrive here and IdP-initiated logins start here.

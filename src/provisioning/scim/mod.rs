@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
 use crate::directory::User;
-use crate::provisioning::scim::mapping::{UserMapping, GROUP_SCHEMA};
+use crate::provisioning::scim::mapping::{group_resource, UserMapping};
 use crate::provisioning::{Page, ProvisionError, Provisioner, RemoteGroup, RemoteUser};
 
 const SCIM_JSON: &str = "application/scim+json";
@@ -194,8 +194,9 @@ impl Provisioner for ScimProvisioner {
         Ok(())
     }
 
-    async fn find_user(&self, user_name: &str) -> Result<Option<RemoteUser>, ProvisionError> {
-        let found = self.search("Users", &format!("userName eq {}", filter_string(user_name))).await?;
+    async fn find_user(&self, user: &User) -> Result<Option<RemoteUser>, ProvisionError> {
+        let user_name = self.mapping.user_name(user);
+        let found = self.search("Users", &format!("userName eq {}", filter_string(&user_name))).await?;
         Ok(found.first().map(remote_user))
     }
 
@@ -224,10 +225,8 @@ impl Provisioner for ScimProvisioner {
         if self.supports_patch().await {
             // Replace every mapped attribute; remove the ones that became empty (RFC 7644 §3.5.2.2, §3.5.2.3).
             let mut operations = vec![json!({"op": "replace", "value": without_schemas(&resource)})];
-            for entry in &self.mapping.entries {
-                if user.property(entry.property).is_empty() && !entry.required {
-                    operations.push(json!({"op": "remove", "path": entry.scim}));
-                }
+            for path in self.mapping.empty_optional_paths(user) {
+                operations.push(json!({"op": "remove", "path": path}));
             }
             let body = json!({"schemas": [PATCH_OP], "Operations": operations});
             self.send(Method::PATCH, &path, Some(&body)).await.map(drop)
@@ -260,6 +259,10 @@ impl Provisioner for ScimProvisioner {
             Err(e) if e.is_not_found() => Ok(()),
             other => other.map(drop),
         }
+    }
+
+    fn is_current(&self, user: &User, remote: &RemoteUser) -> bool {
+        remote.active && !self.mapping.differs(user, &remote.raw)
     }
 
     async fn list_users(&self, start_index: usize, count: usize) -> Result<Page<RemoteUser>, ProvisionError> {
@@ -300,15 +303,6 @@ impl Provisioner for ScimProvisioner {
             other => other.map(drop),
         }
     }
-}
-
-fn group_resource(id: Option<&str>, display_name: &str, members: &[String]) -> Value {
-    let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
-    let mut body = json!({"schemas": [GROUP_SCHEMA], "displayName": display_name, "members": members});
-    if let (Some(id), Value::Object(map)) = (id, &mut body) {
-        map.insert("id".into(), Value::from(id));
-    }
-    body
 }
 
 fn without_schemas(resource: &Value) -> Value {
