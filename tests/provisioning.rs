@@ -361,3 +361,43 @@ async fn optional_mapping_entries_can_be_excluded_and_restored() {
     assert_eq!(scim.user("alice").await.unwrap()["title"], "Engineer", "restored: sent again at reconciliation");
     assert!(idm::mapping(&app.ctx, "acme").await.unwrap().iter().all(|r| !r.excluded));
 }
+
+/// A rate-limited SP (429 Too Many Requests with `Retry-After: 7`): the job waits as long as the SP asked, not the
+/// shorter first backoff (2–3 s), the failure is recorded with the SP's words, and nothing is lost.
+#[tokio::test]
+async fn a_rate_limit_is_honoured_with_retry_after() {
+    let mut scim = ScimPeer::start();
+    let app = TestApp::new().await;
+    activate(&app, &scim, false, false).await;
+    assert!(scim.user("alice").await.is_some());
+
+    scim.throttle();
+    let before = Utc::now().timestamp_millis();
+    admin::update_user(&app.ctx, &Actor::Cli, "alice", profile("alice@example.com", "Alice Throttled"), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(app.run_provisioning().await, 1, "one attempt, then the job waits");
+    let mut conn = app.ctx.db.conn().await.unwrap();
+    let (not_before, attempts, error): (i64, i64, String) =
+        sqlx::query_as("SELECT not_before, attempts, last_error FROM provisioning_jobs WHERE state = 'pending'")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+    drop(conn);
+    let wait = not_before - before;
+    assert!((7_000..9_000).contains(&wait), "waits the SP's 7 s, not the backoff: {wait} ms");
+    assert_eq!(attempts, 1);
+    assert!(error.contains("429") && error.contains("rate limit exceeded"), "{error}");
+    let failed = events(&app, EventName::UserUpdateProvision).await;
+    assert!(failed.iter().any(|e| !e.success && e.detail.contains("429")), "the attempt is an event");
+    assert_eq!(app.run_provisioning().await, 0, "not retried before the SP's time");
+
+    // Once due (retry_now stands in for waiting 7 s), the change arrives; the remaining throttled answers are
+    // retried the same way until the SP accepts.
+    for _ in 0..4 {
+        idm::retry_now(&app.ctx, "acme", Utc::now()).await.unwrap();
+        app.run_provisioning().await;
+    }
+    assert_eq!(scim.user("alice").await.unwrap()["displayName"], "Alice Throttled");
+    assert_eq!(open_jobs(&app).await, 0);
+}

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -139,12 +140,8 @@ impl ScimProvisioner {
         }
         let response = request.send().await.map_err(|e| ProvisionError::network(describe(&e)))?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after =
+            response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| retry_after(v, Utc::now()));
         let bytes = response.bytes().await.map_err(|e| ProvisionError::network(describe(&e)))?;
         if bytes.len() > MAX_BODY {
             return Err(ProvisionError::network("the SP's answer is too large"));
@@ -350,6 +347,22 @@ fn remote_group(v: &Value) -> RemoteGroup {
     }
 }
 
+/// The longest wait a `Retry-After` may ask for; a later time is taken as this.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// `Retry-After` (RFC 9110 §10.2.3): delay seconds or an HTTP date, capped; a date in the past means now.
+fn retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    let wait = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+            (at - now).to_std().unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
 /// A SCIM filter string literal (RFC 7644 §3.4.2.2: JSON string rules).
 fn filter_string(value: &str) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "\"\"".into())
@@ -400,6 +413,16 @@ mod tests {
         }
         assert!(check_base_url("https://scim.example.com/v2", false).is_ok());
         assert!(check_base_url("http://127.0.0.1:8080/", true).is_ok());
+    }
+
+    #[test]
+    fn reads_retry_after_as_seconds_or_a_date() {
+        let now = DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z").unwrap().with_timezone(&Utc);
+        assert_eq!(retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after("Mon, 23 Nov 2026 12:00:30 GMT", now), Some(Duration::from_secs(30)));
+        assert_eq!(retry_after("Mon, 23 Nov 2026 11:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(retry_after("86400", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(retry_after("soon", now), None);
     }
 
     #[test]
