@@ -11,6 +11,7 @@ use secrecy::SecretString;
 use sesame::audit::{Actor, EventFilter, EventName};
 use sesame::directory::user::Profile;
 use sesame::services::{admin, idm};
+use sesame::store::jobs::JobKind;
 
 fn activation(scim: &ScimPeer, manage_groups: bool, soft_delete: bool) -> idm::Activation {
     idm::Activation {
@@ -400,4 +401,36 @@ async fn a_rate_limit_is_honoured_with_retry_after() {
     }
     assert_eq!(scim.user("alice").await.unwrap()["displayName"], "Alice Throttled");
     assert_eq!(open_jobs(&app).await, 0);
+}
+
+/// A user job hinted `absent` (the SP's listing lacked the account) creates without a lookup; if the account
+/// appeared in the SP meanwhile, the SP's 409 leads to a lookup and a take-over, never to a duplicate.
+#[tokio::test]
+async fn an_account_created_in_the_sp_after_the_listing_is_taken_over() {
+    let scim = ScimPeer::start();
+    let app = TestApp::new().await;
+    activate(&app, &scim, false, false).await;
+    let now = Utc::now();
+    let dave = admin::create_user(&app.ctx, &Actor::Cli, "dave", profile("dave@example.com", "Dave"), None, now)
+        .await
+        .unwrap();
+    let existing = scim.create_user("dave", "dave@old.example.com").await;
+    {
+        let mut conn = app.ctx.db.conn().await.unwrap();
+        let acme = sesame::store::apps::find_app(&mut conn, "acme").await.unwrap().unwrap();
+        sqlx::query(
+            "INSERT INTO group_members (group_id, user_id) SELECT id, $1 FROM user_groups WHERE name = 'staff'",
+        )
+        .bind(dave.id.0)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        let hint = sesame::store::jobs::HINT_ABSENT;
+        sesame::store::jobs::enqueue_with_hint(&mut conn, acme.id, JobKind::User, dave.id.0, hint, 0).await.unwrap();
+    }
+    app.run_provisioning().await;
+    let accounts: Vec<_> = scim.all("Users").await.into_iter().filter(|u| u["userName"] == "dave").collect();
+    assert_eq!(accounts.len(), 1, "no duplicate: {accounts:?}");
+    assert_eq!(accounts[0]["id"], existing["id"], "the SP's account was taken over");
+    assert_eq!(accounts[0]["emails"][0]["value"], "dave@example.com", "and brought up to date");
 }

@@ -24,3 +24,6 @@ CREATE TABLE idm_imports (
     updated_at BIGINT NOT NULL
 );
 CREATE INDEX idm_imports_app ON idm_imports (app_id, id);
+
+-- What the enqueuer knew that saves an SP call (see store::jobs::Job::hint).
+ALTER TABLE provisioning_jobs ADD COLUMN hint TEXT NOT NULL DEFAULT '';

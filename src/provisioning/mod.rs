@@ -62,11 +62,13 @@ pub struct ProvisionError {
     pub detail: String,
     /// From `Retry-After` on 429 and 503.
     pub retry_after: Option<Duration>,
+    /// The SCIM error's `scimType` (RFC 7644 §3.12), e.g. `uniqueness`.
+    pub scim_type: Option<String>,
 }
 
 impl ProvisionError {
     pub fn network(detail: impl Into<String>) -> Self {
-        Self { status: None, detail: detail.into(), retry_after: None }
+        Self { status: None, detail: detail.into(), retry_after: None, scim_type: None }
     }
 
     /// Worth another attempt later: no answer, throttling, or a server-side failure.
@@ -81,8 +83,9 @@ impl ProvisionError {
         self.status == Some(404)
     }
 
+    /// The resource exists already: 409 (RFC 7644 §3.3), or 400 with `scimType` `uniqueness`, which some SPs send.
     pub fn is_conflict(&self) -> bool {
-        self.status == Some(409)
+        self.status == Some(409) || (self.status == Some(400) && self.scim_type.as_deref() == Some("uniqueness"))
     }
 }
 
@@ -91,6 +94,8 @@ impl ProvisionError {
 pub trait Provisioner: Send + Sync {
     /// Checks the URL and credentials, before an integration is saved.
     async fn verify(&self) -> Result<(), ProvisionError>;
+    /// The value that identifies the user's account in the SP (SCIM: `userName`), as listings show it.
+    fn account_name(&self, user: &User) -> String;
     /// Looks the user up by the attribute that identifies accounts in the SP (SCIM: `userName eq`).
     async fn find_user(&self, user: &User) -> Result<Option<RemoteUser>, ProvisionError>;
     async fn get_user(&self, id: &str) -> Result<RemoteUser, ProvisionError>;

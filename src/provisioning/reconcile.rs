@@ -2,7 +2,7 @@
 //! changes made in the SP behind our back (an account deleted, deactivated or edited, a group's members changed)
 //! are repaired by the ordinary, idempotent jobs. One job per application runs at a time, on one replica.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::Utc;
 
@@ -43,11 +43,16 @@ pub async fn run(db: &Db, integration: &Integration, sp: &dyn Provisioner) -> Re
             repairs.insert(*user_id);
         }
     }
-    for user_id in assigned.iter().filter(|u| !links.contains_key(u)) {
-        repairs.insert(*user_id);
-    }
     for user_id in &repairs {
         jobs::enqueue(&mut conn, app, JobKind::User, user_id.0, now).await?;
+    }
+    // Assigned users without an account link: those whose account name the listing lacks are created without a
+    // lookup (the hint); the others are looked up and taken over. userName is case-insensitive (RFC 7643 §4.1.1).
+    let names: HashSet<String> = remote.values().map(|u| u.user_name.to_lowercase()).collect();
+    for user_id in assigned.iter().filter(|u| !links.contains_key(u)) {
+        let Some(user) = users::find_user(&mut conn, *user_id).await? else { continue };
+        let hint = if names.contains(&sp.account_name(&user).to_lowercase()) { "" } else { jobs::HINT_ABSENT };
+        jobs::enqueue_with_hint(&mut conn, app, JobKind::User, user_id.0, hint, now).await?;
     }
 
     if integration.manage_groups {

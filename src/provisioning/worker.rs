@@ -17,14 +17,14 @@ use tracing::{info, warn};
 use crate::audit::{Actor, Event, EventName};
 use crate::catalog::Catalog;
 use crate::directory::Application;
-use crate::directory::{AppId, Group, User};
+use crate::directory::{AppId, Group, GroupId, User, UserId};
 use crate::provisioning::scim::mapping::UserMapping;
 use crate::provisioning::scim::{check_base_url, http_client, ScimProvisioner};
 use crate::provisioning::{reconcile, user_mapping, ProvisionError, Provisioner};
 use crate::secret::SecretKey;
 use crate::store::idm::{self, Integration, Link};
 use crate::store::jobs::{self, Job, JobKind};
-use crate::store::{apps, events, groups, users, Backend, Db};
+use crate::store::{apps, events, groups, users, Backend, Conn, Db};
 
 /// Attempts before a job is marked failed (about a day of backoff at the cap).
 const MAX_ATTEMPTS: i64 = 12;
@@ -163,10 +163,14 @@ impl Worker {
             return Ok(false);
         };
         drop(conn);
-        let result = self.deliver(&job).await;
-        let mut conn = self.db.conn().await?;
+        let writes = Mutex::new(Vec::new());
+        let result = self.deliver(&job, &writes).await;
+        let writes = writes.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // What the job learnt (events, links, follow-up jobs) and its completion or retry commit together.
+        let mut tx = self.db.begin().await?;
+        apply(&mut tx, job.app, writes).await?;
         match result {
-            Ok(()) => jobs::complete(&mut conn, job.id).await?,
+            Ok(()) => jobs::complete(&mut tx, job.id).await?,
             Err(e) => {
                 let transient = match &e {
                     JobError::Sp(sp) => sp.is_transient(),
@@ -180,13 +184,14 @@ impl Worker {
                 };
                 let not_before = Utc::now().timestamp_millis() + i64::try_from(delay.as_millis()).unwrap_or(0);
                 warn!(job.id = job.id, app.id = %job.app, attempts = job.attempts, give_up, "provisioning job failed: {e}");
-                jobs::retry_later(&mut conn, &job, not_before, &e.to_string(), give_up).await?;
+                jobs::retry_later(&mut tx, &job, not_before, &e.to_string(), give_up).await?;
             }
         }
+        tx.commit().await?;
         Ok(true)
     }
 
-    async fn deliver(&self, job: &Job) -> Result<(), JobError> {
+    async fn deliver(&self, job: &Job, writes: &Mutex<Vec<Write>>) -> Result<(), JobError> {
         let mut conn = self.db.conn().await?;
         let Some(integration) = idm::find_integration(&mut conn, job.app).await?.filter(|i| i.is_active) else {
             // The integration was deactivated since: nothing more goes to that SP.
@@ -196,7 +201,7 @@ impl Worker {
         let app_name = app.name.to_string();
         drop(conn);
         let sp = self.provisioner(&app, &integration)?;
-        let run = JobRun { db: &self.db, integration: &integration, app: &app_name, sp: sp.as_ref() };
+        let run = JobRun { db: &self.db, integration: &integration, app: &app_name, sp: sp.as_ref(), writes };
         match job.kind {
             JobKind::User => run.sync_user(job).await,
             JobKind::Group => run.sync_group(job).await,
@@ -219,6 +224,47 @@ struct JobRun<'a> {
     integration: &'a Integration,
     app: &'a str,
     sp: &'a dyn Provisioner,
+    writes: &'a Mutex<Vec<Write>>,
+}
+
+/// A database write a job makes after its SP calls. They are applied, in order, in the transaction that completes
+/// or reschedules the job, so a job's events, links and follow-up jobs are never half written. A crash before that
+/// commit runs the job again, which finds the SP's account by its name (or gets 409 for a create) and takes it
+/// over: the calls are idempotent.
+enum Write {
+    Event(Event),
+    UserLink(UserId, Link),
+    DeleteUserLink(UserId),
+    GroupLink(GroupId, Link),
+    DeleteGroupLink(GroupId),
+    /// Sync the bound groups that contain the user (they need the user's SP id).
+    BoundGroupsOf(UserId),
+    /// Sync every linked group (a user left them in the SP).
+    LinkedGroups,
+}
+
+async fn apply(conn: &mut Conn, app: AppId, writes: Vec<Write>) -> Result<(), crate::store::Error> {
+    let now = Utc::now().timestamp_millis();
+    for write in writes {
+        match write {
+            Write::Event(event) => events::insert_event(conn, &event).await?,
+            Write::UserLink(user, link) => idm::upsert_user_link(conn, app, user, &link, now).await?,
+            Write::DeleteUserLink(user) => idm::delete_user_link(conn, app, user).await?,
+            Write::GroupLink(group, link) => idm::upsert_group_link(conn, app, group, &link, now).await?,
+            Write::DeleteGroupLink(group) => idm::delete_group_link(conn, app, group).await?,
+            Write::BoundGroupsOf(user) => {
+                for group in idm::list_bound_groups_of_user(conn, app, user).await? {
+                    jobs::enqueue(conn, app, JobKind::Group, group.0, now).await?;
+                }
+            }
+            Write::LinkedGroups => {
+                for (group, _) in idm::list_group_links(conn, app).await? {
+                    jobs::enqueue(conn, app, JobKind::Group, group.0, now).await?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 impl JobRun<'_> {
@@ -253,9 +299,7 @@ impl JobRun<'_> {
                 };
                 self.record(name, &link.remote_name, &outcome).await?;
                 outcome?;
-                let mut conn = self.db.conn().await?;
-                idm::delete_user_link(&mut conn, app, job.user()).await?;
-                drop(conn);
+                self.write(Write::DeleteUserLink(job.user()));
                 self.enqueue_linked_groups().await
             }
             (_, None, _) => Ok(()),
@@ -278,27 +322,49 @@ impl JobRun<'_> {
             }
             // Deleted in the SP behind our back: create it again below.
         }
+        // The SP's listing a moment ago had no such account: create it without a lookup first. If it appeared
+        // since (409), it is looked up and taken over below.
+        let created = if job.hint == jobs::HINT_ABSENT {
+            match self.sp.create_user(user, true).await {
+                Err(e) if e.is_conflict() => None,
+                outcome => {
+                    let as_unit = outcome.as_ref().map(drop).map_err(Clone::clone);
+                    self.record(EventName::UserCreateProvision, &user.username, &as_unit).await?;
+                    Some(outcome?.id)
+                }
+            }
+        } else {
+            None
+        };
+        let remote_id = match created {
+            Some(id) => id,
+            None => self.find_or_create_user(user).await?,
+        };
+        self.save_link(job, Link { remote_id, remote_name: user.username.clone(), is_active: true }).await?;
+        self.enqueue_bound_groups(job).await
+    }
+
+    /// Looks the account up by its name and takes it over (bringing it up to date), or creates it.
+    async fn find_or_create_user(&self, user: &User) -> Result<String, JobError> {
         let found = self.sp.find_user(user).await;
         if let Err(e) = &found {
             self.record(EventName::UserLookupProvision, &user.username, &Err::<(), _>(e.clone())).await?;
         }
-        let remote_id = match found? {
+        match found? {
             Some(existing) => {
                 // An account with this userName exists already: take it over and bring it up to date.
                 let outcome = self.sp.update_user(&existing.id, user, true).await;
                 self.record(EventName::UserUpdateProvision, &user.username, &outcome).await?;
                 outcome?;
-                existing.id
+                Ok(existing.id)
             }
             None => {
                 let outcome = self.sp.create_user(user, true).await;
                 let as_unit = outcome.as_ref().map(drop).map_err(Clone::clone);
                 self.record(EventName::UserCreateProvision, &user.username, &as_unit).await?;
-                outcome?.id
+                Ok(outcome?.id)
             }
-        };
-        self.save_link(job, Link { remote_id, remote_name: user.username.clone(), is_active: true }).await?;
-        self.enqueue_bound_groups(job).await
+        }
     }
 
     async fn sync_group(&self, job: &Job) -> Result<(), JobError> {
@@ -319,14 +385,12 @@ impl JobRun<'_> {
                 let outcome = self.sp.delete_group(&link.remote_id).await;
                 self.record(EventName::GroupDeleteProvision, &link.remote_name, &outcome).await?;
                 outcome?;
-                let mut conn = self.db.conn().await?;
-                idm::delete_group_link(&mut conn, app, job.group()).await?;
+                self.write(Write::DeleteGroupLink(job.group()));
                 Ok(())
             }
             (Some(_), Some(_)) => {
                 // Unbound: syncing stops and the SP's group is left as it is.
-                let mut conn = self.db.conn().await?;
-                idm::delete_group_link(&mut conn, app, job.group()).await?;
+                self.write(Write::DeleteGroupLink(job.group()));
                 Ok(())
             }
             _ => Ok(()),
@@ -370,43 +434,35 @@ impl JobRun<'_> {
         self.save_group_link(job, &remote_id, &group.name).await
     }
 
+    fn write(&self, write: Write) {
+        if let Ok(mut writes) = self.writes.lock() {
+            writes.push(write);
+        }
+    }
+
     async fn save_link(&self, job: &Job, link: Link) -> Result<(), JobError> {
-        let mut conn = self.db.conn().await?;
-        idm::upsert_user_link(&mut conn, self.integration.app, job.user(), &link, Utc::now().timestamp_millis())
-            .await?;
+        self.write(Write::UserLink(job.user(), link));
         Ok(())
     }
 
     async fn save_group_link(&self, job: &Job, remote_id: &str, name: &str) -> Result<(), JobError> {
         let link = Link { remote_id: remote_id.to_owned(), remote_name: name.to_owned(), is_active: true };
-        let mut conn = self.db.conn().await?;
-        idm::upsert_group_link(&mut conn, self.integration.app, job.group(), &link, Utc::now().timestamp_millis())
-            .await?;
+        self.write(Write::GroupLink(job.group(), link));
         Ok(())
     }
 
     /// After a user is provisioned, the bound groups that contain them are synced (they need the user's SP id).
     async fn enqueue_bound_groups(&self, job: &Job) -> Result<(), JobError> {
-        if !self.integration.manage_groups {
-            return Ok(());
-        }
-        let mut conn = self.db.conn().await?;
-        let now = Utc::now().timestamp_millis();
-        for group in idm::list_bound_groups_of_user(&mut conn, self.integration.app, job.user()).await? {
-            jobs::enqueue(&mut conn, self.integration.app, JobKind::Group, group.0, now).await?;
+        if self.integration.manage_groups {
+            self.write(Write::BoundGroupsOf(job.user()));
         }
         Ok(())
     }
 
     /// After a user is deactivated or deleted, the linked groups are synced so their member lists drop the user.
     async fn enqueue_linked_groups(&self) -> Result<(), JobError> {
-        if !self.integration.manage_groups {
-            return Ok(());
-        }
-        let mut conn = self.db.conn().await?;
-        let now = Utc::now().timestamp_millis();
-        for (group, _) in idm::list_group_links(&mut conn, self.integration.app).await? {
-            jobs::enqueue(&mut conn, self.integration.app, JobKind::Group, group.0, now).await?;
+        if self.integration.manage_groups {
+            self.write(Write::LinkedGroups);
         }
         Ok(())
     }
@@ -434,8 +490,7 @@ impl JobRun<'_> {
         } else {
             info!(app.name = %self.app, event = name.as_str(), "provisioned {target} to {}", self.app);
         }
-        let mut conn = self.db.conn().await?;
-        events::insert_event(&mut conn, &event).await?;
+        self.write(Write::Event(event));
         Ok(())
     }
 }

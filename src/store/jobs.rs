@@ -50,7 +50,13 @@ pub struct Job {
     pub target: i64,
     /// Attempts so far, this one included.
     pub attempts: i64,
+    /// What the enqueuer knew that saves a call: `absent` (a user job whose account the SP's listing did not
+    /// have, so it is created without a lookup first), or empty.
+    pub hint: String,
 }
+
+/// The hint of a user job whose account was not in the SP's listing a moment ago.
+pub const HINT_ABSENT: &str = "absent";
 
 impl Job {
     pub fn user(&self) -> UserId {
@@ -64,15 +70,29 @@ impl Job {
 
 /// Enqueues a job unless one is already pending for the same target.
 pub async fn enqueue(conn: &mut Conn, app: AppId, kind: JobKind, target: i64, now_ms: i64) -> Result<(), Error> {
+    enqueue_with_hint(conn, app, kind, target, "", now_ms).await
+}
+
+/// `enqueue` with a hint. A pending job for the same target keeps its own hint (hints only save calls; the job
+/// finds the truth either way).
+pub async fn enqueue_with_hint(
+    conn: &mut Conn,
+    app: AppId,
+    kind: JobKind,
+    target: i64,
+    hint: &str,
+    now_ms: i64,
+) -> Result<(), Error> {
     sqlx::query(
-        "INSERT INTO provisioning_jobs (app_id, kind, target_id, state, not_before, created_at) \
-         VALUES ($1, $2, $3, 'pending', $4, $4) \
+        "INSERT INTO provisioning_jobs (app_id, kind, target_id, state, not_before, created_at, hint) \
+         VALUES ($1, $2, $3, 'pending', $4, $4, $5) \
          ON CONFLICT (app_id, kind, target_id) WHERE state = 'pending' DO NOTHING",
     )
     .bind(app.0)
     .bind(kind.as_str())
     .bind(target)
     .bind(now_ms)
+    .bind(hint)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -105,7 +125,7 @@ pub async fn claim(conn: &mut Conn, now_ms: i64, lease_ms: i64, postgres: bool) 
            AND NOT EXISTS (SELECT 1 FROM provisioning_jobs r WHERE r.app_id = j.app_id AND r.kind = j.kind \
              AND r.target_id = j.target_id AND r.id <> j.id AND r.state = 'running' AND r.locked_until >= $2) \
            ORDER BY j.not_before, j.id LIMIT 1 {lock}) \
-         RETURNING id, app_id, kind, target_id, attempts"
+         RETURNING id, app_id, kind, target_id, attempts, hint"
     );
     let row = sqlx::query(&sql).bind(now_ms + lease_ms).bind(now_ms).fetch_optional(&mut *conn).await?;
     row.map(|r| job_from_row(&r)).transpose()
@@ -126,8 +146,24 @@ pub async fn retry_later(
     error: &str,
     give_up: bool,
 ) -> Result<(), Error> {
+    // No statement here may fail on the unique index: on PostgreSQL an error would abort the caller's transaction.
+    if !give_up {
+        let absorbed = sqlx::query(
+            "DELETE FROM provisioning_jobs WHERE id = $1 AND EXISTS (SELECT 1 FROM provisioning_jobs p \
+             WHERE p.app_id = $2 AND p.kind = $3 AND p.target_id = $4 AND p.state = 'pending' AND p.id <> $1)",
+        )
+        .bind(job.id)
+        .bind(job.app.0)
+        .bind(job.kind.as_str())
+        .bind(job.target)
+        .execute(&mut *conn)
+        .await?;
+        if absorbed.rows_affected() > 0 {
+            return Ok(());
+        }
+    }
     let state = if give_up { "failed" } else { "pending" };
-    let result = sqlx::query(
+    sqlx::query(
         "UPDATE provisioning_jobs SET state = $1, not_before = $2, locked_until = 0, last_error = $3 WHERE id = $4",
     )
     .bind(state)
@@ -135,12 +171,8 @@ pub async fn retry_later(
     .bind(error)
     .bind(job.id)
     .execute(&mut *conn)
-    .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => complete(conn, job.id).await,
-        Err(e) => Err(e.into()),
-    }
+    .await?;
+    Ok(())
 }
 
 /// Makes every waiting job of an app due now, failed ones included (the admin's "retry now"). A failed job
@@ -189,5 +221,6 @@ fn job_from_row(row: &AnyRow) -> Result<Job, Error> {
         kind: JobKind::parse(&kind).ok_or(Error::Corrupt { what: "job kind", reason: kind })?,
         target: row.try_get("target_id")?,
         attempts: row.try_get("attempts")?,
+        hint: row.try_get("hint")?,
     })
 }

@@ -157,7 +157,8 @@ impl ScimProvisioner {
             .and_then(Value::as_str)
             .map(str::to_owned)
             .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(300).collect());
-        Err(ProvisionError { status: Some(status.as_u16()), detail, retry_after })
+        let scim_type = value.get("scimType").and_then(Value::as_str).map(str::to_owned);
+        Err(ProvisionError { status: Some(status.as_u16()), detail, retry_after, scim_type })
     }
 
     async fn supports_patch(&self) -> bool {
@@ -191,6 +192,10 @@ impl Provisioner for ScimProvisioner {
         Ok(())
     }
 
+    fn account_name(&self, user: &User) -> String {
+        self.mapping.user_name(user)
+    }
+
     async fn find_user(&self, user: &User) -> Result<Option<RemoteUser>, ProvisionError> {
         let user_name = self.mapping.user_name(user);
         let found = self.search("Users", &format!("userName eq {}", filter_string(&user_name))).await?;
@@ -207,11 +212,7 @@ impl Provisioner for ScimProvisioner {
         let (_, body) = self.send(Method::POST, "/Users", Some(&resource)).await?;
         let created = remote_user(&body);
         if created.id.is_empty() {
-            return Err(ProvisionError {
-                status: None,
-                detail: "the SP created the user but returned no id".into(),
-                retry_after: None,
-            });
+            return Err(ProvisionError::network("the SP created the user but returned no id"));
         }
         Ok(created)
     }
