@@ -219,6 +219,15 @@ pub enum IdmCommand {
         /// Import every user the directory does not have.
         #[arg(long)]
         all_new: bool,
+        /// Run the import in the background (for large imports; `sesame serve` does the work) and print its id.
+        #[arg(long)]
+        background: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the application's background imports and their progress.
+    Imports {
+        app: String,
         #[arg(long)]
         json: bool,
     },
@@ -401,12 +410,36 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::App(AppCommand::Idm(IdmCommand::Imports { app, json })) => {
+            for import in idm::imports(ctx, &app).await? {
+                if json {
+                    println!("{}", serde_json::to_string(&import)?);
+                } else {
+                    let error =
+                        if import.last_error.is_empty() { String::new() } else { format!(" ({})", import.last_error) };
+                    println!(
+                        "import {:<5} {:<9} {}/{} imported, {} skipped{error}",
+                        import.id, import.state, import.imported, import.total, import.skipped
+                    );
+                }
+            }
+        }
         Command::App(AppCommand::Idm(IdmCommand::Deactivate { app })) => {
             idm::deactivate(ctx, &actor, &app, now).await?;
             println!("identity management for {app} is deactivated");
         }
-        Command::App(AppCommand::Idm(IdmCommand::Import { app, users, all_new, json })) => {
-            if users.is_empty() && !all_new {
+        Command::App(AppCommand::Idm(IdmCommand::Import { app, users, all_new, background, json })) => {
+            if background && (users.is_empty() != all_new) {
+                let selected = (!all_new).then_some(users.as_slice());
+                let id = idm::start_import(ctx, &actor, &app, selected, now).await?;
+                if json {
+                    println!("{}", serde_json::json!({ "import_id": id }));
+                } else {
+                    println!("import {id} started; `sesame app idm imports {app}` shows its progress");
+                }
+            } else if background {
+                anyhow::bail!("--background needs --all-new or --user (not both)");
+            } else if users.is_empty() && !all_new {
                 for c in idm::list_import_candidates(ctx, &app).await? {
                     if json {
                         println!("{}", serde_json::to_string(&c)?);

@@ -434,3 +434,26 @@ async fn an_account_created_in_the_sp_after_the_listing_is_taken_over() {
     assert_eq!(accounts[0]["id"], existing["id"], "the SP's account was taken over");
     assert_eq!(accounts[0]["emails"][0]["value"], "dave@example.com", "and brought up to date");
 }
+
+/// A large import runs in the background in batches, with its progress recorded: every SP account the directory
+/// lacks becomes a user (with an event), the ones it has are skipped.
+#[tokio::test]
+async fn a_large_import_runs_in_the_background_with_progress() {
+    let scim = ScimPeer::start();
+    let app = TestApp::new().await;
+    activate(&app, &scim, false, false).await; // alice is provisioned, so the SP has her too.
+    for i in 0..450 {
+        scim.create_user(&format!("sp-user-{i:03}"), &format!("sp-user-{i:03}@example.com")).await;
+    }
+    let id = idm::start_import(&app.ctx, &Actor::Cli, "acme", None, Utc::now()).await.unwrap();
+    let listed = idm::imports(&app.ctx, "acme").await.unwrap();
+    assert_eq!((listed[0].id, listed[0].state.as_str(), listed[0].imported), (id, "listing", 0));
+
+    app.run_provisioning().await;
+    let done = &idm::imports(&app.ctx, "acme").await.unwrap()[0];
+    assert_eq!(done.state, "done");
+    assert_eq!((done.total, done.imported, done.skipped), (451, 450, 1), "alice is skipped");
+    assert!(admin::find_user(&app.ctx, "sp-user-449").await.is_ok());
+    assert_eq!(events(&app, EventName::UserImport).await.len(), 450);
+    assert_eq!(open_jobs(&app).await, 0);
+}

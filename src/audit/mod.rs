@@ -145,6 +145,19 @@ impl Actor {
             Self::Anonymous => "anonymous".into(),
         }
     }
+
+    /// The actor a `label` names (for work done later on someone's behalf, such as a background import).
+    pub fn from_label(label: &str) -> Self {
+        match label.split_once(':') {
+            Some(("user", name)) => Self::User(name.to_owned()),
+            Some(("admin", name)) => Self::Admin(name.to_owned()),
+            _ => match label {
+                "cli" => Self::Cli,
+                "system" => Self::System,
+                _ => Self::Anonymous,
+            },
+        }
+    }
 }
 
 /// One row of the event log.

@@ -7,6 +7,7 @@
 //! Architecture Invariant: nothing here is called from a request handler except `enqueue_*`, which only writes
 //! job rows; the SCIM token is used only in the Authorization header and never logged or recorded.
 
+pub mod import;
 pub mod reconcile;
 pub mod scim;
 pub mod worker;

@@ -20,7 +20,7 @@ use crate::directory::Application;
 use crate::directory::{AppId, Group, GroupId, User, UserId};
 use crate::provisioning::scim::mapping::UserMapping;
 use crate::provisioning::scim::{check_base_url, http_client, ScimProvisioner};
-use crate::provisioning::{reconcile, user_mapping, ProvisionError, Provisioner};
+use crate::provisioning::{import, reconcile, user_mapping, ProvisionError, Provisioner};
 use crate::secret::SecretKey;
 use crate::store::idm::{self, Integration, Link};
 use crate::store::jobs::{self, Job, JobKind};
@@ -206,6 +206,12 @@ impl Worker {
             JobKind::User => run.sync_user(job).await,
             JobKind::Group => run.sync_group(job).await,
             JobKind::Reconcile => reconcile::run(&self.db, &integration, sp.as_ref()).await,
+            JobKind::Import => {
+                if import::step(&self.db, &app_name, sp.as_ref(), job.target).await? {
+                    run.write(Write::Enqueue(JobKind::Import, job.target));
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -241,6 +247,8 @@ enum Write {
     BoundGroupsOf(UserId),
     /// Sync every linked group (a user left them in the SP).
     LinkedGroups,
+    /// A follow-up job (the next step of an import).
+    Enqueue(JobKind, i64),
 }
 
 async fn apply(conn: &mut Conn, app: AppId, writes: Vec<Write>) -> Result<(), crate::store::Error> {
@@ -257,6 +265,7 @@ async fn apply(conn: &mut Conn, app: AppId, writes: Vec<Write>) -> Result<(), cr
                     jobs::enqueue(conn, app, JobKind::Group, group.0, now).await?;
                 }
             }
+            Write::Enqueue(kind, target) => jobs::enqueue(conn, app, kind, target, now).await?,
             Write::LinkedGroups => {
                 for (group, _) in idm::list_group_links(conn, app).await? {
                     jobs::enqueue(conn, app, JobKind::Group, group.0, now).await?;

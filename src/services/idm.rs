@@ -7,14 +7,15 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::audit::{Actor, Event, EventName};
 use crate::catalog::scim::Scim;
 use crate::catalog::Catalog;
-use crate::directory::user::{check_user, Profile};
 use crate::directory::Application;
+use crate::provisioning::import::import_account;
 use crate::provisioning::reconcile::list_all_users;
 use crate::provisioning::scim::mapping::UserMapping;
 use crate::provisioning::scim::{check_base_url, ScimProvisioner};
 use crate::provisioning::{connector_scim, enqueue_reconcile, user_mapping, Provisioner, RemoteUser};
 use crate::services::{millis, record, Ctx, Error};
 use crate::store::idm::{self, Integration};
+use crate::store::imports::{self, Account, Import};
 use crate::store::{apps, events, users};
 
 /// What an admin asks for when activating.
@@ -261,8 +262,9 @@ pub async fn list_import_candidates(ctx: &Ctx, app_name: &str) -> Result<Vec<Imp
     Ok(out)
 }
 
-/// Creates directory users for the selected SP accounts (by userName; `None` selects every new one). Accounts
-/// the directory has already, or that lack an email, are skipped and reported. Returns (imported, skipped).
+/// Creates directory users for the selected SP accounts (by userName; `None` selects every new one), at once.
+/// Accounts the directory has already, or that lack an email, are skipped and reported. Returns (imported,
+/// skipped). Large imports go to `start_import`.
 pub async fn import_users(
     ctx: &Ctx,
     actor: &Actor,
@@ -274,34 +276,45 @@ pub async fn import_users(
     let mut imported = Vec::new();
     let mut skipped = Vec::new();
     for c in candidates {
-        let wanted = selected.is_none_or(|names| names.contains(&c.user.user_name));
-        if !wanted {
-            continue;
-        }
-        if c.status == "imported" {
-            skipped.push((c.user.user_name.clone(), "already in the directory".into()));
-            continue;
-        }
-        let profile = Profile {
-            email: c.user.email.clone(),
-            first_name: c.user.given_name.clone(),
-            last_name: c.user.family_name.clone(),
-            display_name: c.user.display_name.clone(),
-            ..Profile::default()
-        };
-        if let Err(e) = check_user(&c.user.user_name, &profile) {
-            skipped.push((c.user.user_name.clone(), e.to_string()));
+        if !selected.is_none_or(|names| names.contains(&c.user.user_name)) {
             continue;
         }
         let mut tx = ctx.db.begin().await?;
-        users::insert_user(&mut tx, &c.user.user_name, &profile, None, millis(now)).await?;
-        let event =
-            Event::new(now, EventName::UserImport, actor).app(app_name).user(&c.user.user_name).target(&c.user.id);
-        events::insert_event(&mut tx, &event).await?;
-        tx.commit().await.map_err(crate::store::Error::from)?;
-        imported.push(c.user.user_name);
+        match import_account(&mut tx, &Account::from(&c.user), actor, app_name, now).await? {
+            Ok(()) => {
+                tx.commit().await.map_err(crate::store::Error::from)?;
+                imported.push(c.user.user_name);
+            }
+            Err(why) => skipped.push((c.user.user_name, why)),
+        }
     }
     Ok((imported, skipped))
+}
+
+/// Starts a background import of the selected SP accounts (`None`: every one the directory lacks); the
+/// provisioning workers of `serve` run it in steps. Returns its id, for `imports`.
+pub async fn start_import(
+    ctx: &Ctx,
+    actor: &Actor,
+    app_name: &str,
+    selected: Option<&[String]>,
+    now: DateTime<Utc>,
+) -> Result<i64, Error> {
+    let (integration, _) = provisioner_for(ctx, app_name).await?;
+    let mut tx = ctx.db.begin().await?;
+    let id = imports::insert_import(&mut tx, integration.app, selected, &actor.label(), millis(now)).await?;
+    crate::store::jobs::enqueue(&mut tx, integration.app, crate::store::jobs::JobKind::Import, id, millis(now)).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    ctx.worker.wake();
+    Ok(id)
+}
+
+/// The application's background imports and their progress, newest first.
+pub async fn imports(ctx: &Ctx, app_name: &str) -> Result<Vec<Import>, Error> {
+    let mut conn = ctx.db.conn().await?;
+    let app =
+        apps::find_app(&mut conn, app_name).await?.ok_or_else(|| Error::UnknownApp { name: app_name.to_owned() })?;
+    Ok(imports::list_imports(&mut conn, app.id, 20).await?)
 }
 
 /// Makes the app's waiting and failed jobs due now (after an outage is fixed, say).

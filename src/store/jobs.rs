@@ -20,6 +20,8 @@ pub enum JobKind {
     Group,
     /// Compare everything with the SP and enqueue repairs.
     Reconcile,
+    /// One step of a background import (`store::imports`); the target is the import's id.
+    Import,
 }
 
 impl JobKind {
@@ -28,6 +30,7 @@ impl JobKind {
             Self::User => "user",
             Self::Group => "group",
             Self::Reconcile => "reconcile",
+            Self::Import => "import",
         }
     }
 
@@ -36,6 +39,7 @@ impl JobKind {
             "user" => Some(Self::User),
             "group" => Some(Self::Group),
             "reconcile" => Some(Self::Reconcile),
+            "import" => Some(Self::Import),
             _ => None,
         }
     }

@@ -10,6 +10,7 @@ pub mod certs;
 pub mod events;
 pub mod groups;
 pub mod idm;
+pub mod imports;
 pub mod jobs;
 pub mod sso;
 pub mod users;
