@@ -27,3 +27,7 @@ CREATE INDEX idm_imports_app ON idm_imports (app_id, id);
 
 -- What the enqueuer knew that saves an SP call (see store::jobs::Job::hint).
 ALTER TABLE provisioning_jobs ADD COLUMN hint TEXT NOT NULL DEFAULT '';
+
+-- Claims walk this index in (not_before, id) order and stop at the first claimable row (store::jobs::claim).
+DROP INDEX provisioning_jobs_due;
+CREATE INDEX provisioning_jobs_due ON provisioning_jobs (state, not_before, id);

@@ -118,21 +118,29 @@ pub async fn enqueue_members(conn: &mut Conn, app: AppId, group: GroupId, now_ms
 }
 
 /// Claims the oldest due job whose target has no other job in flight, for `lease_ms`. A job whose lease expired
-/// (its worker died) is due again. Returns `None` when nothing is due.
+/// (its worker died) is due again, before any pending one. Returns `None` when nothing is due.
+///
+/// Each of the two statements walks one index in order and stops at the first row that qualifies, so a claim costs
+/// the same with ten jobs waiting or a hundred thousand (an `OR` of both conditions made SQLite collect and sort
+/// every due row, once per claim).
 pub async fn claim(conn: &mut Conn, now_ms: i64, lease_ms: i64, postgres: bool) -> Result<Option<Job>, Error> {
-    // SKIP LOCKED lets replicas claim different rows without waiting; SQLite's single writer needs no lock clause.
-    let lock = if postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
-    let sql = format!(
-        "UPDATE provisioning_jobs SET state = 'running', locked_until = $1, attempts = attempts + 1 \
-         WHERE id = (SELECT j.id FROM provisioning_jobs j \
-           WHERE ((j.state = 'pending' AND j.not_before <= $2) OR (j.state = 'running' AND j.locked_until < $2)) \
-           AND NOT EXISTS (SELECT 1 FROM provisioning_jobs r WHERE r.app_id = j.app_id AND r.kind = j.kind \
-             AND r.target_id = j.target_id AND r.id <> j.id AND r.state = 'running' AND r.locked_until >= $2) \
-           ORDER BY j.not_before, j.id LIMIT 1 {lock}) \
-         RETURNING id, app_id, kind, target_id, attempts, hint"
-    );
-    let row = sqlx::query(&sql).bind(now_ms + lease_ms).bind(now_ms).fetch_optional(&mut *conn).await?;
-    row.map(|r| job_from_row(&r)).transpose()
+    for due in ["j.state = 'running' AND j.locked_until < $2", "j.state = 'pending' AND j.not_before <= $2"] {
+        // SKIP LOCKED lets replicas claim different rows without waiting; SQLite's single writer needs no lock clause.
+        let lock = if postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!(
+            "UPDATE provisioning_jobs SET state = 'running', locked_until = $1, attempts = attempts + 1 \
+             WHERE id = (SELECT j.id FROM provisioning_jobs j WHERE {due} \
+               AND NOT EXISTS (SELECT 1 FROM provisioning_jobs r WHERE r.app_id = j.app_id AND r.kind = j.kind \
+                 AND r.target_id = j.target_id AND r.id <> j.id AND r.state = 'running' AND r.locked_until >= $2) \
+               ORDER BY j.not_before, j.id LIMIT 1 {lock}) \
+             RETURNING id, app_id, kind, target_id, attempts, hint"
+        );
+        let row = sqlx::query(&sql).bind(now_ms + lease_ms).bind(now_ms).fetch_optional(&mut *conn).await?;
+        if let Some(row) = row {
+            return job_from_row(&row).map(Some);
+        }
+    }
+    Ok(None)
 }
 
 /// Removes a delivered job.
