@@ -429,7 +429,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             println!("identity management for {app} is deactivated");
         }
         Command::App(AppCommand::Idm(IdmCommand::Import { app, users, all_new, background, json })) => {
-            if background && (users.is_empty() != all_new) {
+            if background && (users.is_empty() == all_new) {
                 let selected = (!all_new).then_some(users.as_slice());
                 let id = idm::start_import(ctx, &actor, &app, selected, now).await?;
                 if json {

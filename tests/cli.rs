@@ -104,6 +104,12 @@ fn refusals_exit_1_with_one_line_and_usage_errors_exit_2() {
     assert!(server.refused(&["app", "import", "Bad/Name", "--metadata", "/nonexistent"]).contains("application name"));
     assert!(server.refused(&["app", "import", "demo", "--metadata", "/nonexistent.xml"]).contains("/nonexistent.xml"));
     assert!(server.refused(&["events", "--since", "yesterday"]).contains("--since"));
+    assert!(server.refused(&["app", "idm", "mapping", "nope"]).contains("does not exist"));
+    assert!(server.refused(&["app", "idm", "import", "nope", "--background"]).contains("--all-new"));
+    let base = ["app", "idm", "activate", "nope", "--base-url", "https://scim.example.com/v2", "--token-stdin"];
+    let out = server.run(&base, Some("a-token\n"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
     assert_eq!(server.run(&["frobnicate"], None).status.code(), Some(2));
     assert_eq!(server.run(&["user", "add", "x"], None).status.code(), Some(2), "--email is required");
 }
