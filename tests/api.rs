@@ -662,3 +662,44 @@ async fn serves_an_openapi_document_of_every_route() {
     // The write-only secrets are marked so.
     assert_eq!(doc["components"]["schemas"]["IdmActivate"]["properties"]["token"]["writeOnly"], true);
 }
+
+/// Identity management end to end against a real SCIM server: activate (the token goes in and never comes
+/// out), list and import the SP's users, deactivate.
+#[tokio::test]
+async fn activates_imports_and_deactivates_identity_management() {
+    use common::scim::{ScimPeer, TOKEN};
+    let api = Api::new().await;
+    let scim = ScimPeer::start();
+    scim.create_user("dave", "dave@example.com").await;
+    let activate = json!({"base_url": scim.base_url(), "token": TOKEN, "manage_groups": true});
+    let active = api.call(Method::PUT, "/api/v1/applications/acme/idm", Some(activate)).await;
+    let idm = active.ok(StatusCode::OK);
+    assert_eq!(idm["is_active"], true);
+    assert_eq!(idm["manage_groups"], true);
+    assert_eq!(idm["base_url"], scim.base_url());
+    assert!(!active.text.contains(TOKEN));
+    let app = api.get("/api/v1/applications/acme").await;
+    assert_eq!(app.ok(StatusCode::OK)["idm"]["is_active"], true);
+    assert!(!app.text.contains(TOKEN));
+
+    let candidates = api.get("/api/v1/applications/acme/idm/import").await;
+    let dave =
+        candidates.ok(StatusCode::OK).as_array().unwrap().iter().find(|c| c["user_name"] == "dave").unwrap().clone();
+    assert_eq!(dave["status"], "new");
+    let imported =
+        api.call(Method::POST, "/api/v1/applications/acme/idm/import", Some(json!({"users": ["dave"]}))).await;
+    assert_eq!(imported.ok(StatusCode::OK)["imported"], json!(["dave"]));
+    assert_eq!(api.get("/api/v1/users/dave").await.ok(StatusCode::OK)["email"], "dave@example.com");
+    let again = api.call(Method::POST, "/api/v1/applications/acme/idm/import", Some(json!({"users": ["dave"]}))).await;
+    assert_eq!(again.ok(StatusCode::OK)["skipped"][0]["username"], "dave");
+
+    assert_eq!(api.call(Method::DELETE, "/api/v1/applications/acme/idm", None).await.status, StatusCode::NO_CONTENT);
+    let app = api.get("/api/v1/applications/acme").await;
+    assert_eq!(app.ok(StatusCode::OK)["idm"]["is_active"], false);
+    let events = api.get("/api/v1/events?app=acme&type=idm").await;
+    let items = events.ok(StatusCode::OK)["items"].as_array().unwrap().clone();
+    let names: Vec<&str> = items.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["idm_integration_delete", "idm_integration_activate"]);
+    assert!(items.iter().all(|e| e["actor"] == "api_token:ci"));
+    assert!(!events.text.contains(TOKEN));
+}

@@ -304,6 +304,36 @@ pub async fn delete(ctx: &Ctx, actor: &Actor, name: &str, now: DateTime<Utc>) ->
     Ok(())
 }
 
+/// The certificates an application publishes, current first; a bookmark has none (`NotSaml`).
+pub async fn certificates(ctx: &Ctx, name: &str) -> Result<Vec<Certificate>, Error> {
+    let mut conn = ctx.db.conn().await?;
+    let app = apps::find_app(&mut conn, name).await?.ok_or_else(|| Error::UnknownApp { name: name.to_owned() })?;
+    if !app.is_saml() {
+        return Err(Error::NotSaml { name: name.to_owned() });
+    }
+    let certificates = published_certificates(&mut conn, &app).await?;
+    if certificates.is_empty() {
+        return Err(Error::NoSigningKey { app: name.to_owned() });
+    }
+    Ok(certificates)
+}
+
+/// Replaces a SAML application's signing certificate (`admin::rotate_cert`); a bookmark has none to rotate.
+pub async fn rotate_certificate(
+    ctx: &Ctx,
+    actor: &Actor,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<Certificate, Error> {
+    let app = apps::find_app(&mut *ctx.db.conn().await?, name)
+        .await?
+        .ok_or_else(|| Error::UnknownApp { name: name.to_owned() })?;
+    if !app.is_saml() {
+        return Err(Error::NotSaml { name: name.to_owned() });
+    }
+    admin::rotate_cert(ctx, actor, name, now).await
+}
+
 async fn refuse_existing(ctx: &Ctx, name: &str) -> Result<(), Error> {
     AppName::parse(name)?;
     if apps::find_app(&mut *ctx.db.conn().await?, name).await?.is_some() {

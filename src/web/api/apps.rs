@@ -288,9 +288,9 @@ pub async fn get_certificate(
     _caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<CertificateView>, Problem> {
-    let details = app_service::details(&state.ctx, &name).await?;
-    let Some(cert) = details.certificates.first() else {
-        return Err(crate::services::Error::NotSaml { name }.into());
+    let certificates = app_service::certificates(&state.ctx, &name).await?;
+    let Some(cert) = certificates.first() else {
+        return Err(crate::services::Error::NoSigningKey { app: name }.into());
     };
     Ok(Json(CertificateView::of(cert, Utc::now(), true)))
 }
@@ -305,10 +305,7 @@ pub async fn rotate_certificate(
     Path(name): Path<String>,
 ) -> Result<Json<CertificateView>, Problem> {
     let now = Utc::now();
-    if !app_service::details(&state.ctx, &name).await?.app.is_saml() {
-        return Err(crate::services::Error::NotSaml { name }.into());
-    }
-    let cert = admin::rotate_cert(&state.ctx, &actor, &name, now).await?;
+    let cert = app_service::rotate_certificate(&state.ctx, &actor, &name, now).await?;
     Ok(Json(CertificateView::of(&cert, now, true)))
 }
 
