@@ -196,8 +196,8 @@ pub(crate) fn next_page(
     (Some(cursor), Some(url))
 }
 
-/// Adds the bearer scheme and, to every operation, the problem responses it can give: 400, 401, 403, 429 and
-/// 500 everywhere; 404 where a path names a resource; 413, 415 and 422 where a body is read; 405 on every path.
+/// Adds the bearer scheme and, to every operation, the problem responses it can give: 400, 401, 403, 405 and
+/// 500 everywhere; 404 where a path names a resource; 413, 415 and 422 where a body is read.
 struct Documented;
 
 impl Modify for Documented {
@@ -236,11 +236,10 @@ impl Modify for Documented {
 
 fn add_problems(op: &mut Operation, names_resource: bool, has_body: bool) {
     let mut statuses = vec![
-        ("400", "The request could not be read (a query parameter, a cursor)"),
+        ("400", "The request could not be read (JSON syntax, a query parameter, a cursor)"),
         ("401", "No API token, or one that does not exist (WWW-Authenticate: Bearer)"),
         ("403", "The API token was revoked"),
         ("405", "The path does not take this method"),
-        ("429", "Too many requests"),
         ("500", "The server failed; the detail has a reference for its log"),
     ];
     if names_resource {
