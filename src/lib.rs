@@ -118,8 +118,8 @@ impl Housekeeping {
     }
 }
 
-/// Periodic clean-up of expired sessions, replay-cache entries, parked requests and sign-in failure counters. Every replica runs it; the
-/// deletions are idempotent, so replicas need not take turns.
+/// Periodic clean-up of expired sessions, replay-cache entries, parked requests and sign-in failure counters.
+/// Every replica runs it; the deletions are idempotent, so replicas need not take turns.
 pub fn spawn_housekeeping(server: &Server) -> Housekeeping {
     let ctx = server.ctx.clone();
     let sessions = server.sessions.clone();
