@@ -12,7 +12,7 @@ use crate::directory::attributes::AttributeChange;
 use crate::directory::user::Profile;
 use crate::directory::AttributeSource;
 use crate::services::catalog::CreateFromConnector;
-use crate::services::{admin, attributes, catalog, idm, sp_import, Ctx};
+use crate::services::{admin, admins, api_tokens, attributes, catalog, idm, sp_import, Ctx};
 
 #[derive(Debug, Parser)]
 #[command(name = "sesame", version, about = "A SAML 2.0 identity provider")]
@@ -42,6 +42,45 @@ pub enum Command {
     /// The connector catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Administrators of the admin console and API.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// API tokens for /api/v1.
+    #[command(subcommand)]
+    ApiToken(ApiTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an administrator (separate from portal users).
+    Add {
+        username: String,
+        /// Read the password from standard input (one line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Two-factor sign-in with an authenticator app.
+    #[command(subcommand)]
+    Totp(TotpCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TotpCommand {
+    /// Turn TOTP on (or renew its secret) and print the otpauth:// URI once, for the authenticator app.
+    Enable { username: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiTokenCommand {
+    /// Create a token and print it once on standard output.
+    Create { name: String },
+    /// List tokens (never the tokens themselves).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token: requests with it are refused from now on.
+    Revoke { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -578,6 +617,47 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Admin(AdminCommand::Add { username, password_stdin }) => {
+            if !password_stdin {
+                anyhow::bail!("the password is read from standard input: pass --password-stdin");
+            }
+            admins::create_admin(ctx, &actor, &username, read_password()?, now).await?;
+            println!("created administrator {username}");
+        }
+        Command::Admin(AdminCommand::Totp(TotpCommand::Enable { username })) => {
+            let uri = admins::enable_totp(ctx, &actor, &username, now).await?;
+            println!("{uri}");
+            eprintln!("add this URI to the authenticator app now (as text or a QR code); it is not shown again");
+        }
+        Command::ApiToken(ApiTokenCommand::Create { name }) => {
+            let token = api_tokens::create(ctx, &actor, &name, now).await?;
+            println!("{token}");
+            eprintln!("API token {name} created; it is shown once: store it now");
+        }
+        Command::ApiToken(ApiTokenCommand::List { json }) => {
+            for t in api_tokens::list(ctx).await? {
+                if json {
+                    println!("{}", serde_json::to_string(&t)?);
+                } else {
+                    let state = match t.revoked_at {
+                        Some(at) => format!("revoked {}", at.to_rfc3339()),
+                        None => "active".to_owned(),
+                    };
+                    let used = t.last_used_at.map_or_else(|| "never".to_owned(), |at| at.to_rfc3339());
+                    println!(
+                        "{:<24} {:<30} created {} by {}, last used {used}",
+                        t.name,
+                        state,
+                        t.created_at.to_rfc3339(),
+                        t.created_by
+                    );
+                }
+            }
+        }
+        Command::ApiToken(ApiTokenCommand::Revoke { name }) => {
+            api_tokens::revoke(ctx, &actor, &name, now).await?;
+            println!("revoked API token {name}");
+        }
         Command::Events(args) => {
             let filter = EventFilter {
                 name: match &args.name {
@@ -596,6 +676,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 },
                 success: None,
                 limit: args.limit,
+                ..EventFilter::default()
             };
             for event in admin::list_events(ctx, &filter).await? {
                 if args.json {

@@ -118,8 +118,8 @@ impl Housekeeping {
     }
 }
 
-/// Periodic clean-up of expired sessions, replay-cache entries and parked requests. Every replica runs it; the
-/// deletions are idempotent, so replicas need not take turns.
+/// Periodic clean-up of expired sessions, replay-cache entries, parked requests and sign-in failure counters.
+/// Every replica runs it; the deletions are idempotent, so replicas need not take turns.
 pub fn spawn_housekeeping(server: &Server) -> Housekeeping {
     let ctx = server.ctx.clone();
     let sessions = server.sessions.clone();
@@ -141,6 +141,9 @@ pub fn spawn_housekeeping(server: &Server) -> Housekeeping {
                     }
                 }
                 Err(e) => tracing::warn!("housekeeping: {e}"),
+            }
+            if let Err(e) = services::throttle::purge_expired(&ctx, Utc::now()).await {
+                tracing::warn!("could not purge sign-in failure counters: {e}");
             }
         }
     });

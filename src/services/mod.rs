@@ -4,6 +4,9 @@
 //! Architecture Invariant: services know no HTTP status codes and no templates; `web` and `cli` call them.
 
 pub mod admin;
+pub mod admins;
+pub mod api_tokens;
+pub mod apps;
 pub mod attributes;
 pub mod catalog;
 pub mod error;
@@ -11,6 +14,8 @@ pub mod idm;
 pub mod login;
 pub mod sp_import;
 pub mod sso;
+pub mod throttle;
+pub mod users;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
