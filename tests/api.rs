@@ -633,6 +633,10 @@ async fn serves_an_openapi_document_of_every_route() {
         ("delete", "/api/v1/applications/{name}/idm"),
         ("get", "/api/v1/applications/{name}/idm/import"),
         ("post", "/api/v1/applications/{name}/idm/import"),
+        ("get", "/api/v1/applications/{name}/idm/mapping"),
+        ("patch", "/api/v1/applications/{name}/idm/mapping"),
+        ("get", "/api/v1/applications/{name}/idm/imports"),
+        ("post", "/api/v1/applications/{name}/idm/imports"),
         ("get", "/api/v1/catalog"),
         ("get", "/api/v1/events"),
         ("get", "/api/v1/openapi.json"),
@@ -693,13 +697,41 @@ async fn activates_imports_and_deactivates_identity_management() {
     let again = api.call(Method::POST, "/api/v1/applications/acme/idm/import", Some(json!({"users": ["dave"]}))).await;
     assert_eq!(again.ok(StatusCode::OK)["skipped"][0]["username"], "dave");
 
+    // The attribute mapping: required entries stay, optional ones can be excluded and restored.
+    let mapping = api.get("/api/v1/applications/acme/idm/mapping").await.ok(StatusCode::OK).clone();
+    let rows = mapping.as_array().unwrap();
+    assert!(rows.iter().any(|r| r["scim"] == "userName" && r["required"] == true));
+    let change = |body| api.call(Method::PATCH, "/api/v1/applications/acme/idm/mapping", Some(body));
+    change(json!({"exclude": ["userName"]})).await.problem(StatusCode::UNPROCESSABLE_ENTITY, "idm-refused");
+    change(json!({"exclude": "title"})).await.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let excluded = change(json!({"exclude": ["title"]})).await.ok(StatusCode::OK).clone();
+    assert!(excluded.as_array().unwrap().iter().any(|r| r["scim"] == "title" && r["excluded"] == true));
+    let restored = change(json!({"restore_all": true})).await.ok(StatusCode::OK).clone();
+    assert!(restored.as_array().unwrap().iter().all(|r| r["excluded"] == false));
+    api.get("/api/v1/applications/nope/idm/mapping").await.problem(StatusCode::NOT_FOUND, "not-found");
+
+    // A background import: 202 with its progress, which the listing then shows.
+    scim.create_user("erin", "erin@example.com").await;
+    let imports = "/api/v1/applications/acme/idm/imports";
+    api.call(Method::POST, imports, Some(json!({}))).await.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let started =
+        api.call(Method::POST, imports, Some(json!({"all_new": true}))).await.ok(StatusCode::ACCEPTED).clone();
+    assert_eq!(started["state"], "listing");
+    api.app.run_provisioning().await;
+    let listed = api.get(imports).await.ok(StatusCode::OK).clone();
+    assert_eq!(listed[0]["id"], started["id"]);
+    assert_eq!((listed[0]["state"].as_str(), listed[0]["imported"].as_i64()), (Some("done"), Some(1)));
+    assert_eq!(api.get("/api/v1/users/erin").await.ok(StatusCode::OK)["email"], "erin@example.com");
+
     assert_eq!(api.call(Method::DELETE, "/api/v1/applications/acme/idm", None).await.status, StatusCode::NO_CONTENT);
     let app = api.get("/api/v1/applications/acme").await;
     assert_eq!(app.ok(StatusCode::OK)["idm"]["is_active"], false);
     let events = api.get("/api/v1/events?app=acme&type=idm").await;
     let items = events.ok(StatusCode::OK)["items"].as_array().unwrap().clone();
     let names: Vec<&str> = items.iter().map(|e| e["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["idm_integration_delete", "idm_integration_activate"]);
+    let expected =
+        ["idm_integration_delete", "idm_integration_update", "idm_integration_update", "idm_integration_activate"];
+    assert_eq!(names, expected, "activation, two mapping changes, deactivation");
     assert!(items.iter().all(|e| e["actor"] == "api_token:ci"));
     assert!(!events.text.contains(TOKEN));
 }

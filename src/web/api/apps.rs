@@ -15,8 +15,8 @@ use crate::services::catalog::{self, CreateFromConnector};
 use crate::services::{admin, attributes, idm, sp_import};
 use crate::web::api::model::{
     AppListQuery, AppPage, AppPatch, AppSummary, AppView, AttributeBody, AttributePatch, CatalogQuery, CertificateView,
-    ConnectorView, IdmActivate, IdmView, ImportCandidate, ImportRequest, ImportResult, NewApp, PlaceholderView,
-    Skipped,
+    ConnectorView, IdmActivate, IdmView, ImportCandidate, ImportRequest, ImportResult, ImportView, MappingChange,
+    MappingRowView, NewApp, PlaceholderView, Skipped,
 };
 use crate::web::api::{decode_cursor, limit, next_page, Caller, Problem};
 use crate::web::AppState;
@@ -322,6 +322,7 @@ pub async fn activate_idm(
 ) -> Result<Json<IdmView>, Problem> {
     let activation = idm::Activation {
         base_url: body.base_url,
+        values: body.values.into_iter().collect(),
         token: SecretString::from(body.token),
         manage_groups: body.manage_groups,
         soft_delete: body.soft_delete,
@@ -387,6 +388,99 @@ pub async fn import_users(
     let (imported, skipped) = idm::import_users(&state.ctx, &actor, &name, selected, Utc::now()).await?;
     let skipped = skipped.into_iter().map(|(username, reason)| Skipped { username, reason }).collect();
     Ok(Json(ImportResult { imported, skipped }))
+}
+
+/// The SCIM attributes the application sends for its users: its connector's table (or the default one), each
+/// required, optional or excluded.
+#[utoipa::path(get, path = "/api/v1/applications/{name}/idm/mapping", tag = "applications",
+    params(("name" = String, Path, description = "The application's name")),
+    responses((status = 200, description = "The mapping", body = Vec<MappingRowView>)))]
+pub async fn get_mapping(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<MappingRowView>>, Problem> {
+    mapping_view(&state, &name).await
+}
+
+/// Exclude optional SCIM attributes (no longer sent) or restore them; required ones cannot be excluded.
+#[utoipa::path(patch, path = "/api/v1/applications/{name}/idm/mapping", tag = "applications",
+    request_body = MappingChange,
+    params(("name" = String, Path, description = "The application's name")),
+    responses((status = 200, description = "The mapping after the change", body = Vec<MappingRowView>)))]
+pub async fn change_mapping(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(name): Path<String>,
+    Json(body): Json<MappingChange>,
+) -> Result<Json<Vec<MappingRowView>>, Problem> {
+    let restore = (!body.restore_all).then_some(body.restore.as_slice());
+    idm::change_mapping(&state.ctx, &actor, &name, &body.exclude, restore, Utc::now()).await?;
+    mapping_view(&state, &name).await
+}
+
+async fn mapping_view(state: &AppState, name: &str) -> Result<Json<Vec<MappingRowView>>, Problem> {
+    let rows = idm::mapping(&state.ctx, name).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| MappingRowView {
+                scim: r.scim,
+                source: r.source,
+                required: r.required,
+                excluded: r.excluded,
+                allowed_values: r.allowed_values,
+            })
+            .collect(),
+    ))
+}
+
+/// Start a background import of SP accounts (for large imports); `GET` on the same path shows its progress.
+#[utoipa::path(post, path = "/api/v1/applications/{name}/idm/imports", tag = "applications",
+    request_body = ImportRequest,
+    params(("name" = String, Path, description = "The application's name")),
+    responses((status = 202, description = "Started", body = ImportView)))]
+pub async fn start_import(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(name): Path<String>,
+    Json(body): Json<ImportRequest>,
+) -> Result<(StatusCode, Json<ImportView>), Problem> {
+    if body.users.is_empty() != body.all_new {
+        return Err(Problem::invalid("name users to import, or set all_new (not both)"));
+    }
+    let selected = (!body.all_new).then_some(body.users.as_slice());
+    let id = idm::start_import(&state.ctx, &actor, &name, selected, Utc::now()).await?;
+    let imports = idm::imports(&state.ctx, &name).await?;
+    let started = imports.into_iter().find(|i| i.id == id).ok_or_else(|| Problem::invalid("the import vanished"))?;
+    Ok((StatusCode::ACCEPTED, Json(import_view(started))))
+}
+
+/// The application's background imports, newest first, with their progress.
+#[utoipa::path(get, path = "/api/v1/applications/{name}/idm/imports", tag = "applications",
+    params(("name" = String, Path, description = "The application's name")),
+    responses((status = 200, description = "Imports", body = Vec<ImportView>)))]
+pub async fn list_imports(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<ImportView>>, Problem> {
+    Ok(Json(idm::imports(&state.ctx, &name).await?.into_iter().map(import_view).collect()))
+}
+
+fn import_view(i: crate::store::imports::Import) -> ImportView {
+    let time = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+    ImportView {
+        id: i.id,
+        state: i.state,
+        selected: i.selected,
+        total: i.total,
+        imported: i.imported,
+        skipped: i.skipped,
+        last_error: i.last_error,
+        actor: i.actor,
+        created_at: time(i.created_at),
+        updated_at: time(i.updated_at),
+    }
 }
 
 /// The connector catalog: the SPs applications can be created from with `connector` and `values`.

@@ -88,6 +88,8 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(apps::rotate_certificate))
         .routes(routes!(apps::activate_idm, apps::deactivate_idm))
         .routes(routes!(apps::list_import_candidates, apps::import_users))
+        .routes(routes!(apps::get_mapping, apps::change_mapping))
+        .routes(routes!(apps::start_import, apps::list_imports))
         .routes(routes!(apps::list_connectors))
         .routes(routes!(events::list_events))
         .routes(routes!(openapi_json))

@@ -514,13 +514,63 @@ pub struct AppPatch {
 #[derive(Debug, serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdmActivate {
-    pub base_url: String,
+    /// The SCIM Base URL; left out, the connector's Base URL filled with the application's values and `values`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Values for placeholders only the connector's SCIM Base URL uses.
+    #[serde(default)]
+    pub values: std::collections::BTreeMap<String, String>,
     #[schema(write_only)]
     pub token: String,
     #[serde(default)]
     pub manage_groups: bool,
+    /// Deactivate deleted users instead of deleting them; left out, what the connector says (else false).
     #[serde(default)]
-    pub soft_delete: bool,
+    pub soft_delete: Option<bool>,
+}
+
+/// One SCIM attribute an application sends for its users.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct MappingRowView {
+    /// The SCIM attribute path (RFC 7644 §3.10).
+    pub scim: String,
+    /// The user property (or `active`) it comes from.
+    pub source: String,
+    /// Required by the SP: cannot be excluded.
+    pub required: bool,
+    pub excluded: bool,
+    /// Values the SP accepts (empty: any).
+    pub allowed_values: Vec<String>,
+}
+
+/// Excludes optional SCIM attributes or restores them.
+#[derive(Debug, Default, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MappingChange {
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub restore: Vec<String>,
+    /// Restore every excluded attribute.
+    #[serde(default)]
+    pub restore_all: bool,
+}
+
+/// A background import and its progress.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct ImportView {
+    pub id: i64,
+    /// `listing`, `importing`, `done` or `failed`.
+    pub state: String,
+    /// The userNames asked for; null: every account the directory lacks.
+    pub selected: Option<Vec<String>>,
+    pub total: i64,
+    pub imported: i64,
+    pub skipped: i64,
+    pub last_error: String,
+    pub actor: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Which SP accounts to import: `users` by userName, or `all_new`.
