@@ -104,18 +104,6 @@ pub async fn list_apps_for_group(conn: &mut Conn, group: GroupId) -> Result<Vec<
     rows.iter().map(|r| Ok(AppId(r.try_get("app_id")?))).collect()
 }
 
-/// Users who should exist and be active in the app's SP: active, and in a group bound to the app.
-pub async fn list_assigned_users(conn: &mut Conn, app: AppId) -> Result<Vec<UserId>, Error> {
-    let rows = sqlx::query(
-        "SELECT DISTINCT u.id FROM users u JOIN group_members gm ON gm.user_id = u.id \
-         JOIN app_groups ag ON ag.group_id = gm.group_id WHERE ag.app_id = $1 AND u.status = 'active' ORDER BY u.id",
-    )
-    .bind(app.0)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.iter().map(|r| Ok(UserId(r.try_get("id")?))).collect()
-}
-
 /// Whether the user is active and in a group bound to the app (the same rule as SSO access).
 pub async fn is_assigned(conn: &mut Conn, app: AppId, user: UserId) -> Result<bool, Error> {
     let row = sqlx::query(

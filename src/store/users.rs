@@ -54,6 +54,18 @@ pub async fn get_user_by_username(conn: &mut Conn, username: &str) -> Result<Use
     find_user_by_username(conn, username).await?.ok_or(Error::NotFound { what: "user" })
 }
 
+/// The active users in a group bound to `app` (who should have an account in its SP), in one statement.
+pub async fn list_assigned_to_app(conn: &mut Conn, app: AppId) -> Result<Vec<User>, Error> {
+    let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("u.{c}")).collect();
+    let sql = format!(
+        "SELECT {} FROM users u WHERE u.status = 'active' AND EXISTS (SELECT 1 FROM group_members gm \
+         JOIN app_groups ag ON ag.group_id = gm.group_id WHERE gm.user_id = u.id AND ag.app_id = $1) ORDER BY u.id",
+        columns.join(", ")
+    );
+    let rows = sqlx::query(&sql).bind(app.0).fetch_all(&mut *conn).await?;
+    rows.iter().map(user_from_row).collect()
+}
+
 /// The user and the names of their groups that are bound to `app`, in one statement: SSO reads both on every
 /// response, and each statement is a round trip to the database.
 pub async fn get_user_with_bound_groups(conn: &mut Conn, id: UserId, app: AppId) -> Result<(User, Vec<String>), Error> {
