@@ -24,7 +24,7 @@ use crate::provisioning::{import, reconcile, user_mapping, ProvisionError, Provi
 use crate::secret::SecretKey;
 use crate::store::idm::{self, Integration, Link};
 use crate::store::jobs::{self, Job, JobKind};
-use crate::store::{apps, events, groups, users, Backend, Conn, Db};
+use crate::store::{apps, events, groups, Backend, Conn, Db};
 
 /// Attempts before a job is marked failed (about a day of backoff at the cap).
 const MAX_ATTEMPTS: i64 = 12;
@@ -326,12 +326,7 @@ impl JobRun<'_> {
     async fn sync_user(&self, job: &Job) -> Result<(), JobError> {
         let app = self.integration.app;
         let mut conn = self.db.conn().await?;
-        let user = users::find_user(&mut conn, job.user()).await?;
-        let link = idm::find_user_link(&mut conn, app, job.user()).await?;
-        let assigned = match &user {
-            Some(_) => idm::is_assigned(&mut conn, app, job.user()).await?,
-            None => false,
-        };
+        let (user, link, assigned) = idm::user_state(&mut conn, app, job.user()).await?;
         drop(conn);
         match (user, link, assigned) {
             (Some(user), link, true) => self.provision_user(job, &user, link).await,

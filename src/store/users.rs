@@ -7,7 +7,7 @@ use crate::directory::user::Profile;
 use crate::directory::{AppId, User, UserId, UserStatus};
 use crate::store::{touched, Conn, Error};
 
-const COLUMNS: &str = "id, username, email, first_name, last_name, display_name, department, job_title, \
+pub(crate) const COLUMNS: &str = "id, username, email, first_name, last_name, display_name, department, job_title, \
     employee_type, company, employee_id, locale, phone, work_address, status";
 
 pub async fn insert_user(
@@ -158,7 +158,7 @@ pub async fn delete_user(conn: &mut Conn, id: UserId) -> Result<(), Error> {
     touched(done, "user")
 }
 
-fn user_from_row(row: &AnyRow) -> Result<User, Error> {
+pub(crate) fn user_from_row(row: &AnyRow) -> Result<User, Error> {
     let status: String = row.try_get("status")?;
     let status = UserStatus::parse(&status).ok_or(Error::Corrupt { what: "user status", reason: status })?;
     let text = |name: &str| -> Result<String, Error> { Ok(row.try_get(name)?) };
