@@ -110,7 +110,7 @@ impl Default for Config {
             secret_key: None,
             scim_allow_private_targets: false,
             reconcile_interval_secs: 2400,
-            provisioning_workers: 4,
+            provisioning_workers: 8,
             login_max_failures_per_user: 5,
             login_max_failures_per_ip: 20,
             login_window_secs: 900,
