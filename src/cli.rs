@@ -157,8 +157,8 @@ pub enum AppCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Replace the application's signing certificate.
-    RotateCert { app: String },
+    /// Replace the application's signing certificate: without a flag, stage and activate a new one at once.
+    RotateCert(Box<RotateCert>),
     /// Identity management (SCIM provisioning) for an application.
     #[command(subcommand)]
     Idm(IdmCommand),
@@ -166,6 +166,24 @@ pub enum AppCommand {
     Create(Box<AppCreate>),
     /// Change what an application attribute sends: switch it on or off, or give it a new source.
     Attribute(Box<AppAttribute>),
+}
+
+/// `sesame app rotate-cert APP [--stage | --activate [--at RFC3339] | --retire]`.
+#[derive(Debug, Args)]
+pub struct RotateCert {
+    pub app: String,
+    /// Generate the next certificate and publish it in the metadata after the current one.
+    #[arg(long, conflicts_with_all = ["activate", "retire"])]
+    pub stage: bool,
+    /// Make the staged certificate the one that signs (the old one stays published until --retire).
+    #[arg(long, conflicts_with = "retire")]
+    pub activate: bool,
+    /// With --activate: do it at this time (RFC 3339) instead of now; housekeeping applies it.
+    #[arg(long, requires = "activate", value_name = "RFC3339")]
+    pub at: Option<String>,
+    /// Stop publishing the certificate that signed before the last activation.
+    #[arg(long)]
+    pub retire: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,6 +276,43 @@ pub struct EventsArgs {
     pub limit: u32,
     #[arg(long)]
     pub json: bool,
+}
+
+async fn rotate_cert(ctx: &Ctx, actor: &Actor, r: RotateCert, now: DateTime<Utc>) -> anyhow::Result<()> {
+    use crate::services::rotation::{self, Activation};
+    let app = r.app;
+    if r.stage {
+        let cert = rotation::stage(ctx, actor, &app, now).await?;
+        println!(
+            "staged next signing certificate for {app}: {} valid until {} (published after the current one)",
+            cert.fingerprint,
+            cert.not_after.to_rfc3339()
+        );
+    } else if r.activate {
+        let at = match r.at.as_deref() {
+            Some(s) => Some(
+                DateTime::parse_from_rfc3339(s)
+                    .map_err(|e| anyhow::anyhow!("--at {s:?} is not an RFC 3339 time: {e}"))?
+                    .with_timezone(&Utc),
+            ),
+            None => None,
+        };
+        match rotation::activate(ctx, actor, &app, at, now).await? {
+            Activation::Activated { fingerprint } => {
+                println!("activated signing certificate {fingerprint} for {app}")
+            }
+            Activation::Scheduled { fingerprint, at } => {
+                println!("signing certificate {fingerprint} for {app} will be activated at {}", at.to_rfc3339())
+            }
+        }
+    } else if r.retire {
+        let fingerprint = rotation::retire(ctx, actor, &app, now).await?;
+        println!("retired signing certificate {fingerprint} of {app}");
+    } else {
+        let cert = admin::rotate_cert(ctx, actor, &app, now).await?;
+        println!("new signing certificate for {app}: {} valid until {}", cert.fingerprint, cert.not_after.to_rfc3339());
+    }
+    Ok(())
 }
 
 /// Runs an admin command. Errors are printed by `main` as one line.
@@ -409,13 +464,23 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 println!("entity_id        {}", view.entity_id);
                 println!("metadata_url     {}", view.metadata_url);
                 println!("certificate_url  {}", view.certificate_url);
-                println!(
-                    "certificate      {} valid {} to {} ({} days left)",
-                    view.cert_fingerprint.get(..16).unwrap_or_default(),
-                    view.cert_not_before,
-                    view.cert_not_after,
-                    view.cert_days_left
-                );
+                for c in &view.certificates {
+                    let mut line = format!(
+                        "certificate      {} {} valid {} to {} ({} days left)",
+                        c.fingerprint.get(..16).unwrap_or_default(),
+                        c.state.as_str(),
+                        c.not_before,
+                        c.not_after,
+                        c.expires_in_days
+                    );
+                    if let Some(at) = &c.activate_at {
+                        line.push_str(&format!(", activates at {at}"));
+                    }
+                    if let Some(warning) = &c.warning {
+                        line.push_str(&format!(", WARNING: {warning}"));
+                    }
+                    println!("{line}");
+                }
                 println!("sp_entity_id     {}", view.sp_entity_id);
                 println!("acs_urls         {}", view.acs_urls.join(" "));
                 println!("signing          {}", view.signing);
@@ -431,14 +496,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::App(AppCommand::RotateCert { app }) => {
-            let cert = admin::rotate_cert(ctx, &actor, &app, now).await?;
-            println!(
-                "new signing certificate for {app}: {} valid until {}",
-                cert.fingerprint,
-                cert.not_after.to_rfc3339()
-            );
-        }
+        Command::App(AppCommand::RotateCert(r)) => rotate_cert(ctx, &actor, *r, now).await?,
         Command::App(AppCommand::Create(a)) => {
             let pem = match &a.sp_cert {
                 Some(path) => Some(

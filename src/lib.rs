@@ -118,8 +118,9 @@ impl Housekeeping {
     }
 }
 
-/// Periodic clean-up of expired sessions, replay-cache entries and parked requests. Every replica runs it; the
-/// deletions are idempotent, so replicas need not take turns.
+/// Periodic clean-up of expired sessions, replay-cache entries and parked requests, scheduled certificate
+/// activations and expiry warnings. Every replica runs it; the deletions are idempotent, and the certificate
+/// steps lock the application and record each warning once, so replicas need not take turns.
 pub fn spawn_housekeeping(server: &Server) -> Housekeeping {
     let ctx = server.ctx.clone();
     let sessions = server.sessions.clone();
@@ -142,6 +143,7 @@ pub fn spawn_housekeeping(server: &Server) -> Housekeeping {
                 }
                 Err(e) => tracing::warn!("housekeeping: {e}"),
             }
+            services::rotation::housekeeping(&ctx, Utc::now()).await;
         }
     });
     Housekeeping { stop, task }

@@ -43,10 +43,14 @@ pub enum EventName {
     GroupUpdateProvision,
     GroupDeleteProvision,
     UserImport,
+    AdminAppStageCert,
+    AdminAppActivateCert,
+    AdminAppRetireCert,
+    CertExpiryWarning,
 }
 
 impl EventName {
-    pub const ALL: [Self; 33] = [
+    pub const ALL: [Self; 37] = [
         Self::UserLogin,
         Self::UserLoginFailed,
         Self::UserLogout,
@@ -80,6 +84,10 @@ impl EventName {
         Self::GroupUpdateProvision,
         Self::GroupDeleteProvision,
         Self::UserImport,
+        Self::AdminAppStageCert,
+        Self::AdminAppActivateCert,
+        Self::AdminAppRetireCert,
+        Self::CertExpiryWarning,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -117,6 +125,10 @@ impl EventName {
             Self::GroupUpdateProvision => "group_update_provision",
             Self::GroupDeleteProvision => "group_delete_provision",
             Self::UserImport => "admin_user_import",
+            Self::AdminAppStageCert => "admin_app_stage_cert",
+            Self::AdminAppActivateCert => "admin_app_activate_cert",
+            Self::AdminAppRetireCert => "admin_app_retire_cert",
+            Self::CertExpiryWarning => "cert_expiry_warning",
         }
     }
 

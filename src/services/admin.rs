@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::audit::{Actor, Event, EventFilter, EventName};
 use crate::directory::user::{check_user, Profile};
@@ -343,6 +343,8 @@ pub struct AppView {
     pub cert_not_before: String,
     pub cert_not_after: String,
     pub cert_days_left: i64,
+    /// Every certificate with its state (current, next, previous, retired), validity and expiry warning.
+    pub certificates: Vec<crate::services::rotation::CertView>,
     pub sp_entity_id: String,
     pub acs_urls: Vec<String>,
     pub signing: String,
@@ -372,6 +374,7 @@ pub async fn show_app(ctx: &Ctx, name: &str, now: DateTime<Utc>) -> Result<AppVi
     let all_groups = groups::list_groups(&mut conn).await?;
     let idp_url = ctx.sso_url(app.name.as_str());
     let current = certs.first();
+    let certificates = crate::services::rotation::cert_views(&mut conn, &app, now).await?;
     Ok(AppView {
         name: app.name.to_string(),
         display_label: app.display_label.clone(),
@@ -385,6 +388,7 @@ pub async fn show_app(ctx: &Ctx, name: &str, now: DateTime<Utc>) -> Result<AppVi
         cert_not_before: current.map(|c| c.not_before.to_rfc3339()).unwrap_or_default(),
         cert_not_after: current.map(|c| c.not_after.to_rfc3339()).unwrap_or_default(),
         cert_days_left: current.map(|c| (c.not_after - now).num_days()).unwrap_or_default(),
+        certificates,
         sp_entity_id: app.sp.entity_id.clone(),
         acs_urls: app.sp.acs.iter().map(|a| a.url.clone()).collect(),
         signing: app.sp.signing_mode.as_str().to_owned(),
@@ -407,21 +411,10 @@ pub async fn show_app(ctx: &Ctx, name: &str, now: DateTime<Utc>) -> Result<AppVi
     })
 }
 
-/// Replaces the signing certificate at once: the new one becomes current, the old one is retired.
-/// (Staged rotation, with the next certificate published first, is a later step.)
+/// Replaces the signing certificate at once (`sesame app rotate-cert APP`): a new certificate is staged and
+/// activated in one step; the old one stays published as `previous` until it is retired.
 pub async fn rotate_cert(ctx: &Ctx, actor: &Actor, name: &str, now: DateTime<Utc>) -> Result<Certificate, Error> {
-    let mut tx = ctx.db.begin().await?;
-    // Concurrent rotations (two admins, two replicas) take turns, so exactly one certificate ends up current.
-    apps::lock_app(&mut tx, name).await?;
-    let app = apps::find_app(&mut tx, name).await?.ok_or_else(|| Error::UnknownApp { name: name.to_owned() })?;
-    certs::update_cert_state(&mut tx, app.id, CertState::Current, CertState::Retired).await?;
-    certs::update_cert_state(&mut tx, app.id, CertState::Next, CertState::Retired).await?;
-    let cert = generate_certificate(ctx, &mut tx, &app, now).await?;
-    let event = Event::new(now, EventName::AdminAppRotateCert, actor).target(name).app(name).detail(&cert.fingerprint);
-    events::insert_event(&mut tx, &event).await?;
-    tx.commit().await.map_err(crate::store::Error::from)?;
-    info!(app.name = %name, "rotated the signing certificate of {name}");
-    Ok(cert)
+    crate::services::rotation::rotate(ctx, actor, name, now).await
 }
 
 /// The IdP metadata document for an application.
@@ -530,15 +523,16 @@ pub(crate) async fn ensure_certificate(
     if published.iter().any(|c| c.state == CertState::Current) {
         return Ok(());
     }
-    generate_certificate(ctx, conn, app, now).await?;
+    generate_certificate(ctx, conn, app, CertState::Current, now).await?;
     Ok(())
 }
 
-/// Generates a key pair, writes the key file (0600) and records the certificate as current.
-async fn generate_certificate(
+/// Generates a key pair, writes the key file (0600) and records the certificate in `state`.
+pub(crate) async fn generate_certificate(
     ctx: &Ctx,
     conn: &mut Conn,
     app: &Application,
+    state: CertState,
     now: DateTime<Utc>,
 ) -> Result<Certificate, Error> {
     let cn = format!("{} ({})", app.name, host_of(&ctx.config.base_url));
@@ -555,8 +549,7 @@ async fn generate_certificate(
         cert_pem.as_bytes(),
     )?;
     let validity = (millis(key.cert.not_before), millis(key.cert.not_after));
-    certs::insert_cert(conn, app.id, &key.cert.fingerprint, &cert_pem, validity, CertState::Current, millis(now))
-        .await?;
+    certs::insert_cert(conn, app.id, &key.cert.fingerprint, &cert_pem, validity, state, millis(now)).await?;
     Ok(key.cert)
 }
 

@@ -28,6 +28,8 @@ pub enum Error {
     BadCredentials,
     #[error("application {app} has no signing certificate")]
     NoSigningKey { app: String },
+    #[error("application {app}: {reason}")]
+    Certificate { app: String, reason: String },
     #[error("the SP metadata could not be fetched from {url}: {reason}")]
     Fetch { url: String, reason: String },
     #[error("identity management for {app}: {reason}")]
