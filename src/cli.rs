@@ -159,6 +159,8 @@ pub enum AppCommand {
     },
     /// Replace the application's signing certificate: without a flag, stage and activate a new one at once.
     RotateCert(Box<RotateCert>),
+    /// Fetch the SP metadata of an application registered from a URL now (housekeeping does it periodically).
+    RefreshMetadata { app: String },
     /// Identity management (SCIM provisioning) for an application.
     #[command(subcommand)]
     Idm(IdmCommand),
@@ -487,6 +489,14 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 println!("nameid_format    {}", view.nameid_format);
                 println!("signed_requests  {}", if view.require_signed_requests { "required" } else { "optional" });
                 println!("bound_groups     {}", view.bound_groups.join(", "));
+                if let Some(m) = &view.sp_metadata_source {
+                    let error =
+                        if m.last_error.is_empty() { String::new() } else { format!(", last error: {}", m.last_error) };
+                    println!(
+                        "sp_metadata      {} (last refreshed {}, next {}{error})",
+                        m.url, m.last_success_at, m.next_refresh_at
+                    );
+                }
                 if let Some(connector) = &view.connector {
                     println!("connector        {connector}");
                 }
@@ -497,6 +507,18 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             }
         }
         Command::App(AppCommand::RotateCert(r)) => rotate_cert(ctx, &actor, *r, now).await?,
+        Command::App(AppCommand::RefreshMetadata { app }) => {
+            use crate::services::metadata_refresh::{self, Outcome};
+            let refreshed = metadata_refresh::refresh_now(ctx, &actor, &app, now).await?;
+            let next = refreshed.next_refresh.to_rfc3339();
+            match refreshed.outcome {
+                Outcome::Changed(changes) => println!("refreshed {app}: {}; next refresh {next}", changes.join("; ")),
+                Outcome::Unchanged => println!("refreshed {app}: no changes; next refresh {next}"),
+                Outcome::Failed(reason) => {
+                    anyhow::bail!("the metadata of {app} was not refreshed ({reason}); the last good copy stays in use")
+                }
+            }
+        }
         Command::App(AppCommand::Create(a)) => {
             let pem = match &a.sp_cert {
                 Some(path) => Some(

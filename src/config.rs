@@ -12,7 +12,7 @@ use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Settings keys, as they are spelled in the TOML file and, upper-cased after `SESAME_`, in the environment.
-const KEYS: [&str; 17] = [
+const KEYS: [&str; 20] = [
     "base_url",
     "bind",
     "data_dir",
@@ -30,6 +30,9 @@ const KEYS: [&str; 17] = [
     "scim_allow_private_targets",
     "reconcile_interval_secs",
     "provisioning_workers",
+    "metadata_refresh_secs",
+    "metadata_refresh_min_secs",
+    "metadata_refresh_max_secs",
 ];
 /// Variables that belong to the command line, not to the settings.
 const NOT_SETTINGS: [&str; 2] = ["SESAME_CONFIG", "SESAME_LOG"];
@@ -68,6 +71,11 @@ pub struct Config {
     pub reconcile_interval_secs: u64,
     /// Provisioning jobs delivered at once.
     pub provisioning_workers: u32,
+    /// How often SP metadata registered from a URL is fetched again, unless its `cacheDuration` or `validUntil`
+    /// asks for sooner; never more often than the minimum nor less often than the maximum.
+    pub metadata_refresh_secs: u64,
+    pub metadata_refresh_min_secs: u64,
+    pub metadata_refresh_max_secs: u64,
 }
 
 fn serialize_secret_opt<S: serde::Serializer>(value: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
@@ -97,6 +105,9 @@ impl Default for Config {
             scim_allow_private_targets: false,
             reconcile_interval_secs: 2400,
             provisioning_workers: 4,
+            metadata_refresh_secs: 86_400,
+            metadata_refresh_min_secs: 300,
+            metadata_refresh_max_secs: 7 * 86_400,
         }
     }
 }
@@ -177,6 +188,18 @@ impl Config {
         }
         if self.reconcile_interval_secs < 60 {
             return Err(Error::Invalid { key: "reconcile_interval_secs", problem: "must be at least 60".into() });
+        }
+        if self.metadata_refresh_min_secs < 60
+            || self.metadata_refresh_min_secs > self.metadata_refresh_secs
+            || self.metadata_refresh_secs > self.metadata_refresh_max_secs
+            || self.metadata_refresh_max_secs > 365 * 86_400
+        {
+            return Err(Error::Invalid {
+                key: "metadata_refresh_secs",
+                problem: "needs 60 <= metadata_refresh_min_secs <= metadata_refresh_secs <= metadata_refresh_max_secs \
+                          <= one year"
+                    .into(),
+            });
         }
         if self.cert_validity_days == 0 || self.cert_validity_days > 36_500 {
             return Err(Error::Invalid { key: "cert_validity_days", problem: "must be between 1 and 36500".into() });

@@ -119,7 +119,8 @@ impl Housekeeping {
 }
 
 /// Periodic clean-up of expired sessions, replay-cache entries and parked requests, scheduled certificate
-/// activations and expiry warnings. Every replica runs it; the deletions are idempotent, and the certificate
+/// activations and expiry warnings, and the refresh of SP metadata registered from a URL (one replica at a time
+/// per application, by lease). Every replica runs it; the deletions are idempotent, and the certificate
 /// steps lock the application and record each warning once, so replicas need not take turns.
 pub fn spawn_housekeeping(server: &Server) -> Housekeeping {
     let ctx = server.ctx.clone();
@@ -144,6 +145,7 @@ pub fn spawn_housekeeping(server: &Server) -> Housekeeping {
                 Err(e) => tracing::warn!("housekeeping: {e}"),
             }
             services::rotation::housekeeping(&ctx, Utc::now()).await;
+            services::metadata_refresh::housekeeping(&ctx, Utc::now()).await;
         }
     });
     Housekeeping { stop, task }

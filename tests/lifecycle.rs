@@ -156,3 +156,274 @@ async fn expiry_warnings_are_given_once_per_threshold_across_restarts() {
     assert_eq!(shown.certificates.last().unwrap().state.as_str(), "retired");
     assert!(shown.certificates.last().unwrap().warning.is_none());
 }
+
+// ------------------------------------------------------------------------------------------------------------
+// SP metadata refresh by URL
+
+mod refresh {
+    use std::sync::{Arc, Mutex};
+
+    use axum::http::StatusCode;
+    use chrono::{Duration, Utc};
+    use sesame::audit::{Actor, EventName};
+    use sesame::saml::authn_request::HTTP_POST;
+    use sesame::saml::keys::SigningKey;
+    use sesame::saml::metadata::METADATA_NS;
+    use sesame::saml::response::PROTOCOL_NS;
+    use sesame::saml::sign::{sign_enveloped, DSIG_NS};
+    use sesame::saml::xml::CanonicalWriter;
+    use sesame::services::admin;
+    use sesame::services::metadata_refresh::{self, Outcome};
+
+    use super::{common, events, TestApp};
+    use common::{redirect_query, Req, ACS, ACS2, SP_ENTITY};
+
+    const ACS3: &str = "https://sp.example.com/acs3";
+
+    /// What an SP's metadata says, written canonically so it can also be signed.
+    #[derive(Clone)]
+    struct Doc<'a> {
+        entity: &'a str,
+        keys: Vec<&'a SigningKey>,
+        acs: Vec<&'a str>,
+        authn_requests_signed: bool,
+        valid_until: Option<String>,
+        cache_duration: Option<&'a str>,
+    }
+
+    impl<'a> Doc<'a> {
+        fn new(key: &'a SigningKey) -> Self {
+            Self {
+                entity: SP_ENTITY,
+                keys: vec![key],
+                acs: vec![ACS, ACS2],
+                authn_requests_signed: false,
+                valid_until: None,
+                cache_duration: None,
+            }
+        }
+
+        fn xml(&self, signed_by: Option<&SigningKey>) -> String {
+            let mut attrs = vec![("ID", "_spmd"), ("entityID", self.entity)];
+            if let Some(v) = &self.valid_until {
+                attrs.push(("validUntil", v));
+            }
+            if let Some(c) = self.cache_duration {
+                attrs.push(("cacheDuration", c));
+            }
+            let mut w = CanonicalWriter::new();
+            w.open("md:EntityDescriptor", &[("md", METADATA_NS)], &attrs);
+            let at = w.position();
+            let signed = if self.authn_requests_signed { "true" } else { "false" };
+            w.open(
+                "md:SPSSODescriptor",
+                &[],
+                &[("AuthnRequestsSigned", signed), ("protocolSupportEnumeration", PROTOCOL_NS)],
+            );
+            for key in &self.keys {
+                w.open("md:KeyDescriptor", &[], &[("use", "signing")]);
+                w.open("ds:KeyInfo", &[("ds", DSIG_NS)], &[]);
+                w.open("ds:X509Data", &[], &[]);
+                w.leaf("ds:X509Certificate", &[], &[], &key.cert.to_base64());
+                w.close("ds:X509Data");
+                w.close("ds:KeyInfo");
+                w.close("md:KeyDescriptor");
+            }
+            for (i, url) in self.acs.iter().enumerate() {
+                let index = i.to_string();
+                let default = if i == 0 { "true" } else { "false" };
+                w.empty(
+                    "md:AssertionConsumerService",
+                    &[],
+                    &[("Binding", HTTP_POST), ("Location", url), ("index", &index), ("isDefault", default)],
+                );
+            }
+            w.close("md:SPSSODescriptor");
+            w.close("md:EntityDescriptor");
+            let xml = w.finish();
+            match signed_by {
+                Some(key) => sign_enveloped(&xml, "_spmd", at, key).unwrap(),
+                None => xml,
+            }
+        }
+    }
+
+    /// The SP's metadata URL on loopback; the test changes what it answers.
+    struct MetadataServer {
+        url: String,
+        answer: Arc<Mutex<(u16, String)>>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl MetadataServer {
+        async fn start(document: String) -> Self {
+            let answer = Arc::new(Mutex::new((200, document)));
+            let shared = answer.clone();
+            let router = axum::Router::new().route(
+                "/sp/metadata",
+                axum::routing::get(move || {
+                    let shared = shared.clone();
+                    async move {
+                        let (status, body) = shared.lock().unwrap().clone();
+                        (StatusCode::from_u16(status).unwrap(), body)
+                    }
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}/sp/metadata", listener.local_addr().unwrap());
+            let task = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+            Self { url, answer, task }
+        }
+
+        fn set(&self, status: u16, document: String) {
+            *self.answer.lock().unwrap() = (status, document);
+        }
+    }
+
+    async fn import_from(app: &TestApp, server: &MetadataServer, settings: Option<&str>) -> Result<(), String> {
+        admin::import_app(&app.ctx, &Actor::Cli, "acme", &server.url, settings, Utc::now())
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    async fn refresh(app: &TestApp) -> Outcome {
+        metadata_refresh::refresh_now(&app.ctx, &Actor::Cli, "acme", Utc::now()).await.unwrap().outcome
+    }
+
+    async fn sp(app: &TestApp) -> sesame::directory::application::SpSettings {
+        let mut conn = app.ctx.db.conn().await.unwrap();
+        sesame::store::apps::get_app(&mut conn, "acme").await.unwrap().sp
+    }
+
+    /// A Redirect-binding request signed with `key`, for ACS `acs`: 303 to sign-in when accepted.
+    async fn signed_request_status(app: &TestApp, key: &SigningKey, acs: &str) -> StatusCode {
+        let req = Req { acs_url: Some(acs.into()), ..Req::default() };
+        app.get(&format!("/saml2/acme?{}", redirect_query(&req.xml(None), None, Some(key))), None).await.status
+    }
+
+    #[tokio::test]
+    async fn refresh_picks_up_a_new_acs_url_and_a_second_sp_certificate() {
+        let app = TestApp::new().await;
+        let server = MetadataServer::start(Doc::new(&app.sp_key).xml(None)).await;
+        import_from(&app, &server, None).await.unwrap();
+        let source = admin::show_app(&app.ctx, "acme", Utc::now()).await.unwrap().sp_metadata_source.unwrap();
+        assert_eq!(source.url, server.url);
+        let rotated = SigningKey::generate("sp-next", Utc::now(), 2).unwrap();
+        assert_eq!(signed_request_status(&app, &rotated, ACS).await, StatusCode::BAD_REQUEST, "not registered yet");
+
+        let mut doc = Doc::new(&app.sp_key);
+        doc.keys.push(&rotated);
+        doc.acs.push(ACS3);
+        doc.cache_duration = Some("PT6H");
+        server.set(200, doc.xml(None));
+        let now = Utc::now();
+        let refreshed = metadata_refresh::refresh_now(&app.ctx, &Actor::Cli, "acme", now).await.unwrap();
+        let Outcome::Changed(changes) = &refreshed.outcome else { panic!("{:?}", refreshed.outcome) };
+        assert!(changes.contains(&format!("ACS URL added: {ACS3}")), "{changes:?}");
+        assert!(
+            changes.contains(&format!("SP signing certificate added: {}", rotated.cert.fingerprint)),
+            "{changes:?}"
+        );
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        assert_eq!(refreshed.next_refresh, now + Duration::hours(6), "cacheDuration is honoured");
+        let recorded = events(&app, EventName::SpMetadataRefresh).await;
+        assert_eq!(recorded.len(), 1);
+        assert!(recorded[0].success && recorded[0].detail.contains(ACS3));
+
+        // Both SP certificates are accepted at once, so the SP can rotate; the new ACS is registered.
+        assert_eq!(signed_request_status(&app, &rotated, ACS3).await, StatusCode::SEE_OTHER);
+        assert_eq!(signed_request_status(&app, &app.sp_key, ACS).await, StatusCode::SEE_OTHER);
+
+        // Housekeeping refreshes only what is due; an unchanged document records nothing.
+        assert!(metadata_refresh::refresh_due(&app.ctx, now).await.unwrap().is_empty());
+        let due = metadata_refresh::refresh_due(&app.ctx, now + Duration::hours(7)).await.unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].outcome, Outcome::Unchanged);
+        assert_eq!(events(&app, EventName::SpMetadataRefresh).await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn failed_refreshes_keep_the_last_good_copy_and_record_an_event_each() {
+        let app = TestApp::new().await;
+        let mut doc = Doc::new(&app.sp_key);
+        doc.authn_requests_signed = true;
+        let server = MetadataServer::start(doc.xml(None)).await;
+        import_from(&app, &server, None).await.unwrap();
+        let good = sp(&app).await;
+        assert!(good.require_signed_requests);
+
+        let expired = Doc { valid_until: Some("2020-01-01T00:00:00Z".into()), acs: vec![ACS3], ..doc.clone() };
+        let other_entity = Doc { entity: "https://evil.example.com/sp", acs: vec![ACS3], ..doc.clone() };
+        let cases = [
+            (500, "<x/>".to_owned(), "HTTP status 500"),
+            (200, "<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\"/>".into(), "invalid"),
+            (200, "not xml at all".into(), "invalid"),
+            (200, expired.xml(None), "validUntil"),
+            (200, other_entity.xml(None), "describes entity https://evil.example.com/sp"),
+        ];
+        for (status, body, reason) in cases {
+            server.set(status, body);
+            let Outcome::Failed(why) = refresh(&app).await else { panic!("refresh of a bad document succeeded") };
+            assert!(why.contains(reason), "{why} should mention {reason}");
+            assert_eq!(sp(&app).await, good, "the last good copy stays in use");
+        }
+        let MetadataServer { task, .. } = server;
+        task.abort();
+        let _ = task.await;
+        let Outcome::Failed(why) = refresh(&app).await else { panic!("an unreachable URL refreshed") };
+        assert!(why.contains("fetching"), "{why}");
+        assert_eq!(sp(&app).await, good);
+        let failures = events(&app, EventName::SpMetadataRefresh).await;
+        assert_eq!(failures.len(), 6);
+        assert!(failures.iter().all(|e| !e.success && e.detail.contains("last good copy")));
+        let source = admin::show_app(&app.ctx, "acme", Utc::now()).await.unwrap().sp_metadata_source.unwrap();
+        assert!(source.last_error.contains("fetching"), "{}", source.last_error);
+    }
+
+    #[tokio::test]
+    async fn a_signed_requests_requirement_survives_a_refresh_that_no_longer_says_so() {
+        let app = TestApp::new().await;
+        let mut doc = Doc::new(&app.sp_key);
+        doc.authn_requests_signed = true;
+        let server = MetadataServer::start(doc.xml(None)).await;
+        import_from(&app, &server, None).await.unwrap();
+        doc.authn_requests_signed = false;
+        doc.acs.push(ACS3);
+        server.set(200, doc.xml(None));
+        assert!(matches!(refresh(&app).await, Outcome::Changed(_)));
+        let sp = sp(&app).await;
+        assert!(sp.acs.iter().any(|a| a.url == ACS3), "the refresh was applied");
+        assert!(sp.require_signed_requests, "signed requests stay required");
+        let unsigned = Req { acs_url: Some(ACS3.into()), ..Req::default() };
+        let reply = app.get(&format!("/saml2/acme?{}", redirect_query(&unsigned.xml(None), None, None)), None).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    }
+
+    /// Metadata tampering in transit: once a metadata-signing certificate is configured, only documents it signed
+    /// are accepted, on import and on every refresh.
+    #[tokio::test]
+    async fn metadata_must_be_signed_once_a_metadata_signing_certificate_is_configured() {
+        let app = TestApp::new().await;
+        let md_key = SigningKey::generate("sp-metadata", Utc::now(), 2).unwrap();
+        let rogue = SigningKey::generate("rogue", Utc::now(), 2).unwrap();
+        let settings = format!("metadata_signing_certificate = \"\"\"\n{}\"\"\"\n", md_key.cert.to_pem().unwrap());
+        let mut doc = Doc::new(&app.sp_key);
+        let server = MetadataServer::start(doc.xml(None)).await;
+        let refused = import_from(&app, &server, Some(&settings)).await.unwrap_err();
+        assert!(refused.contains("signature"), "{refused}");
+        server.set(200, doc.xml(Some(&md_key)));
+        import_from(&app, &server, Some(&settings)).await.unwrap();
+
+        doc.acs.push(ACS3);
+        for (body, what) in [(doc.xml(None), "unsigned"), (doc.xml(Some(&rogue)), "signed by another key")] {
+            server.set(200, body);
+            let Outcome::Failed(why) = refresh(&app).await else { panic!("a document {what} was accepted") };
+            assert!(why.contains("signature"), "{why}");
+        }
+        assert!(!sp(&app).await.acs.iter().any(|a| a.url == ACS3));
+        server.set(200, doc.xml(Some(&md_key)));
+        assert!(matches!(refresh(&app).await, Outcome::Changed(_)));
+        assert!(sp(&app).await.acs.iter().any(|a| a.url == ACS3));
+    }
+}

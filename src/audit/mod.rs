@@ -47,10 +47,11 @@ pub enum EventName {
     AdminAppActivateCert,
     AdminAppRetireCert,
     CertExpiryWarning,
+    SpMetadataRefresh,
 }
 
 impl EventName {
-    pub const ALL: [Self; 37] = [
+    pub const ALL: [Self; 38] = [
         Self::UserLogin,
         Self::UserLoginFailed,
         Self::UserLogout,
@@ -88,6 +89,7 @@ impl EventName {
         Self::AdminAppActivateCert,
         Self::AdminAppRetireCert,
         Self::CertExpiryWarning,
+        Self::SpMetadataRefresh,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -129,6 +131,7 @@ impl EventName {
             Self::AdminAppActivateCert => "admin_app_activate_cert",
             Self::AdminAppRetireCert => "admin_app_retire_cert",
             Self::CertExpiryWarning => "cert_expiry_warning",
+            Self::SpMetadataRefresh => "sp_metadata_refresh",
         }
     }
 

@@ -135,6 +135,9 @@ pub struct SpSettings {
     pub session_lifetime_secs: u32,
     /// Where the SP metadata came from, when it was imported from a URL.
     pub metadata_url: String,
+    /// PEM certificate that must have signed the SP metadata (checked on import and on every refresh); empty: the
+    /// metadata need not be signed.
+    pub metadata_signing_certificate: String,
     /// The catalog connector the application was created from, with the values its placeholders were filled
     /// with (never unfilled ones), so that a later `app create` can update it.
     pub connector: Option<ConnectorRef>,
@@ -166,6 +169,7 @@ impl Default for SpSettings {
             assertion_lifetime_secs: 300,
             session_lifetime_secs: 8 * 3600,
             metadata_url: String::new(),
+            metadata_signing_certificate: String::new(),
             connector: None,
         }
     }

@@ -137,6 +137,19 @@ pub fn has_enveloped_signature(xml: &str) -> Result<bool, Error> {
 /// canonical bytes that were signed, which are the only bytes the caller may read fields from.
 pub fn verify_post_signature(xml: &str, certs: &[Certificate], allow_sha1: bool) -> Result<String, Error> {
     precheck(xml)?;
+    verify_root_signature(xml, certs, allow_sha1, PROTOCOL_NS, "AuthnRequest")
+}
+
+/// Verifies the one enveloped signature of a document whose root must be `{ns}name` and returns the canonical
+/// bytes xmlsec digested, the only bytes the caller may read from. The caller has size-checked the input and
+/// refused DTDs. Shared by POST AuthnRequests, LogoutRequests and signed SP metadata.
+pub fn verify_root_signature(
+    xml: &str,
+    certs: &[Certificate],
+    allow_sha1: bool,
+    ns: &str,
+    name: &'static str,
+) -> Result<String, Error> {
     let doc = parse_document(xml)?;
     let root = doc.root_element();
     let root_id = root.attribute("ID").ok_or(Error::InvalidField { field: "ID" })?;
@@ -191,10 +204,10 @@ pub fn verify_post_signature(xml: &str, certs: &[Certificate], allow_sha1: bool)
     )
     .map_err(|_| Error::BadSignature)?;
 
-    // The digested bytes must be the root AuthnRequest itself, with the same ID.
+    // The digested bytes must be the root element itself, of the expected kind, with the same ID.
     let signed_doc = parse_document(&signed)?;
     let signed_root = signed_doc.root_element();
-    if !is(&signed_root, PROTOCOL_NS, "AuthnRequest") || signed_root.attribute("ID") != Some(root_id) {
+    if !is(&signed_root, ns, name) || signed_root.attribute("ID") != Some(root_id) {
         return Err(Error::SignatureScope);
     }
     Ok(signed)

@@ -216,7 +216,15 @@ pub async fn import_app_xml(
     if current.as_ref().is_some_and(|a| !a.is_saml()) {
         return Err(Error::Conflict { what: "bookmark application", name: name.to_string() });
     }
-    let sp = sp_import::parse_and_merge(xml, &settings, current.as_ref().map(|a| &a.sp), metadata_url)?;
+    // A metadata-signing certificate (from this settings file or configured before) must have signed the document;
+    // then only the signed bytes are read.
+    let mut check = current.as_ref().map(|a| a.sp.clone()).unwrap_or_default();
+    if let Some(pem) = &settings.metadata_signing_certificate {
+        check.metadata_signing_certificate = pem.trim().to_owned();
+    }
+    let metadata = crate::services::metadata_refresh::checked_metadata(xml, &check)
+        .map_err(|reason| Error::Fetch { url: metadata_url.unwrap_or("the metadata file").to_owned(), reason })?;
+    let sp = sp_import::merge(&metadata, &settings, current.as_ref().map(|a| &a.sp), metadata_url)?;
     let display_label = settings
         .display_label
         .clone()
@@ -236,6 +244,19 @@ pub async fn import_app_xml(
     let created = current.is_none();
     let app = save_app(&mut tx, actor, &name, current.as_ref(), &record, now).await?;
     ensure_certificate(ctx, &mut tx, &app, now).await?;
+    if let Some(url) = metadata_url {
+        // Registered from a URL: housekeeping fetches it again (metadata_refresh).
+        let secs = |s: u64| chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2_000));
+        let next = crate::saml::metadata::next_refresh(
+            now,
+            metadata.cache_duration,
+            metadata.valid_until,
+            secs(ctx.config.metadata_refresh_secs),
+            secs(ctx.config.metadata_refresh_min_secs),
+            secs(ctx.config.metadata_refresh_max_secs),
+        );
+        crate::store::metadata_sources::upsert_source(&mut tx, app.id, url, xml, millis(next), millis(now)).await?;
+    }
     tx.commit().await.map_err(crate::store::Error::from)?;
     Ok((app, created))
 }
@@ -345,6 +366,8 @@ pub struct AppView {
     pub cert_days_left: i64,
     /// Every certificate with its state (current, next, previous, retired), validity and expiry warning.
     pub certificates: Vec<crate::services::rotation::CertView>,
+    /// For an application registered from a URL: where its SP metadata is refreshed from, and how that went.
+    pub sp_metadata_source: Option<MetadataSourceView>,
     pub sp_entity_id: String,
     pub acs_urls: Vec<String>,
     pub signing: String,
@@ -355,6 +378,17 @@ pub struct AppView {
     /// The catalog connector the application was created from, if any.
     pub connector: Option<String>,
     pub attributes: Vec<AttributeView>,
+}
+
+/// The refresh state of SP metadata registered from a URL.
+#[derive(Debug, serde::Serialize)]
+pub struct MetadataSourceView {
+    pub url: String,
+    pub last_success_at: String,
+    pub last_attempt_at: String,
+    pub next_refresh_at: String,
+    /// Why the last attempt failed (the last good copy stays in use); empty after a success.
+    pub last_error: String,
 }
 
 /// One attribute as `app show` prints it.
@@ -375,6 +409,15 @@ pub async fn show_app(ctx: &Ctx, name: &str, now: DateTime<Utc>) -> Result<AppVi
     let idp_url = ctx.sso_url(app.name.as_str());
     let current = certs.first();
     let certificates = crate::services::rotation::cert_views(&mut conn, &app, now).await?;
+    let time = |ms: i64| chrono::TimeZone::timestamp_millis_opt(&Utc, ms).single().unwrap_or_default().to_rfc3339();
+    let sp_metadata_source =
+        crate::store::metadata_sources::find_source(&mut conn, app.id).await?.map(|m| MetadataSourceView {
+            url: m.url,
+            last_success_at: time(m.last_success_at_ms),
+            last_attempt_at: time(m.last_attempt_at_ms),
+            next_refresh_at: time(m.next_refresh_at_ms),
+            last_error: m.last_error,
+        });
     Ok(AppView {
         name: app.name.to_string(),
         display_label: app.display_label.clone(),
@@ -389,6 +432,7 @@ pub async fn show_app(ctx: &Ctx, name: &str, now: DateTime<Utc>) -> Result<AppVi
         cert_not_after: current.map(|c| c.not_after.to_rfc3339()).unwrap_or_default(),
         cert_days_left: current.map(|c| (c.not_after - now).num_days()).unwrap_or_default(),
         certificates,
+        sp_metadata_source,
         sp_entity_id: app.sp.entity_id.clone(),
         acs_urls: app.sp.acs.iter().map(|a| a.url.clone()).collect(),
         signing: app.sp.signing_mode.as_str().to_owned(),

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod error;
 pub mod idm;
 pub mod login;
+pub mod metadata_refresh;
 pub mod rotation;
 pub mod sp_import;
 pub mod sso;

@@ -11,6 +11,7 @@ pub mod events;
 pub mod groups;
 pub mod idm;
 pub mod jobs;
+pub mod metadata_sources;
 pub mod sso;
 pub mod users;
 
