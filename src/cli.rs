@@ -488,6 +488,13 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 println!("signing          {}", view.signing);
                 println!("nameid_format    {}", view.nameid_format);
                 println!("signed_requests  {}", if view.require_signed_requests { "required" } else { "optional" });
+                let encryption = match (view.encrypt_assertions, view.encrypt_name_id) {
+                    (false, false) => "off".to_owned(),
+                    (true, false) => format!("assertions, {} with rsa-oaep", view.encryption_algorithm),
+                    (false, true) => format!("nameid, {} with rsa-oaep", view.encryption_algorithm),
+                    (true, true) => format!("assertions and nameid, {} with rsa-oaep", view.encryption_algorithm),
+                };
+                println!("encryption       {encryption}");
                 println!("bound_groups     {}", view.bound_groups.join(", "));
                 if let Some(m) = &view.sp_metadata_source {
                     let error =

@@ -427,3 +427,147 @@ mod refresh {
         assert!(sp(&app).await.acs.iter().any(|a| a.url == ACS3));
     }
 }
+
+// ------------------------------------------------------------------------------------------------------------
+// Encrypted assertions
+
+mod encryption {
+    use std::process::Command;
+
+    use chrono::Utc;
+    use sesame::audit::Actor;
+    use sesame::saml::keys::SigningKey;
+    use sesame::services::admin;
+
+    use super::{common, TestApp};
+
+    const ASSERTION_NODE: &str = "urn:oasis:names:tc:SAML:2.0:assertion:Assertion";
+
+    /// The test SP's metadata with an encryption certificate beside its signing one.
+    fn metadata_with_encryption(app: &TestApp, enc: &SigningKey) -> String {
+        let key = format!(
+            r#"<md:KeyDescriptor use="encryption"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:AssertionConsumerService"#,
+            enc.cert.to_base64()
+        );
+        common::sp_metadata(&app.sp_key, false).replacen("<md:AssertionConsumerService", &key, 1)
+    }
+
+    async fn encrypted_response(settings: &str) -> (TestApp, SigningKey, String) {
+        let app = TestApp::new().await;
+        let enc = SigningKey::generate("sp-encryption", Utc::now(), 2).unwrap();
+        let xml = metadata_with_encryption(&app, &enc);
+        admin::import_app_xml(&app.ctx, &Actor::Cli, "acme", &xml, None, Some(settings), Utc::now()).await.unwrap();
+        let cookie = app.login("alice", common::PASSWORD).await;
+        let response = app.get("/saml2/acme", Some(&cookie)).await.saml_response().unwrap();
+        (app, enc, response)
+    }
+
+    struct Files(tempfile::TempDir);
+
+    impl Files {
+        fn new() -> Self {
+            Self(tempfile::tempdir().unwrap())
+        }
+
+        fn write(&self, name: &str, content: &[u8]) -> String {
+            let path = self.0.path().join(name);
+            std::fs::write(&path, content).unwrap();
+            path.display().to_string()
+        }
+    }
+
+    /// `xmlsec1 --decrypt` of the first EncryptedData with `key`: the decrypted document, or xmlsec1's complaint.
+    fn xmlsec1_decrypt(files: &Files, xml: &str, key: &SigningKey) -> Result<String, String> {
+        let key = files.write("sp.key", &key.private_key_pem().unwrap());
+        let input = files.write("in.xml", xml.as_bytes());
+        let out = Command::new("xmlsec1").args(["--decrypt", "--privkey-pem", &key, &input]).output().unwrap();
+        if out.status.success() {
+            Ok(String::from_utf8(out.stdout).unwrap())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    async fn idp_certificate(app: &TestApp) -> String {
+        app.get("/saml2/acme/certificate.pem", None).await.body
+    }
+
+    fn xmlsec1_verify_assertion(files: &Files, xml: &str, cert_pem: &str) -> bool {
+        let cert = files.write("idp.pem", cert_pem.as_bytes());
+        let input = files.write("decrypted.xml", xml.as_bytes());
+        Command::new("xmlsec1")
+            .args(["--verify", "--pubkey-cert-pem", &cert, "--id-attr:ID", ASSERTION_NODE, &input])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+
+    #[tokio::test]
+    async fn assertions_are_signed_then_encrypted_with_gcm_by_default_and_cbc_when_asked() {
+        for (algorithm, settings) in [
+            ("http://www.w3.org/2009/xmlenc11#aes256-gcm", "encrypt_assertions = true"),
+            (
+                "http://www.w3.org/2001/04/xmlenc#aes256-cbc",
+                "encrypt_assertions = true\nencryption_algorithm = \"aes256-cbc\"",
+            ),
+        ] {
+            let (app, enc, xml) = encrypted_response(settings).await;
+            assert!(xml.contains("<saml:EncryptedAssertion") && xml.contains(algorithm), "{xml}");
+            assert!(xml.contains("http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"));
+            assert!(!xml.contains("<saml:Assertion") && !xml.contains("alice@example.com"), "nothing in clear");
+            let files = Files::new();
+            let decrypted = xmlsec1_decrypt(&files, &xml, &enc).unwrap();
+            assert!(decrypted.contains("alice@example.com"), "{decrypted}");
+            assert!(
+                xmlsec1_verify_assertion(&files, &decrypted, &idp_certificate(&app).await),
+                "the decrypted assertion carries our signature"
+            );
+            // Encrypted to the SP's key only.
+            let rogue = SigningKey::generate("rogue", Utc::now(), 1).unwrap();
+            assert!(xmlsec1_decrypt(&files, &xml, &rogue).is_err());
+        }
+    }
+
+    #[tokio::test]
+    async fn the_name_id_can_be_encrypted_too() {
+        let (_app, enc, xml) = encrypted_response("encrypt_assertions = true\nencrypt_name_id = true").await;
+        let files = Files::new();
+        let assertion = xmlsec1_decrypt(&files, &xml, &enc).unwrap();
+        assert!(assertion.contains("<saml:EncryptedID>") && !assertion.contains("<saml:NameID"), "{assertion}");
+        let name_id = xmlsec1_decrypt(&files, &assertion, &enc).unwrap();
+        assert!(name_id.contains("alice@example.com</saml:NameID>"), "{name_id}");
+    }
+
+    #[tokio::test]
+    async fn encryption_without_an_sp_encryption_certificate_is_refused() {
+        let app = TestApp::new().await;
+        // The test SP's only key is a signing key: nothing to encrypt to.
+        let xml = common::sp_metadata(&app.sp_key, false);
+        let err = admin::import_app_xml(
+            &app.ctx,
+            &Actor::Cli,
+            "acme",
+            &xml,
+            None,
+            Some("encrypt_assertions = true"),
+            Utc::now(),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("encryption certificate"), "{err}");
+        let err = admin::import_app_xml(
+            &app.ctx,
+            &Actor::Cli,
+            "acme",
+            &xml,
+            None,
+            Some("encryption_algorithm = \"aes128-cbc\""),
+            Utc::now(),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("aes256-gcm or aes256-cbc"), "{err}");
+    }
+}

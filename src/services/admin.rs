@@ -374,6 +374,11 @@ pub struct AppView {
     pub nameid_format: String,
     pub require_signed_requests: bool,
     pub sp_certificates: usize,
+    pub encrypt_assertions: bool,
+    /// `aes256-gcm` or `aes256-cbc`, with RSA-OAEP key transport.
+    pub encryption_algorithm: String,
+    pub encrypt_name_id: bool,
+    pub sp_encryption_certificates: usize,
     pub bound_groups: Vec<String>,
     /// The catalog connector the application was created from, if any.
     pub connector: Option<String>,
@@ -439,6 +444,10 @@ pub async fn show_app(ctx: &Ctx, name: &str, now: DateTime<Utc>) -> Result<AppVi
         nameid_format: app.sp.name_id_format.as_str().to_owned(),
         require_signed_requests: app.sp.require_signed_requests,
         sp_certificates: app.sp.signing_certificates.len(),
+        encrypt_assertions: app.sp.encrypt_assertions,
+        encryption_algorithm: app.sp.data_encryption.as_str().to_owned(),
+        encrypt_name_id: app.sp.encrypt_name_id,
+        sp_encryption_certificates: app.sp.encryption_certificates.len(),
         bound_groups: all_groups.into_iter().filter(|g| bound.contains(&g.id)).map(|g| g.name).collect(),
         connector: app.sp.connector.as_ref().map(|c| c.id.clone()),
         attributes: app

@@ -33,6 +33,12 @@ pub struct SettingsFile {
     pub session_lifetime_secs: Option<u32>,
     /// PEM certificate the SP metadata must be signed with (import and every refresh); "" removes the requirement.
     pub metadata_signing_certificate: Option<String>,
+    /// Encrypt assertions for the SP's encryption certificate.
+    pub encrypt_assertions: Option<bool>,
+    /// `aes256-gcm` (the default) or `aes256-cbc` for SPs that cannot do GCM.
+    pub encryption_algorithm: Option<String>,
+    /// Encrypt the NameID too.
+    pub encrypt_name_id: Option<bool>,
     pub attributes: Option<Vec<AttributeEntry>>,
 }
 
@@ -167,6 +173,16 @@ pub fn merge(
                 .map_err(|e| invalid(format!("metadata_signing_certificate: {e}")))?;
         }
         sp.metadata_signing_certificate = v.trim().to_owned();
+    }
+    if let Some(v) = settings.encrypt_assertions {
+        sp.encrypt_assertions = v;
+    }
+    if let Some(v) = &settings.encryption_algorithm {
+        sp.data_encryption = crate::saml::DataEncryption::parse(v)
+            .ok_or_else(|| invalid(format!("encryption_algorithm {v:?} must be aes256-gcm or aes256-cbc")))?;
+    }
+    if let Some(v) = settings.encrypt_name_id {
+        sp.encrypt_name_id = v;
     }
     if let Some(entries) = &settings.attributes {
         let proposed = entries.iter().map(attribute).collect::<Result<_, _>>()?;

@@ -13,6 +13,7 @@ use crate::audit::{Actor, Event, EventName};
 use crate::directory::{access, attributes, AppName, Application, UserProperty};
 use crate::saml::authn_request::{self, authn_class, Freshness, RequestError, RequestedAuthnContext, SpPolicy};
 use crate::saml::binding::{self, Received};
+use crate::saml::encrypt::Encryption;
 use crate::saml::keys::{Certificate, SigningKey};
 use crate::saml::response::{self, name_format, status, Attribute, NameId};
 use crate::saml::{NameIdFormat, SigningMode};
@@ -194,6 +195,7 @@ pub async fn answer(
         .collect();
     let key = ctx.keys.current(ctx, &mut conn, app).await?;
     drop(conn);
+    let encryption = encryption(app)?;
 
     let lifetime = Duration::seconds(i64::from(app.sp.assertion_lifetime_secs));
     let job = SignJob {
@@ -212,6 +214,7 @@ pub async fn answer(
         class,
         attributes: attrs,
         mode: app.sp.signing_mode,
+        encryption,
     };
     let xml = sign_off_thread(key, job).await?;
 
@@ -374,6 +377,23 @@ async fn load_saml_app(conn: &mut Conn, app_name: &str) -> Result<Application, E
     Ok(app)
 }
 
+/// How to encrypt for the application's SP, if it asks for encryption: to the first encryption certificate of its
+/// metadata (settings refuse encryption without one).
+fn encryption(app: &Application) -> Result<Option<Encryption>, Error> {
+    if !app.sp.encrypt_assertions && !app.sp.encrypt_name_id {
+        return Ok(None);
+    }
+    let Some(pem) = app.sp.encryption_certificates.first() else {
+        return Err(Error::Settings { reason: format!("{} has no SP encryption certificate", app.name) });
+    };
+    Ok(Some(Encryption {
+        cert: Certificate::from_pem(pem.as_bytes())?,
+        data: app.sp.data_encryption,
+        encrypts_assertion: app.sp.encrypt_assertions,
+        encrypts_name_id: app.sp.encrypt_name_id,
+    }))
+}
+
 fn sp_certificates(app: &Application) -> Result<Vec<Certificate>, Error> {
     app.sp.signing_certificates.iter().map(|pem| Ok(Certificate::from_pem(pem.as_bytes())?)).collect()
 }
@@ -435,6 +455,7 @@ struct SignJob {
     class: &'static str,
     attributes: Vec<Attribute>,
     mode: SigningMode,
+    encryption: Option<Encryption>,
 }
 
 async fn sign_off_thread(key: std::sync::Arc<SigningKey>, job: SignJob) -> Result<String, Error> {
@@ -457,7 +478,7 @@ async fn sign_off_thread(key: std::sync::Arc<SigningKey>, job: SignJob) -> Resul
             authn_context_class: job.class,
             attributes: &job.attributes,
         };
-        response::build_response(&assertion, job.mode, &key)
+        response::build_response_encrypted(&assertion, job.mode, &key, job.encryption.as_ref())
     })
     .await
     .map_err(|e| Error::Task(e.to_string()))?

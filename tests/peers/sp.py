@@ -84,6 +84,7 @@ class SpProfile:
     acs_url: str
     signing: str = "assertion"  # which of the IdP's signing modes this SP wants (WANTED_SIGNATURES)
     keys: SpKeys | None = None  # set: the SP signs its AuthnRequests and says so in its metadata
+    encryption_keys: SpKeys | None = None  # set: the SP publishes an encryption key and decrypts with it
     allow_unsolicited: bool = False
 
     @property
@@ -119,6 +120,11 @@ def sp_config(profile: SpProfile, idp_metadata_url: str | None) -> SPConfig:
     if profile.keys is not None:
         conf["key_file"] = str(profile.keys.key_file)
         conf["cert_file"] = str(profile.keys.cert_file)
+    if profile.encryption_keys is not None:
+        # Published as a KeyDescriptor use="encryption" in the SP's metadata, and used to decrypt assertions.
+        conf["encryption_keypairs"] = [
+            {"key_file": str(profile.encryption_keys.key_file), "cert_file": str(profile.encryption_keys.cert_file)}
+        ]
     if idp_metadata_url is not None:
         # Our metadata is not signed, so pysaml2's remote loader has no signature to check and needs no cert;
         # the trust comes from fetching it from the IdP itself. The KeyDescriptor in it is what pysaml2 then
