@@ -146,6 +146,7 @@ pub fn spawn_housekeeping(server: &Server) -> Housekeeping {
             }
             services::rotation::housekeeping(&ctx, Utc::now()).await;
             services::metadata_refresh::housekeeping(&ctx, Utc::now()).await;
+            services::slo::housekeeping(&ctx, Utc::now()).await;
         }
     });
     Housekeeping { stop, task }

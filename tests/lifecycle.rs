@@ -571,3 +571,216 @@ mod encryption {
         assert!(err.to_string().contains("aes256-gcm or aes256-cbc"), "{err}");
     }
 }
+
+// ------------------------------------------------------------------------------------------------------------
+// Single logout
+
+mod slo {
+    use axum::http::StatusCode;
+    use chrono::{Duration, Utc};
+    use sesame::audit::{Actor, EventName};
+    use sesame::saml::keys::SigningKey;
+    use sesame::saml::logout::{
+        build_logout_request, build_logout_response, OutgoingLogoutRequest, OutgoingLogoutResponse,
+    };
+    use sesame::saml::response::{status, NameId};
+    use sesame::services::admin;
+
+    use super::{common, events, TestApp};
+    use common::{b64, redirect_query, Reply, SP_ENTITY};
+
+    const SP_SLO: &str = "https://sp.example.com/slo";
+    const EMAIL: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
+
+    fn metadata_with_slo(key: &SigningKey, signed: bool) -> String {
+        let slo = format!(
+            r#"<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{SP_SLO}"/>
+    <md:AssertionConsumerService"#
+        );
+        common::sp_metadata(key, signed).replacen("<md:AssertionConsumerService", &slo, 1)
+    }
+
+    async fn with_slo(app: &TestApp, name: &str, signed: bool, settings: &str) {
+        let xml = metadata_with_slo(&app.sp_key, signed);
+        admin::import_app_xml(&app.ctx, &Actor::Cli, name, &xml, None, Some(settings), Utc::now()).await.unwrap();
+        if name != "acme" {
+            admin::change_binding(&app.ctx, &Actor::Cli, name, "staff", true, Utc::now()).await.unwrap();
+        }
+    }
+
+    fn logout_request(app: &str, id: &str, key: Option<&SigningKey>) -> String {
+        let name_id = NameId {
+            value: "alice@example.com".into(),
+            format: EMAIL.into(),
+            name_qualifier: None,
+            sp_name_qualifier: None,
+        };
+        let destination = format!("{}/saml2/{app}/slo", common::BASE);
+        let now = Utc::now();
+        let xml = build_logout_request(
+            &OutgoingLogoutRequest {
+                id,
+                issue_instant: now,
+                issuer: SP_ENTITY,
+                destination: &destination,
+                name_id: &name_id,
+                session_index: "",
+                not_on_or_after: now + Duration::minutes(5),
+            },
+            None,
+        )
+        .unwrap()
+        .replace("<samlp:SessionIndex></samlp:SessionIndex>", "");
+        match key {
+            Some(key) => {
+                let at = xml.find("</saml:Issuer>").unwrap() + "</saml:Issuer>".len();
+                sesame::saml::sign::sign_enveloped(&xml, id, at, key).unwrap()
+            }
+            None => xml,
+        }
+    }
+
+    fn form_field(reply: &Reply, name: &str) -> String {
+        reply.input(name).unwrap_or_else(|| panic!("no {name} in {}", reply.body))
+    }
+
+    fn decoded(value: &str) -> String {
+        use base64::Engine;
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(value).unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn idp_metadata_publishes_the_single_logout_endpoint() {
+        let app = TestApp::new().await;
+        let xml = app.get("/saml2/acme/metadata", None).await.body;
+        assert!(xml.contains(&format!(r#"Location="{}/saml2/acme/slo""#, common::BASE)), "{xml}");
+    }
+
+    #[tokio::test]
+    async fn sp_initiated_logout_ends_the_idp_session_and_answers_the_sp_with_a_signed_response() {
+        let app = TestApp::new().await;
+        with_slo(&app, "acme", false, common::SETTINGS).await;
+        let cookie = app.login("alice", common::PASSWORD).await;
+        assert_eq!(app.get("/saml2/acme", Some(&cookie)).await.status, StatusCode::OK, "signed in to acme");
+
+        let request = logout_request("acme", "_logout1", Some(&app.sp_key));
+        let query = redirect_query(&request, Some("back"), Some(&app.sp_key));
+        let reply = app.get(&format!("/saml2/acme/slo?{query}"), Some(&cookie)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert_eq!(reply.form_action().as_deref(), Some(SP_SLO));
+        assert_eq!(reply.input("RelayState").as_deref(), Some("back"));
+        let response = decoded(&form_field(&reply, "SAMLResponse"));
+        assert!(response.contains(r#"InResponseTo="_logout1""#) && response.contains(status::SUCCESS), "{response}");
+        let idp_cert = app.get("/saml2/acme/certificate.pem", None).await.body;
+        let idp_cert = sesame::saml::keys::Certificate::from_pem(idp_cert.as_bytes()).unwrap();
+        sesame::saml::authn_request::verify_root_signature(
+            &response,
+            &[idp_cert],
+            false,
+            sesame::saml::response::PROTOCOL_NS,
+            "LogoutResponse",
+        )
+        .expect("our LogoutResponse is signed");
+
+        assert_eq!(app.get("/", Some(&cookie)).await.status, StatusCode::SEE_OTHER, "the IdP session ended");
+        let replay = app.get(&format!("/saml2/acme/slo?{query}"), None).await;
+        assert_eq!(replay.status, StatusCode::BAD_REQUEST, "a LogoutRequest is accepted once");
+    }
+
+    /// Forged logout (logout CSRF): an application that requires signed requests refuses an unsigned
+    /// LogoutRequest, by either binding, and the session stays.
+    #[tokio::test]
+    async fn unsigned_logout_request_from_an_app_requiring_signatures_is_refused() {
+        let app = TestApp::new().await;
+        with_slo(&app, "acme", true, common::SETTINGS).await;
+        let cookie = app.login("alice", common::PASSWORD).await;
+        assert_eq!(app.get("/saml2/acme", Some(&cookie)).await.status, StatusCode::OK, "signed in to acme");
+        let unsigned = logout_request("acme", "_forged1", None);
+        let reply = app.get(&format!("/saml2/acme/slo?{}", redirect_query(&unsigned, None, None)), Some(&cookie)).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        assert!(reply.body.contains("must be signed"), "{}", reply.body);
+        let unsigned = logout_request("acme", "_forged2", None);
+        let reply = app.post_form("/saml2/acme/slo", &[("SAMLRequest", &b64(&unsigned))], Some(&cookie)).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        // Signed by a key the SP never registered: refused too.
+        let rogue = SigningKey::generate("rogue", Utc::now(), 1).unwrap();
+        let forged = logout_request("acme", "_forged3", Some(&rogue));
+        let reply = app.post_form("/saml2/acme/slo", &[("SAMLRequest", &b64(&forged))], Some(&cookie)).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        assert_eq!(app.get("/", Some(&cookie)).await.status, StatusCode::OK, "still signed in");
+        let rejected = events(&app, EventName::SloRequestRejected).await;
+        assert_eq!(rejected.len(), 3);
+        // The POST binding with a valid signature is parked and answered on our origin.
+        let signed = logout_request("acme", "_good1", Some(&app.sp_key));
+        let parked = app.post_form("/saml2/acme/slo", &[("SAMLRequest", &b64(&signed))], None).await;
+        assert_eq!(parked.status, StatusCode::SEE_OTHER);
+        let reply = app.get(parked.location.as_deref().unwrap(), Some(&cookie)).await;
+        assert_eq!(reply.form_action().as_deref(), Some(SP_SLO), "{}", reply.body);
+        assert!(decoded(&form_field(&reply, "SAMLResponse")).contains(status::SUCCESS));
+        assert_eq!(app.get("/", Some(&cookie)).await.status, StatusCode::SEE_OTHER);
+    }
+
+    #[tokio::test]
+    async fn portal_logout_tells_every_sp_and_reports_the_one_that_did_not_confirm() {
+        let app = TestApp::new().await;
+        with_slo(&app, "acme", false, common::SETTINGS).await;
+        with_slo(&app, "beta", false, "display_label = \"Beta\"").await;
+        let cookie = app.login("alice", common::PASSWORD).await;
+        for name in ["acme", "beta"] {
+            assert_eq!(app.get(&format!("/saml2/{name}"), Some(&cookie)).await.status, StatusCode::OK);
+        }
+        let token = app.get("/", Some(&cookie)).await.input("csrf_token").unwrap();
+        let reply = app.post_form("/logout", &[("csrf_token", &token)], Some(&cookie)).await;
+        let run_url = reply.location.unwrap();
+        assert!(run_url.starts_with("/logout/_"), "{run_url}");
+        let page = app.get(&run_url, None).await;
+        assert!(page.body.contains(&format!(r#"src="{run_url}/sp/acme""#)), "{}", page.body);
+        assert!(page.body.contains(&format!(r#"src="{run_url}/sp/beta""#)));
+        assert_eq!(app.get("/", Some(&cookie)).await.status, StatusCode::SEE_OTHER, "signed out at the IdP");
+
+        // acme's frame carries our signed LogoutRequest; acme answers. beta never does (it is down).
+        let frame = app.get(&format!("{run_url}/sp/acme"), None).await;
+        assert_eq!(frame.form_action().as_deref(), Some(SP_SLO));
+        let request = decoded(&form_field(&frame, "SAMLRequest"));
+        assert!(request.contains("alice@example.com") && request.contains("<ds:Signature"), "{request}");
+        let request_id =
+            roxmltree::Document::parse(&request).unwrap().root_element().attribute("ID").unwrap().to_owned();
+        let response = build_logout_response(
+            &OutgoingLogoutResponse {
+                id: "_lr_acme",
+                issue_instant: Utc::now(),
+                issuer: SP_ENTITY,
+                destination: &format!("{}/saml2/acme/slo", common::BASE),
+                in_response_to: &request_id,
+                top_code: status::SUCCESS,
+                second_code: None,
+            },
+            None,
+        )
+        .unwrap();
+        let relay = form_field(&frame, "RelayState");
+        let answered =
+            app.post_form("/saml2/acme/slo", &[("SAMLResponse", &b64(&response)), ("RelayState", &relay)], None).await;
+        assert_eq!(answered.status, StatusCode::OK);
+        assert!(answered.body.contains("Signed out of Acme CRM"), "{}", answered.body);
+        let status = app.get(&format!("{run_url}/status"), None).await.body;
+        assert!(status.contains(r#""app":"acme","label":"Acme CRM","state":"done""#), "{status}");
+        assert!(status.contains(r#""app":"beta","label":"Beta","state":"pending""#), "{status}");
+
+        let done = app.post_form(&format!("{run_url}/finish"), &[], None).await;
+        assert_eq!(done.status, StatusCode::OK);
+        assert!(done.body.contains("not everywhere"), "{}", done.body);
+        let failed = done.body.split("logout-failed").nth(1).unwrap();
+        assert!(failed.contains("Beta") && !failed.contains("Acme CRM"), "{}", done.body);
+        let propagated = events(&app, EventName::SloPropagate).await;
+        assert_eq!(propagated.len(), 1, "acme's");
+        assert!(propagated[0].success);
+        let all = admin::list_events(
+            &app.ctx,
+            &sesame::audit::EventFilter { name: Some(EventName::SloPropagate), limit: 10, ..Default::default() },
+        )
+        .await
+        .unwrap();
+        assert!(all.iter().any(|e| e.app == "beta" && !e.success));
+    }
+}

@@ -48,10 +48,12 @@ pub enum EventName {
     AdminAppRetireCert,
     CertExpiryWarning,
     SpMetadataRefresh,
+    SloRequestRejected,
+    SloPropagate,
 }
 
 impl EventName {
-    pub const ALL: [Self; 38] = [
+    pub const ALL: [Self; 40] = [
         Self::UserLogin,
         Self::UserLoginFailed,
         Self::UserLogout,
@@ -90,6 +92,8 @@ impl EventName {
         Self::AdminAppRetireCert,
         Self::CertExpiryWarning,
         Self::SpMetadataRefresh,
+        Self::SloRequestRejected,
+        Self::SloPropagate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -132,6 +136,8 @@ impl EventName {
             Self::AdminAppRetireCert => "admin_app_retire_cert",
             Self::CertExpiryWarning => "cert_expiry_warning",
             Self::SpMetadataRefresh => "sp_metadata_refresh",
+            Self::SloRequestRejected => "slo_request_rejected",
+            Self::SloPropagate => "slo_propagate",
         }
     }
 

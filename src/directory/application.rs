@@ -2,6 +2,7 @@
 
 use crate::directory::{AppId, Invalid, UserProperty};
 use crate::saml::authn_request::AcsEndpoint;
+use crate::saml::metadata::SloEndpoint;
 use crate::saml::{DataEncryption, NameIdFormat, SigningMode};
 
 /// An application's immutable name: the `{app}` in `/saml2/{app}`, which every SP's configuration holds.
@@ -144,6 +145,8 @@ pub struct SpSettings {
     pub data_encryption: DataEncryption,
     /// Encrypt the NameID inside the assertion (`saml:EncryptedID`).
     pub encrypt_name_id: bool,
+    /// The SP's SingleLogoutService endpoints (from its metadata); logout reaches only SPs that have one.
+    pub slo: Vec<SloEndpoint>,
     /// The catalog connector the application was created from, with the values its placeholders were filled
     /// with (never unfilled ones), so that a later `app create` can update it.
     pub connector: Option<ConnectorRef>,
@@ -179,6 +182,7 @@ impl Default for SpSettings {
             encrypt_assertions: false,
             data_encryption: DataEncryption::Aes256Gcm,
             encrypt_name_id: false,
+            slo: Vec::new(),
             connector: None,
         }
     }

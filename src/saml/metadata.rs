@@ -29,6 +29,17 @@ pub struct IdpMetadata<'a> {
     /// Signing certificates, the one in use first (many SPs read only the first KeyDescriptor).
     pub certificates: &'a [Certificate],
     pub name_id_formats: &'a [NameIdFormat],
+    /// The single logout endpoint (Redirect and POST), when published.
+    pub slo_url: Option<&'a str>,
+}
+
+/// An SP's SingleLogoutService endpoint (Metadata §2.4.2).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SloEndpoint {
+    pub binding: String,
+    pub location: String,
+    /// Where LogoutResponses go, when not to `location`.
+    pub response_location: Option<String>,
 }
 
 /// Renders the IdP's EntityDescriptor.
@@ -45,6 +56,12 @@ pub fn idp_metadata(m: &IdpMetadata<'_>) -> String {
         w.close("ds:X509Data");
         w.close("ds:KeyInfo");
         w.close("md:KeyDescriptor");
+    }
+    // Schema order: KeyDescriptor, SingleLogoutService, NameIDFormat, SingleSignOnService.
+    if let Some(slo) = m.slo_url {
+        for binding in [HTTP_REDIRECT, HTTP_POST] {
+            w.empty("md:SingleLogoutService", &[], &[("Binding", binding), ("Location", slo)]);
+        }
     }
     for format in m.name_id_formats {
         w.leaf("md:NameIDFormat", &[], &[], format.urn());
@@ -67,7 +84,8 @@ pub struct SpMetadata {
     pub name_id_formats: Vec<String>,
     pub authn_requests_signed: bool,
     pub want_assertions_signed: bool,
-    pub single_logout: Vec<(String, String)>,
+    /// SingleLogoutService endpoints with a binding we speak (HTTP-Redirect, HTTP-POST).
+    pub single_logout: Vec<SloEndpoint>,
     pub valid_until: Option<DateTime<Utc>>,
     /// The document's `cacheDuration` (Metadata §1.2.3): how long a copy may be used before fetching it again.
     pub cache_duration: Option<Duration>,
@@ -216,8 +234,19 @@ pub fn parse_sp_metadata(xml: &str) -> Result<SpMetadata, Error> {
             }
         }
     }
-    let single_logout =
-        sp.single_logout_services.iter().flatten().map(|e| (e.binding.clone(), e.location.clone())).collect();
+    let mut single_logout = Vec::new();
+    for e in sp.single_logout_services.iter().flatten().filter(|e| e.binding == HTTP_POST || e.binding == HTTP_REDIRECT)
+    {
+        check_endpoint_url(&e.location)?;
+        if let Some(r) = &e.response_location {
+            check_endpoint_url(r)?;
+        }
+        single_logout.push(SloEndpoint {
+            binding: e.binding.clone(),
+            location: e.location.clone(),
+            response_location: e.response_location.clone(),
+        });
+    }
     Ok(SpMetadata {
         entity_id,
         acs,
@@ -242,7 +271,7 @@ fn push_unique(list: &mut Vec<Certificate>, cert: Certificate) {
 fn check_endpoint_url(location: &str) -> Result<(), Error> {
     match url::Url::parse(location.trim()) {
         Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() && location.trim() == location => Ok(()),
-        _ => Err(bad(&format!("ACS location {location:?} is not an absolute http(s) URL"))),
+        _ => Err(bad(&format!("endpoint location {location:?} is not an absolute http(s) URL"))),
     }
 }
 
@@ -323,11 +352,13 @@ mod tests {
             want_authn_requests_signed: true,
             certificates: &[key.cert],
             name_id_formats: &[NameIdFormat::Email],
+            slo_url: Some("https://idp.example.com/saml2/a&b/slo"),
         });
         let key_at = xml.find("KeyDescriptor").unwrap();
         let format_at = xml.find("NameIDFormat").unwrap();
         let sso_at = xml.find("SingleSignOnService").unwrap();
-        assert!(key_at < format_at && format_at < sso_at);
+        let slo_at = xml.find("SingleLogoutService").unwrap();
+        assert!(key_at < slo_at && slo_at < format_at && format_at < sso_at);
         assert!(xml.contains(r#"WantAuthnRequestsSigned="true""#));
         assert!(xml.contains("a&amp;b"));
         roxmltree::Document::parse(&xml).unwrap();

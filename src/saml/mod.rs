@@ -10,6 +10,7 @@ pub mod binding;
 pub mod encrypt;
 pub mod error;
 pub mod keys;
+pub mod logout;
 pub mod metadata;
 pub mod response;
 pub mod sign;

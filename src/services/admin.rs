@@ -486,6 +486,7 @@ pub async fn metadata(ctx: &Ctx, name: &str) -> Result<String, Error> {
         want_authn_requests_signed: app.sp.require_signed_requests,
         certificates: &certificates,
         name_id_formats: &NameIdFormat::ALL,
+        slo_url: Some(&format!("{sso_url}/slo")),
     }))
 }
 

@@ -30,6 +30,10 @@ pub enum Error {
     NoSigningKey { app: String },
     #[error("application {app}: {reason}")]
     Certificate { app: String, reason: String },
+    #[error(transparent)]
+    Logout(#[from] crate::saml::logout::LogoutError),
+    #[error("this logout is unknown or has expired")]
+    LogoutExpired,
     #[error("the SP metadata could not be fetched from {url}: {reason}")]
     Fetch { url: String, reason: String },
     #[error("identity management for {app}: {reason}")]

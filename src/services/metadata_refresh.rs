@@ -199,6 +199,14 @@ pub fn differences(old: &SpSettings, new: &SpSettings) -> Vec<String> {
     let old_acs: Vec<&str> = old.acs.iter().map(|a| a.url.as_str()).collect();
     let new_acs: Vec<&str> = new.acs.iter().map(|a| a.url.as_str()).collect();
     list_changes(&mut changes, "ACS URL", &old_acs, &new_acs);
+    // One line per location, whatever bindings it serves.
+    let mut old_slo: Vec<&str> = old.slo.iter().map(|e| e.location.as_str()).collect();
+    let mut new_slo: Vec<&str> = new.slo.iter().map(|e| e.location.as_str()).collect();
+    for list in [&mut old_slo, &mut new_slo] {
+        list.sort_unstable();
+        list.dedup();
+    }
+    list_changes(&mut changes, "SLO endpoint", &old_slo, &new_slo);
     let fingerprints = |pems: &[String]| -> Vec<String> {
         pems.iter()
             .map(|p| Certificate::from_pem(p.as_bytes()).map(|c| c.fingerprint).unwrap_or_else(|_| "unreadable".into()))

@@ -11,6 +11,7 @@ pub mod idm;
 pub mod login;
 pub mod metadata_refresh;
 pub mod rotation;
+pub mod slo;
 pub mod sp_import;
 pub mod sso;
 

@@ -198,6 +198,7 @@ pub async fn answer(
     let encryption = encryption(app)?;
 
     let lifetime = Duration::seconds(i64::from(app.sp.assertion_lifetime_secs));
+    let sent_name_id = name_id.clone();
     let job = SignJob {
         response_id: crate::saml::new_id(),
         assertion_id: crate::saml::new_id(),
@@ -217,6 +218,8 @@ pub async fn answer(
         encryption,
     };
     let xml = sign_off_thread(key, job).await?;
+    // Single logout reaches every SP this session signed in to, with the NameID it was sent.
+    crate::services::slo::record_participation(ctx, session, app, user.id, &sent_name_id, now).await?;
 
     let detail = if pending.request_id.is_some() { "sp-initiated" } else { "idp-initiated" };
     let event = Event::new(now, EventName::SsoLogin, &Actor::User(user.username.clone()))
@@ -362,12 +365,12 @@ async fn remember(conn: &mut Conn, app: &Application, id: &str, f: Freshness) ->
     Ok(sso::insert_seen_request(conn, app.id, id, millis(f.now), millis(expires)).await?)
 }
 
-fn freshness(ctx: &Ctx, now: DateTime<Utc>) -> Freshness {
+pub(crate) fn freshness(ctx: &Ctx, now: DateTime<Utc>) -> Freshness {
     let secs = |s: u64| Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2_000));
     Freshness { now, clock_skew: secs(ctx.config.clock_skew_secs), max_age: secs(ctx.config.request_max_age_secs) }
 }
 
-async fn load_saml_app(conn: &mut Conn, app_name: &str) -> Result<Application, Error> {
+pub(crate) async fn load_saml_app(conn: &mut Conn, app_name: &str) -> Result<Application, Error> {
     // Names that cannot be application names are unknown, without a query.
     let name = AppName::parse(app_name).map_err(|_| Error::UnknownApp { name: app_name.to_owned() })?;
     let app = apps::find_app(conn, name.as_str()).await?.ok_or_else(|| Error::UnknownApp { name: name.to_string() })?;
@@ -394,7 +397,7 @@ fn encryption(app: &Application) -> Result<Option<Encryption>, Error> {
     }))
 }
 
-fn sp_certificates(app: &Application) -> Result<Vec<Certificate>, Error> {
+pub(crate) fn sp_certificates(app: &Application) -> Result<Vec<Certificate>, Error> {
     app.sp.signing_certificates.iter().map(|pem| Ok(Certificate::from_pem(pem.as_bytes())?)).collect()
 }
 
@@ -485,7 +488,7 @@ async fn sign_off_thread(key: std::sync::Arc<SigningKey>, job: SignJob) -> Resul
     .map_err(Error::from)
 }
 
-fn encode(xml: &str) -> String {
+pub(crate) fn encode(xml: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(xml.as_bytes())
 }
 

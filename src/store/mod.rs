@@ -12,6 +12,7 @@ pub mod groups;
 pub mod idm;
 pub mod jobs;
 pub mod metadata_sources;
+pub mod slo;
 pub mod sso;
 pub mod users;
 
