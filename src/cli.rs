@@ -485,6 +485,9 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 }
                 println!("sp_entity_id     {}", view.sp_entity_id);
                 println!("acs_urls         {}", view.acs_urls.join(" "));
+                if !view.slo_urls.is_empty() {
+                    println!("slo_urls         {}", view.slo_urls.join(" "));
+                }
                 println!("signing          {}", view.signing);
                 println!("nameid_format    {}", view.nameid_format);
                 println!("signed_requests  {}", if view.require_signed_requests { "required" } else { "optional" });

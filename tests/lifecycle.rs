@@ -720,6 +720,71 @@ mod slo {
         assert_eq!(app.get("/", Some(&cookie)).await.status, StatusCode::SEE_OTHER);
     }
 
+    /// No input to the logout endpoint causes a server error (hostile or broken LogoutRequests and responses).
+    #[tokio::test]
+    async fn no_logout_input_causes_a_server_error() {
+        let app = TestApp::new().await;
+        with_slo(&app, "acme", true, common::SETTINGS).await;
+        let genuine = redirect_query(&logout_request("acme", "_fuzz", None), Some("rs"), Some(&app.sp_key));
+        let post = b64(&logout_request("acme", "_fuzz2", Some(&app.sp_key)));
+        let mut seed: u64 = 0x10_6047;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..240 {
+            let mut bytes = if round % 2 == 0 { genuine.clone().into_bytes() } else { post.clone().into_bytes() };
+            for _ in 0..(1 + next() % 4) {
+                let at = (next() as usize) % bytes.len();
+                match next() % 3 {
+                    0 => bytes[at] = (next() % 256) as u8,
+                    1 => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.insert(at, b"%&=+/<>\"'\0"[(next() % 10) as usize]),
+                }
+            }
+            let mutated = String::from_utf8_lossy(&bytes).into_owned();
+            let field = if round % 4 < 2 { "SAMLRequest" } else { "SAMLResponse" };
+            let reply = if round % 2 == 0 {
+                let query: String = mutated
+                    .replacen("SAMLRequest", field, 1)
+                    .chars()
+                    .filter(|c| !c.is_whitespace() && *c != '#' && !c.is_control())
+                    .collect();
+                let uri = format!("/saml2/acme/slo?{query}");
+                match axum::http::Uri::try_from(uri.as_str()) {
+                    Ok(_) => app.get(&uri, None).await,
+                    Err(_) => continue,
+                }
+            } else {
+                app.post_form("/saml2/acme/slo", &[(field, &mutated)], None).await
+            };
+            assert!(!reply.status.is_server_error(), "round {round}: {} {}", reply.status, reply.body);
+        }
+    }
+
+    /// Logging out someone else: a LogoutRequest that names another principal than this browser's session ends
+    /// nothing and gets UnknownPrincipal.
+    #[tokio::test]
+    async fn a_logout_request_for_another_principal_signs_nobody_out() {
+        let app = TestApp::new().await;
+        with_slo(&app, "acme", false, common::SETTINGS).await;
+        let cookie = app.login("bob", common::PASSWORD).await;
+        // bob may not use acme, but holds an IdP session; the request names alice.
+        let request = logout_request("acme", "_other1", Some(&app.sp_key));
+        let reply = app
+            .get(&format!("/saml2/acme/slo?{}", redirect_query(&request, None, Some(&app.sp_key))), Some(&cookie))
+            .await;
+        let response = decoded(&form_field(&reply, "SAMLResponse"));
+        assert!(response.contains(sesame::saml::logout::UNKNOWN_PRINCIPAL), "{response}");
+        assert_eq!(app.get("/", Some(&cookie)).await.status, StatusCode::OK, "bob is still signed in");
+        let shown = admin::show_app(&app.ctx, "acme", Utc::now()).await.unwrap();
+        assert_eq!(shown.slo_urls, [SP_SLO]);
+    }
+
     #[tokio::test]
     async fn portal_logout_tells_every_sp_and_reports_the_one_that_did_not_confirm() {
         let app = TestApp::new().await;

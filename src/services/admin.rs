@@ -370,6 +370,8 @@ pub struct AppView {
     pub sp_metadata_source: Option<MetadataSourceView>,
     pub sp_entity_id: String,
     pub acs_urls: Vec<String>,
+    /// The SP's single logout endpoints (from its metadata); logout reaches the SP only when there is one.
+    pub slo_urls: Vec<String>,
     pub signing: String,
     pub nameid_format: String,
     pub require_signed_requests: bool,
@@ -440,6 +442,11 @@ pub async fn show_app(ctx: &Ctx, name: &str, now: DateTime<Utc>) -> Result<AppVi
         sp_metadata_source,
         sp_entity_id: app.sp.entity_id.clone(),
         acs_urls: app.sp.acs.iter().map(|a| a.url.clone()).collect(),
+        slo_urls: {
+            let mut urls: Vec<String> = app.sp.slo.iter().map(|e| e.location.clone()).collect();
+            urls.dedup();
+            urls
+        },
         signing: app.sp.signing_mode.as_str().to_owned(),
         nameid_format: app.sp.name_id_format.as_str().to_owned(),
         require_signed_requests: app.sp.require_signed_requests,

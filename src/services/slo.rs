@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use tracing::info;
 
 use crate::audit::{Actor, Event, EventName};
-use crate::directory::{AppId, Application, UserId};
+use crate::directory::{Application, UserId};
 use crate::saml::authn_request::{self, HTTP_POST, HTTP_REDIRECT};
 use crate::saml::binding;
 use crate::saml::logout::{self, LogoutError, PARTIAL_LOGOUT, UNKNOWN_PRINCIPAL};
@@ -585,10 +585,4 @@ fn with_query(location: &str, query: &str) -> String {
 
 fn stored_value(json: &str) -> String {
     serde_json::from_str::<StoredNameId>(json).map(|n| n.value).unwrap_or_default()
-}
-
-/// The ids of applications a session is known to have signed in to (for tests and diagnostics).
-pub async fn participations(ctx: &Ctx, session_index: &str) -> Result<Vec<AppId>, Error> {
-    let mut conn = ctx.db.conn().await?;
-    Ok(slo::list_participations(&mut conn, session_index).await?.into_iter().map(|(id, _)| id).collect())
 }
