@@ -4,7 +4,7 @@
 CARGO ?= cargo
 PYTHON_VENV := .venv/bin/python
 
-.PHONY: run test test-sqlite test-postgres test-rust test-peers lint bench deps test-deps
+.PHONY: run test test-sqlite test-postgres test-rust test-peers lint bench bench-provisioning deps test-deps
 
 deps:
 	./scripts/install-system-deps.sh
@@ -42,3 +42,7 @@ test-peers:
 ## SSO throughput against the raw RSA rate of this machine (release build; not part of the tests).
 bench: deps
 	$(CARGO) bench --bench sso
+
+## 10,000 users provisioned into scim2-server, against the same server's rate for direct creates (release build).
+bench-provisioning: test-deps
+	$(CARGO) bench --bench provisioning

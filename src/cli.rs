@@ -12,7 +12,7 @@ use crate::directory::attributes::AttributeChange;
 use crate::directory::user::Profile;
 use crate::directory::AttributeSource;
 use crate::services::catalog::CreateFromConnector;
-use crate::services::{admin, attributes, catalog, idm, sp_import, Ctx};
+use crate::services::{admin, admins, api_tokens, attributes, catalog, idm, sp_import, Ctx};
 
 #[derive(Debug, Parser)]
 #[command(name = "sesame", version, about = "A SAML 2.0 identity provider")]
@@ -42,6 +42,45 @@ pub enum Command {
     /// The connector catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Administrators of the admin console and API.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// API tokens for /api/v1.
+    #[command(subcommand)]
+    ApiToken(ApiTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an administrator (separate from portal users).
+    Add {
+        username: String,
+        /// Read the password from standard input (one line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Two-factor sign-in with an authenticator app.
+    #[command(subcommand)]
+    Totp(TotpCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TotpCommand {
+    /// Turn TOTP on (or renew its secret) and print the otpauth:// URI once, for the authenticator app.
+    Enable { username: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiTokenCommand {
+    /// Create a token and print it once on standard output.
+    Create { name: String },
+    /// List tokens (never the tokens themselves).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token: requests with it are refused from now on.
+    Revoke { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,19 +230,42 @@ pub struct RotateCert {
 #[derive(Debug, Subcommand)]
 pub enum IdmCommand {
     /// Verify the SCIM connection, then save it and start provisioning.
+    #[command(group(clap::ArgGroup::new("deletion").args(["soft_delete", "hard_delete"])))]
     Activate {
         app: String,
+        /// The SCIM Base URL; without it, the connector's Base URL filled with the application's values and --set.
         #[arg(long)]
-        base_url: String,
+        base_url: Option<String>,
+        /// A value for a placeholder of the connector's SCIM Base URL, e.g. --set TENANT_ID=1234 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        set: Vec<(String, String)>,
         /// Read the SCIM bearer token from standard input (one line).
         #[arg(long)]
         token_stdin: bool,
         /// Also create, rename, delete and fill the groups bound to the application.
         #[arg(long)]
         manage_groups: bool,
-        /// Deactivate deleted users instead of deleting them in the SP.
+        /// Deactivate deleted users instead of deleting them in the SP (the connector's default otherwise).
         #[arg(long)]
         soft_delete: bool,
+        /// Delete deleted users in the SP even where the connector soft-deletes.
+        #[arg(long)]
+        hard_delete: bool,
+    },
+    /// Show the SCIM attribute mapping; exclude optional attributes or restore them.
+    Mapping {
+        app: String,
+        /// Stop sending this optional SCIM attribute (its path as listed; repeatable).
+        #[arg(long)]
+        exclude: Vec<String>,
+        /// Send this excluded attribute again (repeatable).
+        #[arg(long)]
+        restore: Vec<String>,
+        /// Restore every excluded attribute (the defaults).
+        #[arg(long, conflicts_with = "restore")]
+        restore_all: bool,
+        #[arg(long)]
+        json: bool,
     },
     /// Stop provisioning; the SP's accounts are left as they are.
     Deactivate { app: String },
@@ -216,6 +278,15 @@ pub enum IdmCommand {
         /// Import every user the directory does not have.
         #[arg(long)]
         all_new: bool,
+        /// Run the import in the background (for large imports; `sesame serve` does the work) and print its id.
+        #[arg(long)]
+        background: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the application's background imports and their progress.
+    Imports {
+        app: String,
         #[arg(long)]
         json: bool,
     },
@@ -398,24 +469,73 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::App(AppCommand::Idm(IdmCommand::Activate {
             app,
             base_url,
+            set,
             token_stdin,
             manage_groups,
             soft_delete,
+            hard_delete,
         })) => {
             if !token_stdin {
                 anyhow::bail!("the token is read from standard input: pass --token-stdin");
             }
             let token = secrecy::SecretString::from(read_password()?);
-            let activation = idm::Activation { base_url, token, manage_groups, soft_delete };
+            let soft_delete = match (soft_delete, hard_delete) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            };
+            let activation = idm::Activation { base_url, values: set, token, manage_groups, soft_delete };
             idm::activate(ctx, &actor, &app, activation, now).await?;
             println!("identity management for {app} is active; provisioning has started");
+        }
+        Command::App(AppCommand::Idm(IdmCommand::Mapping { app, exclude, restore, restore_all, json })) => {
+            if !exclude.is_empty() || !restore.is_empty() || restore_all {
+                let restore = (!restore_all).then_some(restore.as_slice());
+                idm::change_mapping(ctx, &actor, &app, &exclude, restore, now).await?;
+            }
+            for row in idm::mapping(ctx, &app).await? {
+                if json {
+                    println!("{}", serde_json::to_string(&row)?);
+                } else {
+                    let state = match (row.required, row.excluded) {
+                        (true, _) => "required",
+                        (false, true) => "excluded",
+                        (false, false) => "optional",
+                    };
+                    println!("{state:<9} {:<64} {}", row.scim, row.source);
+                }
+            }
+        }
+        Command::App(AppCommand::Idm(IdmCommand::Imports { app, json })) => {
+            for import in idm::imports(ctx, &app).await? {
+                if json {
+                    println!("{}", serde_json::to_string(&import)?);
+                } else {
+                    let error =
+                        if import.last_error.is_empty() { String::new() } else { format!(" ({})", import.last_error) };
+                    println!(
+                        "import {:<5} {:<9} {}/{} imported, {} skipped{error}",
+                        import.id, import.state, import.imported, import.total, import.skipped
+                    );
+                }
+            }
         }
         Command::App(AppCommand::Idm(IdmCommand::Deactivate { app })) => {
             idm::deactivate(ctx, &actor, &app, now).await?;
             println!("identity management for {app} is deactivated");
         }
-        Command::App(AppCommand::Idm(IdmCommand::Import { app, users, all_new, json })) => {
-            if users.is_empty() && !all_new {
+        Command::App(AppCommand::Idm(IdmCommand::Import { app, users, all_new, background, json })) => {
+            if background && (users.is_empty() == all_new) {
+                let selected = (!all_new).then_some(users.as_slice());
+                let id = idm::start_import(ctx, &actor, &app, selected, now).await?;
+                if json {
+                    println!("{}", serde_json::json!({ "import_id": id }));
+                } else {
+                    println!("import {id} started; `sesame app idm imports {app}` shows its progress");
+                }
+            } else if background {
+                anyhow::bail!("--background needs --all-new or --user (not both)");
+            } else if users.is_empty() && !all_new {
                 for c in idm::list_import_candidates(ctx, &app).await? {
                     if json {
                         println!("{}", serde_json::to_string(&c)?);
@@ -587,6 +707,47 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Admin(AdminCommand::Add { username, password_stdin }) => {
+            if !password_stdin {
+                anyhow::bail!("the password is read from standard input: pass --password-stdin");
+            }
+            admins::create_admin(ctx, &actor, &username, read_password()?, now).await?;
+            println!("created administrator {username}");
+        }
+        Command::Admin(AdminCommand::Totp(TotpCommand::Enable { username })) => {
+            let uri = admins::enable_totp(ctx, &actor, &username, now).await?;
+            println!("{uri}");
+            eprintln!("add this URI to the authenticator app now (as text or a QR code); it is not shown again");
+        }
+        Command::ApiToken(ApiTokenCommand::Create { name }) => {
+            let token = api_tokens::create(ctx, &actor, &name, now).await?;
+            println!("{token}");
+            eprintln!("API token {name} created; it is shown once: store it now");
+        }
+        Command::ApiToken(ApiTokenCommand::List { json }) => {
+            for t in api_tokens::list(ctx).await? {
+                if json {
+                    println!("{}", serde_json::to_string(&t)?);
+                } else {
+                    let state = match t.revoked_at {
+                        Some(at) => format!("revoked {}", at.to_rfc3339()),
+                        None => "active".to_owned(),
+                    };
+                    let used = t.last_used_at.map_or_else(|| "never".to_owned(), |at| at.to_rfc3339());
+                    println!(
+                        "{:<24} {:<30} created {} by {}, last used {used}",
+                        t.name,
+                        state,
+                        t.created_at.to_rfc3339(),
+                        t.created_by
+                    );
+                }
+            }
+        }
+        Command::ApiToken(ApiTokenCommand::Revoke { name }) => {
+            api_tokens::revoke(ctx, &actor, &name, now).await?;
+            println!("revoked API token {name}");
+        }
         Command::Events(args) => {
             let filter = EventFilter {
                 name: match &args.name {
@@ -605,6 +766,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 },
                 success: None,
                 limit: args.limit,
+                ..EventFilter::default()
             };
             for event in admin::list_events(ctx, &filter).await? {
                 if args.json {

@@ -12,7 +12,7 @@ use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Settings keys, as they are spelled in the TOML file and, upper-cased after `SESAME_`, in the environment.
-const KEYS: [&str; 20] = [
+const KEYS: [&str; 24] = [
     "base_url",
     "bind",
     "data_dir",
@@ -33,6 +33,10 @@ const KEYS: [&str; 20] = [
     "metadata_refresh_secs",
     "metadata_refresh_min_secs",
     "metadata_refresh_max_secs",
+    "login_max_failures_per_user",
+    "login_max_failures_per_ip",
+    "login_window_secs",
+    "trusted_proxies",
 ];
 /// Variables that belong to the command line, not to the settings.
 const NOT_SETTINGS: [&str; 2] = ["SESAME_CONFIG", "SESAME_LOG"];
@@ -76,6 +80,16 @@ pub struct Config {
     pub metadata_refresh_secs: u64,
     pub metadata_refresh_min_secs: u64,
     pub metadata_refresh_max_secs: u64,
+    /// Failed sign-ins per username (portal and admin console, counted apart) before further attempts are refused
+    /// until the window ends.
+    pub login_max_failures_per_user: u32,
+    /// Failed sign-ins per client address before further attempts from it are refused until the window ends.
+    pub login_max_failures_per_ip: u32,
+    /// The sign-in throttling window.
+    pub login_window_secs: u64,
+    /// Comma-separated addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` names the client.
+    /// Empty: the socket peer is the client.
+    pub trusted_proxies: String,
 }
 
 fn serialize_secret_opt<S: serde::Serializer>(value: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
@@ -108,6 +122,10 @@ impl Default for Config {
             metadata_refresh_secs: 86_400,
             metadata_refresh_min_secs: 300,
             metadata_refresh_max_secs: 7 * 86_400,
+            login_max_failures_per_user: 5,
+            login_max_failures_per_ip: 20,
+            login_window_secs: 900,
+            trusted_proxies: String::new(),
         }
     }
 }
@@ -201,6 +219,16 @@ impl Config {
                     .into(),
             });
         }
+        if self.login_max_failures_per_user == 0 || self.login_max_failures_per_ip == 0 {
+            return Err(Error::Invalid {
+                key: "login_max_failures_per_user",
+                problem: "the failure limits must be at least 1".into(),
+            });
+        }
+        if !(60..=86_400).contains(&self.login_window_secs) {
+            return Err(Error::Invalid { key: "login_window_secs", problem: "must be between 60 and 86400".into() });
+        }
+        self.trusted_proxy_ranges().map_err(|problem| Error::Invalid { key: "trusted_proxies", problem })?;
         if self.cert_validity_days == 0 || self.cert_validity_days > 36_500 {
             return Err(Error::Invalid { key: "cert_validity_days", problem: "must be between 1 and 36500".into() });
         }
@@ -225,6 +253,20 @@ impl Config {
             }
             _ => url,
         }
+    }
+
+    /// The parsed `trusted_proxies`: addresses (as /32 or /128 ranges) and CIDR ranges.
+    pub fn trusted_proxy_ranges(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("{s:?} is not an IP address or CIDR range"))
+            })
+            .collect()
     }
 
     pub fn is_https(&self) -> bool {

@@ -387,3 +387,60 @@ async fn custom_apps_define_jit_sets_that_a_reimport_keeps() {
 async fn admin_bind(app: &TestApp, name: &str) {
     sesame::services::admin::change_binding(&app.ctx, &Actor::Cli, name, "staff", true, Utc::now()).await.unwrap();
 }
+
+/// Each connector's SCIM mapping, sent by the provisioning module to a real SCIM server (scim2-server): for a user
+/// with every property set, the server holds exactly the attributes of the seed article's table (less the rows the
+/// directory cannot provide), the group where the SP supports groups and none where it does not, and a deleted user
+/// is deleted, or only deactivated where the article says the SP soft-deletes.
+#[tokio::test]
+async fn each_connector_provisions_exactly_its_table_into_a_real_scim_server() {
+    use common::scim::{ScimPeer, TOKEN};
+    use sesame::services::{admin, idm};
+
+    for (id, table) in TABLES {
+        let scim = ScimPeer::start();
+        let app = TestApp::new().await;
+        let connector = app.ctx.catalog.get(id).unwrap().clone();
+        let examples: Vec<(&str, &str)> =
+            connector.placeholders.iter().map(|p| (p.name.as_str(), p.example.as_str())).collect();
+        create(&app, "sp", id, &examples, None).await.unwrap();
+        let now = Utc::now();
+        let user = sample_user();
+        admin::create_user(&app.ctx, &Actor::Cli, &user.username, user.profile.clone(), None, now).await.unwrap();
+        admin::create_group(&app.ctx, &Actor::Cli, "finance", now).await.unwrap();
+        admin::change_member(&app.ctx, &Actor::Cli, "finance", &user.username, true, now).await.unwrap();
+        admin::change_binding(&app.ctx, &Actor::Cli, "sp", "finance", true, now).await.unwrap();
+
+        let groups = connector.scim.groups_supported;
+        if !groups {
+            let with_groups = idm::Activation::new(scim.base_url(), secrecy::SecretString::from(TOKEN), true);
+            let err = idm::activate(&app.ctx, &Actor::Cli, "sp", with_groups, now).await.unwrap_err();
+            assert!(err.to_string().contains("does not support groups"), "{id}: {err}");
+        }
+        let activation = idm::Activation::new(scim.base_url(), secrecy::SecretString::from(TOKEN), groups);
+        idm::activate(&app.ctx, &Actor::Cli, "sp", activation, now).await.unwrap();
+        app.run_provisioning().await;
+
+        let user_name = connector.scim.user_mapping().user_name(&user);
+        let stored = scim.user(&user_name).await.unwrap_or_else(|| panic!("{id}: {user_name} was not provisioned"));
+        // `groups` is the SP's read-only view of memberships (RFC 7643 §4.1.2), not something we send.
+        let held: BTreeSet<String> = attribute_paths(&stored).into_iter().filter(|p| p != "groups").collect();
+        let missing = unavailable(id);
+        let expected: BTreeSet<String> =
+            table.iter().map(|r| scim_path(r[2])).filter(|p| !missing.contains(p)).collect();
+        assert_eq!(held, expected, "{id}: {stored}");
+        if groups {
+            assert_eq!(scim.member_names("finance").await, vec![user_name.clone()], "{id}");
+        } else {
+            assert!(scim.all("Groups").await.is_empty(), "{id}: no groups for an SP without them");
+        }
+
+        admin::delete_user(&app.ctx, &Actor::Cli, &user.username, Utc::now()).await.unwrap();
+        app.run_provisioning().await;
+        match scim.user(&user_name).await {
+            Some(kept) if connector.scim.soft_delete => assert_eq!(kept["active"], false, "{id}: soft delete"),
+            Some(kept) => panic!("{id}: a deleted user stays in the SP: {kept}"),
+            None => assert!(!connector.scim.soft_delete, "{id}: the SP soft-deletes, but the account is gone"),
+        }
+    }
+}

@@ -11,9 +11,13 @@ use secrecy::SecretString;
 use sesame::audit::{Actor, EventFilter, EventName};
 use sesame::directory::user::Profile;
 use sesame::services::{admin, idm};
+use sesame::store::jobs::JobKind;
 
 fn activation(scim: &ScimPeer, manage_groups: bool, soft_delete: bool) -> idm::Activation {
-    idm::Activation { base_url: scim.base_url(), token: SecretString::from(TOKEN), manage_groups, soft_delete }
+    idm::Activation {
+        soft_delete: Some(soft_delete),
+        ..idm::Activation::new(scim.base_url(), SecretString::from(TOKEN), manage_groups)
+    }
 }
 
 async fn activate(app: &TestApp, scim: &ScimPeer, manage_groups: bool, soft_delete: bool) {
@@ -323,4 +327,133 @@ async fn outage_and_restart_lose_nothing() {
     assert_eq!(scim.member_names("staff").await, ["alice", "frank"]);
     let creates = events(&app, EventName::UserCreateProvision).await;
     assert!(creates.iter().any(|e| e.success && e.username == "frank"), "and the recovery");
+}
+
+/// Attribute mapping per application: an excluded optional attribute is no longer sent (the SP keeps what it had),
+/// a required one cannot be excluded, and restoring the defaults sends it again.
+#[tokio::test]
+async fn optional_mapping_entries_can_be_excluded_and_restored() {
+    let scim = ScimPeer::start();
+    let app = TestApp::new().await;
+    let now = Utc::now();
+    admin::update_user(&app.ctx, &Actor::Cli, "alice", profile("alice@example.com", "Alice L"), now).await.unwrap();
+    activate(&app, &scim, false, false).await;
+    assert_eq!(scim.user("alice").await.unwrap()["title"], "Analyst");
+
+    let err = idm::change_mapping(&app.ctx, &Actor::Cli, "acme", &["userName".into()], Some(&[]), now).await;
+    assert!(err.unwrap_err().to_string().contains("required"));
+    let err = idm::change_mapping(&app.ctx, &Actor::Cli, "acme", &["nickName".into()], Some(&[]), now).await;
+    assert!(err.unwrap_err().to_string().contains("not in the mapping"));
+    idm::change_mapping(&app.ctx, &Actor::Cli, "acme", &["title".into()], Some(&[]), now).await.unwrap();
+    let rows = idm::mapping(&app.ctx, "acme").await.unwrap();
+    assert!(rows.iter().any(|r| r.scim == "title" && r.excluded));
+    assert!(rows.iter().filter(|r| r.scim != "title").all(|r| !r.excluded));
+
+    let mut changed = profile("alice@example.com", "Alice Lovelace");
+    changed.job_title = "Engineer".into();
+    admin::update_user(&app.ctx, &Actor::Cli, "alice", changed, now).await.unwrap();
+    app.run_provisioning().await;
+    let alice = scim.user("alice").await.unwrap();
+    assert_eq!(alice["displayName"], "Alice Lovelace");
+    assert_eq!(alice["title"], "Analyst", "an excluded attribute is not sent");
+
+    idm::change_mapping(&app.ctx, &Actor::Cli, "acme", &[], None, now).await.unwrap();
+    app.run_provisioning().await;
+    assert_eq!(scim.user("alice").await.unwrap()["title"], "Engineer", "restored: sent again at reconciliation");
+    assert!(idm::mapping(&app.ctx, "acme").await.unwrap().iter().all(|r| !r.excluded));
+}
+
+/// A rate-limited SP (429 Too Many Requests with `Retry-After: 7`): the job waits as long as the SP asked, not the
+/// shorter first backoff (2–3 s), the failure is recorded with the SP's words, and nothing is lost.
+#[tokio::test]
+async fn a_rate_limit_is_honoured_with_retry_after() {
+    let mut scim = ScimPeer::start();
+    let app = TestApp::new().await;
+    activate(&app, &scim, false, false).await;
+    assert!(scim.user("alice").await.is_some());
+
+    scim.throttle();
+    let before = Utc::now().timestamp_millis();
+    admin::update_user(&app.ctx, &Actor::Cli, "alice", profile("alice@example.com", "Alice Throttled"), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(app.run_provisioning().await, 1, "one attempt, then the job waits");
+    let mut conn = app.ctx.db.conn().await.unwrap();
+    let (not_before, attempts, error): (i64, i64, String) =
+        sqlx::query_as("SELECT not_before, attempts, last_error FROM provisioning_jobs WHERE state = 'pending'")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+    drop(conn);
+    let wait = not_before - before;
+    assert!((7_000..9_000).contains(&wait), "waits the SP's 7 s, not the backoff: {wait} ms");
+    assert_eq!(attempts, 1);
+    assert!(error.contains("429") && error.contains("rate limit exceeded"), "{error}");
+    let failed = events(&app, EventName::UserUpdateProvision).await;
+    assert!(failed.iter().any(|e| !e.success && e.detail.contains("429")), "the attempt is an event");
+    assert_eq!(app.run_provisioning().await, 0, "not retried before the SP's time");
+
+    // Once due (retry_now stands in for waiting 7 s), the change arrives; the remaining throttled answers are
+    // retried the same way until the SP accepts.
+    for _ in 0..4 {
+        idm::retry_now(&app.ctx, "acme", Utc::now()).await.unwrap();
+        app.run_provisioning().await;
+    }
+    assert_eq!(scim.user("alice").await.unwrap()["displayName"], "Alice Throttled");
+    assert_eq!(open_jobs(&app).await, 0);
+}
+
+/// A user job hinted `absent` (the SP's listing lacked the account) creates without a lookup; if the account
+/// appeared in the SP meanwhile, the SP's 409 leads to a lookup and a take-over, never to a duplicate.
+#[tokio::test]
+async fn an_account_created_in_the_sp_after_the_listing_is_taken_over() {
+    let scim = ScimPeer::start();
+    let app = TestApp::new().await;
+    activate(&app, &scim, false, false).await;
+    let now = Utc::now();
+    let dave = admin::create_user(&app.ctx, &Actor::Cli, "dave", profile("dave@example.com", "Dave"), None, now)
+        .await
+        .unwrap();
+    let existing = scim.create_user("dave", "dave@old.example.com").await;
+    {
+        let mut conn = app.ctx.db.conn().await.unwrap();
+        let acme = sesame::store::apps::find_app(&mut conn, "acme").await.unwrap().unwrap();
+        sqlx::query(
+            "INSERT INTO group_members (group_id, user_id) SELECT id, $1 FROM user_groups WHERE name = 'staff'",
+        )
+        .bind(dave.id.0)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        let hint = sesame::store::jobs::HINT_ABSENT;
+        sesame::store::jobs::enqueue_with_hint(&mut conn, acme.id, JobKind::User, dave.id.0, hint, 0).await.unwrap();
+    }
+    app.run_provisioning().await;
+    let accounts: Vec<_> = scim.all("Users").await.into_iter().filter(|u| u["userName"] == "dave").collect();
+    assert_eq!(accounts.len(), 1, "no duplicate: {accounts:?}");
+    assert_eq!(accounts[0]["id"], existing["id"], "the SP's account was taken over");
+    assert_eq!(accounts[0]["emails"][0]["value"], "dave@example.com", "and brought up to date");
+}
+
+/// A large import runs in the background in batches, with its progress recorded: every SP account the directory
+/// lacks becomes a user (with an event), the ones it has are skipped.
+#[tokio::test]
+async fn a_large_import_runs_in_the_background_with_progress() {
+    let scim = ScimPeer::start();
+    let app = TestApp::new().await;
+    activate(&app, &scim, false, false).await; // alice is provisioned, so the SP has her too.
+    for i in 0..450 {
+        scim.create_user(&format!("sp-user-{i:03}"), &format!("sp-user-{i:03}@example.com")).await;
+    }
+    let id = idm::start_import(&app.ctx, &Actor::Cli, "acme", None, Utc::now()).await.unwrap();
+    let listed = idm::imports(&app.ctx, "acme").await.unwrap();
+    assert_eq!((listed[0].id, listed[0].state.as_str(), listed[0].imported), (id, "listing", 0));
+
+    app.run_provisioning().await;
+    let done = &idm::imports(&app.ctx, "acme").await.unwrap()[0];
+    assert_eq!(done.state, "done");
+    assert_eq!((done.total, done.imported, done.skipped), (451, 450, 1), "alice is skipped");
+    assert!(admin::find_user(&app.ctx, "sp-user-449").await.is_ok());
+    assert_eq!(events(&app, EventName::UserImport).await.len(), 450);
+    assert_eq!(open_jobs(&app).await, 0);
 }

@@ -50,10 +50,21 @@ pub enum EventName {
     SpMetadataRefresh,
     SloRequestRejected,
     SloPropagate,
+    AdminLogin,
+    AdminLoginFailed,
+    AdminLoginThrottled,
+    AdminLogout,
+    UserLoginThrottled,
+    AdminAdminCreate,
+    AdminTotpEnable,
+    AdminApiTokenCreate,
+    AdminApiTokenRevoke,
+    AdminAppDelete,
+    AdminUserPassword,
 }
 
 impl EventName {
-    pub const ALL: [Self; 40] = [
+    pub const ALL: [Self; 51] = [
         Self::UserLogin,
         Self::UserLoginFailed,
         Self::UserLogout,
@@ -94,6 +105,17 @@ impl EventName {
         Self::SpMetadataRefresh,
         Self::SloRequestRejected,
         Self::SloPropagate,
+        Self::AdminLogin,
+        Self::AdminLoginFailed,
+        Self::AdminLoginThrottled,
+        Self::AdminLogout,
+        Self::UserLoginThrottled,
+        Self::AdminAdminCreate,
+        Self::AdminTotpEnable,
+        Self::AdminApiTokenCreate,
+        Self::AdminApiTokenRevoke,
+        Self::AdminAppDelete,
+        Self::AdminUserPassword,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -138,6 +160,17 @@ impl EventName {
             Self::SpMetadataRefresh => "sp_metadata_refresh",
             Self::SloRequestRejected => "slo_request_rejected",
             Self::SloPropagate => "slo_propagate",
+            Self::AdminLogin => "admin_login",
+            Self::AdminLoginFailed => "admin_login_failed",
+            Self::AdminLoginThrottled => "admin_login_throttled",
+            Self::AdminLogout => "admin_logout",
+            Self::UserLoginThrottled => "user_login_throttled",
+            Self::AdminAdminCreate => "admin_admin_create",
+            Self::AdminTotpEnable => "admin_totp_enable",
+            Self::AdminApiTokenCreate => "admin_api_token_create",
+            Self::AdminApiTokenRevoke => "admin_api_token_revoke",
+            Self::AdminAppDelete => "admin_app_delete",
+            Self::AdminUserPassword => "admin_user_password",
         }
     }
 
@@ -154,6 +187,8 @@ pub enum Actor {
     Cli,
     System,
     Anonymous,
+    /// An API client, by the name of its token.
+    ApiToken(String),
 }
 
 impl Actor {
@@ -164,6 +199,20 @@ impl Actor {
             Self::Cli => "cli".into(),
             Self::System => "system".into(),
             Self::Anonymous => "anonymous".into(),
+            Self::ApiToken(name) => format!("api_token:{name}"),
+        }
+    }
+
+    /// The actor a `label` names (for work done later on someone's behalf, such as a background import).
+    pub fn from_label(label: &str) -> Self {
+        match label.split_once(':') {
+            Some(("user", name)) => Self::User(name.to_owned()),
+            Some(("admin", name)) => Self::Admin(name.to_owned()),
+            _ => match label {
+                "cli" => Self::Cli,
+                "system" => Self::System,
+                _ => Self::Anonymous,
+            },
         }
     }
 }
@@ -234,4 +283,10 @@ pub struct EventFilter {
     pub since: Option<DateTime<Utc>>,
     pub success: Option<bool>,
     pub limit: u32,
+    /// Only events before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Only events whose name starts with this (`admin_`, `sso_`, …): the event's type.
+    pub name_prefix: Option<String>,
+    /// Only events older than this `(at, id)` position (the last event of the previous page).
+    pub before: Option<(DateTime<Utc>, i64)>,
 }

@@ -7,6 +7,7 @@
 //! Architecture Invariant: nothing here is called from a request handler except `enqueue_*`, which only writes
 //! job rows; the SCIM token is used only in the Authorization header and never logged or recorded.
 
+pub mod import;
 pub mod reconcile;
 pub mod scim;
 pub mod worker;
@@ -15,7 +16,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::directory::{AppId, GroupId, User, UserId};
+use crate::catalog::scim::Scim;
+use crate::catalog::Catalog;
+use crate::directory::{AppId, Application, GroupId, User, UserId};
+use crate::provisioning::scim::mapping::UserMapping;
+use crate::store::idm::Integration;
 use crate::store::jobs::{self, JobKind};
 use crate::store::{idm, Conn};
 
@@ -58,11 +63,13 @@ pub struct ProvisionError {
     pub detail: String,
     /// From `Retry-After` on 429 and 503.
     pub retry_after: Option<Duration>,
+    /// The SCIM error's `scimType` (RFC 7644 §3.12), e.g. `uniqueness`.
+    pub scim_type: Option<String>,
 }
 
 impl ProvisionError {
     pub fn network(detail: impl Into<String>) -> Self {
-        Self { status: None, detail: detail.into(), retry_after: None }
+        Self { status: None, detail: detail.into(), retry_after: None, scim_type: None }
     }
 
     /// Worth another attempt later: no answer, throttling, or a server-side failure.
@@ -77,8 +84,9 @@ impl ProvisionError {
         self.status == Some(404)
     }
 
+    /// The resource exists already: 409 (RFC 7644 §3.3), or 400 with `scimType` `uniqueness`, which some SPs send.
     pub fn is_conflict(&self) -> bool {
-        self.status == Some(409)
+        self.status == Some(409) || (self.status == Some(400) && self.scim_type.as_deref() == Some("uniqueness"))
     }
 }
 
@@ -87,7 +95,10 @@ impl ProvisionError {
 pub trait Provisioner: Send + Sync {
     /// Checks the URL and credentials, before an integration is saved.
     async fn verify(&self) -> Result<(), ProvisionError>;
-    async fn find_user(&self, user_name: &str) -> Result<Option<RemoteUser>, ProvisionError>;
+    /// The value that identifies the user's account in the SP (SCIM: `userName`), as listings show it.
+    fn account_name(&self, user: &User) -> String;
+    /// Looks the user up by the attribute that identifies accounts in the SP (SCIM: `userName eq`).
+    async fn find_user(&self, user: &User) -> Result<Option<RemoteUser>, ProvisionError>;
     async fn get_user(&self, id: &str) -> Result<RemoteUser, ProvisionError>;
     async fn create_user(&self, user: &User, active: bool) -> Result<RemoteUser, ProvisionError>;
     /// Sends the user's current properties (and `active`) to the SP.
@@ -95,6 +106,8 @@ pub trait Provisioner: Send + Sync {
     /// Deactivates (`active = false`) without sending other properties; works for deleted directory users.
     async fn deactivate_user(&self, id: &str) -> Result<(), ProvisionError>;
     async fn delete_user(&self, id: &str) -> Result<(), ProvisionError>;
+    /// Whether the SP's copy of an assigned user is active and carries what we would send now (drift check).
+    fn is_current(&self, user: &User, remote: &RemoteUser) -> bool;
     async fn list_users(&self, start_index: usize, count: usize) -> Result<Page<RemoteUser>, ProvisionError>;
     async fn find_group(&self, display_name: &str) -> Result<Option<RemoteGroup>, ProvisionError>;
     async fn get_group(&self, id: &str) -> Result<RemoteGroup, ProvisionError>;
@@ -102,6 +115,19 @@ pub trait Provisioner: Send + Sync {
     /// Sets the name and the complete member list.
     async fn update_group(&self, id: &str, display_name: &str, members: &[String]) -> Result<(), ProvisionError>;
     async fn delete_group(&self, id: &str) -> Result<(), ProvisionError>;
+}
+
+/// The SCIM side of the connector an application was created from, if any.
+pub fn connector_scim<'a>(catalog: &'a Catalog, app: &Application) -> Option<&'a Scim> {
+    let id = &app.sp.connector.as_ref()?.id;
+    catalog.get(id).ok().map(|c| &c.scim)
+}
+
+/// The attributes sent for an application's users: its connector's table (or the default one), without the
+/// optional entries the admin excluded.
+pub fn user_mapping(catalog: &Catalog, app: &Application, integration: &Integration) -> UserMapping {
+    let full = connector_scim(catalog, app).map_or_else(UserMapping::default, Scim::user_mapping);
+    full.without(&integration.excluded_attributes)
 }
 
 /// Enqueues what a change of `user` (properties, status, deletion) needs: a user job per integrated app.

@@ -2,11 +2,10 @@
 //! changes made in the SP behind our back (an account deleted, deactivated or edited, a group's members changed)
 //! are repaired by the ordinary, idempotent jobs. One job per application runs at a time, on one replica.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::Utc;
 
-use crate::provisioning::scim::mapping::{value_at, UserMapping};
 use crate::provisioning::worker::JobError;
 use crate::provisioning::{Provisioner, RemoteUser};
 use crate::store::idm::{self, Integration};
@@ -21,7 +20,6 @@ pub async fn run(db: &Db, integration: &Integration, sp: &dyn Provisioner) -> Re
     let remote = list_all_users(sp).await?;
     let mut conn = db.conn().await?;
     let now = Utc::now().timestamp_millis();
-    let mapping = UserMapping::default();
     let links: HashMap<_, _> = idm::list_user_links(&mut conn, app).await?.into_iter().collect();
     let assigned: BTreeSet<_> = idm::list_assigned_users(&mut conn, app).await?.into_iter().collect();
 
@@ -37,13 +35,7 @@ pub async fn run(db: &Db, integration: &Integration, sp: &dyn Provisioner) -> Re
             continue;
         };
         let drifted = match users::find_user(&mut conn, *user_id).await? {
-            Some(user) if is_assigned => {
-                !found.active
-                    || mapping.entries.iter().any(|e| {
-                        let ours = user.property(e.property);
-                        value_at(&found.raw, &e.scim).unwrap_or_default() != ours
-                    })
-            }
+            Some(user) if is_assigned => !sp.is_current(&user, found),
             // Should be inactive (or gone): repair if the SP shows it active.
             _ => found.active,
         };
@@ -51,11 +43,16 @@ pub async fn run(db: &Db, integration: &Integration, sp: &dyn Provisioner) -> Re
             repairs.insert(*user_id);
         }
     }
-    for user_id in assigned.iter().filter(|u| !links.contains_key(u)) {
-        repairs.insert(*user_id);
-    }
     for user_id in &repairs {
         jobs::enqueue(&mut conn, app, JobKind::User, user_id.0, now).await?;
+    }
+    // Assigned users without an account link: those whose account name the listing lacks are created without a
+    // lookup (the hint); the others are looked up and taken over. userName is case-insensitive (RFC 7643 §4.1.1).
+    let names: HashSet<String> = remote.values().map(|u| u.user_name.to_lowercase()).collect();
+    for user_id in assigned.iter().filter(|u| !links.contains_key(u)) {
+        let Some(user) = users::find_user(&mut conn, *user_id).await? else { continue };
+        let hint = if names.contains(&sp.account_name(&user).to_lowercase()) { "" } else { jobs::HINT_ABSENT };
+        jobs::enqueue_with_hint(&mut conn, app, JobKind::User, user_id.0, hint, now).await?;
     }
 
     if integration.manage_groups {

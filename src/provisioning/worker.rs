@@ -15,14 +15,16 @@ use tokio::sync::{watch, Notify};
 use tracing::{info, warn};
 
 use crate::audit::{Actor, Event, EventName};
-use crate::directory::{AppId, Group, User};
+use crate::catalog::Catalog;
+use crate::directory::Application;
+use crate::directory::{AppId, Group, GroupId, User, UserId};
 use crate::provisioning::scim::mapping::UserMapping;
 use crate::provisioning::scim::{check_base_url, http_client, ScimProvisioner};
-use crate::provisioning::{reconcile, ProvisionError, Provisioner};
+use crate::provisioning::{import, reconcile, user_mapping, ProvisionError, Provisioner};
 use crate::secret::SecretKey;
 use crate::store::idm::{self, Integration, Link};
 use crate::store::jobs::{self, Job, JobKind};
-use crate::store::{apps, events, groups, users, Backend, Db};
+use crate::store::{apps, events, groups, users, Backend, Conn, Db};
 
 /// Attempts before a job is marked failed (about a day of backoff at the cap).
 const MAX_ATTEMPTS: i64 = 12;
@@ -40,8 +42,21 @@ pub enum JobError {
     Config(String),
 }
 
-/// Provisioners by application, with the (base URL, sealed token) they were built from.
-type ProvisionerCache = HashMap<AppId, (String, Arc<dyn Provisioner>)>;
+/// Provisioners by application, with what they were built from and when.
+type ProvisionerCache = HashMap<AppId, CachedProvisioner>;
+
+struct CachedProvisioner {
+    /// The integration's base URL, sealed token and exclusions.
+    fingerprint: String,
+    mapping: UserMapping,
+    app_name: String,
+    built: std::time::Instant,
+    provisioner: Arc<dyn Provisioner>,
+}
+
+/// How long a job may use a provisioner without reloading its application (whose connector decides the mapping);
+/// the integration itself (active, URL, token, exclusions) is read for every job.
+const APP_TTL: Duration = Duration::from_secs(2);
 
 /// Everything a worker needs. Clone it into each worker task.
 #[derive(Clone)]
@@ -52,10 +67,16 @@ pub struct Worker {
     allow_private: bool,
     wake: Arc<Notify>,
     provisioners: Arc<Mutex<ProvisionerCache>>,
+    catalog: Arc<Catalog>,
 }
 
 impl Worker {
-    pub fn new(db: Db, secret: Arc<SecretKey>, allow_private: bool) -> Result<Self, ProvisionError> {
+    pub fn new(
+        db: Db,
+        secret: Arc<SecretKey>,
+        allow_private: bool,
+        catalog: Arc<Catalog>,
+    ) -> Result<Self, ProvisionError> {
         Ok(Self {
             db,
             secret,
@@ -63,6 +84,7 @@ impl Worker {
             allow_private,
             wake: Arc::new(Notify::new()),
             provisioners: Arc::default(),
+            catalog,
         })
     }
 
@@ -76,24 +98,55 @@ impl Worker {
         self.wake.notify_waiters();
     }
 
-    /// The provisioner for an integration, built once per (app, base URL, token).
-    pub fn provisioner(&self, integration: &Integration) -> Result<Arc<dyn Provisioner>, JobError> {
-        let fingerprint = format!("{}\n{}", integration.base_url, integration.token_sealed);
+    /// The provisioner for an application's integration, built once per (app, base URL, token, mapping).
+    pub fn provisioner(&self, app: &Application, integration: &Integration) -> Result<Arc<dyn Provisioner>, JobError> {
+        let mapping = user_mapping(&self.catalog, app, integration);
+        let fingerprint = fingerprint(integration);
         if let Ok(cache) = self.provisioners.lock() {
-            if let Some((f, p)) = cache.get(&integration.app) {
-                if *f == fingerprint {
-                    return Ok(p.clone());
+            if let Some(c) = cache.get(&integration.app) {
+                if c.fingerprint == fingerprint && c.mapping == mapping {
+                    return Ok(c.provisioner.clone());
                 }
             }
         }
         check_base_url(&integration.base_url, self.allow_private).map_err(JobError::Config)?;
         let token = self.secret.open(&integration.token_sealed).map_err(|e| JobError::Config(e.to_string()))?;
         let p: Arc<dyn Provisioner> =
-            Arc::new(ScimProvisioner::new(self.http.clone(), &integration.base_url, token, UserMapping::default()));
+            Arc::new(ScimProvisioner::new(self.http.clone(), &integration.base_url, token, mapping.clone()));
         if let Ok(mut cache) = self.provisioners.lock() {
-            cache.insert(integration.app, (fingerprint, p.clone()));
+            let cached = CachedProvisioner {
+                fingerprint,
+                mapping,
+                app_name: app.name.to_string(),
+                built: std::time::Instant::now(),
+                provisioner: p.clone(),
+            };
+            cache.insert(integration.app, cached);
         }
         Ok(p)
+    }
+
+    /// The application's name and provisioner for a job: from the cache when it is fresh and built from the same
+    /// integration settings, else after loading the application.
+    async fn job_provisioner(&self, integration: &Integration) -> Result<(String, Arc<dyn Provisioner>), JobError> {
+        let fingerprint = fingerprint(integration);
+        if let Ok(cache) = self.provisioners.lock() {
+            if let Some(c) = cache.get(&integration.app) {
+                if c.fingerprint == fingerprint && c.built.elapsed() < APP_TTL {
+                    return Ok((c.app_name.clone(), c.provisioner.clone()));
+                }
+            }
+        }
+        let mut conn = self.db.conn().await?;
+        let app = apps::get_app_by_id(&mut conn, integration.app).await?;
+        drop(conn);
+        let sp = self.provisioner(&app, integration)?;
+        if let Ok(mut cache) = self.provisioners.lock() {
+            if let Some(c) = cache.get_mut(&integration.app) {
+                c.built = std::time::Instant::now();
+            }
+        }
+        Ok((app.name.to_string(), sp))
     }
 
     /// Runs every job that is due now, one after another, and returns how many ran. Tests and the CLI use it to
@@ -153,10 +206,14 @@ impl Worker {
             return Ok(false);
         };
         drop(conn);
-        let result = self.deliver(&job).await;
-        let mut conn = self.db.conn().await?;
+        let writes = Mutex::new(Vec::new());
+        let result = self.deliver(&job, &writes).await;
+        let writes = writes.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // What the job learnt (events, links, follow-up jobs) and its completion or retry commit together.
+        let mut tx = self.db.begin().await?;
+        apply(&mut tx, job.app, writes).await?;
         match result {
-            Ok(()) => jobs::complete(&mut conn, job.id).await?,
+            Ok(()) => jobs::complete(&mut tx, job.id).await?,
             Err(e) => {
                 let transient = match &e {
                     JobError::Sp(sp) => sp.is_transient(),
@@ -170,28 +227,39 @@ impl Worker {
                 };
                 let not_before = Utc::now().timestamp_millis() + i64::try_from(delay.as_millis()).unwrap_or(0);
                 warn!(job.id = job.id, app.id = %job.app, attempts = job.attempts, give_up, "provisioning job failed: {e}");
-                jobs::retry_later(&mut conn, &job, not_before, &e.to_string(), give_up).await?;
+                jobs::retry_later(&mut tx, &job, not_before, &e.to_string(), give_up).await?;
             }
         }
+        tx.commit().await?;
         Ok(true)
     }
 
-    async fn deliver(&self, job: &Job) -> Result<(), JobError> {
+    async fn deliver(&self, job: &Job, writes: &Mutex<Vec<Write>>) -> Result<(), JobError> {
         let mut conn = self.db.conn().await?;
         let Some(integration) = idm::find_integration(&mut conn, job.app).await?.filter(|i| i.is_active) else {
             // The integration was deactivated since: nothing more goes to that SP.
             return Ok(());
         };
-        let app_name = apps::get_app_by_id(&mut conn, job.app).await?.name.to_string();
         drop(conn);
-        let sp = self.provisioner(&integration)?;
-        let run = JobRun { db: &self.db, integration: &integration, app: &app_name, sp: sp.as_ref() };
+        let (app_name, sp) = self.job_provisioner(&integration).await?;
+        let run = JobRun { db: &self.db, integration: &integration, app: &app_name, sp: sp.as_ref(), writes };
         match job.kind {
             JobKind::User => run.sync_user(job).await,
             JobKind::Group => run.sync_group(job).await,
             JobKind::Reconcile => reconcile::run(&self.db, &integration, sp.as_ref()).await,
+            JobKind::Import => {
+                if import::step(&self.db, &app_name, sp.as_ref(), job.target).await? {
+                    run.write(Write::Enqueue(JobKind::Import, job.target));
+                }
+                Ok(())
+            }
         }
     }
+}
+
+fn fingerprint(integration: &Integration) -> String {
+    let excluded: Vec<&str> = integration.excluded_attributes.iter().map(String::as_str).collect();
+    format!("{}\n{}\n{}", integration.base_url, integration.token_sealed, excluded.join("\n"))
 }
 
 /// Exponential backoff from 2 s, capped, with up to 50 % random jitter so retries of many jobs spread out.
@@ -208,6 +276,50 @@ struct JobRun<'a> {
     integration: &'a Integration,
     app: &'a str,
     sp: &'a dyn Provisioner,
+    writes: &'a Mutex<Vec<Write>>,
+}
+
+/// A database write a job makes after its SP calls. They are applied, in order, in the transaction that completes
+/// or reschedules the job, so a job's events, links and follow-up jobs are never half written. A crash before that
+/// commit runs the job again, which finds the SP's account by its name (or gets 409 for a create) and takes it
+/// over: the calls are idempotent.
+enum Write {
+    Event(Event),
+    UserLink(UserId, Link),
+    DeleteUserLink(UserId),
+    GroupLink(GroupId, Link),
+    DeleteGroupLink(GroupId),
+    /// Sync the bound groups that contain the user (they need the user's SP id).
+    BoundGroupsOf(UserId),
+    /// Sync every linked group (a user left them in the SP).
+    LinkedGroups,
+    /// A follow-up job (the next step of an import).
+    Enqueue(JobKind, i64),
+}
+
+async fn apply(conn: &mut Conn, app: AppId, writes: Vec<Write>) -> Result<(), crate::store::Error> {
+    let now = Utc::now().timestamp_millis();
+    for write in writes {
+        match write {
+            Write::Event(event) => events::insert_event(conn, &event).await?,
+            Write::UserLink(user, link) => idm::upsert_user_link(conn, app, user, &link, now).await?,
+            Write::DeleteUserLink(user) => idm::delete_user_link(conn, app, user).await?,
+            Write::GroupLink(group, link) => idm::upsert_group_link(conn, app, group, &link, now).await?,
+            Write::DeleteGroupLink(group) => idm::delete_group_link(conn, app, group).await?,
+            Write::BoundGroupsOf(user) => {
+                for group in idm::list_bound_groups_of_user(conn, app, user).await? {
+                    jobs::enqueue(conn, app, JobKind::Group, group.0, now).await?;
+                }
+            }
+            Write::Enqueue(kind, target) => jobs::enqueue(conn, app, kind, target, now).await?,
+            Write::LinkedGroups => {
+                for (group, _) in idm::list_group_links(conn, app).await? {
+                    jobs::enqueue(conn, app, JobKind::Group, group.0, now).await?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 impl JobRun<'_> {
@@ -242,9 +354,7 @@ impl JobRun<'_> {
                 };
                 self.record(name, &link.remote_name, &outcome).await?;
                 outcome?;
-                let mut conn = self.db.conn().await?;
-                idm::delete_user_link(&mut conn, app, job.user()).await?;
-                drop(conn);
+                self.write(Write::DeleteUserLink(job.user()));
                 self.enqueue_linked_groups().await
             }
             (_, None, _) => Ok(()),
@@ -267,28 +377,49 @@ impl JobRun<'_> {
             }
             // Deleted in the SP behind our back: create it again below.
         }
-        let user_name = UserMapping::default().user_name(user);
-        let found = self.sp.find_user(&user_name).await;
+        // The SP's listing a moment ago had no such account: create it without a lookup first. If it appeared
+        // since (409), it is looked up and taken over below.
+        let created = if job.hint == jobs::HINT_ABSENT {
+            match self.sp.create_user(user, true).await {
+                Err(e) if e.is_conflict() => None,
+                outcome => {
+                    let as_unit = outcome.as_ref().map(drop).map_err(Clone::clone);
+                    self.record(EventName::UserCreateProvision, &user.username, &as_unit).await?;
+                    Some(outcome?.id)
+                }
+            }
+        } else {
+            None
+        };
+        let remote_id = match created {
+            Some(id) => id,
+            None => self.find_or_create_user(user).await?,
+        };
+        self.save_link(job, Link { remote_id, remote_name: user.username.clone(), is_active: true }).await?;
+        self.enqueue_bound_groups(job).await
+    }
+
+    /// Looks the account up by its name and takes it over (bringing it up to date), or creates it.
+    async fn find_or_create_user(&self, user: &User) -> Result<String, JobError> {
+        let found = self.sp.find_user(user).await;
         if let Err(e) = &found {
             self.record(EventName::UserLookupProvision, &user.username, &Err::<(), _>(e.clone())).await?;
         }
-        let remote_id = match found? {
+        match found? {
             Some(existing) => {
                 // An account with this userName exists already: take it over and bring it up to date.
                 let outcome = self.sp.update_user(&existing.id, user, true).await;
                 self.record(EventName::UserUpdateProvision, &user.username, &outcome).await?;
                 outcome?;
-                existing.id
+                Ok(existing.id)
             }
             None => {
                 let outcome = self.sp.create_user(user, true).await;
                 let as_unit = outcome.as_ref().map(drop).map_err(Clone::clone);
                 self.record(EventName::UserCreateProvision, &user.username, &as_unit).await?;
-                outcome?.id
+                Ok(outcome?.id)
             }
-        };
-        self.save_link(job, Link { remote_id, remote_name: user.username.clone(), is_active: true }).await?;
-        self.enqueue_bound_groups(job).await
+        }
     }
 
     async fn sync_group(&self, job: &Job) -> Result<(), JobError> {
@@ -309,14 +440,12 @@ impl JobRun<'_> {
                 let outcome = self.sp.delete_group(&link.remote_id).await;
                 self.record(EventName::GroupDeleteProvision, &link.remote_name, &outcome).await?;
                 outcome?;
-                let mut conn = self.db.conn().await?;
-                idm::delete_group_link(&mut conn, app, job.group()).await?;
+                self.write(Write::DeleteGroupLink(job.group()));
                 Ok(())
             }
             (Some(_), Some(_)) => {
                 // Unbound: syncing stops and the SP's group is left as it is.
-                let mut conn = self.db.conn().await?;
-                idm::delete_group_link(&mut conn, app, job.group()).await?;
+                self.write(Write::DeleteGroupLink(job.group()));
                 Ok(())
             }
             _ => Ok(()),
@@ -360,43 +489,35 @@ impl JobRun<'_> {
         self.save_group_link(job, &remote_id, &group.name).await
     }
 
+    fn write(&self, write: Write) {
+        if let Ok(mut writes) = self.writes.lock() {
+            writes.push(write);
+        }
+    }
+
     async fn save_link(&self, job: &Job, link: Link) -> Result<(), JobError> {
-        let mut conn = self.db.conn().await?;
-        idm::upsert_user_link(&mut conn, self.integration.app, job.user(), &link, Utc::now().timestamp_millis())
-            .await?;
+        self.write(Write::UserLink(job.user(), link));
         Ok(())
     }
 
     async fn save_group_link(&self, job: &Job, remote_id: &str, name: &str) -> Result<(), JobError> {
         let link = Link { remote_id: remote_id.to_owned(), remote_name: name.to_owned(), is_active: true };
-        let mut conn = self.db.conn().await?;
-        idm::upsert_group_link(&mut conn, self.integration.app, job.group(), &link, Utc::now().timestamp_millis())
-            .await?;
+        self.write(Write::GroupLink(job.group(), link));
         Ok(())
     }
 
     /// After a user is provisioned, the bound groups that contain them are synced (they need the user's SP id).
     async fn enqueue_bound_groups(&self, job: &Job) -> Result<(), JobError> {
-        if !self.integration.manage_groups {
-            return Ok(());
-        }
-        let mut conn = self.db.conn().await?;
-        let now = Utc::now().timestamp_millis();
-        for group in idm::list_bound_groups_of_user(&mut conn, self.integration.app, job.user()).await? {
-            jobs::enqueue(&mut conn, self.integration.app, JobKind::Group, group.0, now).await?;
+        if self.integration.manage_groups {
+            self.write(Write::BoundGroupsOf(job.user()));
         }
         Ok(())
     }
 
     /// After a user is deactivated or deleted, the linked groups are synced so their member lists drop the user.
     async fn enqueue_linked_groups(&self) -> Result<(), JobError> {
-        if !self.integration.manage_groups {
-            return Ok(());
-        }
-        let mut conn = self.db.conn().await?;
-        let now = Utc::now().timestamp_millis();
-        for (group, _) in idm::list_group_links(&mut conn, self.integration.app).await? {
-            jobs::enqueue(&mut conn, self.integration.app, JobKind::Group, group.0, now).await?;
+        if self.integration.manage_groups {
+            self.write(Write::LinkedGroups);
         }
         Ok(())
     }
@@ -424,8 +545,7 @@ impl JobRun<'_> {
         } else {
             info!(app.name = %self.app, event = name.as_str(), "provisioned {target} to {}", self.app);
         }
-        let mut conn = self.db.conn().await?;
-        events::insert_event(&mut conn, &event).await?;
+        self.write(Write::Event(event));
         Ok(())
     }
 }

@@ -50,6 +50,12 @@ pub enum Error {
     Store(#[from] crate::store::Error),
     #[error("background task failed: {0}")]
     Task(String),
+    #[error("too many failed sign-ins; try again later")]
+    Throttled,
+    #[error("the API token is missing or not valid")]
+    BadToken,
+    #[error("API token {name} was revoked")]
+    RevokedToken { name: String },
 }
 
 impl Error {

@@ -5,26 +5,44 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::audit::{Actor, Event, EventName};
-use crate::directory::user::{check_user, Profile};
+use crate::catalog::scim::Scim;
+use crate::catalog::Catalog;
+use crate::directory::Application;
+use crate::provisioning::import::import_account;
 use crate::provisioning::reconcile::list_all_users;
 use crate::provisioning::scim::mapping::UserMapping;
 use crate::provisioning::scim::{check_base_url, ScimProvisioner};
-use crate::provisioning::{enqueue_reconcile, Provisioner, RemoteUser};
+use crate::provisioning::{connector_scim, enqueue_reconcile, user_mapping, Provisioner, RemoteUser};
 use crate::services::{millis, record, Ctx, Error};
 use crate::store::idm::{self, Integration};
+use crate::store::imports::{self, Account, Import};
 use crate::store::{apps, events, users};
 
 /// What an admin asks for when activating.
 #[derive(Debug)]
 pub struct Activation {
-    pub base_url: String,
+    /// The SCIM Base URL; `None` takes the connector's Base URL template, filled with the application's placeholder
+    /// values and `values`.
+    pub base_url: Option<String>,
+    /// Values for the placeholders only the connector's SCIM Base URL uses (`NAME`, `VALUE`).
+    pub values: Vec<(String, String)>,
     pub token: SecretString,
     pub manage_groups: bool,
-    pub soft_delete: bool,
+    /// Deactivate instead of delete when a user is deleted; `None` takes what the connector says (else `false`).
+    pub soft_delete: Option<bool>,
+}
+
+impl Activation {
+    /// An activation with a Base URL and the connector's defaults.
+    pub fn new(base_url: impl Into<String>, token: SecretString, manage_groups: bool) -> Self {
+        Self { base_url: Some(base_url.into()), values: Vec::new(), token, manage_groups, soft_delete: None }
+    }
 }
 
 /// Verifies the connection, then saves the integration and starts provisioning. Nothing is saved when the SP
 /// refuses. The token of an active integration is changed by deactivating and activating again (a reauth).
+/// A connector's facts apply: group management is refused for an SP without groups, and soft delete defaults to
+/// what the SP does.
 pub async fn activate(
     ctx: &Ctx,
     actor: &Actor,
@@ -38,7 +56,15 @@ pub async fn activate(
     let current = idm::find_integration(&mut conn, app.id).await?;
     drop(conn);
     let fail = |reason: String| Error::Idm { app: app_name.to_owned(), reason };
-    let base_url = check_base_url(a.base_url.trim(), ctx.config.scim_allow_private_targets).map_err(fail)?;
+    let connector = connector_scim(&ctx.catalog, &app);
+    if a.manage_groups && connector.is_some_and(|c| !c.groups_supported) {
+        return Err(fail("this service provider does not support groups over SCIM; activate without them".into()));
+    }
+    let base_url = match &a.base_url {
+        Some(url) => url.trim().to_owned(),
+        None => connector_base_url(&ctx.catalog, &app, &a.values).map_err(fail)?,
+    };
+    let base_url = check_base_url(&base_url, ctx.config.scim_allow_private_targets).map_err(fail)?;
     let base_url = base_url.as_str().trim_end_matches('/').to_owned();
     if a.token.expose_secret().trim().is_empty() {
         return Err(fail("the token is empty".into()));
@@ -57,26 +83,138 @@ pub async fn activate(
         Some(_) if !same_token => EventName::IdmIntegrationReauth,
         _ => EventName::IdmIntegrationActivate,
     };
+    let integration = Integration {
+        app: app.id,
+        kind: "scim".into(),
+        base_url: base_url.clone(),
+        token_sealed: ctx.secret.seal(a.token.expose_secret()).map_err(|e| fail(e.to_string()))?,
+        manage_groups: a.manage_groups,
+        soft_delete: a.soft_delete.unwrap_or_else(|| connector.is_some_and(|c| c.soft_delete)),
+        is_active: true,
+        excluded_attributes: current.map(|c| c.excluded_attributes).unwrap_or_default(),
+    };
 
-    let sp = ScimProvisioner::new(ctx.worker.http(), &base_url, a.token.clone(), UserMapping::default());
+    let mapping = user_mapping(&ctx.catalog, &app, &integration);
+    let sp = ScimProvisioner::new(ctx.worker.http(), &base_url, a.token.clone(), mapping);
     let event = Event::new(now, event_name, actor).app(app_name).target(&base_url);
     if let Err(e) = sp.verify().await {
         record(ctx, event.failed(e.to_string())).await?;
         return Err(fail(format!("the SCIM service did not accept the connection: {e}")));
     }
-    let integration = Integration {
-        app: app.id,
-        kind: "scim".into(),
-        base_url,
-        token_sealed: ctx.secret.seal(a.token.expose_secret()).map_err(|e| fail(e.to_string()))?,
-        manage_groups: a.manage_groups,
-        soft_delete: a.soft_delete,
-        is_active: true,
-    };
+    let mut detail = String::from(if a.manage_groups { "users and groups" } else { "users" });
+    if integration.soft_delete {
+        detail.push_str(", soft delete");
+    }
     let mut tx = ctx.db.begin().await?;
     idm::upsert_integration(&mut tx, &integration, millis(now)).await?;
     enqueue_reconcile(&mut tx, app.id, millis(now)).await?;
-    events::insert_event(&mut tx, &event.detail(if a.manage_groups { "users and groups" } else { "users" })).await?;
+    events::insert_event(&mut tx, &event.detail(detail)).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    ctx.worker.wake();
+    Ok(())
+}
+
+/// The connector's SCIM Base URL for an application, with every placeholder filled and checked.
+fn connector_base_url(catalog: &Catalog, app: &Application, given: &[(String, String)]) -> Result<String, String> {
+    let (Some(from), Some(scim)) = (&app.sp.connector, connector_scim(catalog, app)) else {
+        return Err("give the SCIM Base URL (the application is not from a catalog connector)".into());
+    };
+    let Some(template) = &scim.base_url else {
+        return Err(format!("give the SCIM Base URL: the {} connector has none to fill in", from.id));
+    };
+    let mut values = from.values.clone();
+    for (name, value) in given {
+        let Some(placeholder) = scim.placeholders.iter().find(|p| &p.name == name) else {
+            let known: Vec<&str> = scim.placeholders.iter().map(|p| p.name.as_str()).collect();
+            return Err(format!("{name} is not a placeholder of the SCIM Base URL (known: {})", known.join(", ")));
+        };
+        let checked = placeholder.kind.check(value).map_err(|problem| format!("{name}: {problem}"))?;
+        values.insert(name.clone(), checked);
+    }
+    template
+        .render(&values)
+        .map_err(|names| format!("the SCIM Base URL {} needs a value for {}", template.as_str(), names.join(", ")))
+}
+
+/// One entry of an application's SCIM user mapping, as shown to admins.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MappingRow {
+    pub scim: String,
+    pub source: String,
+    pub required: bool,
+    pub excluded: bool,
+    pub allowed_values: Vec<String>,
+}
+
+/// The application's SCIM user mapping with what is excluded.
+pub async fn mapping(ctx: &Ctx, app_name: &str) -> Result<Vec<MappingRow>, Error> {
+    let mut conn = ctx.db.conn().await?;
+    let app =
+        apps::find_app(&mut conn, app_name).await?.ok_or_else(|| Error::UnknownApp { name: app_name.to_owned() })?;
+    let excluded = idm::find_integration(&mut conn, app.id).await?.map(|i| i.excluded_attributes).unwrap_or_default();
+    let full = connector_scim(&ctx.catalog, &app).map_or_else(UserMapping::default, Scim::user_mapping);
+    Ok(full
+        .entries
+        .into_iter()
+        .map(|e| MappingRow {
+            excluded: !e.required && excluded.contains(&e.path),
+            source: e.from.as_str().to_owned(),
+            scim: e.path,
+            required: e.required,
+            allowed_values: e.allowed_values,
+        })
+        .collect())
+}
+
+/// Excludes optional mapping entries (`exclude`) or restores them (`restore`; `None` restores every one), then
+/// brings the SP's copies up to date. Required entries cannot be excluded.
+pub async fn change_mapping(
+    ctx: &Ctx,
+    actor: &Actor,
+    app_name: &str,
+    exclude: &[String],
+    restore: Option<&[String]>,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let fail = |reason: String| Error::Idm { app: app_name.to_owned(), reason };
+    let rows = mapping(ctx, app_name).await?;
+    for path in exclude.iter().chain(restore.unwrap_or_default()) {
+        match rows.iter().find(|r| &r.scim == path) {
+            None => {
+                let known: Vec<&str> = rows.iter().map(|r| r.scim.as_str()).collect();
+                return Err(fail(format!("{path} is not in the mapping (it has: {})", known.join(", "))));
+            }
+            Some(r) if r.required && exclude.contains(path) => {
+                return Err(fail(format!("{path} is required by the service provider and cannot be excluded")))
+            }
+            Some(_) => {}
+        }
+    }
+    let mut tx = ctx.db.begin().await?;
+    let app =
+        apps::find_app(&mut tx, app_name).await?.ok_or_else(|| Error::UnknownApp { name: app_name.to_owned() })?;
+    let Some(mut integration) = idm::find_integration(&mut tx, app.id).await? else {
+        return Err(fail("identity management was never activated for this application".into()));
+    };
+    match restore {
+        None => integration.excluded_attributes.clear(),
+        Some(paths) => paths.iter().for_each(|p| {
+            integration.excluded_attributes.remove(p);
+        }),
+    }
+    integration.excluded_attributes.extend(exclude.iter().cloned());
+    idm::upsert_integration(&mut tx, &integration, millis(now)).await?;
+    if integration.is_active {
+        enqueue_reconcile(&mut tx, app.id, millis(now)).await?;
+    }
+    let excluded: Vec<&str> = integration.excluded_attributes.iter().map(String::as_str).collect();
+    let detail = if excluded.is_empty() {
+        "mapping: every attribute sent".to_owned()
+    } else {
+        format!("mapping: excluded {}", excluded.join(", "))
+    };
+    let event = Event::new(now, EventName::IdmIntegrationUpdate, actor).app(app_name).detail(detail);
+    events::insert_event(&mut tx, &event).await?;
     tx.commit().await.map_err(crate::store::Error::from)?;
     ctx.worker.wake();
     Ok(())
@@ -124,8 +262,9 @@ pub async fn list_import_candidates(ctx: &Ctx, app_name: &str) -> Result<Vec<Imp
     Ok(out)
 }
 
-/// Creates directory users for the selected SP accounts (by userName; `None` selects every new one). Accounts
-/// the directory has already, or that lack an email, are skipped and reported. Returns (imported, skipped).
+/// Creates directory users for the selected SP accounts (by userName; `None` selects every new one), at once.
+/// Accounts the directory has already, or that lack an email, are skipped and reported. Returns (imported,
+/// skipped). Large imports go to `start_import`.
 pub async fn import_users(
     ctx: &Ctx,
     actor: &Actor,
@@ -137,34 +276,45 @@ pub async fn import_users(
     let mut imported = Vec::new();
     let mut skipped = Vec::new();
     for c in candidates {
-        let wanted = selected.is_none_or(|names| names.contains(&c.user.user_name));
-        if !wanted {
-            continue;
-        }
-        if c.status == "imported" {
-            skipped.push((c.user.user_name.clone(), "already in the directory".into()));
-            continue;
-        }
-        let profile = Profile {
-            email: c.user.email.clone(),
-            first_name: c.user.given_name.clone(),
-            last_name: c.user.family_name.clone(),
-            display_name: c.user.display_name.clone(),
-            ..Profile::default()
-        };
-        if let Err(e) = check_user(&c.user.user_name, &profile) {
-            skipped.push((c.user.user_name.clone(), e.to_string()));
+        if !selected.is_none_or(|names| names.contains(&c.user.user_name)) {
             continue;
         }
         let mut tx = ctx.db.begin().await?;
-        users::insert_user(&mut tx, &c.user.user_name, &profile, None, millis(now)).await?;
-        let event =
-            Event::new(now, EventName::UserImport, actor).app(app_name).user(&c.user.user_name).target(&c.user.id);
-        events::insert_event(&mut tx, &event).await?;
-        tx.commit().await.map_err(crate::store::Error::from)?;
-        imported.push(c.user.user_name);
+        match import_account(&mut tx, &Account::from(&c.user), actor, app_name, now).await? {
+            Ok(()) => {
+                tx.commit().await.map_err(crate::store::Error::from)?;
+                imported.push(c.user.user_name);
+            }
+            Err(why) => skipped.push((c.user.user_name, why)),
+        }
     }
     Ok((imported, skipped))
+}
+
+/// Starts a background import of the selected SP accounts (`None`: every one the directory lacks); the
+/// provisioning workers of `serve` run it in steps. Returns its id, for `imports`.
+pub async fn start_import(
+    ctx: &Ctx,
+    actor: &Actor,
+    app_name: &str,
+    selected: Option<&[String]>,
+    now: DateTime<Utc>,
+) -> Result<i64, Error> {
+    let (integration, _) = provisioner_for(ctx, app_name).await?;
+    let mut tx = ctx.db.begin().await?;
+    let id = imports::insert_import(&mut tx, integration.app, selected, &actor.label(), millis(now)).await?;
+    crate::store::jobs::enqueue(&mut tx, integration.app, crate::store::jobs::JobKind::Import, id, millis(now)).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    ctx.worker.wake();
+    Ok(id)
+}
+
+/// The application's background imports and their progress, newest first.
+pub async fn imports(ctx: &Ctx, app_name: &str) -> Result<Vec<Import>, Error> {
+    let mut conn = ctx.db.conn().await?;
+    let app =
+        apps::find_app(&mut conn, app_name).await?.ok_or_else(|| Error::UnknownApp { name: app_name.to_owned() })?;
+    Ok(imports::list_imports(&mut conn, app.id, 20).await?)
 }
 
 /// Makes the app's waiting and failed jobs due now (after an outage is fixed, say).
@@ -186,7 +336,7 @@ async fn provisioner_for(ctx: &Ctx, app_name: &str) -> Result<(Integration, std:
     };
     let sp = ctx
         .worker
-        .provisioner(&integration)
+        .provisioner(&app, &integration)
         .map_err(|e| Error::Idm { app: app_name.to_owned(), reason: e.to_string() })?;
     Ok((integration, sp))
 }

@@ -4,6 +4,9 @@
 //! Architecture Invariant: services know no HTTP status codes and no templates; `web` and `cli` call them.
 
 pub mod admin;
+pub mod admins;
+pub mod api_tokens;
+pub mod apps;
 pub mod attributes;
 pub mod catalog;
 pub mod error;
@@ -14,6 +17,8 @@ pub mod rotation;
 pub mod slo;
 pub mod sp_import;
 pub mod sso;
+pub mod throttle;
+pub mod users;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -50,9 +55,10 @@ impl Ctx {
         let secret = Arc::new(
             SecretKey::load(config.secret_key.as_ref(), &config.data_dir).map_err(|e| Error::Task(e.to_string()))?,
         );
-        let worker = Worker::new(db.clone(), secret.clone(), config.scim_allow_private_targets)
+        let catalog = Arc::new(catalog);
+        let worker = Worker::new(db.clone(), secret.clone(), config.scim_allow_private_targets, catalog.clone())
             .map_err(|e| Error::Task(e.to_string()))?;
-        Ok(Self { config: Arc::new(config), db, keys: KeyCache::default(), catalog: Arc::new(catalog), secret, worker })
+        Ok(Self { config: Arc::new(config), db, keys: KeyCache::default(), catalog, secret, worker })
     }
 
     /// The IdP URL of an application: SP-initiated requests arrive here and IdP-initiated logins start here.

@@ -1,6 +1,8 @@
 //! Identity-management integrations (one per application) and the links between our users and groups and the
 //! SP's resources.
 
+use std::collections::BTreeSet;
+
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -17,6 +19,8 @@ pub struct Integration {
     pub manage_groups: bool,
     pub soft_delete: bool,
     pub is_active: bool,
+    /// Optional SCIM mapping entries (by path) the admin excluded.
+    pub excluded_attributes: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,10 +33,11 @@ pub struct Link {
 pub async fn upsert_integration(conn: &mut Conn, i: &Integration, now_ms: i64) -> Result<(), Error> {
     sqlx::query(
         "INSERT INTO idm_integrations (app_id, kind, base_url, token_enc, manage_groups, soft_delete, is_active, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+         excluded_attributes, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
          ON CONFLICT (app_id) DO UPDATE SET kind = excluded.kind, base_url = excluded.base_url, \
          token_enc = excluded.token_enc, manage_groups = excluded.manage_groups, soft_delete = excluded.soft_delete, \
-         is_active = excluded.is_active, updated_at = excluded.updated_at",
+         is_active = excluded.is_active, excluded_attributes = excluded.excluded_attributes, \
+         updated_at = excluded.updated_at",
     )
     .bind(i.app.0)
     .bind(&i.kind)
@@ -41,6 +46,10 @@ pub async fn upsert_integration(conn: &mut Conn, i: &Integration, now_ms: i64) -
     .bind(flag(i.manage_groups))
     .bind(flag(i.soft_delete))
     .bind(flag(i.is_active))
+    .bind(
+        serde_json::to_string(&i.excluded_attributes)
+            .map_err(|e| Error::Corrupt { what: "excluded attributes", reason: e.to_string() })?,
+    )
     .bind(now_ms)
     .execute(&mut *conn)
     .await?;
@@ -49,7 +58,7 @@ pub async fn upsert_integration(conn: &mut Conn, i: &Integration, now_ms: i64) -
 
 pub async fn find_integration(conn: &mut Conn, app: AppId) -> Result<Option<Integration>, Error> {
     let row = sqlx::query(
-        "SELECT app_id, kind, base_url, token_enc, manage_groups, soft_delete, is_active FROM idm_integrations \
+        "SELECT app_id, kind, base_url, token_enc, manage_groups, soft_delete, is_active, excluded_attributes FROM idm_integrations \
          WHERE app_id = $1",
     )
     .bind(app.0)
@@ -60,7 +69,7 @@ pub async fn find_integration(conn: &mut Conn, app: AppId) -> Result<Option<Inte
 
 pub async fn list_active_integrations(conn: &mut Conn) -> Result<Vec<Integration>, Error> {
     let rows = sqlx::query(
-        "SELECT app_id, kind, base_url, token_enc, manage_groups, soft_delete, is_active FROM idm_integrations \
+        "SELECT app_id, kind, base_url, token_enc, manage_groups, soft_delete, is_active, excluded_attributes FROM idm_integrations \
          WHERE is_active = 1",
     )
     .fetch_all(&mut *conn)
@@ -271,6 +280,8 @@ fn integration_from_row(row: &AnyRow) -> Result<Integration, Error> {
         manage_groups: row.try_get::<i64, _>("manage_groups")? != 0,
         soft_delete: row.try_get::<i64, _>("soft_delete")? != 0,
         is_active: row.try_get::<i64, _>("is_active")? != 0,
+        excluded_attributes: serde_json::from_str(&row.try_get::<String, _>("excluded_attributes")?)
+            .map_err(|e| Error::Corrupt { what: "excluded attributes", reason: e.to_string() })?,
     })
 }
 

@@ -20,6 +20,8 @@ pub enum JobKind {
     Group,
     /// Compare everything with the SP and enqueue repairs.
     Reconcile,
+    /// One step of a background import (`store::imports`); the target is the import's id.
+    Import,
 }
 
 impl JobKind {
@@ -28,6 +30,7 @@ impl JobKind {
             Self::User => "user",
             Self::Group => "group",
             Self::Reconcile => "reconcile",
+            Self::Import => "import",
         }
     }
 
@@ -36,6 +39,7 @@ impl JobKind {
             "user" => Some(Self::User),
             "group" => Some(Self::Group),
             "reconcile" => Some(Self::Reconcile),
+            "import" => Some(Self::Import),
             _ => None,
         }
     }
@@ -50,7 +54,13 @@ pub struct Job {
     pub target: i64,
     /// Attempts so far, this one included.
     pub attempts: i64,
+    /// What the enqueuer knew that saves a call: `absent` (a user job whose account the SP's listing did not
+    /// have, so it is created without a lookup first), or empty.
+    pub hint: String,
 }
+
+/// The hint of a user job whose account was not in the SP's listing a moment ago.
+pub const HINT_ABSENT: &str = "absent";
 
 impl Job {
     pub fn user(&self) -> UserId {
@@ -64,15 +74,29 @@ impl Job {
 
 /// Enqueues a job unless one is already pending for the same target.
 pub async fn enqueue(conn: &mut Conn, app: AppId, kind: JobKind, target: i64, now_ms: i64) -> Result<(), Error> {
+    enqueue_with_hint(conn, app, kind, target, "", now_ms).await
+}
+
+/// `enqueue` with a hint. A pending job for the same target keeps its own hint (hints only save calls; the job
+/// finds the truth either way).
+pub async fn enqueue_with_hint(
+    conn: &mut Conn,
+    app: AppId,
+    kind: JobKind,
+    target: i64,
+    hint: &str,
+    now_ms: i64,
+) -> Result<(), Error> {
     sqlx::query(
-        "INSERT INTO provisioning_jobs (app_id, kind, target_id, state, not_before, created_at) \
-         VALUES ($1, $2, $3, 'pending', $4, $4) \
+        "INSERT INTO provisioning_jobs (app_id, kind, target_id, state, not_before, created_at, hint) \
+         VALUES ($1, $2, $3, 'pending', $4, $4, $5) \
          ON CONFLICT (app_id, kind, target_id) WHERE state = 'pending' DO NOTHING",
     )
     .bind(app.0)
     .bind(kind.as_str())
     .bind(target)
     .bind(now_ms)
+    .bind(hint)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -94,21 +118,29 @@ pub async fn enqueue_members(conn: &mut Conn, app: AppId, group: GroupId, now_ms
 }
 
 /// Claims the oldest due job whose target has no other job in flight, for `lease_ms`. A job whose lease expired
-/// (its worker died) is due again. Returns `None` when nothing is due.
+/// (its worker died) is due again, before any pending one. Returns `None` when nothing is due.
+///
+/// Each of the two statements walks one index in order and stops at the first row that qualifies, so a claim costs
+/// the same with ten jobs waiting or a hundred thousand (an `OR` of both conditions made SQLite collect and sort
+/// every due row, once per claim).
 pub async fn claim(conn: &mut Conn, now_ms: i64, lease_ms: i64, postgres: bool) -> Result<Option<Job>, Error> {
-    // SKIP LOCKED lets replicas claim different rows without waiting; SQLite's single writer needs no lock clause.
-    let lock = if postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
-    let sql = format!(
-        "UPDATE provisioning_jobs SET state = 'running', locked_until = $1, attempts = attempts + 1 \
-         WHERE id = (SELECT j.id FROM provisioning_jobs j \
-           WHERE ((j.state = 'pending' AND j.not_before <= $2) OR (j.state = 'running' AND j.locked_until < $2)) \
-           AND NOT EXISTS (SELECT 1 FROM provisioning_jobs r WHERE r.app_id = j.app_id AND r.kind = j.kind \
-             AND r.target_id = j.target_id AND r.id <> j.id AND r.state = 'running' AND r.locked_until >= $2) \
-           ORDER BY j.not_before, j.id LIMIT 1 {lock}) \
-         RETURNING id, app_id, kind, target_id, attempts"
-    );
-    let row = sqlx::query(&sql).bind(now_ms + lease_ms).bind(now_ms).fetch_optional(&mut *conn).await?;
-    row.map(|r| job_from_row(&r)).transpose()
+    for due in ["j.state = 'running' AND j.locked_until < $2", "j.state = 'pending' AND j.not_before <= $2"] {
+        // SKIP LOCKED lets replicas claim different rows without waiting; SQLite's single writer needs no lock clause.
+        let lock = if postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!(
+            "UPDATE provisioning_jobs SET state = 'running', locked_until = $1, attempts = attempts + 1 \
+             WHERE id = (SELECT j.id FROM provisioning_jobs j WHERE {due} \
+               AND NOT EXISTS (SELECT 1 FROM provisioning_jobs r WHERE r.app_id = j.app_id AND r.kind = j.kind \
+                 AND r.target_id = j.target_id AND r.id <> j.id AND r.state = 'running' AND r.locked_until >= $2) \
+               ORDER BY j.not_before, j.id LIMIT 1 {lock}) \
+             RETURNING id, app_id, kind, target_id, attempts, hint"
+        );
+        let row = sqlx::query(&sql).bind(now_ms + lease_ms).bind(now_ms).fetch_optional(&mut *conn).await?;
+        if let Some(row) = row {
+            return job_from_row(&row).map(Some);
+        }
+    }
+    Ok(None)
 }
 
 /// Removes a delivered job.
@@ -126,8 +158,24 @@ pub async fn retry_later(
     error: &str,
     give_up: bool,
 ) -> Result<(), Error> {
+    // No statement here may fail on the unique index: on PostgreSQL an error would abort the caller's transaction.
+    if !give_up {
+        let absorbed = sqlx::query(
+            "DELETE FROM provisioning_jobs WHERE id = $1 AND EXISTS (SELECT 1 FROM provisioning_jobs p \
+             WHERE p.app_id = $2 AND p.kind = $3 AND p.target_id = $4 AND p.state = 'pending' AND p.id <> $1)",
+        )
+        .bind(job.id)
+        .bind(job.app.0)
+        .bind(job.kind.as_str())
+        .bind(job.target)
+        .execute(&mut *conn)
+        .await?;
+        if absorbed.rows_affected() > 0 {
+            return Ok(());
+        }
+    }
     let state = if give_up { "failed" } else { "pending" };
-    let result = sqlx::query(
+    sqlx::query(
         "UPDATE provisioning_jobs SET state = $1, not_before = $2, locked_until = 0, last_error = $3 WHERE id = $4",
     )
     .bind(state)
@@ -135,12 +183,8 @@ pub async fn retry_later(
     .bind(error)
     .bind(job.id)
     .execute(&mut *conn)
-    .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => complete(conn, job.id).await,
-        Err(e) => Err(e.into()),
-    }
+    .await?;
+    Ok(())
 }
 
 /// Makes every waiting job of an app due now, failed ones included (the admin's "retry now"). A failed job
@@ -189,5 +233,6 @@ fn job_from_row(row: &AnyRow) -> Result<Job, Error> {
         kind: JobKind::parse(&kind).ok_or(Error::Corrupt { what: "job kind", reason: kind })?,
         target: row.try_get("target_id")?,
         attempts: row.try_get("attempts")?,
+        hint: row.try_get("hint")?,
     })
 }

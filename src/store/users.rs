@@ -170,3 +170,54 @@ fn user_from_row(row: &AnyRow) -> Result<User, Error> {
         status,
     })
 }
+
+/// Filters and position of a page of users (`list_users_page`).
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery<'a> {
+    /// A case-insensitive substring of the username, email or display name.
+    pub text: Option<&'a str>,
+    pub status: Option<UserStatus>,
+    /// Users after this username (the previous page's last).
+    pub after: Option<&'a str>,
+    pub limit: u32,
+}
+
+/// Users matching `q`, ordered by username, at most `q.limit`.
+pub async fn list_users_page(conn: &mut Conn, q: &UserQuery<'_>) -> Result<Vec<User>, Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM users WHERE ($1 IS NULL OR username > $1) \
+         AND ($2 IS NULL OR LOWER(username) LIKE $2 ESCAPE '\\' OR LOWER(email) LIKE $2 ESCAPE '\\' \
+              OR LOWER(display_name) LIKE $2 ESCAPE '\\') \
+         AND ($3 IS NULL OR status = $3) ORDER BY username LIMIT $4"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(q.after)
+        .bind(q.text.map(crate::store::like_pattern))
+        .bind(q.status.map(UserStatus::as_str))
+        .bind(i64::from(q.limit))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(user_from_row).collect()
+}
+
+pub async fn update_password(conn: &mut Conn, id: UserId, password_hash: &str, now_ms: i64) -> Result<(), Error> {
+    let done = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+        .bind(password_hash)
+        .bind(now_ms)
+        .bind(id.0)
+        .execute(&mut *conn)
+        .await?;
+    touched(done, "user")
+}
+
+/// Names of the groups the user is a member of.
+pub async fn list_group_names(conn: &mut Conn, id: UserId) -> Result<Vec<String>, Error> {
+    let rows = sqlx::query(
+        "SELECT g.name FROM user_groups g JOIN group_members gm ON gm.group_id = g.id WHERE gm.user_id = $1 \
+         ORDER BY g.name",
+    )
+    .bind(id.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("name")?)).collect()
+}

@@ -11,11 +11,12 @@ use tower_sessions::Session;
 
 use crate::services::login::{self, IdpSession};
 use crate::services::Error;
+use crate::web::client::ClientIp;
 use crate::web::error::PageError;
 use crate::web::AppState;
 
 const SESSION_KEY: &str = "idp";
-const CSRF_KEY: &str = "csrf";
+pub(crate) const CSRF_KEY: &str = "csrf";
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/login", get(login_page).post(login_submit)).route("/logout", post(logout))
@@ -51,7 +52,7 @@ pub struct LoginForm {
 
 #[derive(Debug, serde::Deserialize)]
 pub struct CsrfOnly {
-    csrf_token: String,
+    pub csrf_token: String,
 }
 
 /// The signed-in user, if any.
@@ -113,6 +114,7 @@ async fn login_page(
 
 async fn login_submit(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     session: Session,
     form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, PageError> {
@@ -122,7 +124,7 @@ async fn login_submit(
     check_csrf(&session, &form.csrf_token).await?;
     let next = safe_next(Some(&form.continue_to));
     let force = form.force.is_some();
-    match login::sign_in(&state.ctx, form.username.trim(), &form.password, Utc::now()).await {
+    match login::sign_in(&state.ctx, form.username.trim(), &form.password, client, Utc::now()).await {
         Ok(idp) => {
             // A new session id at sign-in, so an id planted before sign-in is worthless (session fixation).
             session.cycle_id().await.map_err(session_error)?;
@@ -134,6 +136,12 @@ async fn login_submit(
         Err(Error::BadCredentials) => {
             let message = "Invalid username or password.";
             render_login(&state, &session, &next, force, &form.username, Some(message), StatusCode::UNAUTHORIZED).await
+        }
+        // Throttled: the same sentence, so the page does not say whether the password was right.
+        Err(Error::Throttled) => {
+            let message = "Invalid username or password.";
+            let status = StatusCode::TOO_MANY_REQUESTS;
+            render_login(&state, &session, &next, force, &form.username, Some(message), status).await
         }
         Err(e) => Err(e.into()),
     }

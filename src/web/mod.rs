@@ -3,6 +3,9 @@
 //! Architecture Invariant: handlers extract, call one `services` function and render; no SQL, no XML, no protocol
 //! rules here. Every page is an askama template with escaping on.
 
+pub mod admin;
+pub mod api;
+pub mod client;
 pub mod error;
 pub mod login;
 pub mod portal;
@@ -58,6 +61,8 @@ pub fn router(state: AppState, store: sessions::Store) -> Router {
         .merge(saml::router())
         .merge(login::router())
         .merge(portal::router())
+        .merge(admin::router())
+        .merge(api::router())
         .merge(slo::router())
         .route("/healthz", get(healthz))
         .route("/assets/sesame.css", get(stylesheet))

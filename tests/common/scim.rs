@@ -54,6 +54,11 @@ impl ScimPeer {
         assert!(std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err(), "still listening");
     }
 
+    /// A rate limit: the next 3 requests get 429 Too Many Requests with `Retry-After: 7`.
+    pub fn throttle(&mut self) {
+        self.signal("HUP", "throttling");
+    }
+
     pub fn listen_again(&mut self) {
         self.signal("USR2", "up");
         let deadline = Instant::now() + Duration::from_secs(10);

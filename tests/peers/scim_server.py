@@ -2,7 +2,9 @@
 127.0.0.1, behind a bearer-token check.
 
 It prints `ready PORT` once it listens. SIGUSR1 stops listening (an outage: connections are refused) while the
-data stays in memory; SIGUSR2 listens again on the same port and prints `up PORT`. SIGTERM exits.
+data stays in memory; SIGUSR2 listens again on the same port and prints `up PORT`. SIGHUP makes the next
+`--throttle-count` requests answer 429 Too Many Requests with `Retry-After: --retry-after` seconds (a rate limit) and
+prints `throttling`. SIGTERM exits.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--bearer-token", required=True)
+    parser.add_argument("--throttle-count", type=int, default=3)
+    parser.add_argument("--retry-after", type=int, default=7)
     args = parser.parse_args()
 
     config = load_default_service_provider_config()
@@ -37,12 +41,30 @@ def main() -> None:
     provider = ScimProvider.from_discovery(
         load_default_schemas().values(), load_default_resource_types().values(), config=config
     )
-    app = BearerTokenApplication(
+    scim_app = BearerTokenApplication(
         InMemoryStorage(), provider, service=ScimService(provider, secret="tests"), bearer_tokens=[args.bearer_token]
     )
 
-    state: dict[str, object] = {"port": args.port}
+    state: dict[str, object] = {"port": args.port, "throttled": 0}
     lock = threading.Lock()
+
+    def app(environ, start_response):
+        with lock:
+            throttle = state["throttled"] > 0
+            if throttle:
+                state["throttled"] -= 1
+        if not throttle:
+            return scim_app(environ, start_response)
+        body = (
+            '{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"429",'
+            '"detail":"rate limit exceeded"}'
+        ).encode()
+        start_response("429 Too Many Requests", [
+            ("Content-Type", "application/scim+json"),
+            ("Retry-After", str(args.retry_after)),
+            ("Content-Length", str(len(body))),
+        ])
+        return [body]
 
     def up() -> None:
         with lock:
@@ -70,6 +92,12 @@ def main() -> None:
     def on_up(*_):
         threading.Thread(target=lambda: (up(), print(f"up {state['port']}", flush=True))).start()
 
+    def on_throttle(*_):
+        with lock:
+            state["throttled"] = args.throttle_count
+        print("throttling", flush=True)
+
+    signal.signal(signal.SIGHUP, on_throttle)
     signal.signal(signal.SIGUSR1, on_down)
     signal.signal(signal.SIGUSR2, on_up)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -11,13 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
 use crate::directory::User;
-use crate::provisioning::scim::mapping::{UserMapping, GROUP_SCHEMA};
+use crate::provisioning::scim::mapping::{group_resource, UserMapping};
 use crate::provisioning::{Page, ProvisionError, Provisioner, RemoteGroup, RemoteUser};
 
 const SCIM_JSON: &str = "application/scim+json";
@@ -139,12 +140,8 @@ impl ScimProvisioner {
         }
         let response = request.send().await.map_err(|e| ProvisionError::network(describe(&e)))?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after =
+            response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| retry_after(v, Utc::now()));
         let bytes = response.bytes().await.map_err(|e| ProvisionError::network(describe(&e)))?;
         if bytes.len() > MAX_BODY {
             return Err(ProvisionError::network("the SP's answer is too large"));
@@ -160,7 +157,8 @@ impl ScimProvisioner {
             .and_then(Value::as_str)
             .map(str::to_owned)
             .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(300).collect());
-        Err(ProvisionError { status: Some(status.as_u16()), detail, retry_after })
+        let scim_type = value.get("scimType").and_then(Value::as_str).map(str::to_owned);
+        Err(ProvisionError { status: Some(status.as_u16()), detail, retry_after, scim_type })
     }
 
     async fn supports_patch(&self) -> bool {
@@ -194,8 +192,13 @@ impl Provisioner for ScimProvisioner {
         Ok(())
     }
 
-    async fn find_user(&self, user_name: &str) -> Result<Option<RemoteUser>, ProvisionError> {
-        let found = self.search("Users", &format!("userName eq {}", filter_string(user_name))).await?;
+    fn account_name(&self, user: &User) -> String {
+        self.mapping.user_name(user)
+    }
+
+    async fn find_user(&self, user: &User) -> Result<Option<RemoteUser>, ProvisionError> {
+        let user_name = self.mapping.user_name(user);
+        let found = self.search("Users", &format!("userName eq {}", filter_string(&user_name))).await?;
         Ok(found.first().map(remote_user))
     }
 
@@ -209,11 +212,7 @@ impl Provisioner for ScimProvisioner {
         let (_, body) = self.send(Method::POST, "/Users", Some(&resource)).await?;
         let created = remote_user(&body);
         if created.id.is_empty() {
-            return Err(ProvisionError {
-                status: None,
-                detail: "the SP created the user but returned no id".into(),
-                retry_after: None,
-            });
+            return Err(ProvisionError::network("the SP created the user but returned no id"));
         }
         Ok(created)
     }
@@ -224,10 +223,8 @@ impl Provisioner for ScimProvisioner {
         if self.supports_patch().await {
             // Replace every mapped attribute; remove the ones that became empty (RFC 7644 §3.5.2.2, §3.5.2.3).
             let mut operations = vec![json!({"op": "replace", "value": without_schemas(&resource)})];
-            for entry in &self.mapping.entries {
-                if user.property(entry.property).is_empty() && !entry.required {
-                    operations.push(json!({"op": "remove", "path": entry.scim}));
-                }
+            for path in self.mapping.empty_optional_paths(user) {
+                operations.push(json!({"op": "remove", "path": path}));
             }
             let body = json!({"schemas": [PATCH_OP], "Operations": operations});
             self.send(Method::PATCH, &path, Some(&body)).await.map(drop)
@@ -260,6 +257,10 @@ impl Provisioner for ScimProvisioner {
             Err(e) if e.is_not_found() => Ok(()),
             other => other.map(drop),
         }
+    }
+
+    fn is_current(&self, user: &User, remote: &RemoteUser) -> bool {
+        remote.active && !self.mapping.differs(user, &remote.raw)
     }
 
     async fn list_users(&self, start_index: usize, count: usize) -> Result<Page<RemoteUser>, ProvisionError> {
@@ -300,15 +301,6 @@ impl Provisioner for ScimProvisioner {
             other => other.map(drop),
         }
     }
-}
-
-fn group_resource(id: Option<&str>, display_name: &str, members: &[String]) -> Value {
-    let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
-    let mut body = json!({"schemas": [GROUP_SCHEMA], "displayName": display_name, "members": members});
-    if let (Some(id), Value::Object(map)) = (id, &mut body) {
-        map.insert("id".into(), Value::from(id));
-    }
-    body
 }
 
 fn without_schemas(resource: &Value) -> Value {
@@ -354,6 +346,22 @@ fn remote_group(v: &Value) -> RemoteGroup {
             .map(|m| m.iter().filter_map(|x| x.get("value").and_then(Value::as_str).map(str::to_owned)).collect())
             .unwrap_or_default(),
     }
+}
+
+/// The longest wait a `Retry-After` may ask for; a later time is taken as this.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// `Retry-After` (RFC 9110 §10.2.3): delay seconds or an HTTP date, capped; a date in the past means now.
+fn retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    let wait = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+            (at - now).to_std().unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 /// A SCIM filter string literal (RFC 7644 §3.4.2.2: JSON string rules).
@@ -406,6 +414,16 @@ mod tests {
         }
         assert!(check_base_url("https://scim.example.com/v2", false).is_ok());
         assert!(check_base_url("http://127.0.0.1:8080/", true).is_ok());
+    }
+
+    #[test]
+    fn reads_retry_after_as_seconds_or_a_date() {
+        let now = DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z").unwrap().with_timezone(&Utc);
+        assert_eq!(retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after("Mon, 23 Nov 2026 12:00:30 GMT", now), Some(Duration::from_secs(30)));
+        assert_eq!(retry_after("Mon, 23 Nov 2026 11:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(retry_after("86400", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(retry_after("soon", now), None);
     }
 
     #[test]

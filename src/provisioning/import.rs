@@ -1,0 +1,114 @@
+//! Importing an SP's accounts into the directory (the seeds' "Importing Users"): inline for a few, or in the
+//! background for many, as a job that lists the SP once and then imports in batches, recording progress after each
+//! batch in the same transaction as the users it created, so a restart resumes where it stopped.
+
+use chrono::{DateTime, Utc};
+
+use crate::audit::{Actor, Event, EventName};
+use crate::directory::user::{check_user, Profile};
+use crate::provisioning::reconcile::list_all_users;
+use crate::provisioning::worker::JobError;
+use crate::provisioning::{Provisioner, RemoteUser};
+use crate::store::imports::{self, Account};
+use crate::store::{events, users, Conn, Db};
+
+/// Accounts imported per step of a background import.
+pub const BATCH: usize = 200;
+
+impl From<&RemoteUser> for Account {
+    fn from(u: &RemoteUser) -> Self {
+        Self {
+            user_name: u.user_name.clone(),
+            id: u.id.clone(),
+            email: u.email.clone(),
+            given_name: u.given_name.clone(),
+            family_name: u.family_name.clone(),
+            display_name: u.display_name.clone(),
+        }
+    }
+}
+
+/// Creates a directory user for an SP account, with its event, in the caller's transaction. `Ok(Err(why))` when
+/// the account is skipped: the directory has the name already, or the account lacks what a user needs.
+pub async fn import_account(
+    conn: &mut Conn,
+    account: &Account,
+    actor: &Actor,
+    app_name: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<(), String>, crate::store::Error> {
+    if users::find_user_by_username(conn, &account.user_name).await?.is_some() {
+        return Ok(Err("already in the directory".into()));
+    }
+    let profile = Profile {
+        email: account.email.clone(),
+        first_name: account.given_name.clone(),
+        last_name: account.family_name.clone(),
+        display_name: account.display_name.clone(),
+        ..Profile::default()
+    };
+    if let Err(e) = check_user(&account.user_name, &profile) {
+        return Ok(Err(e.to_string()));
+    }
+    users::insert_user(conn, &account.user_name, &profile, None, now.timestamp_millis()).await?;
+    let event =
+        Event::new(now, EventName::UserImport, actor).app(app_name).user(&account.user_name).target(&account.id);
+    events::insert_event(conn, &event).await?;
+    Ok(Ok(()))
+}
+
+/// One step of background import `id`: the first lists the SP's accounts (every page) and keeps those asked for;
+/// each later one imports the next `BATCH`. Returns whether another step is needed.
+pub async fn step(db: &Db, app_name: &str, sp: &dyn Provisioner, id: i64) -> Result<bool, JobError> {
+    let mut conn = db.conn().await?;
+    let Some(mut import) = imports::find_import(&mut conn, id).await? else { return Ok(false) };
+    drop(conn);
+    let now = Utc::now();
+    match import.state.as_str() {
+        "listing" => {
+            let listed = match list_all_users(sp).await {
+                Ok(listed) => listed,
+                Err(e) => {
+                    // Shown in the progress while the job waits to try again.
+                    import.last_error = e.to_string();
+                    let mut conn = db.conn().await?;
+                    imports::save_progress(&mut conn, &import, now.timestamp_millis()).await?;
+                    return Err(e);
+                }
+            };
+            let mut accounts: Vec<Account> = listed
+                .values()
+                .filter(|u| import.selected.as_ref().is_none_or(|names| names.contains(&u.user_name)))
+                .map(Account::from)
+                .collect();
+            accounts.sort_by(|a, b| a.user_name.cmp(&b.user_name));
+            import.total = i64::try_from(accounts.len()).unwrap_or(i64::MAX);
+            import.remaining = accounts;
+            import.state = "importing".into();
+            import.last_error.clear();
+            let mut conn = db.conn().await?;
+            imports::save_progress(&mut conn, &import, now.timestamp_millis()).await?;
+            Ok(true)
+        }
+        "importing" => {
+            let actor = Actor::from_label(&import.actor);
+            let rest = import.remaining.split_off(import.remaining.len().min(BATCH));
+            let batch = std::mem::replace(&mut import.remaining, rest);
+            let mut tx = db.begin().await?;
+            for account in &batch {
+                match import_account(&mut tx, account, &actor, app_name, now).await? {
+                    Ok(()) => import.imported += 1,
+                    Err(_) => import.skipped += 1,
+                }
+            }
+            let more = !import.remaining.is_empty();
+            if !more {
+                import.state = "done".into();
+            }
+            imports::save_progress(&mut tx, &import, now.timestamp_millis()).await?;
+            tx.commit().await.map_err(crate::store::Error::from)?;
+            Ok(more)
+        }
+        _ => Ok(false),
+    }
+}
