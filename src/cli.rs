@@ -196,7 +196,7 @@ pub enum AppCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Replace the application's signing certificate: without a flag, stage and activate a new one at once.
+    /// Replace the application's signing certificate: without a flag, at once (the old one is retired).
     RotateCert(Box<RotateCert>),
     /// Fetch the SP metadata of an application registered from a URL now (housekeeping does it periodically).
     RefreshMetadata { app: String },

@@ -94,14 +94,16 @@ async fn rotation_steps_out_of_order_are_refused_with_a_reason() {
 }
 
 #[tokio::test]
-async fn plain_rotation_stages_and_activates_and_keeps_the_old_one_published_until_retired() {
+async fn plain_rotation_replaces_the_certificate_at_once_for_scripts() {
     let app = TestApp::new().await;
-    let [original] = published(&app).await.try_into().unwrap();
     let staged = rotation::stage(&app.ctx, &Actor::Cli, "acme", Utc::now()).await.unwrap();
     let cert = admin::rotate_cert(&app.ctx, &Actor::Cli, "acme", Utc::now()).await.unwrap();
-    // The earlier staged certificate was never used and is dropped; the old current one follows the new one.
+    // One published certificate, the new one: the old current and the unused staged one are retired.
     assert_ne!(cert.fingerprint, staged.fingerprint);
-    assert_eq!(published(&app).await, vec![cert.to_base64(), original]);
+    assert_eq!(published(&app).await, vec![cert.to_base64()]);
+    let shown = admin::show_app(&app.ctx, "acme", Utc::now()).await.unwrap();
+    let states: Vec<&str> = shown.certificates.iter().map(|c| c.state.as_str()).collect();
+    assert_eq!(states, ["current", "retired", "retired"]);
     assert_eq!(events(&app, EventName::AdminAppRotateCert).await.len(), 1);
 }
 
@@ -150,7 +152,8 @@ async fn expiry_warnings_are_given_once_per_threshold_across_restarts() {
     assert!(given.iter().all(|e| e.actor == "system" && e.detail.contains("current certificate")));
 
     // A retired certificate is not warned about.
-    admin::rotate_cert(&app.ctx, &Actor::Cli, "acme", now).await.unwrap();
+    rotation::stage(&app.ctx, &Actor::Cli, "acme", now).await.unwrap();
+    rotation::activate(&app.ctx, &Actor::Cli, "acme", None, now).await.unwrap();
     rotation::retire(&app.ctx, &Actor::Cli, "acme", now).await.unwrap();
     let shown = admin::show_app(&app.ctx, "acme", now).await.unwrap();
     assert_eq!(shown.certificates.last().unwrap().state.as_str(), "retired");

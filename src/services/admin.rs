@@ -222,8 +222,7 @@ pub async fn import_app_xml(
     if let Some(pem) = &settings.metadata_signing_certificate {
         check.metadata_signing_certificate = pem.trim().to_owned();
     }
-    let metadata = crate::services::metadata_refresh::checked_metadata(xml, &check)
-        .map_err(|reason| Error::Fetch { url: metadata_url.unwrap_or("the metadata file").to_owned(), reason })?;
+    let metadata = crate::services::metadata_refresh::checked_metadata(xml, &check)?;
     let sp = sp_import::merge(&metadata, &settings, current.as_ref().map(|a| &a.sp), metadata_url)?;
     let display_label = settings
         .display_label
@@ -471,8 +470,8 @@ pub async fn show_app(ctx: &Ctx, name: &str, now: DateTime<Utc>) -> Result<AppVi
     })
 }
 
-/// Replaces the signing certificate at once (`sesame app rotate-cert APP`): a new certificate is staged and
-/// activated in one step; the old one stays published as `previous` until it is retired.
+/// Replaces the signing certificate at once (`sesame app rotate-cert APP`): a new certificate is current and the
+/// others are retired. `services::rotation` has the staged steps (stage, activate, retire) for no downtime.
 pub async fn rotate_cert(ctx: &Ctx, actor: &Actor, name: &str, now: DateTime<Utc>) -> Result<Certificate, Error> {
     crate::services::rotation::rotate(ctx, actor, name, now).await
 }

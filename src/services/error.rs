@@ -30,6 +30,8 @@ pub enum Error {
     NoSigningKey { app: String },
     #[error("application {app}: {reason}")]
     Certificate { app: String, reason: String },
+    #[error("the SP metadata's signature does not verify with the configured metadata-signing certificate: {reason}")]
+    MetadataSignature { reason: String },
     #[error(transparent)]
     Logout(#[from] crate::saml::logout::LogoutError),
     #[error("this logout is unknown or has expired")]

@@ -167,7 +167,10 @@ async fn apply(
 /// Fetches and checks a document; `Err` is the reason to keep the last good copy.
 async fn fetch_and_check(app: &Application, url: &str, now: DateTime<Utc>) -> Result<(String, SpMetadata), String> {
     let document = sp_import::fetch_url(url).await.map_err(|e| format!("fetching {url} failed: {e}"))?;
-    let metadata = checked_metadata(&document, &app.sp)?;
+    let metadata = checked_metadata(&document, &app.sp).map_err(|e| match e {
+        Error::MetadataSignature { .. } => e.to_string(),
+        _ => format!("the document is invalid: {e}"),
+    })?;
     if let Some(until) = metadata.valid_until.filter(|until| *until <= now) {
         return Err(format!("the document expired at {} (validUntil)", until.to_rfc3339()));
     }
@@ -182,15 +185,14 @@ async fn fetch_and_check(app: &Application, url: &str, now: DateTime<Utc>) -> Re
 
 /// Parses metadata, after verifying its signature when the application has a metadata-signing certificate (then
 /// only the signed bytes are read). Also used by imports.
-pub fn checked_metadata(document: &str, sp: &SpSettings) -> Result<SpMetadata, String> {
+pub fn checked_metadata(document: &str, sp: &SpSettings) -> Result<SpMetadata, Error> {
     if sp.metadata_signing_certificate.is_empty() {
-        return parse_sp_metadata(document).map_err(|e| format!("the document is invalid: {e}"));
+        return Ok(parse_sp_metadata(document)?);
     }
-    let cert = Certificate::from_pem(sp.metadata_signing_certificate.as_bytes())
-        .map_err(|e| format!("the metadata-signing certificate is unusable: {e}"))?;
+    let cert = Certificate::from_pem(sp.metadata_signing_certificate.as_bytes())?;
     let signed = verify_sp_metadata_signature(document, &cert)
-        .map_err(|e| format!("the document's signature does not verify with the configured certificate: {e}"))?;
-    parse_sp_metadata(&signed).map_err(|e| format!("the document is invalid: {e}"))
+        .map_err(|e| Error::MetadataSignature { reason: e.to_string() })?;
+    Ok(parse_sp_metadata(&signed)?)
 }
 
 /// What changed between two settings, in words for the event log.

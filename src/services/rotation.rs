@@ -3,7 +3,7 @@
 //! A rotation has three steps. `stage` generates a `next` certificate, published in the metadata after the current
 //! one, so SPs that refresh (or cache) the metadata learn it before it signs anything. `activate` (now, or at a
 //! time that housekeeping applies) makes it current; the old one becomes `previous` and stays published until
-//! `retire`. Plain `rotate` stages and activates in one step, for scripts.
+//! `retire`. Plain `rotate` replaces the certificate at once, for scripts (the old contract: one published).
 //!
 //! Every read-then-write starts with `apps::lock_app`, so two admins or two replicas take turns and one certificate
 //! stays current. Housekeeping runs on every replica: a scheduled activation is applied once (the second replica
@@ -100,17 +100,16 @@ pub async fn retire(ctx: &Ctx, actor: &Actor, name: &str, now: DateTime<Utc>) ->
     Ok(previous.fingerprint.clone())
 }
 
-/// Stages and activates a new certificate in one step (plain `rotate-cert`). A certificate staged earlier is
-/// retired unused; the old current one stays published as `previous`.
+/// Replaces the signing certificate in one step (plain `rotate-cert`, for scripts): a new certificate becomes
+/// current at once, and every other one (the old current, a previous, a staged next) is retired, as before staged
+/// rotation existed. Use the staged steps for a rotation without downtime.
 pub async fn rotate(ctx: &Ctx, actor: &Actor, name: &str, now: DateTime<Utc>) -> Result<Certificate, Error> {
     let mut tx = ctx.db.begin().await?;
     let app = lock(&mut tx, name).await?;
-    for staged in certs::list_certs(&mut tx, app.id).await?.iter().filter(|c| c.state == CertState::Next) {
-        certs::update_state_of(&mut tx, app.id, &staged.fingerprint, CertState::Retired).await?;
+    for old in certs::list_certs(&mut tx, app.id).await?.iter().filter(|c| c.state != CertState::Retired) {
+        certs::update_state_of(&mut tx, app.id, &old.fingerprint, CertState::Retired).await?;
     }
-    let cert = generate_certificate(ctx, &mut tx, &app, CertState::Next, now).await?;
-    let list = certs::list_certs(&mut tx, app.id).await?;
-    activate_locked(&mut tx, &app, &list).await?;
+    let cert = generate_certificate(ctx, &mut tx, &app, CertState::Current, now).await?;
     let event = Event::new(now, EventName::AdminAppRotateCert, actor).target(name).app(name).detail(&cert.fingerprint);
     events::insert_event(&mut tx, &event).await?;
     tx.commit().await.map_err(crate::store::Error::from)?;
