@@ -12,7 +12,7 @@ use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Settings keys, as they are spelled in the TOML file and, upper-cased after `SESAME_`, in the environment.
-const KEYS: [&str; 21] = [
+const KEYS: [&str; 24] = [
     "base_url",
     "bind",
     "data_dir",
@@ -30,6 +30,9 @@ const KEYS: [&str; 21] = [
     "scim_allow_private_targets",
     "reconcile_interval_secs",
     "provisioning_workers",
+    "metadata_refresh_secs",
+    "metadata_refresh_min_secs",
+    "metadata_refresh_max_secs",
     "login_max_failures_per_user",
     "login_max_failures_per_ip",
     "login_window_secs",
@@ -72,6 +75,11 @@ pub struct Config {
     pub reconcile_interval_secs: u64,
     /// Provisioning jobs delivered at once.
     pub provisioning_workers: u32,
+    /// How often SP metadata registered from a URL is fetched again, unless its `cacheDuration` or `validUntil`
+    /// asks for sooner; never more often than the minimum nor less often than the maximum.
+    pub metadata_refresh_secs: u64,
+    pub metadata_refresh_min_secs: u64,
+    pub metadata_refresh_max_secs: u64,
     /// Failed sign-ins per username (portal and admin console, counted apart) before further attempts are refused
     /// until the window ends.
     pub login_max_failures_per_user: u32,
@@ -111,6 +119,9 @@ impl Default for Config {
             scim_allow_private_targets: false,
             reconcile_interval_secs: 2400,
             provisioning_workers: 8,
+            metadata_refresh_secs: 86_400,
+            metadata_refresh_min_secs: 300,
+            metadata_refresh_max_secs: 7 * 86_400,
             login_max_failures_per_user: 5,
             login_max_failures_per_ip: 20,
             login_window_secs: 900,
@@ -195,6 +206,18 @@ impl Config {
         }
         if self.reconcile_interval_secs < 60 {
             return Err(Error::Invalid { key: "reconcile_interval_secs", problem: "must be at least 60".into() });
+        }
+        if self.metadata_refresh_min_secs < 60
+            || self.metadata_refresh_min_secs > self.metadata_refresh_secs
+            || self.metadata_refresh_secs > self.metadata_refresh_max_secs
+            || self.metadata_refresh_max_secs > 365 * 86_400
+        {
+            return Err(Error::Invalid {
+                key: "metadata_refresh_secs",
+                problem: "needs 60 <= metadata_refresh_min_secs <= metadata_refresh_secs <= metadata_refresh_max_secs \
+                          <= one year"
+                    .into(),
+            });
         }
         if self.login_max_failures_per_user == 0 || self.login_max_failures_per_ip == 0 {
             return Err(Error::Invalid {

@@ -14,6 +14,8 @@ pub mod groups;
 pub mod idm;
 pub mod imports;
 pub mod jobs;
+pub mod metadata_sources;
+pub mod slo;
 pub mod sso;
 pub mod throttle;
 pub mod users;

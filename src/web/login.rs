@@ -9,9 +9,8 @@ use axum::{Form, Router};
 use chrono::Utc;
 use tower_sessions::Session;
 
-use crate::audit::{Actor, Event, EventName};
 use crate::services::login::{self, IdpSession};
-use crate::services::{record, Error};
+use crate::services::Error;
 use crate::web::client::ClientIp;
 use crate::web::error::PageError;
 use crate::web::AppState;
@@ -155,13 +154,8 @@ async fn logout(
 ) -> Result<Response, PageError> {
     let token = form.map(|Form(f)| f.csrf_token).unwrap_or_default();
     check_csrf(&session, &token).await?;
-    if let Some(idp) = current_session(&session).await {
-        let event =
-            Event::new(Utc::now(), EventName::UserLogout, &Actor::User(idp.username.clone())).user(&idp.username);
-        record(&state.ctx, event).await?;
-    }
-    session.flush().await.map_err(session_error)?;
-    Ok(Redirect::to("/login").into_response())
+    // Ends the IdP session and, when it signed in to SPs with an SLO endpoint, tells each of them (single logout).
+    crate::web::slo::portal_logout(&state, &session).await
 }
 
 async fn render_login(
