@@ -12,7 +12,7 @@ use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Settings keys, as they are spelled in the TOML file and, upper-cased after `SESAME_`, in the environment.
-const KEYS: [&str; 17] = [
+const KEYS: [&str; 18] = [
     "base_url",
     "bind",
     "data_dir",
@@ -30,6 +30,7 @@ const KEYS: [&str; 17] = [
     "scim_allow_private_targets",
     "reconcile_interval_secs",
     "provisioning_workers",
+    "provisioning_lease_secs",
 ];
 /// Variables that belong to the command line, not to the settings.
 const NOT_SETTINGS: [&str; 2] = ["SESAME_CONFIG", "SESAME_LOG"];
@@ -68,6 +69,9 @@ pub struct Config {
     pub reconcile_interval_secs: u64,
     /// Provisioning jobs delivered at once.
     pub provisioning_workers: u32,
+    /// How long a claimed provisioning job stays claimed: when its replica dies, the job is due again after this.
+    /// It must exceed the longest job (a SCIM call may take 30 s; reconciliation lists the SP's accounts).
+    pub provisioning_lease_secs: u64,
 }
 
 fn serialize_secret_opt<S: serde::Serializer>(value: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
@@ -97,6 +101,7 @@ impl Default for Config {
             scim_allow_private_targets: false,
             reconcile_interval_secs: 2400,
             provisioning_workers: 4,
+            provisioning_lease_secs: 120,
         }
     }
 }
@@ -175,6 +180,12 @@ impl Config {
         if !(1..=64).contains(&self.provisioning_workers) {
             return Err(Error::Invalid { key: "provisioning_workers", problem: "must be between 1 and 64".into() });
         }
+        if !(5..=3600).contains(&self.provisioning_lease_secs) {
+            return Err(Error::Invalid {
+                key: "provisioning_lease_secs",
+                problem: "must be between 5 and 3600".into(),
+            });
+        }
         if self.reconcile_interval_secs < 60 {
             return Err(Error::Invalid { key: "reconcile_interval_secs", problem: "must be at least 60".into() });
         }
@@ -218,6 +229,22 @@ impl Config {
             // The tests' SCIM server listens on 127.0.0.1.
             scim_allow_private_targets: true,
             ..Self::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_provisioning_lease_is_bounded() {
+        let with_lease = |secs| Config { provisioning_lease_secs: secs, ..Config::default() }.validate();
+        assert_eq!(Config::default().provisioning_lease_secs, 120);
+        assert!(with_lease(5).is_ok() && with_lease(3600).is_ok());
+        for secs in [0, 4, 3601] {
+            let err = with_lease(secs).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("provisioning_lease_secs"), "{secs}: {err}");
         }
     }
 }
