@@ -49,6 +49,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(database = %config.database_url_for_log(), base_url = %config.base_url, "starting sesame");
     let server = sesame::build(config).await?;
     let housekeeping = sesame::spawn_housekeeping(&server);
+    let provisioning = sesame::spawn_provisioning(&server);
     let listener =
         tokio::net::TcpListener::bind(&bind).await.map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
     tracing::info!("listening on http://{bind}");
@@ -56,6 +57,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // stop, so every connection ends cleanly and nothing is left half written.
     let served = axum::serve(listener, server.router.clone()).with_graceful_shutdown(shutdown_signal()).await;
     housekeeping.stop().await;
+    provisioning.stop().await;
     server.close().await;
     served?;
     tracing::info!("stopped");
