@@ -12,7 +12,7 @@ use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Settings keys, as they are spelled in the TOML file and, upper-cased after `SESAME_`, in the environment.
-const KEYS: [&str; 24] = [
+const KEYS: [&str; 25] = [
     "base_url",
     "bind",
     "data_dir",
@@ -37,6 +37,7 @@ const KEYS: [&str; 24] = [
     "login_max_failures_per_ip",
     "login_window_secs",
     "trusted_proxies",
+    "provisioning_lease_secs",
 ];
 /// Variables that belong to the command line, not to the settings.
 const NOT_SETTINGS: [&str; 2] = ["SESAME_CONFIG", "SESAME_LOG"];
@@ -90,6 +91,9 @@ pub struct Config {
     /// Comma-separated addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` names the client.
     /// Empty: the socket peer is the client.
     pub trusted_proxies: String,
+    /// How long a claimed provisioning job stays claimed: when its replica dies, the job is due again after this.
+    /// It must exceed the longest job (a SCIM call may take 30 s; reconciliation lists the SP's accounts).
+    pub provisioning_lease_secs: u64,
 }
 
 fn serialize_secret_opt<S: serde::Serializer>(value: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
@@ -126,6 +130,7 @@ impl Default for Config {
             login_max_failures_per_ip: 20,
             login_window_secs: 900,
             trusted_proxies: String::new(),
+            provisioning_lease_secs: 120,
         }
     }
 }
@@ -203,6 +208,12 @@ impl Config {
         }
         if !(1..=64).contains(&self.provisioning_workers) {
             return Err(Error::Invalid { key: "provisioning_workers", problem: "must be between 1 and 64".into() });
+        }
+        if !(5..=3600).contains(&self.provisioning_lease_secs) {
+            return Err(Error::Invalid {
+                key: "provisioning_lease_secs",
+                problem: "must be between 5 and 3600".into(),
+            });
         }
         if self.reconcile_interval_secs < 60 {
             return Err(Error::Invalid { key: "reconcile_interval_secs", problem: "must be at least 60".into() });
@@ -283,6 +294,22 @@ impl Config {
             // The tests' SCIM server listens on 127.0.0.1.
             scim_allow_private_targets: true,
             ..Self::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_provisioning_lease_is_bounded() {
+        let with_lease = |secs| Config { provisioning_lease_secs: secs, ..Config::default() }.validate();
+        assert_eq!(Config::default().provisioning_lease_secs, 120);
+        assert!(with_lease(5).is_ok() && with_lease(3600).is_ok());
+        for secs in [0, 4, 3601] {
+            let err = with_lease(secs).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("provisioning_lease_secs"), "{secs}: {err}");
         }
     }
 }

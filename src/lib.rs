@@ -184,6 +184,34 @@ pub fn spawn_reconciler(ctx: &Ctx, mut shutdown: tokio::sync::watch::Receiver<bo
     })
 }
 
+/// The provisioning workers and the reconciliation schedule of `serve` (`spawn_provisioning`).
+pub struct Provisioning {
+    stop: tokio::sync::watch::Sender<bool>,
+    workers: tokio::task::JoinHandle<()>,
+    reconciler: tokio::task::JoinHandle<()>,
+}
+
+impl Provisioning {
+    /// Stops claiming jobs and waits for each worker to finish the job it holds. A replica that dies instead
+    /// leaves its jobs claimed until their lease (`provisioning_lease_secs`) expires; then another replica runs them.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.reconciler.await;
+        let _ = self.workers.await;
+    }
+}
+
+/// Starts `provisioning_workers` worker loops and the reconciliation schedule. Every replica runs them: a job is
+/// claimed by one worker at a time (`FOR UPDATE SKIP LOCKED` on PostgreSQL) for the length of its lease.
+pub fn spawn_provisioning(server: &Server) -> Provisioning {
+    let ctx = &server.ctx;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let workers = usize::try_from(ctx.config.provisioning_workers).unwrap_or(1);
+    let workers = tokio::spawn(ctx.worker.clone().run(workers, stopped.clone()));
+    let reconciler = spawn_reconciler(ctx, stopped);
+    Provisioning { stop, workers, reconciler }
+}
+
 fn restrict(dir: &std::path::Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))

@@ -58,6 +58,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     let housekeeping = sesame::spawn_housekeeping(&server);
+    let provisioning = sesame::spawn_provisioning(&server);
     let listener =
         tokio::net::TcpListener::bind(&bind).await.map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
     tracing::info!("listening on http://{bind}");
@@ -67,6 +68,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let app = server.router.clone().into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
     housekeeping.stop().await;
+    provisioning.stop().await;
     server.close().await;
     served?;
     tracing::info!("stopped");

@@ -1,5 +1,5 @@
 //! `sesame serve` as a process: it waits for a database that is not up yet, gives up with a clear message when
-//! it never comes, and on SIGTERM finishes the requests in flight before it exits.
+//! it never comes, delivers provisioning jobs, and on SIGTERM finishes the requests in flight before it exits.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use common::scim::{ScimPeer, TOKEN};
 use common::serve::{free_port, Serve};
 
 /// A deploy that starts sesame before its database must not crash-loop silently: it says what it waits for,
@@ -133,4 +134,37 @@ fn sigterm_lets_the_request_in_flight_finish_then_exits_cleanly() {
     assert!(status.success(), "{}", server.log());
     assert!(server.log().contains("stopped"), "{}", server.log());
     assert!(TcpStream::connect(&server.bind).is_err(), "no longer listening");
+}
+
+/// The jobs a directory change enqueues are delivered by `serve` itself (its provisioning workers), with nothing
+/// else running: an admin command on another process changes the directory, the server's workers push it to the
+/// SP, and SIGTERM still stops the server cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_delivers_the_provisioning_jobs_of_admin_commands() {
+    let scim = ScimPeer::start();
+    let mut server = Serve::spawn(&[("SESAME_SCIM_ALLOW_PRIVATE_TARGETS", "true")]);
+    server.wait_listening(Duration::from_secs(30));
+    let cli = |args: &[&str], stdin: Option<&str>| {
+        let out = server.run(args, stdin);
+        assert!(out.status.success(), "sesame {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    cli(&["app", "create", "onetrust", "--connector", "onetrust", "--set", "YOUR_SUBDOMAIN=acme"], None);
+    cli(&["group", "add", "staff"], None);
+    cli(&["app", "bind", "onetrust", "staff"], None);
+    let base_url = scim.base_url();
+    cli(
+        &["app", "idm", "activate", "onetrust", "--base-url", &base_url, "--token-stdin", "--manage-groups"],
+        Some(TOKEN),
+    );
+    cli(&["user", "add", "alice", "--email", "alice@example.com", "--first-name", "Alice"], None);
+    cli(&["group", "add-member", "staff", "alice"], None);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while scim.member_names_if_any("staff").await != ["alice@example.com"] {
+        assert!(Instant::now() < deadline, "not provisioned by serve: {}", server.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(scim.user("alice@example.com").await.is_some());
+    server.terminate();
+    let status = server.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{}", server.log());
 }

@@ -28,6 +28,7 @@ use crate::store::{apps, events, groups, Backend, Conn, Db};
 
 /// Attempts before a job is marked failed (about a day of backoff at the cap).
 const MAX_ATTEMPTS: i64 = 12;
+/// The default lease of a claimed job (`provisioning_lease_secs`).
 const LEASE: Duration = Duration::from_secs(120);
 const BACKOFF_CAP: Duration = Duration::from_secs(30 * 60);
 
@@ -68,6 +69,8 @@ pub struct Worker {
     wake: Arc<Notify>,
     provisioners: Arc<Mutex<ProvisionerCache>>,
     catalog: Arc<Catalog>,
+    /// How long a claim lasts: a job whose worker died is due again when it expires.
+    lease: Duration,
 }
 
 impl Worker {
@@ -85,7 +88,14 @@ impl Worker {
             wake: Arc::new(Notify::new()),
             provisioners: Arc::default(),
             catalog,
+            lease: LEASE,
         })
+    }
+
+    /// The same worker with another lease (`provisioning_lease_secs`).
+    #[must_use]
+    pub fn with_lease(self, lease: Duration) -> Self {
+        Self { lease, ..self }
     }
 
     /// The HTTP client of the SCIM integrations (with the address policy).
@@ -200,7 +210,7 @@ impl Worker {
     /// Claims and runs one due job; `false` when none was due.
     async fn run_one(&self) -> Result<bool, crate::store::Error> {
         let now = Utc::now().timestamp_millis();
-        let lease = i64::try_from(LEASE.as_millis()).unwrap_or(120_000);
+        let lease = i64::try_from(self.lease.as_millis()).unwrap_or(120_000);
         let mut conn = self.db.conn().await?;
         let Some(job) = jobs::claim(&mut conn, now, lease, self.db.backend == Backend::Postgres).await? else {
             return Ok(false);

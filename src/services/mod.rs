@@ -57,7 +57,8 @@ impl Ctx {
         );
         let catalog = Arc::new(catalog);
         let worker = Worker::new(db.clone(), secret.clone(), config.scim_allow_private_targets, catalog.clone())
-            .map_err(|e| Error::Task(e.to_string()))?;
+            .map_err(|e| Error::Task(e.to_string()))?
+            .with_lease(std::time::Duration::from_secs(config.provisioning_lease_secs));
         Ok(Self { config: Arc::new(config), db, keys: KeyCache::default(), catalog, secret, worker })
     }
 

@@ -118,6 +118,14 @@ impl ScimPeer {
         names
     }
 
+    /// userNames of a group's members, empty while the group does not exist.
+    pub async fn member_names_if_any(&self, display_name: &str) -> Vec<String> {
+        if self.group(display_name).await.is_none() {
+            return Vec::new();
+        }
+        self.member_names(display_name).await
+    }
+
     /// Creates a user directly, as if someone did it in the SP.
     pub async fn create_user(&self, user_name: &str, email: &str) -> Value {
         let body = json!({
