@@ -629,6 +629,11 @@ async fn serves_an_openapi_document_of_every_route() {
         ("delete", "/api/v1/applications/{name}/groups/{group}"),
         ("get", "/api/v1/applications/{name}/certificate"),
         ("post", "/api/v1/applications/{name}/certificate/rotate"),
+        ("get", "/api/v1/applications/{name}/certificates"),
+        ("post", "/api/v1/applications/{name}/certificate/stage"),
+        ("post", "/api/v1/applications/{name}/certificate/activate"),
+        ("post", "/api/v1/applications/{name}/certificate/retire"),
+        ("post", "/api/v1/applications/{name}/metadata/refresh"),
         ("put", "/api/v1/applications/{name}/idm"),
         ("delete", "/api/v1/applications/{name}/idm"),
         ("get", "/api/v1/applications/{name}/idm/import"),
@@ -734,4 +739,78 @@ async fn activates_imports_and_deactivates_identity_management() {
     assert_eq!(names, expected, "activation, two mapping changes, deactivation");
     assert!(items.iter().all(|e| e["actor"] == "api_token:ci"));
     assert!(!events.text.contains(TOKEN));
+}
+
+/// Rotation without downtime through the API: stage (two certificates published), activate (the staged one signs),
+/// retire (one left); each step out of order is a problem. A metadata refresh reports what changed at the URL.
+#[tokio::test]
+async fn rotates_certificates_in_steps_and_refreshes_metadata() {
+    let api = Api::new().await;
+    let certs = "/api/v1/applications/acme/certificates";
+    let first = api.get(certs).await.ok(StatusCode::OK).clone();
+    assert_eq!(first.as_array().unwrap().len(), 1);
+    let current = first[0]["fingerprint"].as_str().unwrap().to_owned();
+
+    let activate = "/api/v1/applications/acme/certificate/activate";
+    api.call(Method::POST, activate, Some(json!({}))).await.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let retire = "/api/v1/applications/acme/certificate/retire";
+    api.call(Method::POST, retire, None).await.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let staged = api.call(Method::POST, "/api/v1/applications/acme/certificate/stage", None).await;
+    let next = staged.ok(StatusCode::OK)["fingerprint"].as_str().unwrap().to_owned();
+    let published: Vec<String> = api
+        .get(certs)
+        .await
+        .ok(StatusCode::OK)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["fingerprint"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(published, [current.clone(), next.clone()], "current first, then the staged one");
+    api.call(Method::POST, activate, Some(json!({"at": "soon"})))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let later = api.call(Method::POST, activate, Some(json!({"at": "2999-01-01T00:00:00Z"}))).await;
+    assert_eq!(later.ok(StatusCode::OK)["outcome"], "scheduled");
+    let now = api.call(Method::POST, activate, Some(json!({}))).await;
+    assert_eq!(
+        (now.ok(StatusCode::OK)["outcome"].as_str(), now.json["fingerprint"].as_str()),
+        (Some("activated"), Some(next.as_str()))
+    );
+    let retired = api.call(Method::POST, retire, None).await;
+    assert_eq!(retired.ok(StatusCode::OK)["fingerprint"], current.as_str());
+    let left = api.get(certs).await.ok(StatusCode::OK).clone();
+    assert_eq!(left.as_array().unwrap().len(), 1);
+    assert_eq!(left[0]["fingerprint"], next.as_str());
+    api.get("/api/v1/applications/nope/certificates").await.problem(StatusCode::NOT_FOUND, "not-found");
+    let names = api.event_names("app=acme&type=admin").await;
+    for step in ["admin_app_stage_cert", "admin_app_activate_cert", "admin_app_retire_cert"] {
+        assert!(names.iter().any(|n| n == step), "{step} in {names:?}");
+    }
+
+    // Metadata refresh: only for an application registered from a URL.
+    let refresh = "/api/v1/applications/acme/metadata/refresh";
+    api.call(Method::POST, refresh, None).await.problem(StatusCode::NOT_FOUND, "not-found");
+    let document = std::sync::Arc::new(std::sync::Mutex::new(sp_metadata(&api.app.sp_key, false)));
+    let served = document.clone();
+    let router = axum::Router::new().route(
+        "/md",
+        axum::routing::get(move || {
+            let served = served.clone();
+            async move { served.lock().unwrap().clone() }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/md", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let created =
+        api.call(Method::POST, "/api/v1/applications", Some(json!({"name": "web", "metadata_url": url}))).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let refresh = "/api/v1/applications/web/metadata/refresh";
+    assert_eq!(api.call(Method::POST, refresh, None).await.ok(StatusCode::OK)["outcome"], "unchanged");
+    let moved = document.lock().unwrap().replace("https://sp.example.com/acs2", "https://sp.example.com/acs-moved");
+    *document.lock().unwrap() = moved;
+    let changed = api.call(Method::POST, refresh, None).await;
+    assert_eq!(changed.ok(StatusCode::OK)["outcome"], "changed", "{}", changed.text);
+    assert!(changed.text.contains("acs-moved"), "{}", changed.text);
 }

@@ -12,11 +12,12 @@ use crate::directory::{AppKind, AttributeSource};
 use crate::saml::{NameIdFormat, SigningMode};
 use crate::services::apps::{self as app_service, AppChange, MetadataSource};
 use crate::services::catalog::{self, CreateFromConnector};
-use crate::services::{admin, attributes, idm, sp_import};
+use crate::services::{admin, attributes, idm, metadata_refresh, rotation, sp_import};
 use crate::web::api::model::{
-    AppListQuery, AppPage, AppPatch, AppSummary, AppView, AttributeBody, AttributePatch, CatalogQuery, CertificateView,
-    ConnectorView, IdmActivate, IdmView, ImportCandidate, ImportRequest, ImportResult, ImportView, MappingChange,
-    MappingRowView, NewApp, PlaceholderView, Skipped,
+    AppListQuery, AppPage, AppPatch, AppSummary, AppView, AttributeBody, AttributePatch, CatalogQuery,
+    CertificateActivate, CertificateView, ConnectorView, IdmActivate, IdmView, ImportCandidate, ImportRequest,
+    ImportResult, ImportView, MappingChange, MappingRowView, NewApp, PlaceholderView, RefreshView, RotationStep,
+    Skipped,
 };
 use crate::web::api::{decode_cursor, limit, next_page, Caller, Problem};
 use crate::web::AppState;
@@ -307,6 +308,91 @@ pub async fn rotate_certificate(
     let now = Utc::now();
     let cert = app_service::rotate_certificate(&state.ctx, &actor, &name, now).await?;
     Ok(Json(CertificateView::of(&cert, now, true)))
+}
+
+/// Every certificate the application publishes (current first, then a staged next one or the previous one).
+#[utoipa::path(get, path = "/api/v1/applications/{name}/certificates", tag = "applications",
+    params(("name" = String, Path, description = "The application's name")),
+    responses((status = 200, description = "Published certificates", body = Vec<CertificateView>)))]
+pub async fn list_certificates(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<CertificateView>>, Problem> {
+    let now = Utc::now();
+    let certificates = app_service::certificates(&state.ctx, &name).await?;
+    Ok(Json(certificates.iter().map(|c| CertificateView::of(c, now, true)).collect()))
+}
+
+/// Rotation without downtime, step 1: generate the next certificate and publish it beside the current one, so
+/// SPs can import it before it signs.
+#[utoipa::path(post, path = "/api/v1/applications/{name}/certificate/stage", tag = "applications",
+    params(("name" = String, Path, description = "The application's name")),
+    responses((status = 200, description = "The staged certificate", body = CertificateView)))]
+pub async fn stage_certificate(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(name): Path<String>,
+) -> Result<Json<CertificateView>, Problem> {
+    let now = Utc::now();
+    app_service::certificates(&state.ctx, &name).await?;
+    let cert = rotation::stage(&state.ctx, &actor, &name, now).await?;
+    Ok(Json(CertificateView::of(&cert, now, true)))
+}
+
+/// Rotation step 2: the staged certificate signs from now on, or from `at`.
+#[utoipa::path(post, path = "/api/v1/applications/{name}/certificate/activate", tag = "applications",
+    request_body = CertificateActivate,
+    params(("name" = String, Path, description = "The application's name")),
+    responses((status = 200, description = "Activated or scheduled", body = RotationStep)))]
+pub async fn activate_certificate(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(name): Path<String>,
+    Json(body): Json<CertificateActivate>,
+) -> Result<Json<RotationStep>, Problem> {
+    app_service::certificates(&state.ctx, &name).await?;
+    let step = match rotation::activate(&state.ctx, &actor, &name, body.at, Utc::now()).await? {
+        rotation::Activation::Activated { fingerprint } => {
+            RotationStep { fingerprint, outcome: "activated".into(), at: None }
+        }
+        rotation::Activation::Scheduled { fingerprint, at } => {
+            RotationStep { fingerprint, outcome: "scheduled".into(), at: Some(at) }
+        }
+    };
+    Ok(Json(step))
+}
+
+/// Rotation step 3: stop publishing the certificate that signed before the last activation.
+#[utoipa::path(post, path = "/api/v1/applications/{name}/certificate/retire", tag = "applications",
+    params(("name" = String, Path, description = "The application's name")),
+    responses((status = 200, description = "Retired", body = RotationStep)))]
+pub async fn retire_certificate(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(name): Path<String>,
+) -> Result<Json<RotationStep>, Problem> {
+    app_service::certificates(&state.ctx, &name).await?;
+    let fingerprint = rotation::retire(&state.ctx, &actor, &name, Utc::now()).await?;
+    Ok(Json(RotationStep { fingerprint, outcome: "retired".into(), at: None }))
+}
+
+/// Fetch the SP metadata again from the URL it was registered from; a failure keeps the last good copy.
+#[utoipa::path(post, path = "/api/v1/applications/{name}/metadata/refresh", tag = "applications",
+    params(("name" = String, Path, description = "The application's name")),
+    responses((status = 200, description = "What the refresh found", body = RefreshView)))]
+pub async fn refresh_metadata(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(name): Path<String>,
+) -> Result<Json<RefreshView>, Problem> {
+    let refreshed = metadata_refresh::refresh_now(&state.ctx, &actor, &name, Utc::now()).await?;
+    let (outcome, details) = match refreshed.outcome {
+        metadata_refresh::Outcome::Changed(changes) => ("changed", changes),
+        metadata_refresh::Outcome::Unchanged => ("unchanged", Vec::new()),
+        metadata_refresh::Outcome::Failed(why) => ("failed", vec![why]),
+    };
+    Ok(Json(RefreshView { outcome: outcome.into(), details, next_refresh: refreshed.next_refresh }))
 }
 
 /// Activate identity management (SCIM 2.0): the connection is verified first; the token is stored sealed and

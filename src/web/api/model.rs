@@ -390,6 +390,35 @@ impl CertificateView {
     }
 }
 
+/// Activates the staged certificate now, or at `at`.
+#[derive(Debug, Default, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateActivate {
+    /// When to switch signing (RFC 3339); left out or past: now.
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// A step of a certificate rotation: the certificate it concerns, and when it takes effect when scheduled.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct RotationStep {
+    pub fingerprint: String,
+    /// `staged`, `activated`, `scheduled` or `retired`.
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// The outcome of fetching an application's SP metadata again from its URL.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct RefreshView {
+    /// `changed`, `unchanged` or `failed` (the last good copy stays in use).
+    pub outcome: String,
+    /// What changed, or why it failed.
+    pub details: Vec<String>,
+    pub next_refresh: DateTime<Utc>,
+}
+
 #[derive(Debug, serde::Serialize, ToSchema)]
 pub struct IdmView {
     pub base_url: String,
