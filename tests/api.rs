@@ -814,3 +814,29 @@ async fn rotates_certificates_in_steps_and_refreshes_metadata() {
     assert_eq!(changed.ok(StatusCode::OK)["outcome"], "changed", "{}", changed.text);
     assert!(changed.text.contains("acs-moved"), "{}", changed.text);
 }
+
+/// Encryption settings through the API: refused without an SP encryption certificate, an unknown algorithm is
+/// refused, and with one (a KeyDescriptor for both uses) the settings are saved and shown.
+#[tokio::test]
+async fn encryption_settings_need_an_sp_encryption_certificate() {
+    let api = Api::new().await;
+    let patch = |body| api.call(Method::PATCH, "/api/v1/applications/acme", Some(body));
+    patch(json!({"encrypt_assertions": true})).await.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    patch(json!({"encryption_algorithm": "des"})).await.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+
+    let both_uses =
+        sp_metadata(&api.app.sp_key, false).replace(r#"<md:KeyDescriptor use="signing">"#, "<md:KeyDescriptor>");
+    let put = api
+        .send_text(Method::PUT, "/api/v1/applications/acme/metadata", "application/samlmetadata+xml", &both_uses)
+        .await;
+    assert!(put.status.is_success(), "{}", put.text);
+    let saved =
+        patch(json!({"encrypt_assertions": true, "encryption_algorithm": "aes256-cbc", "encrypt_name_id": true})).await;
+    let sso = &saved.ok(StatusCode::OK)["sso"];
+    assert_eq!(
+        (sso["encrypt_assertions"].as_bool(), sso["encryption_algorithm"].as_str()),
+        (Some(true), Some("aes256-cbc"))
+    );
+    assert_eq!(sso["encrypt_name_id"], true);
+    assert_eq!(sso["sp_encryption_certificates"], 1);
+}

@@ -65,6 +65,10 @@ pub struct AppChange {
     pub session_lifetime_secs: Option<u32>,
     /// The whole attribute list; JIT attributes missing from it are kept (their names are fixed).
     pub attributes: Option<Vec<AttributeMapping>>,
+    /// Encrypt assertions to the SP's encryption certificate (from its metadata).
+    pub encrypt_assertions: Option<bool>,
+    pub data_encryption: Option<crate::saml::DataEncryption>,
+    pub encrypt_name_id: Option<bool>,
 }
 
 impl AppChange {
@@ -78,6 +82,9 @@ impl AppChange {
             || self.assertion_lifetime_secs.is_some()
             || self.session_lifetime_secs.is_some()
             || self.attributes.is_some()
+            || self.encrypt_assertions.is_some()
+            || self.data_encryption.is_some()
+            || self.encrypt_name_id.is_some()
     }
 }
 
@@ -270,6 +277,18 @@ pub async fn update(
         sp.attributes = crate::directory::attributes::replace_keeping_jit(&sp.attributes, v.clone());
     }
     note("attributes", change.attributes.is_some());
+    if let Some(v) = change.encrypt_assertions {
+        sp.encrypt_assertions = v;
+    }
+    note("encrypt_assertions", change.encrypt_assertions.is_some());
+    if let Some(v) = change.data_encryption {
+        sp.data_encryption = v;
+    }
+    note("encryption_algorithm", change.data_encryption.is_some());
+    if let Some(v) = change.encrypt_name_id {
+        sp.encrypt_name_id = v;
+    }
+    note("encrypt_name_id", change.encrypt_name_id.is_some());
     if current.is_saml() {
         check_settings(&sp)?;
     }

@@ -154,6 +154,14 @@ pub async fn update_app(
             Some(list) => Some(list.iter().map(AttributeBody::mapping).collect::<Result<_, _>>()?),
             None => None,
         },
+        encrypt_assertions: body.encrypt_assertions,
+        data_encryption: match body.encryption_algorithm.as_deref() {
+            Some(v) => Some(crate::saml::DataEncryption::parse(v).ok_or_else(|| {
+                Problem::invalid(format!("encryption_algorithm {v:?} must be aes256-gcm or aes256-cbc"))
+            })?),
+            None => None,
+        },
+        encrypt_name_id: body.encrypt_name_id,
     };
     let now = Utc::now();
     app_service::update(&state.ctx, &actor, &name, &change, now).await?;

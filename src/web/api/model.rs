@@ -266,6 +266,12 @@ pub struct SsoView {
     /// How many request-signing certificates the SP registered.
     pub sp_signing_certificates: usize,
     pub sp_encryption_certificates: usize,
+    pub encrypt_assertions: bool,
+    /// `aes256-gcm` or `aes256-cbc`, with RSA-OAEP key transport.
+    pub encryption_algorithm: String,
+    pub encrypt_name_id: bool,
+    /// The SP's single logout endpoints, from its metadata.
+    pub slo_urls: Vec<String>,
     /// Where the SP metadata was imported from, when from a URL.
     pub sp_metadata_url: String,
     /// The catalog connector the application was created from.
@@ -466,6 +472,10 @@ impl AppView {
                 session_lifetime_secs: sp.session_lifetime_secs,
                 sp_signing_certificates: sp.signing_certificates.len(),
                 sp_encryption_certificates: sp.encryption_certificates.len(),
+                encrypt_assertions: sp.encrypt_assertions,
+                encryption_algorithm: sp.data_encryption.as_str().to_owned(),
+                encrypt_name_id: sp.encrypt_name_id,
+                slo_urls: sp.slo.iter().map(|e| e.location.clone()).collect(),
                 sp_metadata_url: sp.metadata_url.clone(),
                 connector: sp.connector.as_ref().map(|c| c.id.clone()),
                 attributes: sp.attributes.iter().map(AttributeBody::of).collect(),
@@ -536,6 +546,12 @@ pub struct AppPatch {
     pub session_lifetime_secs: Option<u32>,
     /// The whole attribute list; JIT attributes left out are kept.
     pub attributes: Option<Vec<AttributeBody>>,
+    /// Encrypt assertions to the SP's encryption certificate (refused when its metadata has none).
+    pub encrypt_assertions: Option<bool>,
+    /// `aes256-gcm` (the default) or `aes256-cbc` for an SP that cannot do GCM.
+    pub encryption_algorithm: Option<String>,
+    /// Encrypt the NameID too.
+    pub encrypt_name_id: Option<bool>,
 }
 
 /// Identity management (SCIM 2.0) activation. The token is verified against the SP, stored sealed, and never
