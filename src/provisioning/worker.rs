@@ -71,6 +71,9 @@ pub struct Worker {
     catalog: Arc<Catalog>,
     /// How long a claim lasts: a job whose worker died is due again when it expires.
     lease: Duration,
+    /// On SQLite, this process's workers take turns for their write transactions (claim, commit): SQLite has
+    /// one writer, and workers racing for its lock wait in its busy handler's sleeps (1 ms and up) instead.
+    writes: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Worker {
@@ -89,6 +92,7 @@ impl Worker {
             provisioners: Arc::default(),
             catalog,
             lease: LEASE,
+            writes: Arc::default(),
         })
     }
 
@@ -211,15 +215,18 @@ impl Worker {
     async fn run_one(&self) -> Result<bool, crate::store::Error> {
         let now = Utc::now().timestamp_millis();
         let lease = i64::try_from(self.lease.as_millis()).unwrap_or(120_000);
+        let turn = self.write_turn().await;
         let mut conn = self.db.conn().await?;
         let Some(job) = jobs::claim(&mut conn, now, lease, self.db.backend == Backend::Postgres).await? else {
             return Ok(false);
         };
         drop(conn);
+        drop(turn);
         let writes = Mutex::new(Vec::new());
         let result = self.deliver(&job, &writes).await;
         let writes = writes.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
         // What the job learnt (events, links, follow-up jobs) and its completion or retry commit together.
+        let _turn = self.write_turn().await;
         let mut tx = self.db.begin().await?;
         apply(&mut tx, job.app, writes).await?;
         match result {
@@ -242,6 +249,14 @@ impl Worker {
         }
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// This worker's turn to write, on SQLite; `None` on PostgreSQL, where row locks let workers write at once.
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.db.backend {
+            Backend::Sqlite => Some(self.writes.lock().await),
+            Backend::Postgres => None,
+        }
     }
 
     async fn deliver(&self, job: &Job, writes: &Mutex<Vec<Write>>) -> Result<(), JobError> {
