@@ -12,7 +12,7 @@ use crate::directory::attributes::AttributeChange;
 use crate::directory::user::Profile;
 use crate::directory::AttributeSource;
 use crate::services::catalog::CreateFromConnector;
-use crate::services::{admin, attributes, catalog, idm, sp_import, Ctx};
+use crate::services::{admin, admins, api_tokens, attributes, catalog, idm, sp_import, Ctx};
 
 #[derive(Debug, Parser)]
 #[command(name = "sesame", version, about = "A SAML 2.0 identity provider")]
@@ -42,6 +42,45 @@ pub enum Command {
     /// The connector catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Administrators of the admin console and API.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// API tokens for /api/v1.
+    #[command(subcommand)]
+    ApiToken(ApiTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an administrator (separate from portal users).
+    Add {
+        username: String,
+        /// Read the password from standard input (one line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Two-factor sign-in with an authenticator app.
+    #[command(subcommand)]
+    Totp(TotpCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TotpCommand {
+    /// Turn TOTP on (or renew its secret) and print the otpauth:// URI once, for the authenticator app.
+    Enable { username: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiTokenCommand {
+    /// Create a token and print it once on standard output.
+    Create { name: String },
+    /// List tokens (never the tokens themselves).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token: requests with it are refused from now on.
+    Revoke { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,8 +196,10 @@ pub enum AppCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Replace the application's signing certificate.
-    RotateCert { app: String },
+    /// Replace the application's signing certificate: without a flag, at once (the old one is retired).
+    RotateCert(Box<RotateCert>),
+    /// Fetch the SP metadata of an application registered from a URL now (housekeeping does it periodically).
+    RefreshMetadata { app: String },
     /// Identity management (SCIM provisioning) for an application.
     #[command(subcommand)]
     Idm(IdmCommand),
@@ -166,6 +207,24 @@ pub enum AppCommand {
     Create(Box<AppCreate>),
     /// Change what an application attribute sends: switch it on or off, or give it a new source.
     Attribute(Box<AppAttribute>),
+}
+
+/// `sesame app rotate-cert APP [--stage | --activate [--at RFC3339] | --retire]`.
+#[derive(Debug, Args)]
+pub struct RotateCert {
+    pub app: String,
+    /// Generate the next certificate and publish it in the metadata after the current one.
+    #[arg(long, conflicts_with_all = ["activate", "retire"])]
+    pub stage: bool,
+    /// Make the staged certificate the one that signs (the old one stays published until --retire).
+    #[arg(long, conflicts_with = "retire")]
+    pub activate: bool,
+    /// With --activate: do it at this time (RFC 3339) instead of now; housekeeping applies it.
+    #[arg(long, requires = "activate", value_name = "RFC3339")]
+    pub at: Option<String>,
+    /// Stop publishing the certificate that signed before the last activation.
+    #[arg(long)]
+    pub retire: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -290,6 +349,43 @@ pub struct EventsArgs {
     pub limit: u32,
     #[arg(long)]
     pub json: bool,
+}
+
+async fn rotate_cert(ctx: &Ctx, actor: &Actor, r: RotateCert, now: DateTime<Utc>) -> anyhow::Result<()> {
+    use crate::services::rotation::{self, Activation};
+    let app = r.app;
+    if r.stage {
+        let cert = rotation::stage(ctx, actor, &app, now).await?;
+        println!(
+            "staged next signing certificate for {app}: {} valid until {} (published after the current one)",
+            cert.fingerprint,
+            cert.not_after.to_rfc3339()
+        );
+    } else if r.activate {
+        let at = match r.at.as_deref() {
+            Some(s) => Some(
+                DateTime::parse_from_rfc3339(s)
+                    .map_err(|e| anyhow::anyhow!("--at {s:?} is not an RFC 3339 time: {e}"))?
+                    .with_timezone(&Utc),
+            ),
+            None => None,
+        };
+        match rotation::activate(ctx, actor, &app, at, now).await? {
+            Activation::Activated { fingerprint } => {
+                println!("activated signing certificate {fingerprint} for {app}")
+            }
+            Activation::Scheduled { fingerprint, at } => {
+                println!("signing certificate {fingerprint} for {app} will be activated at {}", at.to_rfc3339())
+            }
+        }
+    } else if r.retire {
+        let fingerprint = rotation::retire(ctx, actor, &app, now).await?;
+        println!("retired signing certificate {fingerprint} of {app}");
+    } else {
+        let cert = admin::rotate_cert(ctx, actor, &app, now).await?;
+        println!("new signing certificate for {app}: {} valid until {}", cert.fingerprint, cert.not_after.to_rfc3339());
+    }
+    Ok(())
 }
 
 /// Runs an admin command. Errors are printed by `main` as one line.
@@ -429,7 +525,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             println!("identity management for {app} is deactivated");
         }
         Command::App(AppCommand::Idm(IdmCommand::Import { app, users, all_new, background, json })) => {
-            if background && (users.is_empty() != all_new) {
+            if background && (users.is_empty() == all_new) {
                 let selected = (!all_new).then_some(users.as_slice());
                 let id = idm::start_import(ctx, &actor, &app, selected, now).await?;
                 if json {
@@ -490,19 +586,47 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 println!("entity_id        {}", view.entity_id);
                 println!("metadata_url     {}", view.metadata_url);
                 println!("certificate_url  {}", view.certificate_url);
-                println!(
-                    "certificate      {} valid {} to {} ({} days left)",
-                    view.cert_fingerprint.get(..16).unwrap_or_default(),
-                    view.cert_not_before,
-                    view.cert_not_after,
-                    view.cert_days_left
-                );
+                for c in &view.certificates {
+                    let mut line = format!(
+                        "certificate      {} {} valid {} to {} ({} days left)",
+                        c.fingerprint.get(..16).unwrap_or_default(),
+                        c.state.as_str(),
+                        c.not_before,
+                        c.not_after,
+                        c.expires_in_days
+                    );
+                    if let Some(at) = &c.activate_at {
+                        line.push_str(&format!(", activates at {at}"));
+                    }
+                    if let Some(warning) = &c.warning {
+                        line.push_str(&format!(", WARNING: {warning}"));
+                    }
+                    println!("{line}");
+                }
                 println!("sp_entity_id     {}", view.sp_entity_id);
                 println!("acs_urls         {}", view.acs_urls.join(" "));
+                if !view.slo_urls.is_empty() {
+                    println!("slo_urls         {}", view.slo_urls.join(" "));
+                }
                 println!("signing          {}", view.signing);
                 println!("nameid_format    {}", view.nameid_format);
                 println!("signed_requests  {}", if view.require_signed_requests { "required" } else { "optional" });
+                let encryption = match (view.encrypt_assertions, view.encrypt_name_id) {
+                    (false, false) => "off".to_owned(),
+                    (true, false) => format!("assertions, {} with rsa-oaep", view.encryption_algorithm),
+                    (false, true) => format!("nameid, {} with rsa-oaep", view.encryption_algorithm),
+                    (true, true) => format!("assertions and nameid, {} with rsa-oaep", view.encryption_algorithm),
+                };
+                println!("encryption       {encryption}");
                 println!("bound_groups     {}", view.bound_groups.join(", "));
+                if let Some(m) = &view.sp_metadata_source {
+                    let error =
+                        if m.last_error.is_empty() { String::new() } else { format!(", last error: {}", m.last_error) };
+                    println!(
+                        "sp_metadata      {} (last refreshed {}, next {}{error})",
+                        m.url, m.last_success_at, m.next_refresh_at
+                    );
+                }
                 if let Some(connector) = &view.connector {
                     println!("connector        {connector}");
                 }
@@ -512,13 +636,18 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::App(AppCommand::RotateCert { app }) => {
-            let cert = admin::rotate_cert(ctx, &actor, &app, now).await?;
-            println!(
-                "new signing certificate for {app}: {} valid until {}",
-                cert.fingerprint,
-                cert.not_after.to_rfc3339()
-            );
+        Command::App(AppCommand::RotateCert(r)) => rotate_cert(ctx, &actor, *r, now).await?,
+        Command::App(AppCommand::RefreshMetadata { app }) => {
+            use crate::services::metadata_refresh::{self, Outcome};
+            let refreshed = metadata_refresh::refresh_now(ctx, &actor, &app, now).await?;
+            let next = refreshed.next_refresh.to_rfc3339();
+            match refreshed.outcome {
+                Outcome::Changed(changes) => println!("refreshed {app}: {}; next refresh {next}", changes.join("; ")),
+                Outcome::Unchanged => println!("refreshed {app}: no changes; next refresh {next}"),
+                Outcome::Failed(reason) => {
+                    anyhow::bail!("the metadata of {app} was not refreshed ({reason}); the last good copy stays in use")
+                }
+            }
         }
         Command::App(AppCommand::Create(a)) => {
             let pem = match &a.sp_cert {
@@ -578,6 +707,47 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Admin(AdminCommand::Add { username, password_stdin }) => {
+            if !password_stdin {
+                anyhow::bail!("the password is read from standard input: pass --password-stdin");
+            }
+            admins::create_admin(ctx, &actor, &username, read_password()?, now).await?;
+            println!("created administrator {username}");
+        }
+        Command::Admin(AdminCommand::Totp(TotpCommand::Enable { username })) => {
+            let uri = admins::enable_totp(ctx, &actor, &username, now).await?;
+            println!("{uri}");
+            eprintln!("add this URI to the authenticator app now (as text or a QR code); it is not shown again");
+        }
+        Command::ApiToken(ApiTokenCommand::Create { name }) => {
+            let token = api_tokens::create(ctx, &actor, &name, now).await?;
+            println!("{token}");
+            eprintln!("API token {name} created; it is shown once: store it now");
+        }
+        Command::ApiToken(ApiTokenCommand::List { json }) => {
+            for t in api_tokens::list(ctx).await? {
+                if json {
+                    println!("{}", serde_json::to_string(&t)?);
+                } else {
+                    let state = match t.revoked_at {
+                        Some(at) => format!("revoked {}", at.to_rfc3339()),
+                        None => "active".to_owned(),
+                    };
+                    let used = t.last_used_at.map_or_else(|| "never".to_owned(), |at| at.to_rfc3339());
+                    println!(
+                        "{:<24} {:<30} created {} by {}, last used {used}",
+                        t.name,
+                        state,
+                        t.created_at.to_rfc3339(),
+                        t.created_by
+                    );
+                }
+            }
+        }
+        Command::ApiToken(ApiTokenCommand::Revoke { name }) => {
+            api_tokens::revoke(ctx, &actor, &name, now).await?;
+            println!("revoked API token {name}");
+        }
         Command::Events(args) => {
             let filter = EventFilter {
                 name: match &args.name {
@@ -596,6 +766,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 },
                 success: None,
                 limit: args.limit,
+                ..EventFilter::default()
             };
             for event in admin::list_events(ctx, &filter).await? {
                 if args.json {

@@ -12,7 +12,7 @@ use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Settings keys, as they are spelled in the TOML file and, upper-cased after `SESAME_`, in the environment.
-const KEYS: [&str; 18] = [
+const KEYS: [&str; 25] = [
     "base_url",
     "bind",
     "data_dir",
@@ -30,6 +30,13 @@ const KEYS: [&str; 18] = [
     "scim_allow_private_targets",
     "reconcile_interval_secs",
     "provisioning_workers",
+    "metadata_refresh_secs",
+    "metadata_refresh_min_secs",
+    "metadata_refresh_max_secs",
+    "login_max_failures_per_user",
+    "login_max_failures_per_ip",
+    "login_window_secs",
+    "trusted_proxies",
     "provisioning_lease_secs",
 ];
 /// Variables that belong to the command line, not to the settings.
@@ -69,6 +76,21 @@ pub struct Config {
     pub reconcile_interval_secs: u64,
     /// Provisioning jobs delivered at once.
     pub provisioning_workers: u32,
+    /// How often SP metadata registered from a URL is fetched again, unless its `cacheDuration` or `validUntil`
+    /// asks for sooner; never more often than the minimum nor less often than the maximum.
+    pub metadata_refresh_secs: u64,
+    pub metadata_refresh_min_secs: u64,
+    pub metadata_refresh_max_secs: u64,
+    /// Failed sign-ins per username (portal and admin console, counted apart) before further attempts are refused
+    /// until the window ends.
+    pub login_max_failures_per_user: u32,
+    /// Failed sign-ins per client address before further attempts from it are refused until the window ends.
+    pub login_max_failures_per_ip: u32,
+    /// The sign-in throttling window.
+    pub login_window_secs: u64,
+    /// Comma-separated addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` names the client.
+    /// Empty: the socket peer is the client.
+    pub trusted_proxies: String,
     /// How long a claimed provisioning job stays claimed: when its replica dies, the job is due again after this.
     /// It must exceed the longest job (a SCIM call may take 30 s; reconciliation lists the SP's accounts).
     pub provisioning_lease_secs: u64,
@@ -100,7 +122,14 @@ impl Default for Config {
             secret_key: None,
             scim_allow_private_targets: false,
             reconcile_interval_secs: 2400,
-            provisioning_workers: 4,
+            provisioning_workers: 8,
+            metadata_refresh_secs: 86_400,
+            metadata_refresh_min_secs: 300,
+            metadata_refresh_max_secs: 7 * 86_400,
+            login_max_failures_per_user: 5,
+            login_max_failures_per_ip: 20,
+            login_window_secs: 900,
+            trusted_proxies: String::new(),
             provisioning_lease_secs: 120,
         }
     }
@@ -189,6 +218,28 @@ impl Config {
         if self.reconcile_interval_secs < 60 {
             return Err(Error::Invalid { key: "reconcile_interval_secs", problem: "must be at least 60".into() });
         }
+        if self.metadata_refresh_min_secs < 60
+            || self.metadata_refresh_min_secs > self.metadata_refresh_secs
+            || self.metadata_refresh_secs > self.metadata_refresh_max_secs
+            || self.metadata_refresh_max_secs > 365 * 86_400
+        {
+            return Err(Error::Invalid {
+                key: "metadata_refresh_secs",
+                problem: "needs 60 <= metadata_refresh_min_secs <= metadata_refresh_secs <= metadata_refresh_max_secs \
+                          <= one year"
+                    .into(),
+            });
+        }
+        if self.login_max_failures_per_user == 0 || self.login_max_failures_per_ip == 0 {
+            return Err(Error::Invalid {
+                key: "login_max_failures_per_user",
+                problem: "the failure limits must be at least 1".into(),
+            });
+        }
+        if !(60..=86_400).contains(&self.login_window_secs) {
+            return Err(Error::Invalid { key: "login_window_secs", problem: "must be between 60 and 86400".into() });
+        }
+        self.trusted_proxy_ranges().map_err(|problem| Error::Invalid { key: "trusted_proxies", problem })?;
         if self.cert_validity_days == 0 || self.cert_validity_days > 36_500 {
             return Err(Error::Invalid { key: "cert_validity_days", problem: "must be between 1 and 36500".into() });
         }
@@ -213,6 +264,20 @@ impl Config {
             }
             _ => url,
         }
+    }
+
+    /// The parsed `trusted_proxies`: addresses (as /32 or /128 ranges) and CIDR ranges.
+    pub fn trusted_proxy_ranges(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("{s:?} is not an IP address or CIDR range"))
+            })
+            .collect()
     }
 
     pub fn is_https(&self) -> bool {

@@ -118,8 +118,10 @@ impl Housekeeping {
     }
 }
 
-/// Periodic clean-up of expired sessions, replay-cache entries and parked requests. Every replica runs it; the
-/// deletions are idempotent, so replicas need not take turns.
+/// Periodic clean-up of expired sessions, replay-cache entries, parked requests and sign-in failure counters,
+/// scheduled certificate activations and expiry warnings, and the refresh of SP metadata registered from a URL
+/// (one replica at a time per application, by lease). Every replica runs it; the deletions are idempotent, and
+/// the certificate steps lock the application and record each warning once, so replicas need not take turns.
 pub fn spawn_housekeeping(server: &Server) -> Housekeeping {
     let ctx = server.ctx.clone();
     let sessions = server.sessions.clone();
@@ -142,6 +144,12 @@ pub fn spawn_housekeeping(server: &Server) -> Housekeeping {
                 }
                 Err(e) => tracing::warn!("housekeeping: {e}"),
             }
+            if let Err(e) = services::throttle::purge_expired(&ctx, Utc::now()).await {
+                tracing::warn!("could not purge sign-in failure counters: {e}");
+            }
+            services::rotation::housekeeping(&ctx, Utc::now()).await;
+            services::metadata_refresh::housekeeping(&ctx, Utc::now()).await;
+            services::slo::housekeeping(&ctx, Utc::now()).await;
         }
     });
     Housekeeping { stop, task }

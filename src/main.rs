@@ -48,6 +48,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let bind = config.bind.clone();
     tracing::info!(database = %config.database_url_for_log(), base_url = %config.base_url, "starting sesame");
     let server = sesame::build(config).await?;
+    // The first start without any administrator creates one and shows its password here, once.
+    if let Some(password) = sesame::services::admins::ensure_first_admin(&server.ctx, chrono::Utc::now()).await? {
+        tracing::warn!("created the first administrator \"admin\"; its password is printed once on standard output");
+        println!(
+            "Created the first administrator: username admin, password {password}\n\
+             This password is shown once and never again. Sign in at /admin/login and keep it safe, or add your \
+             own administrator with `sesame admin add USERNAME --password-stdin`."
+        );
+    }
     let housekeeping = sesame::spawn_housekeeping(&server);
     let provisioning = sesame::spawn_provisioning(&server);
     let listener =
@@ -55,7 +64,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!("listening on http://{bind}");
     // Requests in flight finish (each is bounded by the router's timeout); then the clean-up task and the pools
     // stop, so every connection ends cleanly and nothing is left half written.
-    let served = axum::serve(listener, server.router.clone()).with_graceful_shutdown(shutdown_signal()).await;
+    // The peer address feeds sign-in throttling (web::client).
+    let app = server.router.clone().into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
     housekeeping.stop().await;
     provisioning.stop().await;
     server.close().await;

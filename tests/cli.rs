@@ -104,8 +104,63 @@ fn refusals_exit_1_with_one_line_and_usage_errors_exit_2() {
     assert!(server.refused(&["app", "import", "Bad/Name", "--metadata", "/nonexistent"]).contains("application name"));
     assert!(server.refused(&["app", "import", "demo", "--metadata", "/nonexistent.xml"]).contains("/nonexistent.xml"));
     assert!(server.refused(&["events", "--since", "yesterday"]).contains("--since"));
+    assert!(server.refused(&["app", "idm", "mapping", "nope"]).contains("does not exist"));
+    assert!(server.refused(&["app", "idm", "import", "nope", "--background"]).contains("--all-new"));
+    let base = ["app", "idm", "activate", "nope", "--base-url", "https://scim.example.com/v2", "--token-stdin"];
+    let out = server.run(&base, Some("a-token\n"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
     assert_eq!(server.run(&["frobnicate"], None).status.code(), Some(2));
     assert_eq!(server.run(&["user", "add", "x"], None).status.code(), Some(2), "--email is required");
+}
+
+/// `admin add` and `api-token create|list|revoke` as DESIGN.md fixes them: the token is printed once on stdout
+/// and works against the running server until it is revoked; the first start created `admin` by itself.
+#[test]
+fn admin_and_api_token_commands() {
+    let server = start();
+    let first = server.run(&["admin", "add", "admin", "--password-stdin"], Some("another password\n"));
+    assert_eq!(first.status.code(), Some(1), "created at first start");
+    assert!(String::from_utf8_lossy(&first.stderr).contains("already exists"));
+    server.ok(&["admin", "add", "ops", "--password-stdin"], Some("ops password 1\n"));
+    let again = server.run(&["admin", "add", "ops", "--password-stdin"], Some("ops password 1\n"));
+    assert_eq!(again.status.code(), Some(1));
+    let short = server.run(&["admin", "add", "short", "--password-stdin"], Some("short\n"));
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8"));
+    assert!(server.refused(&["admin", "add", "weak", "--password-stdin"]).contains("no password"));
+    let uri = server.ok(&["admin", "totp", "enable", "ops"], None);
+    assert!(uri.starts_with("otpauth://totp/sesame:ops?secret="), "{uri}");
+    assert!(server.refused(&["admin", "totp", "enable", "nobody"]).contains("does not exist"));
+
+    let out = server.ok(&["api-token", "create", "deploy"], None);
+    let token = out.trim();
+    assert_eq!(out.lines().count(), 1, "only the token on stdout");
+    assert!(token.starts_with("sesame_") && token.len() == 50, "{token}");
+    assert!(server.refused(&["api-token", "create", "deploy"]).contains("already exists"));
+    let users = format!("{}/api/v1/users", server.base);
+    assert_eq!(bearer_get(&users, token), 200);
+    let listed = server.ok(&["api-token", "list", "--json"], None);
+    let row: serde_json::Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
+    assert_eq!(row["name"], "deploy");
+    assert_eq!(row["created_by"], "cli");
+    assert!(row["revoked_at"].is_null());
+    assert!(!listed.contains(token), "the token is shown once");
+    server.ok(&["api-token", "revoke", "deploy"], None);
+    assert_eq!(bearer_get(&users, token), 403);
+    assert!(server.refused(&["api-token", "revoke", "nope"]).contains("does not exist"));
+
+    let events = server.ok(&["events", "--json", "--name", "admin_admin_create"], None);
+    assert!(events.contains("\"actor\":\"system\""), "the first administrator: {events}");
+    let all = server.ok(&["events", "--json"], None);
+    assert!(!all.contains(token) && !all.contains("ops password"));
+    assert!(!server.log().contains(token));
+}
+
+/// The status of a GET with a bearer token.
+fn bearer_get(url: &str, token: &str) -> u16 {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime
+        .block_on(async { reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap().status().as_u16() })
 }
 
 /// A minimal HTTP GET over loopback, so the test needs no HTTP client configuration.

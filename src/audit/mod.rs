@@ -43,10 +43,28 @@ pub enum EventName {
     GroupUpdateProvision,
     GroupDeleteProvision,
     UserImport,
+    AdminAppStageCert,
+    AdminAppActivateCert,
+    AdminAppRetireCert,
+    CertExpiryWarning,
+    SpMetadataRefresh,
+    SloRequestRejected,
+    SloPropagate,
+    AdminLogin,
+    AdminLoginFailed,
+    AdminLoginThrottled,
+    AdminLogout,
+    UserLoginThrottled,
+    AdminAdminCreate,
+    AdminTotpEnable,
+    AdminApiTokenCreate,
+    AdminApiTokenRevoke,
+    AdminAppDelete,
+    AdminUserPassword,
 }
 
 impl EventName {
-    pub const ALL: [Self; 33] = [
+    pub const ALL: [Self; 51] = [
         Self::UserLogin,
         Self::UserLoginFailed,
         Self::UserLogout,
@@ -80,6 +98,24 @@ impl EventName {
         Self::GroupUpdateProvision,
         Self::GroupDeleteProvision,
         Self::UserImport,
+        Self::AdminAppStageCert,
+        Self::AdminAppActivateCert,
+        Self::AdminAppRetireCert,
+        Self::CertExpiryWarning,
+        Self::SpMetadataRefresh,
+        Self::SloRequestRejected,
+        Self::SloPropagate,
+        Self::AdminLogin,
+        Self::AdminLoginFailed,
+        Self::AdminLoginThrottled,
+        Self::AdminLogout,
+        Self::UserLoginThrottled,
+        Self::AdminAdminCreate,
+        Self::AdminTotpEnable,
+        Self::AdminApiTokenCreate,
+        Self::AdminApiTokenRevoke,
+        Self::AdminAppDelete,
+        Self::AdminUserPassword,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -117,6 +153,24 @@ impl EventName {
             Self::GroupUpdateProvision => "group_update_provision",
             Self::GroupDeleteProvision => "group_delete_provision",
             Self::UserImport => "admin_user_import",
+            Self::AdminAppStageCert => "admin_app_stage_cert",
+            Self::AdminAppActivateCert => "admin_app_activate_cert",
+            Self::AdminAppRetireCert => "admin_app_retire_cert",
+            Self::CertExpiryWarning => "cert_expiry_warning",
+            Self::SpMetadataRefresh => "sp_metadata_refresh",
+            Self::SloRequestRejected => "slo_request_rejected",
+            Self::SloPropagate => "slo_propagate",
+            Self::AdminLogin => "admin_login",
+            Self::AdminLoginFailed => "admin_login_failed",
+            Self::AdminLoginThrottled => "admin_login_throttled",
+            Self::AdminLogout => "admin_logout",
+            Self::UserLoginThrottled => "user_login_throttled",
+            Self::AdminAdminCreate => "admin_admin_create",
+            Self::AdminTotpEnable => "admin_totp_enable",
+            Self::AdminApiTokenCreate => "admin_api_token_create",
+            Self::AdminApiTokenRevoke => "admin_api_token_revoke",
+            Self::AdminAppDelete => "admin_app_delete",
+            Self::AdminUserPassword => "admin_user_password",
         }
     }
 
@@ -133,6 +187,8 @@ pub enum Actor {
     Cli,
     System,
     Anonymous,
+    /// An API client, by the name of its token.
+    ApiToken(String),
 }
 
 impl Actor {
@@ -143,6 +199,7 @@ impl Actor {
             Self::Cli => "cli".into(),
             Self::System => "system".into(),
             Self::Anonymous => "anonymous".into(),
+            Self::ApiToken(name) => format!("api_token:{name}"),
         }
     }
 
@@ -226,4 +283,10 @@ pub struct EventFilter {
     pub since: Option<DateTime<Utc>>,
     pub success: Option<bool>,
     pub limit: u32,
+    /// Only events before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Only events whose name starts with this (`admin_`, `sso_`, …): the event's type.
+    pub name_prefix: Option<String>,
+    /// Only events older than this `(at, id)` position (the last event of the previous page).
+    pub before: Option<(DateTime<Utc>, i64)>,
 }

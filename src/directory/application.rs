@@ -2,7 +2,8 @@
 
 use crate::directory::{AppId, Invalid, UserProperty};
 use crate::saml::authn_request::AcsEndpoint;
-use crate::saml::{NameIdFormat, SigningMode};
+use crate::saml::metadata::SloEndpoint;
+use crate::saml::{DataEncryption, NameIdFormat, SigningMode};
 
 /// An application's immutable name: the `{app}` in `/saml2/{app}`, which every SP's configuration holds.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
@@ -135,6 +136,17 @@ pub struct SpSettings {
     pub session_lifetime_secs: u32,
     /// Where the SP metadata came from, when it was imported from a URL.
     pub metadata_url: String,
+    /// PEM certificate that must have signed the SP metadata (checked on import and on every refresh); empty: the
+    /// metadata need not be signed.
+    pub metadata_signing_certificate: String,
+    /// Encrypt assertions for the SP's encryption certificate (from its metadata).
+    pub encrypt_assertions: bool,
+    /// The data encryption algorithm: AES-256-GCM unless the SP can only do CBC.
+    pub data_encryption: DataEncryption,
+    /// Encrypt the NameID inside the assertion (`saml:EncryptedID`).
+    pub encrypt_name_id: bool,
+    /// The SP's SingleLogoutService endpoints (from its metadata); logout reaches only SPs that have one.
+    pub slo: Vec<SloEndpoint>,
     /// The catalog connector the application was created from, with the values its placeholders were filled
     /// with (never unfilled ones), so that a later `app create` can update it.
     pub connector: Option<ConnectorRef>,
@@ -166,6 +178,11 @@ impl Default for SpSettings {
             assertion_lifetime_secs: 300,
             session_lifetime_secs: 8 * 3600,
             metadata_url: String::new(),
+            metadata_signing_certificate: String::new(),
+            encrypt_assertions: false,
+            data_encryption: DataEncryption::Aes256Gcm,
+            encrypt_name_id: false,
+            slo: Vec::new(),
             connector: None,
         }
     }
@@ -208,6 +225,12 @@ pub fn check_settings(sp: &SpSettings) -> Result<(), Invalid> {
     }
     if !sp.sp_login_url.is_empty() {
         check_http_url("SP login URL", &sp.sp_login_url)?;
+    }
+    if (sp.encrypt_assertions || sp.encrypt_name_id) && sp.encryption_certificates.is_empty() {
+        return Err(Invalid::new(
+            "encryption",
+            "the SP metadata has no encryption certificate (a KeyDescriptor with use=\"encryption\" or without use)",
+        ));
     }
     Ok(())
 }

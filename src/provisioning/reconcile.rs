@@ -2,9 +2,11 @@
 //! changes made in the SP behind our back (an account deleted, deactivated or edited, a group's members changed)
 //! are repaired by the ordinary, idempotent jobs. One job per application runs at a time, on one replica.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::Utc;
+
+use crate::directory::{User, UserId};
 
 use crate::provisioning::worker::JobError;
 use crate::provisioning::{Provisioner, RemoteUser};
@@ -18,14 +20,16 @@ const PAGE: usize = 100;
 pub async fn run(db: &Db, integration: &Integration, sp: &dyn Provisioner) -> Result<(), JobError> {
     let app = integration.app;
     let remote = list_all_users(sp).await?;
-    let mut conn = db.conn().await?;
+    // One transaction for every repair it enqueues: one commit, whatever the directory's size.
+    let mut conn = db.begin().await?;
     let now = Utc::now().timestamp_millis();
     let links: HashMap<_, _> = idm::list_user_links(&mut conn, app).await?.into_iter().collect();
-    let assigned: BTreeSet<_> = idm::list_assigned_users(&mut conn, app).await?.into_iter().collect();
+    let assigned: BTreeMap<UserId, User> =
+        users::list_assigned_to_app(&mut conn, app).await?.into_iter().map(|u| (u.id, u)).collect();
 
     let mut repairs = BTreeSet::new();
     for (user_id, link) in &links {
-        let is_assigned = assigned.contains(user_id);
+        let is_assigned = assigned.contains_key(user_id);
         let Some(found) = remote.get(&link.remote_id) else {
             // Gone from the SP: an assigned user is created again; otherwise the link is obsolete.
             idm::delete_user_link(&mut conn, app, *user_id).await?;
@@ -34,10 +38,10 @@ pub async fn run(db: &Db, integration: &Integration, sp: &dyn Provisioner) -> Re
             }
             continue;
         };
-        let drifted = match users::find_user(&mut conn, *user_id).await? {
-            Some(user) if is_assigned => !sp.is_current(&user, found),
+        let drifted = match assigned.get(user_id) {
+            Some(user) => !sp.is_current(user, found),
             // Should be inactive (or gone): repair if the SP shows it active.
-            _ => found.active,
+            None => found.active,
         };
         if drifted {
             repairs.insert(*user_id);
@@ -49,11 +53,14 @@ pub async fn run(db: &Db, integration: &Integration, sp: &dyn Provisioner) -> Re
     // Assigned users without an account link: those whose account name the listing lacks are created without a
     // lookup (the hint); the others are looked up and taken over. userName is case-insensitive (RFC 7643 §4.1.1).
     let names: HashSet<String> = remote.values().map(|u| u.user_name.to_lowercase()).collect();
-    for user_id in assigned.iter().filter(|u| !links.contains_key(u)) {
-        let Some(user) = users::find_user(&mut conn, *user_id).await? else { continue };
-        let hint = if names.contains(&sp.account_name(&user).to_lowercase()) { "" } else { jobs::HINT_ABSENT };
+    for (user_id, user) in assigned.iter().filter(|(u, _)| !links.contains_key(u)) {
+        let hint = if names.contains(&sp.account_name(user).to_lowercase()) { "" } else { jobs::HINT_ABSENT };
         jobs::enqueue_with_hint(&mut conn, app, JobKind::User, user_id.0, hint, now).await?;
     }
+    conn.commit().await.map_err(crate::store::Error::from)?;
+
+    // Groups are compared one SP call at a time, so no transaction (no write lock) is held across those calls.
+    let mut conn = db.conn().await?;
 
     if integration.manage_groups {
         let group_links: HashMap<_, _> = idm::list_group_links(&mut conn, app).await?.into_iter().collect();

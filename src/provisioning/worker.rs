@@ -24,7 +24,7 @@ use crate::provisioning::{import, reconcile, user_mapping, ProvisionError, Provi
 use crate::secret::SecretKey;
 use crate::store::idm::{self, Integration, Link};
 use crate::store::jobs::{self, Job, JobKind};
-use crate::store::{apps, events, groups, users, Backend, Conn, Db};
+use crate::store::{apps, events, groups, Backend, Conn, Db};
 
 /// Attempts before a job is marked failed (about a day of backoff at the cap).
 const MAX_ATTEMPTS: i64 = 12;
@@ -43,8 +43,21 @@ pub enum JobError {
     Config(String),
 }
 
-/// Provisioners by application, with the (base URL, sealed token) and the mapping they were built from.
-type ProvisionerCache = HashMap<AppId, (String, UserMapping, Arc<dyn Provisioner>)>;
+/// Provisioners by application, with what they were built from and when.
+type ProvisionerCache = HashMap<AppId, CachedProvisioner>;
+
+struct CachedProvisioner {
+    /// The integration's base URL, sealed token and exclusions.
+    fingerprint: String,
+    mapping: UserMapping,
+    app_name: String,
+    built: std::time::Instant,
+    provisioner: Arc<dyn Provisioner>,
+}
+
+/// How long a job may use a provisioner without reloading its application (whose connector decides the mapping);
+/// the integration itself (active, URL, token, exclusions) is read for every job.
+const APP_TTL: Duration = Duration::from_secs(2);
 
 /// Everything a worker needs. Clone it into each worker task.
 #[derive(Clone)]
@@ -98,11 +111,11 @@ impl Worker {
     /// The provisioner for an application's integration, built once per (app, base URL, token, mapping).
     pub fn provisioner(&self, app: &Application, integration: &Integration) -> Result<Arc<dyn Provisioner>, JobError> {
         let mapping = user_mapping(&self.catalog, app, integration);
-        let fingerprint = format!("{}\n{}", integration.base_url, integration.token_sealed);
+        let fingerprint = fingerprint(integration);
         if let Ok(cache) = self.provisioners.lock() {
-            if let Some((f, m, p)) = cache.get(&integration.app) {
-                if *f == fingerprint && *m == mapping {
-                    return Ok(p.clone());
+            if let Some(c) = cache.get(&integration.app) {
+                if c.fingerprint == fingerprint && c.mapping == mapping {
+                    return Ok(c.provisioner.clone());
                 }
             }
         }
@@ -111,9 +124,39 @@ impl Worker {
         let p: Arc<dyn Provisioner> =
             Arc::new(ScimProvisioner::new(self.http.clone(), &integration.base_url, token, mapping.clone()));
         if let Ok(mut cache) = self.provisioners.lock() {
-            cache.insert(integration.app, (fingerprint, mapping, p.clone()));
+            let cached = CachedProvisioner {
+                fingerprint,
+                mapping,
+                app_name: app.name.to_string(),
+                built: std::time::Instant::now(),
+                provisioner: p.clone(),
+            };
+            cache.insert(integration.app, cached);
         }
         Ok(p)
+    }
+
+    /// The application's name and provisioner for a job: from the cache when it is fresh and built from the same
+    /// integration settings, else after loading the application.
+    async fn job_provisioner(&self, integration: &Integration) -> Result<(String, Arc<dyn Provisioner>), JobError> {
+        let fingerprint = fingerprint(integration);
+        if let Ok(cache) = self.provisioners.lock() {
+            if let Some(c) = cache.get(&integration.app) {
+                if c.fingerprint == fingerprint && c.built.elapsed() < APP_TTL {
+                    return Ok((c.app_name.clone(), c.provisioner.clone()));
+                }
+            }
+        }
+        let mut conn = self.db.conn().await?;
+        let app = apps::get_app_by_id(&mut conn, integration.app).await?;
+        drop(conn);
+        let sp = self.provisioner(&app, integration)?;
+        if let Ok(mut cache) = self.provisioners.lock() {
+            if let Some(c) = cache.get_mut(&integration.app) {
+                c.built = std::time::Instant::now();
+            }
+        }
+        Ok((app.name.to_string(), sp))
     }
 
     /// Runs every job that is due now, one after another, and returns how many ran. Tests and the CLI use it to
@@ -207,10 +250,8 @@ impl Worker {
             // The integration was deactivated since: nothing more goes to that SP.
             return Ok(());
         };
-        let app = apps::get_app_by_id(&mut conn, job.app).await?;
-        let app_name = app.name.to_string();
         drop(conn);
-        let sp = self.provisioner(&app, &integration)?;
+        let (app_name, sp) = self.job_provisioner(&integration).await?;
         let run = JobRun { db: &self.db, integration: &integration, app: &app_name, sp: sp.as_ref(), writes };
         match job.kind {
             JobKind::User => run.sync_user(job).await,
@@ -224,6 +265,11 @@ impl Worker {
             }
         }
     }
+}
+
+fn fingerprint(integration: &Integration) -> String {
+    let excluded: Vec<&str> = integration.excluded_attributes.iter().map(String::as_str).collect();
+    format!("{}\n{}\n{}", integration.base_url, integration.token_sealed, excluded.join("\n"))
 }
 
 /// Exponential backoff from 2 s, capped, with up to 50 % random jitter so retries of many jobs spread out.
@@ -290,12 +336,7 @@ impl JobRun<'_> {
     async fn sync_user(&self, job: &Job) -> Result<(), JobError> {
         let app = self.integration.app;
         let mut conn = self.db.conn().await?;
-        let user = users::find_user(&mut conn, job.user()).await?;
-        let link = idm::find_user_link(&mut conn, app, job.user()).await?;
-        let assigned = match &user {
-            Some(_) => idm::is_assigned(&mut conn, app, job.user()).await?,
-            None => false,
-        };
+        let (user, link, assigned) = idm::user_state(&mut conn, app, job.user()).await?;
         drop(conn);
         match (user, link, assigned) {
             (Some(user), link, true) => self.provision_user(job, &user, link).await,

@@ -137,6 +137,19 @@ pub fn has_enveloped_signature(xml: &str) -> Result<bool, Error> {
 /// canonical bytes that were signed, which are the only bytes the caller may read fields from.
 pub fn verify_post_signature(xml: &str, certs: &[Certificate], allow_sha1: bool) -> Result<String, Error> {
     precheck(xml)?;
+    verify_root_signature(xml, certs, allow_sha1, PROTOCOL_NS, "AuthnRequest")
+}
+
+/// Verifies the one enveloped signature of a document whose root must be `{ns}name` and returns the canonical
+/// bytes xmlsec digested, the only bytes the caller may read from. The caller has size-checked the input and
+/// refused DTDs. Shared by POST AuthnRequests, LogoutRequests and signed SP metadata.
+pub fn verify_root_signature(
+    xml: &str,
+    certs: &[Certificate],
+    allow_sha1: bool,
+    ns: &str,
+    name: &'static str,
+) -> Result<String, Error> {
     let doc = parse_document(xml)?;
     let root = doc.root_element();
     let root_id = root.attribute("ID").ok_or(Error::InvalidField { field: "ID" })?;
@@ -191,10 +204,10 @@ pub fn verify_post_signature(xml: &str, certs: &[Certificate], allow_sha1: bool)
     )
     .map_err(|_| Error::BadSignature)?;
 
-    // The digested bytes must be the root AuthnRequest itself, with the same ID.
+    // The digested bytes must be the root element itself, of the expected kind, with the same ID.
     let signed_doc = parse_document(&signed)?;
     let signed_root = signed_doc.root_element();
-    if !is(&signed_root, PROTOCOL_NS, "AuthnRequest") || signed_root.attribute("ID") != Some(root_id) {
+    if !is(&signed_root, ns, name) || signed_root.attribute("ID") != Some(root_id) {
         return Err(Error::SignatureScope);
     }
     Ok(signed)
@@ -363,7 +376,7 @@ pub fn default_acs(acs: &[AcsEndpoint]) -> Option<&AcsEndpoint> {
     post.clone().find(|a| a.is_default).or_else(|| post.next())
 }
 
-fn same_url(a: &str, b: &str) -> bool {
+pub(crate) fn same_url(a: &str, b: &str) -> bool {
     match (url::Url::parse(a), url::Url::parse(b)) {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
@@ -380,22 +393,22 @@ fn check_digest(alg: &str, allow_sha1: bool) -> Result<(), Error> {
     }
 }
 
-fn parse_document(xml: &str) -> Result<Document<'_>, Error> {
+pub(crate) fn parse_document(xml: &str) -> Result<Document<'_>, Error> {
     let options = ParsingOptions { allow_dtd: false, nodes_limit: 10_000 };
     Document::parse_with_options(xml, options).map_err(|e| Error::MalformedXml { reason: e.to_string() })
 }
 
-fn is(node: &Node<'_, '_>, ns: &str, name: &str) -> bool {
+pub(crate) fn is(node: &Node<'_, '_>, ns: &str, name: &str) -> bool {
     node.is_element() && node.tag_name().name() == name && node.tag_name().namespace() == Some(ns)
 }
 
-fn child<'a, 'i>(node: &Node<'a, 'i>, ns: &str, name: &str) -> Option<Node<'a, 'i>> {
+pub(crate) fn child<'a, 'i>(node: &Node<'a, 'i>, ns: &str, name: &str) -> Option<Node<'a, 'i>> {
     node.children().find(|n| is(n, ns, name))
 }
 
 /// The text of an element that may hold only text. A comment inside a value is refused: it is how comment
 /// injection makes one parser read `admin@evil.com` where another reads `admin@evil.com.example.com`.
-fn text_of(node: &Node<'_, '_>, field: &'static str) -> Result<String, Error> {
+pub(crate) fn text_of(node: &Node<'_, '_>, field: &'static str) -> Result<String, Error> {
     let mut text = String::new();
     for c in node.children() {
         if !c.is_text() {
@@ -406,7 +419,7 @@ fn text_of(node: &Node<'_, '_>, field: &'static str) -> Result<String, Error> {
     Ok(text.trim().to_owned())
 }
 
-fn check_unique_ids(doc: &Document<'_>) -> Result<(), Error> {
+pub(crate) fn check_unique_ids(doc: &Document<'_>) -> Result<(), Error> {
     let mut seen = std::collections::HashSet::new();
     for id in doc.descendants().filter_map(|n| n.attribute("ID")) {
         if !seen.insert(id) {
@@ -417,7 +430,7 @@ fn check_unique_ids(doc: &Document<'_>) -> Result<(), Error> {
 }
 
 /// xs:ID is an NCName; we also cap its length, since it is stored in the replay cache.
-fn is_valid_id(id: &str) -> bool {
+pub(crate) fn is_valid_id(id: &str) -> bool {
     let mut chars = id.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_alphabetic() || c == '_');
     first_ok && id.len() <= 256 && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
@@ -431,7 +444,7 @@ fn parse_bool(value: Option<&str>, field: &'static str) -> Result<bool, Error> {
     }
 }
 
-fn parse_time(value: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_time(value: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(value.trim()).ok().map(|t| t.with_timezone(&Utc))
 }
 

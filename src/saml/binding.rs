@@ -57,6 +57,11 @@ pub fn digest_for(sig_alg: &str, allow_sha1: bool) -> Result<MessageDigest, Erro
 
 /// Decodes an HTTP-Redirect request from the raw query string (without the leading `?`).
 pub fn decode_redirect(raw_query: &str) -> Result<Received, Error> {
+    decode_redirect_message(raw_query, "SAMLRequest")
+}
+
+/// `decode_redirect` for a message carried in `param`: `SAMLRequest`, or `SAMLResponse` (a LogoutResponse).
+pub fn decode_redirect_message(raw_query: &str, param: &'static str) -> Result<Received, Error> {
     if raw_query.len() > MAX_ENCODED + MAX_RELAY_STATE * 3 + 8 * 1024 {
         return Err(Error::TooLarge { limit: MAX_ENCODED });
     }
@@ -67,7 +72,7 @@ pub fn decode_redirect(raw_query: &str) -> Result<Received, Error> {
     for pair in raw_query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let slot = match key {
-            "SAMLRequest" => &mut saml_request,
+            k if k == param => &mut saml_request,
             "RelayState" => &mut relay_state,
             "SigAlg" => &mut sig_alg,
             "Signature" => &mut signature,
@@ -78,7 +83,9 @@ pub fn decode_redirect(raw_query: &str) -> Result<Received, Error> {
         }
     }
     let Some(raw_request) = saml_request else {
-        return Err(Error::InvalidField { field: "SAMLRequest parameter" });
+        return Err(Error::InvalidField {
+            field: if param == "SAMLRequest" { "SAMLRequest parameter" } else { "SAMLResponse parameter" },
+        });
     };
     if raw_request.len() > MAX_ENCODED {
         return Err(Error::TooLarge { limit: MAX_ENCODED });
@@ -94,7 +101,7 @@ pub fn decode_redirect(raw_query: &str) -> Result<Received, Error> {
         (None, Some(_)) => return Err(Error::IncompleteSignature { present: "Signature", missing: "SigAlg" }),
         (Some(alg), Some(sig)) => {
             // Bindings §3.4.4.1: the octets are the parameters in this order, each as it was in the query.
-            let mut signed_octets = format!("SAMLRequest={raw_request}");
+            let mut signed_octets = format!("{param}={raw_request}");
             if let Some(r) = relay_state {
                 signed_octets.push_str("&RelayState=");
                 signed_octets.push_str(r);
@@ -125,6 +132,36 @@ pub fn decode_post(saml_request: &str, relay_state: Option<String>) -> Result<Re
     Ok(Received { xml, relay_state, redirect_signature: None })
 }
 
+/// Encodes a message we send by HTTP-Redirect (Bindings §3.4.4): DEFLATE, base64, URL-encoding, and the
+/// RSA-SHA256 signature over `param=…&RelayState=…&SigAlg=…` exactly as the query carries them. Returns the query
+/// string (without `?`).
+pub fn encode_redirect(
+    param: &str,
+    xml: &str,
+    relay_state: Option<&str>,
+    key: &crate::saml::keys::SigningKey,
+) -> Result<String, Error> {
+    use std::io::Write;
+    let encode = |v: &[u8]| -> String { url::form_urlencoded::byte_serialize(v).collect() };
+    let mut deflater = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    deflater.write_all(xml.as_bytes()).map_err(|_| Error::InvalidField { field: "DEFLATE" })?;
+    let compressed = deflater.finish().map_err(|_| Error::InvalidField { field: "DEFLATE" })?;
+    let mut query =
+        format!("{param}={}", encode(base64::engine::general_purpose::STANDARD.encode(compressed).as_bytes()));
+    if let Some(relay) = relay_state {
+        query.push_str("&RelayState=");
+        query.push_str(&encode(relay.as_bytes()));
+    }
+    query.push_str("&SigAlg=");
+    query.push_str(&encode(crate::saml::sign::RSA_SHA256.as_bytes()));
+    let mut signer = openssl::sign::Signer::new(MessageDigest::sha256(), &key.key).map_err(Error::crypto("signer"))?;
+    signer.update(query.as_bytes()).map_err(Error::crypto("sign"))?;
+    let signature = signer.sign_to_vec().map_err(Error::crypto("sign"))?;
+    query.push_str("&Signature=");
+    query.push_str(&encode(base64::engine::general_purpose::STANDARD.encode(signature).as_bytes()));
+    Ok(query)
+}
+
 /// Checks a Redirect signature against each registered SP certificate; one match is enough.
 pub fn verify_redirect_signature(
     sig: &RedirectSignature,
@@ -147,6 +184,7 @@ pub fn verify_redirect_signature(
 fn parameter_name(key: &str) -> &'static str {
     match key {
         "SAMLRequest" => "SAMLRequest",
+        "SAMLResponse" => "SAMLResponse",
         "RelayState" => "RelayState",
         "SigAlg" => "SigAlg",
         _ => "Signature",

@@ -149,6 +149,14 @@ impl SigningKey {
     }
 }
 
+/// Days before expiry at which admins are warned (log, event and `sesame app show`).
+pub const EXPIRY_WARNING_DAYS: [i64; 4] = [60, 30, 7, 1];
+
+/// The most urgent warning threshold (in days) that a certificate expiring at `not_after` has reached at `now`.
+pub fn expiry_threshold(not_after: DateTime<Utc>, now: DateTime<Utc>) -> Option<i64> {
+    EXPIRY_WARNING_DAYS.iter().rev().copied().find(|days| not_after - now <= chrono::Duration::days(*days))
+}
+
 fn timestamp(secs: i64) -> Result<DateTime<Utc>, Error> {
     Utc.timestamp_opt(secs, 0)
         .single()
@@ -169,6 +177,19 @@ mod tests {
         assert!(key.cert.is_valid_at(now));
         assert!(!key.cert.is_valid_at(now + chrono::Duration::days(31)));
         assert!(key.cert.subject.contains("CN=acme"));
+    }
+
+    #[test]
+    fn expiry_thresholds_are_the_most_urgent_reached() {
+        let now = Utc::now();
+        let at = |days: i64, hours: i64| now + chrono::Duration::days(days) + chrono::Duration::hours(hours);
+        assert_eq!(expiry_threshold(at(61, 0), now), None);
+        assert_eq!(expiry_threshold(at(60, 0), now), Some(60));
+        assert_eq!(expiry_threshold(at(30, 1), now), Some(60));
+        assert_eq!(expiry_threshold(at(29, 0), now), Some(30));
+        assert_eq!(expiry_threshold(at(6, 23), now), Some(7));
+        assert_eq!(expiry_threshold(at(0, 5), now), Some(1));
+        assert_eq!(expiry_threshold(at(-3, 0), now), Some(1));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! structs after a strict check of the root element, since samael accepts any root (P12), and keys without a `use`
 //! attribute count as signing keys (Metadata §2.4.1.1; samael's extractor ignores them, P8).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use roxmltree::{Document, ParsingOptions};
 use samael::metadata::{EntityDescriptor, EntityDescriptorType, SpSsoDescriptor};
 
@@ -29,6 +29,17 @@ pub struct IdpMetadata<'a> {
     /// Signing certificates, the one in use first (many SPs read only the first KeyDescriptor).
     pub certificates: &'a [Certificate],
     pub name_id_formats: &'a [NameIdFormat],
+    /// The single logout endpoint (Redirect and POST), when published.
+    pub slo_url: Option<&'a str>,
+}
+
+/// An SP's SingleLogoutService endpoint (Metadata §2.4.2).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SloEndpoint {
+    pub binding: String,
+    pub location: String,
+    /// Where LogoutResponses go, when not to `location`.
+    pub response_location: Option<String>,
 }
 
 /// Renders the IdP's EntityDescriptor.
@@ -45,6 +56,12 @@ pub fn idp_metadata(m: &IdpMetadata<'_>) -> String {
         w.close("ds:X509Data");
         w.close("ds:KeyInfo");
         w.close("md:KeyDescriptor");
+    }
+    // Schema order: KeyDescriptor, SingleLogoutService, NameIDFormat, SingleSignOnService.
+    if let Some(slo) = m.slo_url {
+        for binding in [HTTP_REDIRECT, HTTP_POST] {
+            w.empty("md:SingleLogoutService", &[], &[("Binding", binding), ("Location", slo)]);
+        }
     }
     for format in m.name_id_formats {
         w.leaf("md:NameIDFormat", &[], &[], format.urn());
@@ -67,8 +84,90 @@ pub struct SpMetadata {
     pub name_id_formats: Vec<String>,
     pub authn_requests_signed: bool,
     pub want_assertions_signed: bool,
-    pub single_logout: Vec<(String, String)>,
+    /// SingleLogoutService endpoints with a binding we speak (HTTP-Redirect, HTTP-POST).
+    pub single_logout: Vec<SloEndpoint>,
     pub valid_until: Option<DateTime<Utc>>,
+    /// The document's `cacheDuration` (Metadata §1.2.3): how long a copy may be used before fetching it again.
+    pub cache_duration: Option<Duration>,
+}
+
+/// Verifies the enveloped signature of SP metadata (root `md:EntityDescriptor`) with the one certificate configured
+/// for it, and returns the signed bytes, which are the only bytes to parse afterwards.
+pub fn verify_sp_metadata_signature(xml: &str, cert: &Certificate) -> Result<String, Error> {
+    if xml.len() > MAX_SP_METADATA {
+        return Err(Error::TooLarge { limit: MAX_SP_METADATA });
+    }
+    if xml.contains("<!DOCTYPE") || xml.contains("<!ENTITY") || xml.contains("<!doctype") {
+        return Err(Error::Doctype);
+    }
+    let xml = xml.trim_start_matches('\u{FEFF}');
+    let xml =
+        xml.strip_prefix("<?xml").and_then(|rest| rest.split_once("?>")).map_or(xml, |(_, body)| body.trim_start());
+    crate::saml::authn_request::verify_root_signature(
+        xml,
+        std::slice::from_ref(cert),
+        false,
+        METADATA_NS,
+        "EntityDescriptor",
+    )
+}
+
+/// Parses an xs:duration such as `PT6H` or `P1DT12H` (XML Schema §3.2.6). Years count 365 days and months 30,
+/// which is all a cache lifetime needs; negative or fractional-day values are refused.
+pub fn parse_duration(value: &str) -> Option<Duration> {
+    let rest = value.trim().strip_prefix('P')?;
+    let (date, time) = match rest.split_once('T') {
+        Some((d, t)) if !t.is_empty() => (d, Some(t)),
+        Some(_) => return None,
+        None => (rest, None),
+    };
+    let mut total = Duration::zero();
+    let mut seen = false;
+    let mut take = |part: &str, units: &[(char, i64)]| -> Option<()> {
+        let mut number = String::new();
+        for c in part.chars() {
+            if c.is_ascii_digit() || (c == '.' && units.iter().any(|u| u.0 == 'S')) {
+                number.push(c);
+                continue;
+            }
+            let (_, secs) = units.iter().find(|u| u.0 == c)?;
+            let value: f64 = number.parse().ok()?;
+            // Whole seconds are enough; the float is bounded by the digits, and the product is checked below.
+            let secs_total = value * (*secs as f64);
+            if !(0.0..1e12).contains(&secs_total) {
+                return None;
+            }
+            total = total.checked_add(&Duration::milliseconds((secs_total * 1000.0) as i64))?;
+            number.clear();
+            seen = true;
+        }
+        number.is_empty().then_some(())
+    };
+    take(date, &[('Y', 365 * 86_400), ('M', 30 * 86_400), ('D', 86_400)])?;
+    if let Some(time) = time {
+        take(time, &[('H', 3600), ('M', 60), ('S', 1)])?;
+    }
+    seen.then_some(total)
+}
+
+/// When to fetch SP metadata again: after `default`, or sooner when the document's `cacheDuration` or `validUntil`
+/// says so, but never sooner than `min` nor later than `max` (a hostile document cannot make us poll constantly).
+pub fn next_refresh(
+    now: DateTime<Utc>,
+    cache_duration: Option<Duration>,
+    valid_until: Option<DateTime<Utc>>,
+    default: Duration,
+    min: Duration,
+    max: Duration,
+) -> DateTime<Utc> {
+    let mut wait = default;
+    if let Some(cache) = cache_duration {
+        wait = wait.min(cache);
+    }
+    if let Some(until) = valid_until {
+        wait = wait.min(until - now);
+    }
+    now + wait.max(min).min(max)
 }
 
 /// Reads SP metadata: an `md:EntityDescriptor`, or an `md:EntitiesDescriptor` holding exactly one SP.
@@ -135,8 +234,19 @@ pub fn parse_sp_metadata(xml: &str) -> Result<SpMetadata, Error> {
             }
         }
     }
-    let single_logout =
-        sp.single_logout_services.iter().flatten().map(|e| (e.binding.clone(), e.location.clone())).collect();
+    let mut single_logout = Vec::new();
+    for e in sp.single_logout_services.iter().flatten().filter(|e| e.binding == HTTP_POST || e.binding == HTTP_REDIRECT)
+    {
+        check_endpoint_url(&e.location)?;
+        if let Some(r) = &e.response_location {
+            check_endpoint_url(r)?;
+        }
+        single_logout.push(SloEndpoint {
+            binding: e.binding.clone(),
+            location: e.location.clone(),
+            response_location: e.response_location.clone(),
+        });
+    }
     Ok(SpMetadata {
         entity_id,
         acs,
@@ -147,6 +257,7 @@ pub fn parse_sp_metadata(xml: &str) -> Result<SpMetadata, Error> {
         want_assertions_signed: sp.want_assertions_signed.unwrap_or(false),
         single_logout,
         valid_until: entity.valid_until.or(sp.valid_until),
+        cache_duration: entity.cache_duration.as_deref().and_then(parse_duration),
     })
 }
 
@@ -160,7 +271,7 @@ fn push_unique(list: &mut Vec<Certificate>, cert: Certificate) {
 fn check_endpoint_url(location: &str) -> Result<(), Error> {
     match url::Url::parse(location.trim()) {
         Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() && location.trim() == location => Ok(()),
-        _ => Err(bad(&format!("ACS location {location:?} is not an absolute http(s) URL"))),
+        _ => Err(bad(&format!("endpoint location {location:?} is not an absolute http(s) URL"))),
     }
 }
 
@@ -202,6 +313,28 @@ mod tests {
     }
 
     #[test]
+    fn parses_cache_durations() {
+        assert_eq!(parse_duration("PT6H"), Some(Duration::hours(6)));
+        assert_eq!(parse_duration("P1DT12H"), Some(Duration::hours(36)));
+        assert_eq!(parse_duration("P1Y"), Some(Duration::days(365)));
+        assert_eq!(parse_duration("PT1M30.5S"), Some(Duration::milliseconds(90_500)));
+        for bad in ["", "P", "PT", "6H", "P-1D", "PT1X", "P1H", "P99999999999999D"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn next_refresh_honours_cache_duration_and_valid_until_within_bounds() {
+        let now = Utc::now();
+        let (day, min, max) = (Duration::days(1), Duration::minutes(5), Duration::days(7));
+        assert_eq!(next_refresh(now, None, None, day, min, max), now + day);
+        assert_eq!(next_refresh(now, Some(Duration::hours(6)), None, day, min, max), now + Duration::hours(6));
+        assert_eq!(next_refresh(now, None, Some(now + Duration::hours(2)), day, min, max), now + Duration::hours(2));
+        assert_eq!(next_refresh(now, Some(Duration::seconds(1)), None, day, min, max), now + min);
+        assert_eq!(next_refresh(now, None, None, Duration::days(30), min, max), now + max);
+    }
+
+    #[test]
     fn refuses_documents_that_are_not_metadata() {
         assert!(matches!(parse_sp_metadata("<x/>"), Err(Error::BadMetadata { .. })));
         assert!(matches!(parse_sp_metadata("<!DOCTYPE x><x/>"), Err(Error::Doctype)));
@@ -219,11 +352,13 @@ mod tests {
             want_authn_requests_signed: true,
             certificates: &[key.cert],
             name_id_formats: &[NameIdFormat::Email],
+            slo_url: Some("https://idp.example.com/saml2/a&b/slo"),
         });
         let key_at = xml.find("KeyDescriptor").unwrap();
         let format_at = xml.find("NameIDFormat").unwrap();
         let sso_at = xml.find("SingleSignOnService").unwrap();
-        assert!(key_at < format_at && format_at < sso_at);
+        let slo_at = xml.find("SingleLogoutService").unwrap();
+        assert!(key_at < slo_at && slo_at < format_at && format_at < sso_at);
         assert!(xml.contains(r#"WantAuthnRequestsSigned="true""#));
         assert!(xml.contains("a&amp;b"));
         roxmltree::Document::parse(&xml).unwrap();

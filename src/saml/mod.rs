@@ -2,12 +2,15 @@
 //! the two bindings, keys and certificates.
 //!
 //! Architecture Invariant: this module is pure. It does no IO, reads no clock (times are passed in) and knows
-//! nothing of HTTP frameworks or the database. Randomness comes only from `new_id`.
+//! nothing of HTTP frameworks or the database. Randomness comes only from `new_id` and, for encryption keys and
+//! IVs, openssl's generator in `encrypt`.
 
 pub mod authn_request;
 pub mod binding;
+pub mod encrypt;
 pub mod error;
 pub mod keys;
+pub mod logout;
 pub mod metadata;
 pub mod response;
 pub mod sign;
@@ -49,6 +52,29 @@ impl SigningMode {
             "both" => Some(Self::Both),
             _ => None,
         }
+    }
+}
+
+/// The data encryption algorithm of encrypted assertions: AES-256-GCM, or AES-256-CBC for SPs that cannot do GCM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum DataEncryption {
+    #[default]
+    #[serde(rename = "aes256-gcm")]
+    Aes256Gcm,
+    #[serde(rename = "aes256-cbc")]
+    Aes256Cbc,
+}
+
+impl DataEncryption {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Aes256Gcm => "aes256-gcm",
+            Self::Aes256Cbc => "aes256-cbc",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Aes256Gcm, Self::Aes256Cbc].into_iter().find(|d| d.as_str() == value)
     }
 }
 

@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::saml::encrypt::{encrypted_data, Encryption};
 use crate::saml::keys::SigningKey;
 use crate::saml::sign::sign_enveloped;
 use crate::saml::xml::CanonicalWriter;
@@ -93,7 +94,29 @@ pub fn saml_time(t: DateTime<Utc>) -> String {
 
 /// Builds and signs a successful response, returning the exact bytes to base64 and post.
 pub fn build_response(a: &Assertion<'_>, mode: SigningMode, key: &SigningKey) -> Result<String, Error> {
-    let assertion = build_assertion(a, mode.signs_assertion().then_some(key))?;
+    build_response_encrypted(a, mode, key, None)
+}
+
+/// `build_response`, with the assertion encrypted for the SP when `encryption` is given: the assertion is signed
+/// first (when the mode says so), the signed assertion is encrypted into a `saml:EncryptedAssertion`, and the
+/// response around it is signed last (when the mode says so), as SAML Core §6.2 orders it.
+pub fn build_response_encrypted(
+    a: &Assertion<'_>,
+    mode: SigningMode,
+    key: &SigningKey,
+    encryption: Option<&Encryption>,
+) -> Result<String, Error> {
+    let assertion = build_assertion(a, mode.signs_assertion().then_some(key), encryption)?;
+    let assertion = match encryption.filter(|e| e.encrypts_assertion) {
+        Some(e) => {
+            let mut w = CanonicalWriter::new();
+            w.open("saml:EncryptedAssertion", &[("saml", ASSERTION_NS)], &[]);
+            w.raw(&encrypted_data(&assertion, e)?);
+            w.close("saml:EncryptedAssertion");
+            w.finish()
+        }
+        None => assertion,
+    };
     let status = |w: &mut CanonicalWriter| {
         w.open("samlp:Status", &[], &[]);
         w.empty("samlp:StatusCode", &[], &[("Value", status::SUCCESS)]);
@@ -156,7 +179,11 @@ fn response_envelope(
     Unsigned { xml: w.finish(), signature_at }
 }
 
-fn build_assertion(a: &Assertion<'_>, key: Option<&SigningKey>) -> Result<String, Error> {
+fn build_assertion(
+    a: &Assertion<'_>,
+    key: Option<&SigningKey>,
+    encryption: Option<&Encryption>,
+) -> Result<String, Error> {
     let issue_instant = saml_time(a.issue_instant);
     let not_before = saml_time(a.not_before);
     let not_on_or_after = saml_time(a.not_on_or_after);
@@ -177,7 +204,17 @@ fn build_assertion(a: &Assertion<'_>, key: Option<&SigningKey>) -> Result<String
     if let Some(q) = &a.name_id.sp_name_qualifier {
         name_attrs.push(("SPNameQualifier", q));
     }
-    w.leaf("saml:NameID", &[], &name_attrs, &a.name_id.value);
+    match encryption.filter(|e| e.encrypts_name_id) {
+        // The NameID encrypted on its own declares its namespace, so it is a complete element when decrypted.
+        Some(e) => {
+            let mut plain = CanonicalWriter::new();
+            plain.leaf("saml:NameID", &[("saml", ASSERTION_NS)], &name_attrs, &a.name_id.value);
+            w.open("saml:EncryptedID", &[], &[]);
+            w.raw(&encrypted_data(&plain.finish(), e)?);
+            w.close("saml:EncryptedID");
+        }
+        None => w.leaf("saml:NameID", &[], &name_attrs, &a.name_id.value),
+    }
     w.open("saml:SubjectConfirmation", &[], &[("Method", BEARER)]);
     // Bearer confirmation data carries no NotBefore (SAML Profiles §4.1.4.2).
     let mut confirmation = vec![("NotOnOrAfter", not_on_or_after.as_str()), ("Recipient", a.destination)];

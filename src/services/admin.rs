@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::audit::{Actor, Event, EventFilter, EventName};
 use crate::directory::user::{check_user, Profile};
@@ -216,7 +216,14 @@ pub async fn import_app_xml(
     if current.as_ref().is_some_and(|a| !a.is_saml()) {
         return Err(Error::Conflict { what: "bookmark application", name: name.to_string() });
     }
-    let sp = sp_import::parse_and_merge(xml, &settings, current.as_ref().map(|a| &a.sp), metadata_url)?;
+    // A metadata-signing certificate (from this settings file or configured before) must have signed the document;
+    // then only the signed bytes are read.
+    let mut check = current.as_ref().map(|a| a.sp.clone()).unwrap_or_default();
+    if let Some(pem) = &settings.metadata_signing_certificate {
+        check.metadata_signing_certificate = pem.trim().to_owned();
+    }
+    let metadata = crate::services::metadata_refresh::checked_metadata(xml, &check)?;
+    let sp = sp_import::merge(&metadata, &settings, current.as_ref().map(|a| &a.sp), metadata_url)?;
     let display_label = settings
         .display_label
         .clone()
@@ -236,6 +243,19 @@ pub async fn import_app_xml(
     let created = current.is_none();
     let app = save_app(&mut tx, actor, &name, current.as_ref(), &record, now).await?;
     ensure_certificate(ctx, &mut tx, &app, now).await?;
+    if let Some(url) = metadata_url {
+        // Registered from a URL: housekeeping fetches it again (metadata_refresh).
+        let secs = |s: u64| chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2_000));
+        let next = crate::saml::metadata::next_refresh(
+            now,
+            metadata.cache_duration,
+            metadata.valid_until,
+            secs(ctx.config.metadata_refresh_secs),
+            secs(ctx.config.metadata_refresh_min_secs),
+            secs(ctx.config.metadata_refresh_max_secs),
+        );
+        crate::store::metadata_sources::upsert_source(&mut tx, app.id, url, xml, millis(next), millis(now)).await?;
+    }
     tx.commit().await.map_err(crate::store::Error::from)?;
     Ok((app, created))
 }
@@ -343,16 +363,38 @@ pub struct AppView {
     pub cert_not_before: String,
     pub cert_not_after: String,
     pub cert_days_left: i64,
+    /// Every certificate with its state (current, next, previous, retired), validity and expiry warning.
+    pub certificates: Vec<crate::services::rotation::CertView>,
+    /// For an application registered from a URL: where its SP metadata is refreshed from, and how that went.
+    pub sp_metadata_source: Option<MetadataSourceView>,
     pub sp_entity_id: String,
     pub acs_urls: Vec<String>,
+    /// The SP's single logout endpoints (from its metadata); logout reaches the SP only when there is one.
+    pub slo_urls: Vec<String>,
     pub signing: String,
     pub nameid_format: String,
     pub require_signed_requests: bool,
     pub sp_certificates: usize,
+    pub encrypt_assertions: bool,
+    /// `aes256-gcm` or `aes256-cbc`, with RSA-OAEP key transport.
+    pub encryption_algorithm: String,
+    pub encrypt_name_id: bool,
+    pub sp_encryption_certificates: usize,
     pub bound_groups: Vec<String>,
     /// The catalog connector the application was created from, if any.
     pub connector: Option<String>,
     pub attributes: Vec<AttributeView>,
+}
+
+/// The refresh state of SP metadata registered from a URL.
+#[derive(Debug, serde::Serialize)]
+pub struct MetadataSourceView {
+    pub url: String,
+    pub last_success_at: String,
+    pub last_attempt_at: String,
+    pub next_refresh_at: String,
+    /// Why the last attempt failed (the last good copy stays in use); empty after a success.
+    pub last_error: String,
 }
 
 /// One attribute as `app show` prints it.
@@ -372,6 +414,16 @@ pub async fn show_app(ctx: &Ctx, name: &str, now: DateTime<Utc>) -> Result<AppVi
     let all_groups = groups::list_groups(&mut conn).await?;
     let idp_url = ctx.sso_url(app.name.as_str());
     let current = certs.first();
+    let certificates = crate::services::rotation::cert_views(&mut conn, &app, now).await?;
+    let time = |ms: i64| chrono::TimeZone::timestamp_millis_opt(&Utc, ms).single().unwrap_or_default().to_rfc3339();
+    let sp_metadata_source =
+        crate::store::metadata_sources::find_source(&mut conn, app.id).await?.map(|m| MetadataSourceView {
+            url: m.url,
+            last_success_at: time(m.last_success_at_ms),
+            last_attempt_at: time(m.last_attempt_at_ms),
+            next_refresh_at: time(m.next_refresh_at_ms),
+            last_error: m.last_error,
+        });
     Ok(AppView {
         name: app.name.to_string(),
         display_label: app.display_label.clone(),
@@ -385,12 +437,23 @@ pub async fn show_app(ctx: &Ctx, name: &str, now: DateTime<Utc>) -> Result<AppVi
         cert_not_before: current.map(|c| c.not_before.to_rfc3339()).unwrap_or_default(),
         cert_not_after: current.map(|c| c.not_after.to_rfc3339()).unwrap_or_default(),
         cert_days_left: current.map(|c| (c.not_after - now).num_days()).unwrap_or_default(),
+        certificates,
+        sp_metadata_source,
         sp_entity_id: app.sp.entity_id.clone(),
         acs_urls: app.sp.acs.iter().map(|a| a.url.clone()).collect(),
+        slo_urls: {
+            let mut urls: Vec<String> = app.sp.slo.iter().map(|e| e.location.clone()).collect();
+            urls.dedup();
+            urls
+        },
         signing: app.sp.signing_mode.as_str().to_owned(),
         nameid_format: app.sp.name_id_format.as_str().to_owned(),
         require_signed_requests: app.sp.require_signed_requests,
         sp_certificates: app.sp.signing_certificates.len(),
+        encrypt_assertions: app.sp.encrypt_assertions,
+        encryption_algorithm: app.sp.data_encryption.as_str().to_owned(),
+        encrypt_name_id: app.sp.encrypt_name_id,
+        sp_encryption_certificates: app.sp.encryption_certificates.len(),
         bound_groups: all_groups.into_iter().filter(|g| bound.contains(&g.id)).map(|g| g.name).collect(),
         connector: app.sp.connector.as_ref().map(|c| c.id.clone()),
         attributes: app
@@ -407,21 +470,10 @@ pub async fn show_app(ctx: &Ctx, name: &str, now: DateTime<Utc>) -> Result<AppVi
     })
 }
 
-/// Replaces the signing certificate at once: the new one becomes current, the old one is retired.
-/// (Staged rotation, with the next certificate published first, is a later step.)
+/// Replaces the signing certificate at once (`sesame app rotate-cert APP`): a new certificate is current and the
+/// others are retired. `services::rotation` has the staged steps (stage, activate, retire) for no downtime.
 pub async fn rotate_cert(ctx: &Ctx, actor: &Actor, name: &str, now: DateTime<Utc>) -> Result<Certificate, Error> {
-    let mut tx = ctx.db.begin().await?;
-    // Concurrent rotations (two admins, two replicas) take turns, so exactly one certificate ends up current.
-    apps::lock_app(&mut tx, name).await?;
-    let app = apps::find_app(&mut tx, name).await?.ok_or_else(|| Error::UnknownApp { name: name.to_owned() })?;
-    certs::update_cert_state(&mut tx, app.id, CertState::Current, CertState::Retired).await?;
-    certs::update_cert_state(&mut tx, app.id, CertState::Next, CertState::Retired).await?;
-    let cert = generate_certificate(ctx, &mut tx, &app, now).await?;
-    let event = Event::new(now, EventName::AdminAppRotateCert, actor).target(name).app(name).detail(&cert.fingerprint);
-    events::insert_event(&mut tx, &event).await?;
-    tx.commit().await.map_err(crate::store::Error::from)?;
-    info!(app.name = %name, "rotated the signing certificate of {name}");
-    Ok(cert)
+    crate::services::rotation::rotate(ctx, actor, name, now).await
 }
 
 /// The IdP metadata document for an application.
@@ -440,6 +492,7 @@ pub async fn metadata(ctx: &Ctx, name: &str) -> Result<String, Error> {
         want_authn_requests_signed: app.sp.require_signed_requests,
         certificates: &certificates,
         name_id_formats: &NameIdFormat::ALL,
+        slo_url: Some(&format!("{sso_url}/slo")),
     }))
 }
 
@@ -530,15 +583,16 @@ pub(crate) async fn ensure_certificate(
     if published.iter().any(|c| c.state == CertState::Current) {
         return Ok(());
     }
-    generate_certificate(ctx, conn, app, now).await?;
+    generate_certificate(ctx, conn, app, CertState::Current, now).await?;
     Ok(())
 }
 
-/// Generates a key pair, writes the key file (0600) and records the certificate as current.
-async fn generate_certificate(
+/// Generates a key pair, writes the key file (0600) and records the certificate in `state`.
+pub(crate) async fn generate_certificate(
     ctx: &Ctx,
     conn: &mut Conn,
     app: &Application,
+    state: CertState,
     now: DateTime<Utc>,
 ) -> Result<Certificate, Error> {
     let cn = format!("{} ({})", app.name, host_of(&ctx.config.base_url));
@@ -555,8 +609,7 @@ async fn generate_certificate(
         cert_pem.as_bytes(),
     )?;
     let validity = (millis(key.cert.not_before), millis(key.cert.not_after));
-    certs::insert_cert(conn, app.id, &key.cert.fingerprint, &cert_pem, validity, CertState::Current, millis(now))
-        .await?;
+    certs::insert_cert(conn, app.id, &key.cert.fingerprint, &cert_pem, validity, state, millis(now)).await?;
     Ok(key.cert)
 }
 

@@ -28,6 +28,14 @@ pub enum Error {
     BadCredentials,
     #[error("application {app} has no signing certificate")]
     NoSigningKey { app: String },
+    #[error("application {app}: {reason}")]
+    Certificate { app: String, reason: String },
+    #[error("the SP metadata's signature does not verify with the configured metadata-signing certificate: {reason}")]
+    MetadataSignature { reason: String },
+    #[error(transparent)]
+    Logout(#[from] crate::saml::logout::LogoutError),
+    #[error("this logout is unknown or has expired")]
+    LogoutExpired,
     #[error("the SP metadata could not be fetched from {url}: {reason}")]
     Fetch { url: String, reason: String },
     #[error("identity management for {app}: {reason}")]
@@ -44,6 +52,12 @@ pub enum Error {
     Store(#[from] crate::store::Error),
     #[error("background task failed: {0}")]
     Task(String),
+    #[error("too many failed sign-ins; try again later")]
+    Throttled,
+    #[error("the API token is missing or not valid")]
+    BadToken,
+    #[error("API token {name} was revoked")]
+    RevokedToken { name: String },
 }
 
 impl Error {

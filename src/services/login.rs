@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::audit::{Actor, Event, EventName};
 use crate::directory::{User, UserId};
+use crate::services::throttle::{self, Realm};
 use crate::services::{record, Ctx, Error};
 use crate::store::users;
 
@@ -29,8 +30,16 @@ impl IdpSession {
 }
 
 /// Checks a username and password. A failure says only "invalid username or password" to the caller; the event
-/// records which it was.
-pub async fn sign_in(ctx: &Ctx, username: &str, password: &str, now: DateTime<Utc>) -> Result<IdpSession, Error> {
+/// records which it was. A username or client address (`client`, when known) past its failures in the throttling
+/// window is refused with `Error::Throttled` before the password is looked at.
+pub async fn sign_in(
+    ctx: &Ctx,
+    username: &str,
+    password: &str,
+    client: Option<std::net::IpAddr>,
+    now: DateTime<Utc>,
+) -> Result<IdpSession, Error> {
+    throttle::check(ctx, Realm::User, username, client, now).await?;
     let mut conn = ctx.db.conn().await?;
     let found = users::find_credentials(&mut conn, username).await?;
     drop(conn);
@@ -49,6 +58,7 @@ pub async fn sign_in(ctx: &Ctx, username: &str, password: &str, now: DateTime<Ut
     let shown = username.chars().take(128).collect::<String>();
     if let Some(reason) = failure {
         record(ctx, Event::new(now, EventName::UserLoginFailed, &Actor::Anonymous).user(shown).failed(reason)).await?;
+        throttle::failed(ctx, Realm::User, username, client, now).await?;
         return Err(Error::BadCredentials);
     }
     let Some(user) = user else {
@@ -56,6 +66,7 @@ pub async fn sign_in(ctx: &Ctx, username: &str, password: &str, now: DateTime<Ut
     };
     record(ctx, Event::new(now, EventName::UserLogin, &Actor::User(user.username.clone())).user(&user.username))
         .await?;
+    throttle::succeeded(ctx, Realm::User, username).await?;
     Ok(new_session(&user, now))
 }
 
@@ -81,7 +92,7 @@ pub async fn hash_password(password: String) -> Result<String, Error> {
     .map_err(|e| Error::Task(e.to_string()))?
 }
 
-async fn verify_password(password: String, hash: String) -> Result<bool, Error> {
+pub(crate) async fn verify_password(password: String, hash: String) -> Result<bool, Error> {
     tokio::task::spawn_blocking(move || {
         let Ok(parsed) = PasswordHash::new(&hash) else {
             return false;
@@ -93,7 +104,7 @@ async fn verify_password(password: String, hash: String) -> Result<bool, Error> 
 }
 
 /// A valid hash of a random password, computed once, for sign-ins of unknown users.
-fn dummy_hash() -> &'static str {
+pub(crate) fn dummy_hash() -> &'static str {
     static HASH: OnceLock<String> = OnceLock::new();
     HASH.get_or_init(|| {
         let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);

@@ -4,13 +4,21 @@
 //! Architecture Invariant: services know no HTTP status codes and no templates; `web` and `cli` call them.
 
 pub mod admin;
+pub mod admins;
+pub mod api_tokens;
+pub mod apps;
 pub mod attributes;
 pub mod catalog;
 pub mod error;
 pub mod idm;
 pub mod login;
+pub mod metadata_refresh;
+pub mod rotation;
+pub mod slo;
 pub mod sp_import;
 pub mod sso;
+pub mod throttle;
+pub mod users;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

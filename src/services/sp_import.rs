@@ -31,6 +31,14 @@ pub struct SettingsFile {
     pub idp_entity_id: Option<String>,
     pub assertion_lifetime_secs: Option<u32>,
     pub session_lifetime_secs: Option<u32>,
+    /// PEM certificate the SP metadata must be signed with (import and every refresh); "" removes the requirement.
+    pub metadata_signing_certificate: Option<String>,
+    /// Encrypt assertions for the SP's encryption certificate.
+    pub encrypt_assertions: Option<bool>,
+    /// `aes256-gcm` (the default) or `aes256-cbc` for SPs that cannot do GCM.
+    pub encryption_algorithm: Option<String>,
+    /// Encrypt the NameID too.
+    pub encrypt_name_id: Option<bool>,
     pub attributes: Option<Vec<AttributeEntry>>,
 }
 
@@ -57,22 +65,7 @@ impl SettingsFile {
 /// Reads metadata from a URL (http or https) or a file path.
 pub async fn fetch_metadata(source: &str) -> Result<String, Error> {
     if source.starts_with("http://") || source.starts_with("https://") {
-        let fail = |reason: String| Error::Fetch { url: source.to_owned(), reason };
-        let client = reqwest::Client::builder()
-            .timeout(StdDuration::from_secs(20))
-            .redirect(reqwest::redirect::Policy::limited(3))
-            .user_agent(concat!("sesame/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| fail(e.to_string()))?;
-        let response = client.get(source).send().await.map_err(|e| fail(e.to_string()))?;
-        if !response.status().is_success() {
-            return Err(fail(format!("HTTP status {}", response.status())));
-        }
-        let bytes = response.bytes().await.map_err(|e| fail(e.to_string()))?;
-        if bytes.len() > MAX_SP_METADATA {
-            return Err(fail(format!("the document is larger than {MAX_SP_METADATA} bytes")));
-        }
-        String::from_utf8(bytes.to_vec()).map_err(|_| fail("the document is not UTF-8".into()))
+        fetch_url(source).await.map_err(|reason| Error::Fetch { url: source.to_owned(), reason })
     } else {
         let meta = tokio::fs::metadata(source)
             .await
@@ -86,6 +79,35 @@ pub async fn fetch_metadata(source: &str) -> Result<String, Error> {
     }
 }
 
+/// Fetches SP metadata over http(s) with timeouts and a size cap that holds while reading (a server that sends
+/// more than `MAX_SP_METADATA` bytes is cut off, whatever its Content-Length says). Metadata URLs are chosen by
+/// admins, so loopback and private addresses are allowed (an SP's metadata is often served on an internal host).
+pub async fn fetch_url(url: &str) -> Result<String, String> {
+    let client = reqwest::Client::builder()
+        .connect_timeout(StdDuration::from_secs(5))
+        .timeout(StdDuration::from_secs(20))
+        .redirect(reqwest::redirect::Policy::limited(3))
+        .user_agent(concat!("sesame/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut response = client.get(url).send().await.map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("HTTP status {}", response.status()));
+    }
+    let too_large = || format!("the document is larger than {MAX_SP_METADATA} bytes");
+    if response.content_length().is_some_and(|n| n > MAX_SP_METADATA as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > MAX_SP_METADATA {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).map_err(|_| "the document is not UTF-8".into())
+}
+
 /// Combines metadata, the settings file and (on re-import) the current settings into new settings.
 pub fn merge(
     metadata: &SpMetadata,
@@ -96,6 +118,7 @@ pub fn merge(
     let mut sp = current.cloned().unwrap_or_default();
     sp.entity_id = metadata.entity_id.clone();
     sp.acs = metadata.acs.clone();
+    sp.slo = metadata.single_logout.clone();
     sp.signing_certificates = metadata.signing_certificates.iter().map(|c| c.to_pem()).collect::<Result<_, _>>()?;
     sp.encryption_certificates =
         metadata.encryption_certificates.iter().map(|c| c.to_pem()).collect::<Result<_, _>>()?;
@@ -144,6 +167,23 @@ pub fn merge(
     }
     if let Some(v) = settings.session_lifetime_secs {
         sp.session_lifetime_secs = v;
+    }
+    if let Some(v) = &settings.metadata_signing_certificate {
+        if !v.trim().is_empty() {
+            crate::saml::keys::Certificate::from_pem(v.as_bytes())
+                .map_err(|e| invalid(format!("metadata_signing_certificate: {e}")))?;
+        }
+        sp.metadata_signing_certificate = v.trim().to_owned();
+    }
+    if let Some(v) = settings.encrypt_assertions {
+        sp.encrypt_assertions = v;
+    }
+    if let Some(v) = &settings.encryption_algorithm {
+        sp.data_encryption = crate::saml::DataEncryption::parse(v)
+            .ok_or_else(|| invalid(format!("encryption_algorithm {v:?} must be aes256-gcm or aes256-cbc")))?;
+    }
+    if let Some(v) = settings.encrypt_name_id {
+        sp.encrypt_name_id = v;
     }
     if let Some(entries) = &settings.attributes {
         let proposed = entries.iter().map(attribute).collect::<Result<_, _>>()?;

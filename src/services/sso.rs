@@ -13,6 +13,7 @@ use crate::audit::{Actor, Event, EventName};
 use crate::directory::{access, attributes, AppName, Application, UserProperty};
 use crate::saml::authn_request::{self, authn_class, Freshness, RequestError, RequestedAuthnContext, SpPolicy};
 use crate::saml::binding::{self, Received};
+use crate::saml::encrypt::Encryption;
 use crate::saml::keys::{Certificate, SigningKey};
 use crate::saml::response::{self, name_format, status, Attribute, NameId};
 use crate::saml::{NameIdFormat, SigningMode};
@@ -194,8 +195,10 @@ pub async fn answer(
         .collect();
     let key = ctx.keys.current(ctx, &mut conn, app).await?;
     drop(conn);
+    let encryption = encryption(app)?;
 
     let lifetime = Duration::seconds(i64::from(app.sp.assertion_lifetime_secs));
+    let sent_name_id = name_id.clone();
     let job = SignJob {
         response_id: crate::saml::new_id(),
         assertion_id: crate::saml::new_id(),
@@ -212,8 +215,11 @@ pub async fn answer(
         class,
         attributes: attrs,
         mode: app.sp.signing_mode,
+        encryption,
     };
     let xml = sign_off_thread(key, job).await?;
+    // Single logout reaches every SP this session signed in to, with the NameID it was sent.
+    crate::services::slo::record_participation(ctx, session, app, user.id, &sent_name_id, now).await?;
 
     let detail = if pending.request_id.is_some() { "sp-initiated" } else { "idp-initiated" };
     let event = Event::new(now, EventName::SsoLogin, &Actor::User(user.username.clone()))
@@ -359,12 +365,12 @@ async fn remember(conn: &mut Conn, app: &Application, id: &str, f: Freshness) ->
     Ok(sso::insert_seen_request(conn, app.id, id, millis(f.now), millis(expires)).await?)
 }
 
-fn freshness(ctx: &Ctx, now: DateTime<Utc>) -> Freshness {
+pub(crate) fn freshness(ctx: &Ctx, now: DateTime<Utc>) -> Freshness {
     let secs = |s: u64| Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2_000));
     Freshness { now, clock_skew: secs(ctx.config.clock_skew_secs), max_age: secs(ctx.config.request_max_age_secs) }
 }
 
-async fn load_saml_app(conn: &mut Conn, app_name: &str) -> Result<Application, Error> {
+pub(crate) async fn load_saml_app(conn: &mut Conn, app_name: &str) -> Result<Application, Error> {
     // Names that cannot be application names are unknown, without a query.
     let name = AppName::parse(app_name).map_err(|_| Error::UnknownApp { name: app_name.to_owned() })?;
     let app = apps::find_app(conn, name.as_str()).await?.ok_or_else(|| Error::UnknownApp { name: name.to_string() })?;
@@ -374,7 +380,24 @@ async fn load_saml_app(conn: &mut Conn, app_name: &str) -> Result<Application, E
     Ok(app)
 }
 
-fn sp_certificates(app: &Application) -> Result<Vec<Certificate>, Error> {
+/// How to encrypt for the application's SP, if it asks for encryption: to the first encryption certificate of its
+/// metadata (settings refuse encryption without one).
+fn encryption(app: &Application) -> Result<Option<Encryption>, Error> {
+    if !app.sp.encrypt_assertions && !app.sp.encrypt_name_id {
+        return Ok(None);
+    }
+    let Some(pem) = app.sp.encryption_certificates.first() else {
+        return Err(Error::Settings { reason: format!("{} has no SP encryption certificate", app.name) });
+    };
+    Ok(Some(Encryption {
+        cert: Certificate::from_pem(pem.as_bytes())?,
+        data: app.sp.data_encryption,
+        encrypts_assertion: app.sp.encrypt_assertions,
+        encrypts_name_id: app.sp.encrypt_name_id,
+    }))
+}
+
+pub(crate) fn sp_certificates(app: &Application) -> Result<Vec<Certificate>, Error> {
     app.sp.signing_certificates.iter().map(|pem| Ok(Certificate::from_pem(pem.as_bytes())?)).collect()
 }
 
@@ -435,6 +458,7 @@ struct SignJob {
     class: &'static str,
     attributes: Vec<Attribute>,
     mode: SigningMode,
+    encryption: Option<Encryption>,
 }
 
 async fn sign_off_thread(key: std::sync::Arc<SigningKey>, job: SignJob) -> Result<String, Error> {
@@ -457,14 +481,14 @@ async fn sign_off_thread(key: std::sync::Arc<SigningKey>, job: SignJob) -> Resul
             authn_context_class: job.class,
             attributes: &job.attributes,
         };
-        response::build_response(&assertion, job.mode, &key)
+        response::build_response_encrypted(&assertion, job.mode, &key, job.encryption.as_ref())
     })
     .await
     .map_err(|e| Error::Task(e.to_string()))?
     .map_err(Error::from)
 }
 
-fn encode(xml: &str) -> String {
+pub(crate) fn encode(xml: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(xml.as_bytes())
 }
 

@@ -160,3 +160,46 @@ fn app_from_row(row: &AnyRow) -> Result<Application, Error> {
         sp,
     })
 }
+
+/// Applications whose name, label or description contains `text` (case-insensitive), of `kind`, after the name
+/// `after`, ordered by name, at most `limit`.
+pub async fn list_apps_page(
+    conn: &mut Conn,
+    text: Option<&str>,
+    kind: Option<AppKind>,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Application>, Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM applications WHERE ($1 IS NULL OR name > $1) \
+         AND ($2 IS NULL OR LOWER(name) LIKE $2 ESCAPE '\\' OR LOWER(display_label) LIKE $2 ESCAPE '\\' \
+              OR LOWER(description) LIKE $2 ESCAPE '\\') \
+         AND ($3 IS NULL OR kind = $3) ORDER BY name LIMIT $4"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(after)
+        .bind(text.map(crate::store::like_pattern))
+        .bind(kind.map(AppKind::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(app_from_row).collect()
+}
+
+/// Deletes an application; its bindings, certificates, integration and jobs go with it (foreign keys).
+pub async fn delete_app(conn: &mut Conn, id: AppId) -> Result<(), Error> {
+    let done = sqlx::query("DELETE FROM applications WHERE id = $1").bind(id.0).execute(&mut *conn).await?;
+    touched(done, "application")
+}
+
+/// Names of the groups bound to an application.
+pub async fn list_bound_group_names(conn: &mut Conn, app: AppId) -> Result<Vec<String>, Error> {
+    let rows = sqlx::query(
+        "SELECT g.name FROM user_groups g JOIN app_groups ag ON ag.group_id = g.id WHERE ag.app_id = $1 \
+         ORDER BY g.name",
+    )
+    .bind(app.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("name")?)).collect()
+}

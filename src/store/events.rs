@@ -27,10 +27,16 @@ pub async fn insert_event(conn: &mut Conn, event: &Event) -> Result<(), Error> {
 /// Events matching `filter`, newest first.
 pub async fn list_events(conn: &mut Conn, filter: &EventFilter) -> Result<Vec<Event>, Error> {
     // Every filter is bound; an absent one compares the column with itself through a NULL check.
+    let (before_at, before_id) = match filter.before {
+        Some((at, id)) => (Some(at.timestamp_millis()), Some(id)),
+        None => (None, None),
+    };
     let rows = sqlx::query(
         "SELECT id, at, name, actor, target, app, username, success, detail FROM events \
          WHERE ($1 IS NULL OR name = $1) AND ($2 IS NULL OR app = $2) AND ($3 IS NULL OR username = $3) \
-         AND ($4 IS NULL OR at >= $4) AND ($5 IS NULL OR success = $5) \
+         AND ($4 IS NULL OR at >= $4) AND ($5 IS NULL OR success = $5) AND ($7 IS NULL OR at < $7) \
+         AND ($8 IS NULL OR name LIKE $8 ESCAPE '\\') \
+         AND ($9 IS NULL OR at < $9 OR (at = $9 AND id < $10)) \
          ORDER BY at DESC, id DESC LIMIT $6",
     )
     .bind(filter.name.map(EventName::as_str))
@@ -39,6 +45,10 @@ pub async fn list_events(conn: &mut Conn, filter: &EventFilter) -> Result<Vec<Ev
     .bind(filter.since.map(|t| t.timestamp_millis()))
     .bind(filter.success.map(flag))
     .bind(i64::from(filter.limit.clamp(1, 10_000)))
+    .bind(filter.until.map(|t| t.timestamp_millis()))
+    .bind(filter.name_prefix.as_deref().map(prefix_pattern))
+    .bind(before_at)
+    .bind(before_id)
     .fetch_all(&mut *conn)
     .await?;
     rows.iter()
@@ -58,4 +68,17 @@ pub async fn list_events(conn: &mut Conn, filter: &EventFilter) -> Result<Vec<Ev
             })
         })
         .collect()
+}
+
+/// A `LIKE … ESCAPE '\'` pattern for names starting with `prefix`.
+fn prefix_pattern(prefix: &str) -> String {
+    let mut out = String::new();
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
 }

@@ -83,3 +83,53 @@ pub async fn delete_member(conn: &mut Conn, group: GroupId, user: UserId) -> Res
 fn group_from_row(row: &AnyRow) -> Result<Group, Error> {
     Ok(Group { id: GroupId(row.try_get("id")?), name: row.try_get("name")?, description: row.try_get("description")? })
 }
+
+/// Groups whose name contains `text` (case-insensitive), after `after`, ordered by name, at most `limit`.
+pub async fn list_groups_page(
+    conn: &mut Conn,
+    text: Option<&str>,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Group>, Error> {
+    let rows = sqlx::query(
+        "SELECT id, name, description FROM user_groups WHERE ($1 IS NULL OR name > $1) \
+         AND ($2 IS NULL OR LOWER(name) LIKE $2 ESCAPE '\\') ORDER BY name LIMIT $3",
+    )
+    .bind(after)
+    .bind(text.map(crate::store::like_pattern))
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(group_from_row).collect()
+}
+
+/// Usernames of a group's members after `after`, ordered, at most `limit`.
+pub async fn list_member_names(
+    conn: &mut Conn,
+    id: GroupId,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<String>, Error> {
+    let rows = sqlx::query(
+        "SELECT u.username FROM users u JOIN group_members gm ON gm.user_id = u.id \
+         WHERE gm.group_id = $1 AND ($2 IS NULL OR u.username > $2) ORDER BY u.username LIMIT $3",
+    )
+    .bind(id.0)
+    .bind(after)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("username")?)).collect()
+}
+
+/// Names of the applications a group is bound to.
+pub async fn list_bound_app_names(conn: &mut Conn, id: GroupId) -> Result<Vec<String>, Error> {
+    let rows = sqlx::query(
+        "SELECT a.name FROM applications a JOIN app_groups ag ON ag.app_id = a.id WHERE ag.group_id = $1 \
+         ORDER BY a.name",
+    )
+    .bind(id.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("name")?)).collect()
+}

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::directory::{AppId, GroupId, UserId};
-use crate::store::{flag, Conn, Error};
+use crate::store::{flag, users, Conn, Error};
 
 /// An application's SCIM integration as stored (the token stays sealed here).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,29 +104,36 @@ pub async fn list_apps_for_group(conn: &mut Conn, group: GroupId) -> Result<Vec<
     rows.iter().map(|r| Ok(AppId(r.try_get("app_id")?))).collect()
 }
 
-/// Users who should exist and be active in the app's SP: active, and in a group bound to the app.
-pub async fn list_assigned_users(conn: &mut Conn, app: AppId) -> Result<Vec<UserId>, Error> {
-    let rows = sqlx::query(
-        "SELECT DISTINCT u.id FROM users u JOIN group_members gm ON gm.user_id = u.id \
-         JOIN app_groups ag ON ag.group_id = gm.group_id WHERE ag.app_id = $1 AND u.status = 'active' ORDER BY u.id",
-    )
-    .bind(app.0)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.iter().map(|r| Ok(UserId(r.try_get("id")?))).collect()
-}
-
-/// Whether the user is active and in a group bound to the app (the same rule as SSO access).
-pub async fn is_assigned(conn: &mut Conn, app: AppId, user: UserId) -> Result<bool, Error> {
-    let row = sqlx::query(
-        "SELECT COUNT(*) AS n FROM users u JOIN group_members gm ON gm.user_id = u.id \
-         JOIN app_groups ag ON ag.group_id = gm.group_id WHERE ag.app_id = $1 AND u.id = $2 AND u.status = 'active'",
-    )
-    .bind(app.0)
-    .bind(user.0)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(row.try_get::<i64, _>("n")? > 0)
+/// What a user job needs, in one statement: the user (if not deleted), the link to the SP's account, and whether
+/// the user is assigned (active and in a bound group; the same rule as SSO access).
+pub async fn user_state(
+    conn: &mut Conn,
+    app: AppId,
+    user: UserId,
+) -> Result<(Option<crate::directory::User>, Option<Link>, bool), Error> {
+    let columns: Vec<String> = users::COLUMNS.split(", ").map(|c| format!("u.{c}")).collect();
+    let sql = format!(
+        "SELECT {}, l.remote_id, l.remote_name, l.is_active AS link_active, \
+           CAST(CASE WHEN u.status = 'active' AND EXISTS (SELECT 1 FROM group_members gm \
+             JOIN app_groups ag ON ag.group_id = gm.group_id WHERE gm.user_id = u.id AND ag.app_id = $2) \
+           THEN 1 ELSE 0 END AS BIGINT) AS assigned \
+         FROM users u LEFT JOIN idm_user_links l ON l.app_id = $2 AND l.user_id = u.id WHERE u.id = $1",
+        columns.join(", ")
+    );
+    let Some(row) = sqlx::query(&sql).bind(user.0).bind(app.0).fetch_optional(&mut *conn).await? else {
+        // Deleted: only the link is left to act on.
+        return Ok((None, find_user_link(conn, app, user).await?, false));
+    };
+    let link = match row.try_get::<Option<String>, _>("remote_id")? {
+        Some(remote_id) => Some(Link {
+            remote_id,
+            remote_name: row.try_get::<Option<String>, _>("remote_name")?.unwrap_or_default(),
+            is_active: row.try_get::<Option<i64>, _>("link_active")?.unwrap_or(0) != 0,
+        }),
+        None => None,
+    };
+    let assigned = row.try_get::<i64, _>("assigned")? != 0;
+    Ok((Some(users::user_from_row(&row)?), link, assigned))
 }
 
 pub async fn is_bound(conn: &mut Conn, app: AppId, group: GroupId) -> Result<bool, Error> {

@@ -5,6 +5,8 @@
 //! for times, so both backends run the same queries. Functions take a connection, so a service can run several in
 //! one transaction, and they hold no business rules.
 
+pub mod admins;
+pub mod api_tokens;
 pub mod apps;
 pub mod certs;
 pub mod events;
@@ -12,7 +14,10 @@ pub mod groups;
 pub mod idm;
 pub mod imports;
 pub mod jobs;
+pub mod metadata_sources;
+pub mod slo;
 pub mod sso;
+pub mod throttle;
 pub mod users;
 
 use std::str::FromStr;
@@ -161,4 +166,18 @@ pub(crate) fn touched(done: sqlx::any::AnyQueryResult, what: &'static str) -> Re
 
 pub(crate) fn flag(value: bool) -> i64 {
     i64::from(value)
+}
+
+/// A `LIKE … ESCAPE '\'` pattern matching `text` anywhere, case-folded (callers compare with `LOWER(column)`),
+/// with the wildcards in `text` taken literally.
+pub(crate) fn like_pattern(text: &str) -> String {
+    let mut out = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
 }

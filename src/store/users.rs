@@ -7,7 +7,7 @@ use crate::directory::user::Profile;
 use crate::directory::{AppId, User, UserId, UserStatus};
 use crate::store::{touched, Conn, Error};
 
-const COLUMNS: &str = "id, username, email, first_name, last_name, display_name, department, job_title, \
+pub(crate) const COLUMNS: &str = "id, username, email, first_name, last_name, display_name, department, job_title, \
     employee_type, company, employee_id, locale, phone, work_address, status";
 
 pub async fn insert_user(
@@ -52,6 +52,18 @@ pub async fn find_user_by_username(conn: &mut Conn, username: &str) -> Result<Op
 
 pub async fn get_user_by_username(conn: &mut Conn, username: &str) -> Result<User, Error> {
     find_user_by_username(conn, username).await?.ok_or(Error::NotFound { what: "user" })
+}
+
+/// The active users in a group bound to `app` (who should have an account in its SP), in one statement.
+pub async fn list_assigned_to_app(conn: &mut Conn, app: AppId) -> Result<Vec<User>, Error> {
+    let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("u.{c}")).collect();
+    let sql = format!(
+        "SELECT {} FROM users u WHERE u.status = 'active' AND EXISTS (SELECT 1 FROM group_members gm \
+         JOIN app_groups ag ON ag.group_id = gm.group_id WHERE gm.user_id = u.id AND ag.app_id = $1) ORDER BY u.id",
+        columns.join(", ")
+    );
+    let rows = sqlx::query(&sql).bind(app.0).fetch_all(&mut *conn).await?;
+    rows.iter().map(user_from_row).collect()
 }
 
 /// The user and the names of their groups that are bound to `app`, in one statement: SSO reads both on every
@@ -146,7 +158,7 @@ pub async fn delete_user(conn: &mut Conn, id: UserId) -> Result<(), Error> {
     touched(done, "user")
 }
 
-fn user_from_row(row: &AnyRow) -> Result<User, Error> {
+pub(crate) fn user_from_row(row: &AnyRow) -> Result<User, Error> {
     let status: String = row.try_get("status")?;
     let status = UserStatus::parse(&status).ok_or(Error::Corrupt { what: "user status", reason: status })?;
     let text = |name: &str| -> Result<String, Error> { Ok(row.try_get(name)?) };
@@ -169,4 +181,55 @@ fn user_from_row(row: &AnyRow) -> Result<User, Error> {
         },
         status,
     })
+}
+
+/// Filters and position of a page of users (`list_users_page`).
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery<'a> {
+    /// A case-insensitive substring of the username, email or display name.
+    pub text: Option<&'a str>,
+    pub status: Option<UserStatus>,
+    /// Users after this username (the previous page's last).
+    pub after: Option<&'a str>,
+    pub limit: u32,
+}
+
+/// Users matching `q`, ordered by username, at most `q.limit`.
+pub async fn list_users_page(conn: &mut Conn, q: &UserQuery<'_>) -> Result<Vec<User>, Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM users WHERE ($1 IS NULL OR username > $1) \
+         AND ($2 IS NULL OR LOWER(username) LIKE $2 ESCAPE '\\' OR LOWER(email) LIKE $2 ESCAPE '\\' \
+              OR LOWER(display_name) LIKE $2 ESCAPE '\\') \
+         AND ($3 IS NULL OR status = $3) ORDER BY username LIMIT $4"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(q.after)
+        .bind(q.text.map(crate::store::like_pattern))
+        .bind(q.status.map(UserStatus::as_str))
+        .bind(i64::from(q.limit))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(user_from_row).collect()
+}
+
+pub async fn update_password(conn: &mut Conn, id: UserId, password_hash: &str, now_ms: i64) -> Result<(), Error> {
+    let done = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+        .bind(password_hash)
+        .bind(now_ms)
+        .bind(id.0)
+        .execute(&mut *conn)
+        .await?;
+    touched(done, "user")
+}
+
+/// Names of the groups the user is a member of.
+pub async fn list_group_names(conn: &mut Conn, id: UserId) -> Result<Vec<String>, Error> {
+    let rows = sqlx::query(
+        "SELECT g.name FROM user_groups g JOIN group_members gm ON gm.group_id = g.id WHERE gm.user_id = $1 \
+         ORDER BY g.name",
+    )
+    .bind(id.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("name")?)).collect()
 }

@@ -9,14 +9,14 @@ use axum::{Form, Router};
 use chrono::Utc;
 use tower_sessions::Session;
 
-use crate::audit::{Actor, Event, EventName};
 use crate::services::login::{self, IdpSession};
-use crate::services::{record, Error};
+use crate::services::Error;
+use crate::web::client::ClientIp;
 use crate::web::error::PageError;
 use crate::web::AppState;
 
 const SESSION_KEY: &str = "idp";
-const CSRF_KEY: &str = "csrf";
+pub(crate) const CSRF_KEY: &str = "csrf";
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/login", get(login_page).post(login_submit)).route("/logout", post(logout))
@@ -52,7 +52,7 @@ pub struct LoginForm {
 
 #[derive(Debug, serde::Deserialize)]
 pub struct CsrfOnly {
-    csrf_token: String,
+    pub csrf_token: String,
 }
 
 /// The signed-in user, if any.
@@ -114,6 +114,7 @@ async fn login_page(
 
 async fn login_submit(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     session: Session,
     form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, PageError> {
@@ -123,7 +124,7 @@ async fn login_submit(
     check_csrf(&session, &form.csrf_token).await?;
     let next = safe_next(Some(&form.continue_to));
     let force = form.force.is_some();
-    match login::sign_in(&state.ctx, form.username.trim(), &form.password, Utc::now()).await {
+    match login::sign_in(&state.ctx, form.username.trim(), &form.password, client, Utc::now()).await {
         Ok(idp) => {
             // A new session id at sign-in, so an id planted before sign-in is worthless (session fixation).
             session.cycle_id().await.map_err(session_error)?;
@@ -136,6 +137,12 @@ async fn login_submit(
             let message = "Invalid username or password.";
             render_login(&state, &session, &next, force, &form.username, Some(message), StatusCode::UNAUTHORIZED).await
         }
+        // Throttled: the same sentence, so the page does not say whether the password was right.
+        Err(Error::Throttled) => {
+            let message = "Invalid username or password.";
+            let status = StatusCode::TOO_MANY_REQUESTS;
+            render_login(&state, &session, &next, force, &form.username, Some(message), status).await
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -147,13 +154,8 @@ async fn logout(
 ) -> Result<Response, PageError> {
     let token = form.map(|Form(f)| f.csrf_token).unwrap_or_default();
     check_csrf(&session, &token).await?;
-    if let Some(idp) = current_session(&session).await {
-        let event =
-            Event::new(Utc::now(), EventName::UserLogout, &Actor::User(idp.username.clone())).user(&idp.username);
-        record(&state.ctx, event).await?;
-    }
-    session.flush().await.map_err(session_error)?;
-    Ok(Redirect::to("/login").into_response())
+    // Ends the IdP session and, when it signed in to SPs with an SLO endpoint, tells each of them (single logout).
+    crate::web::slo::portal_logout(&state, &session).await
 }
 
 async fn render_login(

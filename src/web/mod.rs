@@ -3,11 +3,15 @@
 //! Architecture Invariant: handlers extract, call one `services` function and render; no SQL, no XML, no protocol
 //! rules here. Every page is an askama template with escaping on.
 
+pub mod admin;
+pub mod api;
+pub mod client;
 pub mod error;
 pub mod login;
 pub mod portal;
 pub mod saml;
 pub mod sessions;
+pub mod slo;
 
 use std::time::Duration;
 
@@ -57,9 +61,13 @@ pub fn router(state: AppState, store: sessions::Store) -> Router {
         .merge(saml::router())
         .merge(login::router())
         .merge(portal::router())
+        .merge(admin::router())
+        .merge(api::router())
+        .merge(slo::router())
         .route("/healthz", get(healthz))
         .route("/assets/sesame.css", get(stylesheet))
         .route("/assets/autopost.js", get(autopost))
+        .route("/assets/logout.js", get(logout_script))
         .fallback(not_found)
         .layer(sessions)
         .layer(middleware::from_fn(security_headers))
@@ -102,6 +110,10 @@ async fn stylesheet() -> Response {
     static_asset("text/css; charset=utf-8", include_str!("../../assets/sesame.css"))
 }
 
+async fn logout_script() -> Response {
+    static_asset("text/javascript; charset=utf-8", include_str!("../../assets/logout.js"))
+}
+
 async fn autopost() -> Response {
     static_asset("text/javascript; charset=utf-8", include_str!("../../assets/autopost.js"))
 }
@@ -110,13 +122,15 @@ fn static_asset(content_type: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
 }
 
-/// Adds security headers; a handler that set its own CSP (the SAML POST page) keeps it.
+/// Adds security headers; a handler that set its own CSP (the SAML POST page, the logout pages) or frame options
+/// (logout frames) keeps them.
 async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(CSP));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Pages of a logout run may be framed by our own logout page; they set SAMEORIGIN themselves.
+    headers.entry(header::X_FRAME_OPTIONS).or_insert(HeaderValue::from_static("DENY"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     response

@@ -38,7 +38,7 @@ pub struct TestApp {
     pub router: Router,
     /// The SP's signing key, registered in its metadata.
     pub sp_key: SigningKey,
-    _dir: tempfile::TempDir,
+    _dir: std::sync::Arc<tempfile::TempDir>,
 }
 
 pub struct Reply {
@@ -147,7 +147,7 @@ impl TestApp {
         configure(&mut config);
         let server = sesame::build(config).await.unwrap();
         let sp_key = SigningKey::generate("sp", Utc::now(), 2).unwrap();
-        let app = TestApp { ctx: server.ctx, router: server.router, sp_key, _dir: dir };
+        let app = TestApp { ctx: server.ctx, router: server.router, sp_key, _dir: std::sync::Arc::new(dir) };
         let now = Utc::now();
         let actor = Actor::Cli;
         for (name, display) in [("alice", "Alice <b>&</b> Co"), ("bob", "Bob"), ("carol", "Carol")] {
@@ -226,6 +226,14 @@ impl TestApp {
         drop(ctx);
         let server = sesame::build(config).await.unwrap();
         TestApp { ctx: server.ctx, router: server.router, sp_key, _dir }
+    }
+
+    /// A second server on the same directory and database, beside this one: another replica behind the same
+    /// load balancer. (Its `sp_key` is a new one: it is for state shared through the database, not for SSO.)
+    pub async fn replica(&self) -> Self {
+        let server = sesame::build((*self.ctx.config).clone()).await.unwrap();
+        let sp_key = SigningKey::generate("sp", Utc::now(), 2).unwrap();
+        TestApp { ctx: server.ctx, router: server.router, sp_key, _dir: self._dir.clone() }
     }
 
     /// Delivers every due provisioning job, as the background workers would.

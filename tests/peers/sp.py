@@ -84,6 +84,8 @@ class SpProfile:
     acs_url: str
     signing: str = "assertion"  # which of the IdP's signing modes this SP wants (WANTED_SIGNATURES)
     keys: SpKeys | None = None  # set: the SP signs its AuthnRequests and says so in its metadata
+    encryption_keys: SpKeys | None = None  # set: the SP publishes an encryption key and decrypts with it
+    slo_url: str | None = None  # set: the SP has a SingleLogoutService (HTTP-POST and HTTP-Redirect) here
     allow_unsolicited: bool = False
 
     @property
@@ -97,8 +99,17 @@ class SpProfile:
 def sp_config(profile: SpProfile, idp_metadata_url: str | None) -> SPConfig:
     """pysaml2's configuration for `profile`, importing the IdP's metadata from its URL when one is given."""
     want_assertions, want_response = WANTED_SIGNATURES[profile.signing]
+    endpoints = {"assertion_consumer_service": [(profile.acs_url, BINDING_HTTP_POST)]}
+    if profile.slo_url is not None:
+        endpoints["single_logout_service"] = [
+            (profile.slo_url, BINDING_HTTP_POST),
+            (profile.slo_url, BINDING_HTTP_REDIRECT),
+        ]
     sp = {
-        "endpoints": {"assertion_consumer_service": [(profile.acs_url, BINDING_HTTP_POST)]},
+        "endpoints": endpoints,
+        # An SP that signs its AuthnRequests signs its LogoutRequests and LogoutResponses too.
+        "logout_requests_signed": profile.signs_requests,
+        "logout_responses_signed": profile.signs_requests,
         "allow_unsolicited": profile.allow_unsolicited,
         "authn_requests_signed": profile.signs_requests,
         "want_assertions_signed": want_assertions,
@@ -119,6 +130,11 @@ def sp_config(profile: SpProfile, idp_metadata_url: str | None) -> SPConfig:
     if profile.keys is not None:
         conf["key_file"] = str(profile.keys.key_file)
         conf["cert_file"] = str(profile.keys.cert_file)
+    if profile.encryption_keys is not None:
+        # Published as a KeyDescriptor use="encryption" in the SP's metadata, and used to decrypt assertions.
+        conf["encryption_keypairs"] = [
+            {"key_file": str(profile.encryption_keys.key_file), "cert_file": str(profile.encryption_keys.cert_file)}
+        ]
     if idp_metadata_url is not None:
         # Our metadata is not signed, so pysaml2's remote loader has no signature to check and needs no cert;
         # the trust comes from fetching it from the IdP itself. The KeyDescriptor in it is what pysaml2 then

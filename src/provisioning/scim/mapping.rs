@@ -168,9 +168,11 @@ impl UserMapping {
 
     /// Whether the SP's copy of a user differs from what this mapping sends for `user`: a value that differs, or
     /// one the SP has where we send none.
+    /// Entries whose value the SP does not allow are not compared: we send nothing for them, and removing the
+    /// SP's value is not ours to do.
     pub fn differs(&self, user: &User, remote: &Value) -> bool {
-        let ours = self.to_resource(user, true);
-        self.entries.iter().any(|e| {
+        let MappedUser { resource: ours, skipped } = self.map(user, true);
+        self.entries.iter().filter(|e| !skipped.iter().any(|(path, _)| *path == e.path)).any(|e| {
             let theirs = value_at(remote, &e.path).filter(|v| !v.is_null());
             match value_at(&ours, &e.path) {
                 Some(mine) => theirs != Some(mine),
@@ -383,6 +385,9 @@ mod tests {
         let mapped = mapping.map(&contractor, true);
         assert!(value_at(&mapped.resource, "userType").is_none());
         assert_eq!(mapped.skipped.len(), 1);
+        let mut remote = mapped.resource.clone();
+        remote["userType"] = json!("External");
+        assert!(!mapping.differs(&contractor, &remote), "a value we may not send is not drift");
     }
 
     #[test]

@@ -1,0 +1,282 @@
+//! The signing-certificate lifecycle of an application: staged rotation without downtime and expiry warnings.
+//!
+//! A rotation has three steps. `stage` generates a `next` certificate, published in the metadata after the current
+//! one, so SPs that refresh (or cache) the metadata learn it before it signs anything. `activate` (now, or at a
+//! time that housekeeping applies) makes it current; the old one becomes `previous` and stays published until
+//! `retire`. Plain `rotate` replaces the certificate at once, for scripts (the old contract: one published).
+//!
+//! Every read-then-write starts with `apps::lock_app`, so two admins or two replicas take turns and one certificate
+//! stays current. Housekeeping runs on every replica: a scheduled activation is applied once (the second replica
+//! finds nothing due under the lock), and an expiry warning is recorded once per certificate and threshold (a row
+//! in `cert_expiry_warnings` decides who records it).
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use tracing::{info, warn};
+
+use crate::audit::{Actor, Event, EventName};
+use crate::directory::Application;
+use crate::saml::keys::{expiry_threshold, Certificate, EXPIRY_WARNING_DAYS};
+use crate::services::admin::generate_certificate;
+use crate::services::{millis, Ctx, Error};
+use crate::store::certs::{self, CertInfo, CertState};
+use crate::store::{apps, events, Conn};
+
+/// What `activate` did.
+#[derive(Debug)]
+pub enum Activation {
+    /// The staged certificate signs from now on.
+    Activated { fingerprint: String },
+    /// Housekeeping activates it at `at`.
+    Scheduled { fingerprint: String, at: DateTime<Utc> },
+}
+
+/// Generates the application's `next` certificate and publishes it beside the current one.
+pub async fn stage(ctx: &Ctx, actor: &Actor, name: &str, now: DateTime<Utc>) -> Result<Certificate, Error> {
+    let mut tx = ctx.db.begin().await?;
+    let app = lock(&mut tx, name).await?;
+    let list = certs::list_certs(&mut tx, app.id).await?;
+    if let Some(next) = list.iter().find(|c| c.state == CertState::Next) {
+        return Err(refused(name, format!("certificate {} is already staged; activate it first", short(next))));
+    }
+    let cert = generate_certificate(ctx, &mut tx, &app, CertState::Next, now).await?;
+    let event = Event::new(now, EventName::AdminAppStageCert, actor).target(name).app(name).detail(&cert.fingerprint);
+    events::insert_event(&mut tx, &event).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    info!(app.name = %name, "staged next signing certificate {} for {name}", cert.fingerprint);
+    Ok(cert)
+}
+
+/// Makes the staged certificate current now, or schedules that for `at` (a time in the past means now).
+pub async fn activate(
+    ctx: &Ctx,
+    actor: &Actor,
+    name: &str,
+    at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Activation, Error> {
+    let mut tx = ctx.db.begin().await?;
+    let app = lock(&mut tx, name).await?;
+    let list = certs::list_certs(&mut tx, app.id).await?;
+    let Some(next) = list.iter().find(|c| c.state == CertState::Next) else {
+        return Err(refused(name, "no certificate is staged; stage one first (rotate-cert --stage)".into()));
+    };
+    let outcome = match at.filter(|at| *at > now) {
+        Some(at) => {
+            certs::update_activate_at(&mut tx, app.id, Some(millis(at))).await?;
+            let detail = format!("{} scheduled for {}", next.fingerprint, at.to_rfc3339());
+            let event = Event::new(now, EventName::AdminAppActivateCert, actor).target(name).app(name).detail(detail);
+            events::insert_event(&mut tx, &event).await?;
+            Activation::Scheduled { fingerprint: next.fingerprint.clone(), at }
+        }
+        None => {
+            let fingerprint = activate_locked(&mut tx, &app, &list).await?;
+            let event =
+                Event::new(now, EventName::AdminAppActivateCert, actor).target(name).app(name).detail(&fingerprint);
+            events::insert_event(&mut tx, &event).await?;
+            Activation::Activated { fingerprint }
+        }
+    };
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    if let Activation::Activated { fingerprint } = &outcome {
+        info!(app.name = %name, "activated signing certificate {fingerprint} for {name}");
+    }
+    Ok(outcome)
+}
+
+/// Stops publishing the certificate that signed before the last activation. Returns its fingerprint.
+pub async fn retire(ctx: &Ctx, actor: &Actor, name: &str, now: DateTime<Utc>) -> Result<String, Error> {
+    let mut tx = ctx.db.begin().await?;
+    let app = lock(&mut tx, name).await?;
+    let list = certs::list_certs(&mut tx, app.id).await?;
+    let Some(previous) = list.iter().find(|c| c.state == CertState::Previous) else {
+        return Err(refused(name, "no previous certificate to retire (activate a staged one first)".into()));
+    };
+    certs::update_state_of(&mut tx, app.id, &previous.fingerprint, CertState::Retired).await?;
+    let event =
+        Event::new(now, EventName::AdminAppRetireCert, actor).target(name).app(name).detail(&previous.fingerprint);
+    events::insert_event(&mut tx, &event).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    info!(app.name = %name, "retired signing certificate {} of {name}", previous.fingerprint);
+    Ok(previous.fingerprint.clone())
+}
+
+/// Replaces the signing certificate in one step (plain `rotate-cert`, for scripts): a new certificate becomes
+/// current at once, and every other one (the old current, a previous, a staged next) is retired, as before staged
+/// rotation existed. Use the staged steps for a rotation without downtime.
+pub async fn rotate(ctx: &Ctx, actor: &Actor, name: &str, now: DateTime<Utc>) -> Result<Certificate, Error> {
+    let mut tx = ctx.db.begin().await?;
+    let app = lock(&mut tx, name).await?;
+    for old in certs::list_certs(&mut tx, app.id).await?.iter().filter(|c| c.state != CertState::Retired) {
+        certs::update_state_of(&mut tx, app.id, &old.fingerprint, CertState::Retired).await?;
+    }
+    let cert = generate_certificate(ctx, &mut tx, &app, CertState::Current, now).await?;
+    let event = Event::new(now, EventName::AdminAppRotateCert, actor).target(name).app(name).detail(&cert.fingerprint);
+    events::insert_event(&mut tx, &event).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    info!(app.name = %name, "rotated the signing certificate of {name}");
+    Ok(cert)
+}
+
+/// Activates every staged certificate whose time has come. Safe on every replica at once: each application is
+/// locked and re-read, so the second replica finds nothing left to do. Returns how many were activated.
+pub async fn apply_scheduled(ctx: &Ctx, now: DateTime<Utc>) -> Result<usize, Error> {
+    let due = certs::list_due_activations(&mut *ctx.db.conn().await?, millis(now)).await?;
+    let mut activated = 0;
+    for name in due {
+        let mut tx = ctx.db.begin().await?;
+        if !apps::lock_app(&mut tx, &name).await? {
+            continue;
+        }
+        let app = apps::get_app(&mut tx, &name).await?;
+        let list = certs::list_certs(&mut tx, app.id).await?;
+        let is_due =
+            list.iter().any(|c| c.state == CertState::Next && c.activate_at_ms.is_some_and(|at| at <= millis(now)));
+        if !is_due {
+            continue;
+        }
+        let fingerprint = activate_locked(&mut tx, &app, &list).await?;
+        let event = Event::new(now, EventName::AdminAppActivateCert, &Actor::System)
+            .target(&name)
+            .app(&name)
+            .detail(format!("{fingerprint} (scheduled)"));
+        events::insert_event(&mut tx, &event).await?;
+        tx.commit().await.map_err(crate::store::Error::from)?;
+        info!(app.name = %name, "activated scheduled signing certificate {fingerprint} for {name}");
+        activated += 1;
+    }
+    Ok(activated)
+}
+
+/// Records a `cert_expiry_warning` event and logs a warning for every published certificate that has reached a
+/// threshold (60, 30, 7, 1 days) not yet warned about. A certificate that reaches several thresholds at once (a
+/// short-lived one, or a server that was down) gets one warning, for the most urgent. Returns how many were given.
+pub async fn warn_expiring(ctx: &Ctx, now: DateTime<Utc>) -> Result<usize, Error> {
+    let horizon = EXPIRY_WARNING_DAYS.iter().copied().max().unwrap_or(60);
+    let expiring = certs::list_expiring(&mut *ctx.db.conn().await?, millis(now + Duration::days(horizon))).await?;
+    let mut given = 0;
+    for cert in expiring {
+        let not_after = at_ms(cert.not_after_ms);
+        let Some(threshold) = expiry_threshold(not_after, now) else { continue };
+        let mut tx = ctx.db.begin().await?;
+        let is_new = certs::insert_expiry_warning(&mut tx, &cert.fingerprint, threshold, millis(now)).await?;
+        // The less urgent thresholds are behind us: mark them given too, so they never fire late.
+        for days in EXPIRY_WARNING_DAYS.iter().copied().filter(|d| *d > threshold) {
+            certs::insert_expiry_warning(&mut tx, &cert.fingerprint, days, millis(now)).await?;
+        }
+        if is_new {
+            let message = expiry_message(not_after, now);
+            let detail = format!("{} certificate {} {message}", cert.state.as_str(), cert.fingerprint);
+            let event = Event::new(now, EventName::CertExpiryWarning, &Actor::System)
+                .target(&cert.app)
+                .app(&cert.app)
+                .detail(detail);
+            events::insert_event(&mut tx, &event).await?;
+            warn!(
+                app.name = %cert.app,
+                "the {} signing certificate {} of {} {message}: rotate it (sesame app rotate-cert {} --stage)",
+                cert.state.as_str(),
+                cert.fingerprint,
+                cert.app,
+                cert.app
+            );
+            given += 1;
+        }
+        tx.commit().await.map_err(crate::store::Error::from)?;
+    }
+    Ok(given)
+}
+
+/// One housekeeping pass of the certificate lifecycle; failures are logged, not returned, so the rest runs.
+pub async fn housekeeping(ctx: &Ctx, now: DateTime<Utc>) {
+    if let Err(e) = apply_scheduled(ctx, now).await {
+        warn!("could not apply scheduled certificate activations: {e}");
+    }
+    if let Err(e) = warn_expiring(ctx, now).await {
+        warn!("could not check certificate expiry: {e}");
+    }
+}
+
+/// One certificate as `sesame app show` prints it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CertView {
+    pub fingerprint: String,
+    pub state: CertState,
+    pub not_before: String,
+    pub not_after: String,
+    pub expires_in_days: i64,
+    /// Set when a warning threshold is reached (published certificates only), e.g. "expires in 5 days".
+    pub warning: Option<String>,
+    /// For a staged certificate whose activation is scheduled.
+    pub activate_at: Option<String>,
+}
+
+/// The views of an application's certificates: published ones first (current, next, previous), then retired.
+pub async fn cert_views(conn: &mut Conn, app: &Application, now: DateTime<Utc>) -> Result<Vec<CertView>, Error> {
+    let list = certs::list_certs(conn, app.id).await?;
+    Ok(list
+        .iter()
+        .map(|c| {
+            let not_after = at_ms(c.not_after_ms);
+            let is_published = c.state != CertState::Retired;
+            CertView {
+                fingerprint: c.fingerprint.clone(),
+                state: c.state,
+                not_before: at_ms(c.not_before_ms).to_rfc3339(),
+                not_after: not_after.to_rfc3339(),
+                expires_in_days: (not_after - now).num_days(),
+                warning: (is_published && expiry_threshold(not_after, now).is_some())
+                    .then(|| expiry_message(not_after, now)),
+                activate_at: c.activate_at_ms.map(|ms| at_ms(ms).to_rfc3339()),
+            }
+        })
+        .collect())
+}
+
+/// Moves certificates one step: previous → retired, current → previous, next → current. Returns the new current.
+async fn activate_locked(conn: &mut Conn, app: &Application, list: &[CertInfo]) -> Result<String, Error> {
+    let Some(next) = list.iter().find(|c| c.state == CertState::Next) else {
+        return Err(refused(app.name.as_str(), "no certificate is staged".into()));
+    };
+    for c in list.iter().filter(|c| c.state == CertState::Previous) {
+        certs::update_state_of(conn, app.id, &c.fingerprint, CertState::Retired).await?;
+    }
+    for c in list.iter().filter(|c| c.state == CertState::Current) {
+        certs::update_state_of(conn, app.id, &c.fingerprint, CertState::Previous).await?;
+    }
+    certs::update_state_of(conn, app.id, &next.fingerprint, CertState::Current).await?;
+    Ok(next.fingerprint.clone())
+}
+
+/// Locks a SAML application for a certificate change and loads it.
+async fn lock(conn: &mut Conn, name: &str) -> Result<Application, Error> {
+    if !apps::lock_app(conn, name).await? {
+        return Err(Error::UnknownApp { name: name.to_owned() });
+    }
+    let app = apps::get_app(conn, name).await?;
+    if !app.is_saml() {
+        return Err(Error::NotSaml { name: name.to_owned() });
+    }
+    Ok(app)
+}
+
+fn expiry_message(not_after: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let days = (not_after - now).num_days();
+    match days {
+        _ if not_after <= now => format!("expired on {}", not_after.to_rfc3339()),
+        0 => format!("expires within a day, on {}", not_after.to_rfc3339()),
+        1 => format!("expires in 1 day, on {}", not_after.to_rfc3339()),
+        _ => format!("expires in {days} days, on {}", not_after.to_rfc3339()),
+    }
+}
+
+fn at_ms(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn short(c: &CertInfo) -> &str {
+    c.fingerprint.get(..16).unwrap_or(&c.fingerprint)
+}
+
+fn refused(app: &str, reason: String) -> Error {
+    Error::Certificate { app: app.to_owned(), reason }
+}

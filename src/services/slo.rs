@@ -1,0 +1,588 @@
+//! Single logout (SAML Profiles §4.4): SP-initiated by a LogoutRequest at `/saml2/{app}/slo` (HTTP-Redirect or
+//! HTTP-POST, verified like AuthnRequests), or IdP-initiated from the portal, propagated front-channel to every SP
+//! the session signed in to that registered an SLO endpoint.
+//!
+//! Every successful SSO response records a participation (session index, application, the NameID sent). A logout
+//! ends the IdP session, takes its participations and opens a logout run: the user's browser loads one frame per
+//! SP, each carrying our signed LogoutRequest to that SP, and each SP's LogoutResponse settles its target. The run
+//! is best effort: an SP that is down, refuses to be framed or answers with an error only fails its own target,
+//! and the finish step reports which SPs did not confirm. An SP-initiated run ends with our signed LogoutResponse
+//! to that SP (`PartialLogout` when another SP did not confirm).
+
+use chrono::{DateTime, Duration, Utc};
+use tracing::info;
+
+use crate::audit::{Actor, Event, EventName};
+use crate::directory::{Application, UserId};
+use crate::saml::authn_request::{self, HTTP_POST, HTTP_REDIRECT};
+use crate::saml::binding;
+use crate::saml::logout::{self, LogoutError, PARTIAL_LOGOUT, UNKNOWN_PRINCIPAL};
+use crate::saml::metadata::SloEndpoint;
+use crate::saml::response::{status, NameId, PROTOCOL_NS};
+use crate::services::login::IdpSession;
+use crate::services::sso::{encode, freshness, load_saml_app, sp_certificates};
+use crate::services::{millis, record, Ctx, Error};
+use crate::store::{apps, events, slo, sso, Conn};
+
+/// How long a logout run waits for the SPs (and the browser) before it is forgotten.
+const RUN_LIFETIME: Duration = Duration::minutes(10);
+
+/// How a logout message arrived at `/saml2/{app}/slo`.
+#[derive(Debug)]
+pub enum Incoming<'a> {
+    /// HTTP-Redirect: the raw query string, whose bytes the signature covers.
+    Redirect { raw_query: &'a str },
+    /// HTTP-POST: the base64 message and the RelayState.
+    Post { message: &'a str, relay_state: Option<String> },
+}
+
+/// A verified, valid LogoutRequest from an SP, as much as is needed to act on it (it is parked as JSON when it
+/// arrives by POST, without our cookie).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LogoutCall {
+    pub app: String,
+    pub request_id: String,
+    pub name_id: String,
+    pub session_indexes: Vec<String>,
+    pub relay_state: Option<String>,
+}
+
+/// A message for the browser to carry to an SP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    /// An auto-submitting form posting `field` (SAMLRequest or SAMLResponse) to `url`.
+    Post { url: String, field: &'static str, value: String, relay_state: Option<String> },
+    /// A redirect to `url`, which carries the signed query.
+    Redirect { url: String },
+}
+
+impl Outgoing {
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Post { url, .. } | Self::Redirect { url } => url,
+        }
+    }
+}
+
+/// One SP of a logout run, as the pages show it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TargetView {
+    pub app: String,
+    pub label: String,
+    /// `pending`, `done` or `failed`.
+    pub state: String,
+    pub detail: String,
+    /// The origin of the SP's SLO endpoint, which the logout page's frames navigate to.
+    #[serde(skip)]
+    pub frame_origin: Option<String>,
+}
+
+/// What starting a logout decided.
+#[derive(Debug)]
+pub struct Started {
+    /// Whether the caller must end the browser's IdP session (false when an SP asked to log out someone else).
+    pub ends_idp_session: bool,
+    /// The run to show (SPs to notify), if any.
+    pub run: Option<String>,
+    /// Without a run: the answer to the SP that asked, if any.
+    pub response: Option<Outgoing>,
+}
+
+/// The end of a logout run.
+#[derive(Debug)]
+pub struct Finished {
+    pub targets: Vec<TargetView>,
+    /// Our LogoutResponse to the SP that started the logout, if one did and it has an SLO endpoint.
+    pub response: Option<Outgoing>,
+    pub origin_label: Option<String>,
+}
+
+/// The NameID of a participation, stored as JSON.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct StoredNameId {
+    value: String,
+    format: String,
+    name_qualifier: Option<String>,
+    sp_name_qualifier: Option<String>,
+}
+
+impl StoredNameId {
+    fn into_name_id(self) -> NameId {
+        NameId {
+            value: self.value,
+            format: self.format,
+            name_qualifier: self.name_qualifier,
+            sp_name_qualifier: self.sp_name_qualifier,
+        }
+    }
+}
+
+/// Records that `session` signed in to `app` with `name_id` (called for every successful response).
+pub async fn record_participation(
+    ctx: &Ctx,
+    session: &IdpSession,
+    app: &Application,
+    user: UserId,
+    name_id: &NameId,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let stored = StoredNameId {
+        value: name_id.value.clone(),
+        format: name_id.format.clone(),
+        name_qualifier: name_id.name_qualifier.clone(),
+        sp_name_qualifier: name_id.sp_name_qualifier.clone(),
+    };
+    let json = serde_json::to_string(&stored).map_err(|e| Error::Task(e.to_string()))?;
+    let lifetime = Duration::seconds(i64::try_from(ctx.config.session_lifetime_secs).unwrap_or(8 * 3600));
+    let mut conn = ctx.db.conn().await?;
+    slo::upsert_participation(
+        &mut conn,
+        &session.session_index,
+        app.id,
+        user,
+        &json,
+        millis(now),
+        millis(now + lifetime),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Receives a LogoutRequest: decodes it with size caps, verifies its signature with the registered SP certificates
+/// (required when the application requires signed requests), validates issuer, destination and freshness, and
+/// records its ID (replay). A refusal is an event and an error page; nothing is sent to the SP.
+pub async fn accept_request(
+    ctx: &Ctx,
+    app_name: &str,
+    incoming: Incoming<'_>,
+    now: DateTime<Utc>,
+) -> Result<LogoutCall, Error> {
+    let mut conn = ctx.db.conn().await?;
+    let app = load_saml_app(&mut conn, app_name).await?;
+    match check_request(ctx, &mut conn, &app, incoming, now).await {
+        Ok(call) => Ok(call),
+        Err(e) => {
+            drop(conn);
+            let event = Event::new(now, EventName::SloRequestRejected, &Actor::Anonymous).app(app_name);
+            record(ctx, event.failed(e.to_string())).await?;
+            Err(e)
+        }
+    }
+}
+
+async fn check_request(
+    ctx: &Ctx,
+    conn: &mut Conn,
+    app: &Application,
+    incoming: Incoming<'_>,
+    now: DateTime<Utc>,
+) -> Result<LogoutCall, Error> {
+    let received = match incoming {
+        Incoming::Redirect { raw_query } => binding::decode_redirect_message(raw_query, "SAMLRequest")?,
+        Incoming::Post { message, relay_state } => binding::decode_post(message, relay_state)?,
+    };
+    let (xml, is_signed) = verified(app, &received, "LogoutRequest")?;
+    let request = logout::parse_logout_request(&xml, is_signed)?;
+    let time = freshness(ctx, now);
+    logout::validate_logout_request(
+        &request,
+        &app.sp.entity_id,
+        app.sp.require_signed_requests,
+        &slo_url(ctx, app),
+        time,
+    )?;
+    let expires = time.now + time.max_age + time.clock_skew * 2;
+    if !sso::insert_seen_request(conn, app.id, &request.id, millis(now), millis(expires)).await? {
+        return Err(Error::ReplayedRequest { id: request.id });
+    }
+    Ok(LogoutCall {
+        app: app.name.to_string(),
+        request_id: request.id,
+        name_id: request.name_id,
+        session_indexes: request.session_indexes,
+        relay_state: received.relay_state,
+    })
+}
+
+/// Verifies the signature a message carries, as for AuthnRequests: over the raw query (Redirect) or enveloped
+/// (POST, then only the signed bytes are returned). A message must be signed when the application requires signed
+/// requests; with no registered SP certificate it cannot be verified and counts as unsigned.
+fn verified(app: &Application, received: &binding::Received, root: &'static str) -> Result<(String, bool), Error> {
+    authn_request::precheck(&received.xml)?;
+    let certs = sp_certificates(app)?;
+    let allow_sha1 = app.sp.allow_sha1;
+    let (xml, is_signed) = if let Some(sig) = &received.redirect_signature {
+        if certs.is_empty() {
+            (received.xml.clone(), false)
+        } else {
+            binding::verify_redirect_signature(sig, &certs, allow_sha1)?;
+            (received.xml.clone(), true)
+        }
+    } else if !certs.is_empty() && authn_request::has_enveloped_signature(&received.xml)? {
+        (authn_request::verify_root_signature(&received.xml, &certs, allow_sha1, PROTOCOL_NS, root)?, true)
+    } else {
+        (received.xml.clone(), false)
+    };
+    if app.sp.require_signed_requests && !is_signed {
+        return Err(LogoutError::Unsigned.into());
+    }
+    Ok((xml, is_signed))
+}
+
+/// Parks a LogoutRequest that arrived by POST (cross-site, so without our cookie) until the browser is on our
+/// origin; returns its handle.
+pub async fn park(ctx: &Ctx, call: &LogoutCall, now: DateTime<Utc>) -> Result<String, Error> {
+    let mut conn = ctx.db.conn().await?;
+    let app = load_saml_app(&mut conn, &call.app).await?;
+    let handle = crate::saml::new_id();
+    let json = serde_json::to_string(call).map_err(|e| Error::Task(e.to_string()))?;
+    let expires = now + Duration::minutes(5);
+    sso::insert_pending(&mut conn, &handle, app.id, &json, millis(now), millis(expires)).await?;
+    Ok(handle)
+}
+
+/// Takes a parked LogoutRequest back (once).
+pub async fn resume(ctx: &Ctx, app_name: &str, handle: &str, now: DateTime<Utc>) -> Result<LogoutCall, Error> {
+    let mut conn = ctx.db.conn().await?;
+    let app = load_saml_app(&mut conn, app_name).await?;
+    let json = sso::find_pending(&mut conn, handle, app.id, millis(now)).await?.ok_or(Error::LogoutExpired)?;
+    if !sso::delete_pending(&mut conn, handle).await? {
+        return Err(Error::LogoutExpired);
+    }
+    serde_json::from_str(&json).map_err(|_| Error::LogoutExpired)
+}
+
+/// Starts a logout: SP-initiated (`origin`) or from the portal. `session` is the browser's IdP session, if any.
+pub async fn start(
+    ctx: &Ctx,
+    session: Option<&IdpSession>,
+    origin: Option<&LogoutCall>,
+    now: DateTime<Utc>,
+) -> Result<Started, Error> {
+    let mut tx = ctx.db.begin().await?;
+    let origin_app = match origin {
+        Some(call) => Some(load_saml_app(&mut tx, &call.app).await?),
+        None => None,
+    };
+    let Some(session) = session else {
+        // No IdP session in this browser: forget what the SP names and confirm; there is nothing to propagate.
+        if let (Some(call), Some(app)) = (origin, &origin_app) {
+            for (session_index, json) in slo::find_sessions_of(&mut tx, app.id).await? {
+                let named = call.session_indexes.is_empty() || call.session_indexes.contains(&session_index);
+                if named && stored_value(&json) == call.name_id {
+                    slo::delete_participation(&mut tx, &session_index, app.id).await?;
+                }
+            }
+        }
+        tx.commit().await.map_err(crate::store::Error::from)?;
+        let response = match (origin, &origin_app) {
+            (Some(call), Some(app)) => respond(ctx, app, call, status::SUCCESS, None, now).await?,
+            _ => None,
+        };
+        return Ok(Started { ends_idp_session: false, run: None, response });
+    };
+
+    let participations = slo::list_participations(&mut tx, &session.session_index).await?;
+    if let (Some(call), Some(app)) = (origin, &origin_app) {
+        // The SP must name this session's principal: its NameID, and our SessionIndex if it gives any.
+        let ours = participations.iter().find(|(id, _)| *id == app.id).map(|(_, json)| stored_value(json));
+        let is_ours = ours.as_deref() == Some(call.name_id.as_str())
+            && (call.session_indexes.is_empty() || call.session_indexes.contains(&session.session_index));
+        if !is_ours {
+            tx.commit().await.map_err(crate::store::Error::from)?;
+            let response = respond(ctx, app, call, status::REQUESTER, Some(UNKNOWN_PRINCIPAL), now).await?;
+            return Ok(Started { ends_idp_session: false, run: None, response });
+        }
+    }
+    slo::delete_participations(&mut tx, &session.session_index).await?;
+    let mut targets = Vec::new();
+    for (app_id, json) in participations {
+        if origin_app.as_ref().is_some_and(|o| o.id == app_id) {
+            continue;
+        }
+        let app = apps::get_app_by_id(&mut tx, app_id).await?;
+        if app.is_saml() && !app.sp.slo.is_empty() {
+            targets.push((app_id, json));
+        }
+    }
+    let detail = match &origin_app {
+        Some(app) => format!("single logout requested by {}", app.name),
+        None => "single logout from the portal".to_owned(),
+    };
+    let event = Event::new(now, EventName::UserLogout, &Actor::User(session.username.clone()))
+        .user(&session.username)
+        .detail(detail);
+    events::insert_event(&mut tx, &event).await?;
+    if targets.is_empty() {
+        tx.commit().await.map_err(crate::store::Error::from)?;
+        let response = match (origin, &origin_app) {
+            (Some(call), Some(app)) => respond(ctx, app, call, status::SUCCESS, None, now).await?,
+            _ => None,
+        };
+        return Ok(Started { ends_idp_session: true, run: None, response });
+    }
+    let run = slo::Run {
+        id: crate::saml::new_id(),
+        user: session.user_id,
+        origin_app: origin_app.as_ref().map(|a| a.id),
+        origin_request_id: origin.map(|c| c.request_id.clone()).unwrap_or_default(),
+        relay_state: origin.and_then(|c| c.relay_state.clone()),
+        is_finished: false,
+    };
+    slo::insert_run(&mut tx, &run, millis(now), millis(now + RUN_LIFETIME)).await?;
+    for (app, json) in targets {
+        let target = slo::Target {
+            run_id: run.id.clone(),
+            app,
+            name_id_json: json,
+            session_index: session.session_index.clone(),
+            request_id: crate::saml::new_id(),
+            state: "pending".into(),
+            detail: String::new(),
+        };
+        slo::insert_target(&mut tx, &target, millis(now)).await?;
+    }
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    info!(user.id = %session.user_id, "single logout {} started", run.id);
+    Ok(Started { ends_idp_session: true, run: Some(run.id), response: None })
+}
+
+/// Our signed LogoutRequest to one SP of a run, for the browser to carry (the frame's content).
+pub async fn target_message(ctx: &Ctx, run_id: &str, app_name: &str, now: DateTime<Utc>) -> Result<Outgoing, Error> {
+    let mut conn = ctx.db.conn().await?;
+    slo::find_run(&mut conn, run_id, millis(now)).await?.ok_or(Error::LogoutExpired)?;
+    let app = load_saml_app(&mut conn, app_name).await?;
+    let target = slo::list_targets(&mut conn, run_id)
+        .await?
+        .into_iter()
+        .find(|t| t.app == app.id && t.state == "pending")
+        .ok_or(Error::LogoutExpired)?;
+    let endpoint = preferred(&app.sp.slo).ok_or(Error::LogoutExpired)?.clone();
+    let name_id = serde_json::from_str::<StoredNameId>(&target.name_id_json)
+        .map_err(|e| Error::Task(e.to_string()))?
+        .into_name_id();
+    let key = ctx.keys.current(ctx, &mut conn, &app).await?;
+    drop(conn);
+    let issuer = ctx.idp_entity_id(&app);
+    let run_id = run_id.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let request = logout::OutgoingLogoutRequest {
+            id: &target.request_id,
+            issue_instant: now,
+            issuer: &issuer,
+            destination: &endpoint.location,
+            name_id: &name_id,
+            session_index: &target.session_index,
+            not_on_or_after: now + Duration::minutes(5),
+        };
+        if endpoint.binding == HTTP_POST {
+            let xml = logout::build_logout_request(&request, Some(&key))?;
+            Ok(Outgoing::Post {
+                url: endpoint.location.clone(),
+                field: "SAMLRequest",
+                value: encode(&xml),
+                relay_state: Some(run_id),
+            })
+        } else {
+            let xml = logout::build_logout_request(&request, None)?;
+            let query = binding::encode_redirect("SAMLRequest", &xml, Some(&run_id), &key)?;
+            Ok(Outgoing::Redirect { url: with_query(&endpoint.location, &query) })
+        }
+    })
+    .await
+    .map_err(|e| Error::Task(e.to_string()))?
+}
+
+/// Receives an SP's LogoutResponse to one of our LogoutRequests and settles that SP's target.
+pub async fn accept_response(
+    ctx: &Ctx,
+    app_name: &str,
+    incoming: Incoming<'_>,
+    now: DateTime<Utc>,
+) -> Result<TargetView, Error> {
+    let mut conn = ctx.db.conn().await?;
+    let app = load_saml_app(&mut conn, app_name).await?;
+    let checked = async {
+        let received = match incoming {
+            Incoming::Redirect { raw_query } => binding::decode_redirect_message(raw_query, "SAMLResponse")?,
+            Incoming::Post { message, relay_state } => binding::decode_post(message, relay_state)?,
+        };
+        let (xml, is_signed) = verified(&app, &received, "LogoutResponse")?;
+        let response = logout::parse_logout_response(&xml, is_signed)?;
+        if response.issuer != app.sp.entity_id {
+            return Err(Error::from(LogoutError::WrongIssuer {
+                got: response.issuer,
+                expected: app.sp.entity_id.clone(),
+            }));
+        }
+        if let Some(d) = response.destination.as_ref().filter(|d| !authn_request::same_url(d, &slo_url(ctx, &app))) {
+            return Err(LogoutError::WrongDestination { got: d.clone() }.into());
+        }
+        Ok(response)
+    }
+    .await;
+    let response = match checked {
+        Ok(r) => r,
+        Err(e) => {
+            drop(conn);
+            let event = Event::new(now, EventName::SloRequestRejected, &Actor::Anonymous).app(app_name);
+            record(ctx, event.failed(e.to_string())).await?;
+            return Err(e);
+        }
+    };
+    let target =
+        slo::find_target_by_request(&mut conn, app.id, &response.in_response_to).await?.ok_or(Error::LogoutExpired)?;
+    let (state, detail) = if response.status == status::SUCCESS {
+        ("done", String::new())
+    } else {
+        ("failed", format!("the application answered {}", response.status))
+    };
+    if slo::settle_target(&mut conn, &target.run_id, app.id, state, &detail, millis(now)).await? {
+        let event = Event::new(now, EventName::SloPropagate, &Actor::System).app(app_name).target(&target.run_id);
+        let event = if state == "done" { event.detail("logged out") } else { event.failed(&detail) };
+        events::insert_event(&mut conn, &event).await?;
+    }
+    Ok(TargetView {
+        app: app.name.to_string(),
+        label: app.display_label.clone(),
+        state: state.into(),
+        detail,
+        frame_origin: frame_origin(&app),
+    })
+}
+
+/// The SPs of a run and how far each got.
+pub async fn run_status(ctx: &Ctx, run_id: &str, now: DateTime<Utc>) -> Result<Vec<TargetView>, Error> {
+    let mut conn = ctx.db.conn().await?;
+    slo::find_run(&mut conn, run_id, millis(now)).await?.ok_or(Error::LogoutExpired)?;
+    views(&mut conn, run_id).await
+}
+
+/// Ends a run: SPs that have not confirmed count as failed, and the SP that started the logout gets our answer.
+/// A second call reports the same results without answering the SP again.
+pub async fn finish(ctx: &Ctx, run_id: &str, now: DateTime<Utc>) -> Result<Finished, Error> {
+    let mut tx = ctx.db.begin().await?;
+    let run = slo::find_run(&mut tx, run_id, millis(now)).await?.ok_or(Error::LogoutExpired)?;
+    let reason = "the application did not confirm the logout (unreachable, or it refused)";
+    for target in slo::list_targets(&mut tx, run_id).await?.iter().filter(|t| t.state == "pending") {
+        if slo::settle_target(&mut tx, run_id, target.app, "failed", reason, millis(now)).await? {
+            let app = apps::get_app_by_id(&mut tx, target.app).await?;
+            let event = Event::new(now, EventName::SloPropagate, &Actor::System).app(app.name.as_str()).target(run_id);
+            events::insert_event(&mut tx, &event.failed(reason)).await?;
+        }
+    }
+    let is_first = slo::update_run_finished(&mut tx, run_id).await?;
+    let targets = views(&mut tx, run_id).await?;
+    let origin = match run.origin_app {
+        Some(id) => Some(apps::get_app_by_id(&mut tx, id).await?),
+        None => None,
+    };
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    let response = match (&origin, is_first) {
+        (Some(app), true) => {
+            let call = LogoutCall {
+                app: app.name.to_string(),
+                request_id: run.origin_request_id.clone(),
+                name_id: String::new(),
+                session_indexes: Vec::new(),
+                relay_state: run.relay_state.clone(),
+            };
+            let partial = targets.iter().any(|t| t.state != "done");
+            respond(ctx, app, &call, status::SUCCESS, partial.then_some(PARTIAL_LOGOUT), now).await?
+        }
+        _ => None,
+    };
+    Ok(Finished { targets, response, origin_label: origin.map(|a| a.display_label) })
+}
+
+/// Housekeeping: forget expired participations and logout runs.
+pub async fn housekeeping(ctx: &Ctx, now: DateTime<Utc>) {
+    let result = async { slo::purge_expired(&mut *ctx.db.conn().await?, millis(now)).await.map_err(Error::from) };
+    if let Err(e) = result.await {
+        tracing::warn!("could not purge single-logout state: {e}");
+    }
+}
+
+/// Our signed LogoutResponse to the SP that asked, at its SLO endpoint (`None` when it registered none).
+async fn respond(
+    ctx: &Ctx,
+    app: &Application,
+    call: &LogoutCall,
+    top: &'static str,
+    second: Option<&'static str>,
+    now: DateTime<Utc>,
+) -> Result<Option<Outgoing>, Error> {
+    let Some(endpoint) = preferred(&app.sp.slo).cloned() else {
+        return Ok(None);
+    };
+    let key = ctx.keys.current(ctx, &mut *ctx.db.conn().await?, app).await?;
+    let issuer = ctx.idp_entity_id(app);
+    let call = call.clone();
+    let outgoing = tokio::task::spawn_blocking(move || {
+        let destination = endpoint.response_location.clone().unwrap_or_else(|| endpoint.location.clone());
+        let id = crate::saml::new_id();
+        let response = logout::OutgoingLogoutResponse {
+            id: &id,
+            issue_instant: now,
+            issuer: &issuer,
+            destination: &destination,
+            in_response_to: &call.request_id,
+            top_code: top,
+            second_code: second,
+        };
+        if endpoint.binding == HTTP_POST {
+            let xml = logout::build_logout_response(&response, Some(&key))?;
+            Ok::<_, Error>(Outgoing::Post {
+                url: destination.clone(),
+                field: "SAMLResponse",
+                value: encode(&xml),
+                relay_state: call.relay_state.clone(),
+            })
+        } else {
+            let xml = logout::build_logout_response(&response, None)?;
+            let query = binding::encode_redirect("SAMLResponse", &xml, call.relay_state.as_deref(), &key)?;
+            Ok(Outgoing::Redirect { url: with_query(&destination, &query) })
+        }
+    })
+    .await
+    .map_err(|e| Error::Task(e.to_string()))??;
+    Ok(Some(outgoing))
+}
+
+async fn views(conn: &mut Conn, run_id: &str) -> Result<Vec<TargetView>, Error> {
+    let mut out = Vec::new();
+    for t in slo::list_targets(conn, run_id).await? {
+        let app = apps::get_app_by_id(conn, t.app).await?;
+        out.push(TargetView {
+            app: app.name.to_string(),
+            frame_origin: frame_origin(&app),
+            label: app.display_label,
+            state: t.state,
+            detail: t.detail,
+        });
+    }
+    Ok(out)
+}
+
+/// HTTP-POST when the SP offers it (the enveloped signature covers the whole message), else HTTP-Redirect.
+fn preferred(endpoints: &[SloEndpoint]) -> Option<&SloEndpoint> {
+    endpoints.iter().find(|e| e.binding == HTTP_POST).or_else(|| endpoints.iter().find(|e| e.binding == HTTP_REDIRECT))
+}
+
+fn frame_origin(app: &Application) -> Option<String> {
+    let endpoint = preferred(&app.sp.slo)?;
+    url::Url::parse(&endpoint.location).ok().map(|u| u.origin().ascii_serialization())
+}
+
+fn slo_url(ctx: &Ctx, app: &Application) -> String {
+    format!("{}/slo", ctx.sso_url(app.name.as_str()))
+}
+
+fn with_query(location: &str, query: &str) -> String {
+    let separator = if location.contains('?') { '&' } else { '?' };
+    format!("{location}{separator}{query}")
+}
+
+fn stored_value(json: &str) -> String {
+    serde_json::from_str::<StoredNameId>(json).map(|n| n.value).unwrap_or_default()
+}

@@ -1,0 +1,842 @@
+//! The admin REST API (`/api/v1`): every endpoint, its documented problem responses (unauthorized, revoked,
+//! malformed JSON, unknown names, conflicting names), and the OpenAPI document it serves.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use chrono::Utc;
+use common::*;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use sesame::audit::Actor;
+use sesame::services::api_tokens;
+use tower::ServiceExt;
+
+struct Answer {
+    status: StatusCode,
+    content_type: String,
+    www_authenticate: Option<String>,
+    allow: Option<String>,
+    json: Value,
+    text: String,
+}
+
+impl Answer {
+    /// Asserts an RFC 9457 problem with this status and type, and returns its detail.
+    fn problem(&self, status: StatusCode, kind: &str) -> String {
+        assert_eq!(self.status, status, "{}", self.text);
+        assert_eq!(self.content_type, "application/problem+json", "{}", self.text);
+        assert_eq!(self.json["status"], status.as_u16(), "{}", self.text);
+        assert_eq!(self.json["type"], format!("urn:sesame:problem:{kind}"), "{}", self.text);
+        assert!(self.json["title"].as_str().is_some_and(|t| !t.is_empty()));
+        self.json["detail"].as_str().unwrap().to_owned()
+    }
+
+    fn ok(&self, status: StatusCode) -> &Value {
+        assert_eq!(self.status, status, "{}", self.text);
+        &self.json
+    }
+}
+
+struct Api {
+    app: TestApp,
+    token: String,
+}
+
+impl Api {
+    async fn new() -> Self {
+        let app = TestApp::new().await;
+        let token = api_tokens::create(&app.ctx, &Actor::Cli, "ci", Utc::now()).await.unwrap();
+        Self { app, token }
+    }
+
+    async fn raw(&self, request: Request<Body>) -> Answer {
+        let response = self.app.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let get = |name: header::HeaderName| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+        let content_type = get(header::CONTENT_TYPE).unwrap_or_default();
+        let www_authenticate = get(header::WWW_AUTHENTICATE);
+        let allow = get(header::ALLOW);
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer { status, content_type, www_authenticate, allow, json, text }
+    }
+
+    fn request(&self, method: Method, uri: &str) -> axum::http::request::Builder {
+        Request::builder().method(method).uri(uri).header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+    }
+
+    async fn call(&self, method: Method, uri: &str, body: Option<Value>) -> Answer {
+        let request = self.request(method, uri);
+        let request = match body {
+            Some(b) => request.header(header::CONTENT_TYPE, "application/json").body(Body::from(b.to_string())),
+            None => request.body(Body::empty()),
+        };
+        self.raw(request.unwrap()).await
+    }
+
+    async fn get(&self, uri: &str) -> Answer {
+        self.call(Method::GET, uri, None).await
+    }
+
+    async fn send_text(&self, method: Method, uri: &str, content_type: &str, body: &str) -> Answer {
+        let request = self.request(method, uri).header(header::CONTENT_TYPE, content_type);
+        self.raw(request.body(Body::from(body.to_owned())).unwrap()).await
+    }
+
+    async fn event_names(&self, query: &str) -> Vec<String> {
+        let page = self.get(&format!("/api/v1/events?{query}")).await;
+        page.ok(StatusCode::OK)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// Unauthenticated access: no token, a malformed header, an unknown token and a revoked one are all refused
+/// with a problem; 401s carry the Bearer challenge.
+#[tokio::test]
+async fn refuses_missing_unknown_and_revoked_tokens() {
+    let api = Api::new().await;
+    let none = api.raw(Request::get("/api/v1/users").body(Body::empty()).unwrap()).await;
+    none.problem(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_eq!(none.www_authenticate.as_deref(), Some(r#"Bearer realm="sesame""#));
+
+    let basic =
+        api.raw(Request::get("/api/v1/users").header("authorization", "Basic YTpi").body(Body::empty()).unwrap()).await;
+    basic.problem(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert!(basic.www_authenticate.unwrap().contains("invalid_token"));
+
+    let forged = format!("Bearer {}", api.token.replace(|c: char| c.is_ascii_lowercase(), "a"));
+    let unknown =
+        api.raw(Request::get("/api/v1/users").header("authorization", forged).body(Body::empty()).unwrap()).await;
+    unknown.problem(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert!(unknown.www_authenticate.unwrap().contains("invalid_token"));
+
+    // A session cookie is not a credential for the API (no CSRF exposure): a signed-in portal user gets a 401.
+    let cookie = api.app.login("alice", PASSWORD).await;
+    let with_cookie =
+        api.raw(Request::get("/api/v1/users").header("cookie", cookie).body(Body::empty()).unwrap()).await;
+    with_cookie.problem(StatusCode::UNAUTHORIZED, "unauthorized");
+
+    assert_eq!(api.get("/api/v1/users").await.status, StatusCode::OK);
+    api_tokens::revoke(&api.app.ctx, &Actor::Cli, "ci", Utc::now()).await.unwrap();
+    let revoked = api.get("/api/v1/users").await;
+    assert!(revoked.problem(StatusCode::FORBIDDEN, "revoked-token").contains("ci"));
+    let create = api.call(Method::POST, "/api/v1/groups", Some(json!({"name": "x"}))).await;
+    create.problem(StatusCode::FORBIDDEN, "revoked-token");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_problems() {
+    let api = Api::new().await;
+    api.get("/api/v1/nothing/here").await.problem(StatusCode::NOT_FOUND, "not-found");
+    api.get("/api/v1").await.problem(StatusCode::NOT_FOUND, "not-found");
+    let wrong = api.call(Method::PUT, "/api/v1/users", Some(json!({}))).await;
+    wrong.problem(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed");
+    assert!(wrong.allow.unwrap().contains("GET"));
+    // Outside the API, pages stay HTML.
+    assert!(api.app.get("/no-such-page", None).await.body.contains("<html"));
+}
+
+/// Malformed bodies: bad JSON syntax, wrong types, unknown fields, a missing or wrong content type and an
+/// oversized body are each refused with their own problem, never a panic or a plain-text error.
+#[tokio::test]
+async fn malformed_bodies_are_problems() {
+    let api = Api::new().await;
+    let syntax = api.send_text(Method::POST, "/api/v1/users", "application/json", "{\"username\": ").await;
+    syntax.problem(StatusCode::BAD_REQUEST, "bad-request");
+    let types = api.call(Method::POST, "/api/v1/users", Some(json!({"username": 5, "email": "x@example.com"}))).await;
+    types.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let unknown = api.call(Method::POST, "/api/v1/groups", Some(json!({"name": "g", "colour": "red"}))).await;
+    assert!(unknown.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid").contains("colour"));
+    let text = api.send_text(Method::POST, "/api/v1/groups", "text/plain", "{\"name\": \"g\"}").await;
+    text.problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type");
+    let none = api.raw(api.request(Method::POST, "/api/v1/groups").body(Body::from("{}")).unwrap()).await;
+    none.problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type");
+    // Bodies up to 1 MiB are read (SP metadata travels inside JSON); beyond that, 413.
+    let big = format!("{{\"name\": \"{}\"}}", "a".repeat(600 * 1024));
+    let read = api.send_text(Method::POST, "/api/v1/groups", "application/json", &big).await;
+    assert!(read.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid").contains("group name"));
+    let huge = format!("{{\"name\": \"{}\"}}", "a".repeat(2 * 1024 * 1024));
+    let large = api.send_text(Method::POST, "/api/v1/groups", "application/json", &huge).await;
+    large.problem(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large");
+    let invalid =
+        api.call(Method::POST, "/api/v1/users", Some(json!({"username": "dan", "email": "no-at-sign"}))).await;
+    assert!(invalid.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid").contains("email"));
+    api.get("/api/v1/users?limit=lots").await.problem(StatusCode::BAD_REQUEST, "bad-request");
+    api.get("/api/v1/users?cursor=%%%").await.problem(StatusCode::BAD_REQUEST, "bad-request");
+    api.get("/api/v1/users?status=gone").await.problem(StatusCode::BAD_REQUEST, "bad-request");
+}
+
+#[tokio::test]
+async fn manages_users() {
+    let api = Api::new().await;
+    let body =
+        json!({"username": "dan", "email": "dan@example.com", "display_name": "Dan <i>", "password": "pw-dan-123"});
+    let created = api.call(Method::POST, "/api/v1/users", Some(body.clone())).await;
+    let user = created.ok(StatusCode::CREATED);
+    assert_eq!(user["username"], "dan");
+    assert_eq!(user["status"], "active");
+    assert!(!created.text.contains("pw-dan-123") && !created.text.contains("password"), "no password comes back");
+    api.call(Method::POST, "/api/v1/users", Some(body)).await.problem(StatusCode::CONFLICT, "conflict");
+
+    let alice = api.get("/api/v1/users/alice").await;
+    assert_eq!(alice.ok(StatusCode::OK)["groups"], json!(["staff"]));
+    assert!(api.get("/api/v1/users/nobody").await.problem(StatusCode::NOT_FOUND, "not-found").contains("nobody"));
+
+    let patched = api.call(Method::PATCH, "/api/v1/users/dan", Some(json!({"first_name": "Daniel"}))).await;
+    assert_eq!(patched.ok(StatusCode::OK)["first_name"], "Daniel");
+    assert_eq!(patched.json["email"], "dan@example.com", "fields not given are kept");
+    api.call(Method::PATCH, "/api/v1/users/nobody", Some(json!({}))).await.problem(StatusCode::NOT_FOUND, "not-found");
+
+    let suspended = api.call(Method::POST, "/api/v1/users/dan/suspend", None).await;
+    assert_eq!(suspended.ok(StatusCode::OK)["status"], "suspended");
+    let page = api.get("/api/v1/users?status=suspended").await;
+    let names: Vec<&str> =
+        page.ok(StatusCode::OK)["items"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert_eq!(names, ["carol", "dan"]);
+    let active = api.call(Method::POST, "/api/v1/users/dan/activate", None).await;
+    assert_eq!(active.ok(StatusCode::OK)["status"], "active");
+    api.call(Method::POST, "/api/v1/users/nobody/suspend", None).await.problem(StatusCode::NOT_FOUND, "not-found");
+
+    let set = api.call(Method::PUT, "/api/v1/users/dan/password", Some(json!({"password": "new-secret-456"}))).await;
+    assert_eq!(set.status, StatusCode::NO_CONTENT);
+    assert!(app_login(&api.app, "dan", "new-secret-456").await);
+    api.call(Method::PUT, "/api/v1/users/dan/password", Some(json!({"password": ""})))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+
+    assert_eq!(api.call(Method::DELETE, "/api/v1/users/dan", None).await.status, StatusCode::NO_CONTENT);
+    api.call(Method::DELETE, "/api/v1/users/dan", None).await.problem(StatusCode::NOT_FOUND, "not-found");
+
+    // The changes are events with the token as actor, and no event carries the password.
+    let events = api.get("/api/v1/events?user=dan&type=admin&limit=100").await;
+    let items = events.ok(StatusCode::OK)["items"].as_array().unwrap().clone();
+    assert!(items.iter().all(|e| e["actor"] == "api_token:ci"), "{items:?}");
+    let names: Vec<&str> = items.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    for expected in
+        ["admin_user_create", "admin_user_update", "admin_user_suspend", "admin_user_password", "admin_user_delete"]
+    {
+        assert!(names.contains(&expected), "{expected} in {names:?}");
+    }
+    assert!(!events.text.contains("new-secret-456") && !events.text.contains(&api.token));
+}
+
+async fn app_login(app: &TestApp, username: &str, password: &str) -> bool {
+    app.try_login(username, password, "/").await.1.is_some()
+}
+
+/// Lists page with a cursor and a `next` link that keeps the filters.
+#[tokio::test]
+async fn lists_page_and_filter() {
+    let api = Api::new().await;
+    let first = api.get("/api/v1/users?limit=2").await;
+    let page = first.ok(StatusCode::OK);
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    let next = page["next"].as_str().unwrap().to_owned();
+    assert!(next.starts_with("/api/v1/users?") && next.contains("limit=2"), "{next}");
+    let second = api.get(&next).await;
+    let rest = second.ok(StatusCode::OK);
+    assert_eq!(rest["items"][0]["username"], "carol");
+    assert!(rest["next"].is_null() && rest["next_cursor"].is_null(), "the last page");
+
+    let found = api.get("/api/v1/users?q=ALICE@").await;
+    assert_eq!(found.ok(StatusCode::OK)["items"].as_array().unwrap().len(), 1);
+    let none = api.get("/api/v1/users?q=%25").await;
+    assert_eq!(none.ok(StatusCode::OK)["items"].as_array().unwrap().len(), 0, "% is literal");
+
+    let groups = api.get("/api/v1/groups?q=sta").await;
+    assert_eq!(groups.ok(StatusCode::OK)["items"][0]["name"], "staff");
+    let apps = api.get("/api/v1/applications?q=crm&kind=saml").await;
+    assert_eq!(apps.ok(StatusCode::OK)["items"][0]["name"], "acme");
+    let bookmarks = api.get("/api/v1/applications?kind=bookmark").await;
+    assert_eq!(bookmarks.ok(StatusCode::OK)["items"].as_array().unwrap().len(), 0);
+    api.get("/api/v1/applications?kind=other").await.problem(StatusCode::BAD_REQUEST, "bad-request");
+}
+
+#[tokio::test]
+async fn manages_groups_and_members() {
+    let api = Api::new().await;
+    let created = api.call(Method::POST, "/api/v1/groups", Some(json!({"name": "ops"}))).await;
+    assert_eq!(created.ok(StatusCode::CREATED)["name"], "ops");
+    api.call(Method::POST, "/api/v1/groups", Some(json!({"name": "ops"})))
+        .await
+        .problem(StatusCode::CONFLICT, "conflict");
+    api.call(Method::POST, "/api/v1/groups", Some(json!({"name": " "})))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+
+    let staff = api.get("/api/v1/groups/staff").await;
+    assert_eq!(staff.ok(StatusCode::OK)["applications"], json!(["acme"]));
+    api.get("/api/v1/groups/nope").await.problem(StatusCode::NOT_FOUND, "not-found");
+
+    let add = api.call(Method::POST, "/api/v1/groups/ops/members", Some(json!({"username": "bob"}))).await;
+    assert_eq!(add.status, StatusCode::NO_CONTENT);
+    api.call(Method::POST, "/api/v1/groups/ops/members", Some(json!({"username": "bob"})))
+        .await
+        .problem(StatusCode::CONFLICT, "conflict");
+    api.call(Method::POST, "/api/v1/groups/ops/members", Some(json!({"username": "nobody"})))
+        .await
+        .problem(StatusCode::NOT_FOUND, "not-found");
+    api.call(Method::POST, "/api/v1/groups/nope/members", Some(json!({"username": "bob"})))
+        .await
+        .problem(StatusCode::NOT_FOUND, "not-found");
+    api.call(Method::POST, "/api/v1/groups/ops/members", Some(json!({"user": "bob"})))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let members = api.get("/api/v1/groups/ops/members").await;
+    assert_eq!(members.ok(StatusCode::OK)["items"], json!(["bob"]));
+    let staff_members = api.get("/api/v1/groups/staff/members?limit=1").await;
+    assert_eq!(staff_members.ok(StatusCode::OK)["items"], json!(["alice"]));
+    let more = api.get(staff_members.json["next"].as_str().unwrap()).await;
+    assert_eq!(more.ok(StatusCode::OK)["items"], json!(["carol"]));
+    api.get("/api/v1/groups/nope/members").await.problem(StatusCode::NOT_FOUND, "not-found");
+
+    assert_eq!(api.call(Method::DELETE, "/api/v1/groups/ops/members/bob", None).await.status, StatusCode::NO_CONTENT);
+    api.call(Method::DELETE, "/api/v1/groups/ops/members/bob", None).await.problem(StatusCode::NOT_FOUND, "not-found");
+
+    let renamed = api.call(Method::PATCH, "/api/v1/groups/ops", Some(json!({"name": "operations"}))).await;
+    assert_eq!(renamed.ok(StatusCode::OK)["name"], "operations");
+    api.call(Method::PATCH, "/api/v1/groups/operations", Some(json!({"name": "staff"})))
+        .await
+        .problem(StatusCode::CONFLICT, "conflict");
+    api.call(Method::PATCH, "/api/v1/groups/nope", Some(json!({"name": "x"})))
+        .await
+        .problem(StatusCode::NOT_FOUND, "not-found");
+    assert_eq!(api.call(Method::DELETE, "/api/v1/groups/operations", None).await.status, StatusCode::NO_CONTENT);
+    api.call(Method::DELETE, "/api/v1/groups/operations", None).await.problem(StatusCode::NOT_FOUND, "not-found");
+
+    let names = api.event_names("type=admin&limit=200").await;
+    for expected in [
+        "admin_group_create",
+        "admin_group_add_member",
+        "admin_group_remove_member",
+        "admin_group_rename",
+        "admin_group_delete",
+    ] {
+        assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
+    }
+}
+
+#[tokio::test]
+async fn manages_applications() {
+    let api = Api::new().await;
+    let xml = sp_metadata(&api.app.sp_key, false);
+    let body =
+        json!({"name": "crm", "metadata_xml": xml, "display_label": "CRM", "settings_toml": "signing = \"both\"\n"});
+    let created = api.call(Method::POST, "/api/v1/applications", Some(body.clone())).await;
+    let app = created.ok(StatusCode::CREATED);
+    assert_eq!(app["display_label"], "CRM");
+    assert_eq!(app["idp_url"], format!("{BASE}/saml2/crm"));
+    assert_eq!(app["sso"]["sp_entity_id"], SP_ENTITY);
+    assert_eq!(app["sso"]["signing_mode"], "both");
+    assert_eq!(app["sso"]["acs"][0]["url"], ACS);
+    assert!(app["certificate"]["fingerprint"].as_str().unwrap().len() == 64);
+    api.call(Method::POST, "/api/v1/applications", Some(body)).await.problem(StatusCode::CONFLICT, "conflict");
+    let bad_name = json!({"name": "Bad/Name", "metadata_xml": xml});
+    api.call(Method::POST, "/api/v1/applications", Some(bad_name))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let two = json!({"name": "two", "metadata_xml": xml, "bookmark_url": "https://example.com/"});
+    api.call(Method::POST, "/api/v1/applications", Some(two))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let not_xml = json!({"name": "junk", "metadata_xml": "<x/>"});
+    api.call(Method::POST, "/api/v1/applications", Some(not_xml))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let dtd =
+        json!({"name": "junk", "metadata_xml": "<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><x>&e;</x>"});
+    api.call(Method::POST, "/api/v1/applications", Some(dtd))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let unreachable = json!({"name": "far", "metadata_url": "http://127.0.0.1:1/metadata.xml"});
+    api.call(Method::POST, "/api/v1/applications", Some(unreachable))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "metadata-unavailable");
+    let file = json!({"name": "far", "metadata_url": "/etc/passwd"});
+    api.call(Method::POST, "/api/v1/applications", Some(file))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+
+    // Every SSO setting can be changed; attributes take constants and the group list.
+    let patch = json!({
+        "description": "Customer records",
+        "show_in_portal": false,
+        "name_id_format": "persistent",
+        "signing_mode": "response",
+        "default_relay_state": "/home",
+        "sp_login_url": "https://sp.example.com/login",
+        "attributes": [
+            {"name": "mail", "property": "email"},
+            {"name": "plan", "constant": "gold"},
+            {"name": "groups", "groups": true, "enabled": false}
+        ]
+    });
+    let patched = api.call(Method::PATCH, "/api/v1/applications/crm", Some(patch)).await;
+    let app = patched.ok(StatusCode::OK);
+    assert_eq!(app["description"], "Customer records");
+    assert_eq!(app["show_in_portal"], false);
+    assert_eq!(app["sso"]["name_id_format"], "persistent");
+    assert_eq!(app["sso"]["signing_mode"], "response");
+    assert_eq!(app["sso"]["default_relay_state"], "/home");
+    assert_eq!(
+        app["sso"]["attributes"][1],
+        json!({"name": "plan", "name_format": "basic", "constant": "gold", "groups": false, "enabled": true, "jit": false})
+    );
+    assert_eq!(app["sso"]["attributes"][2]["groups"], true);
+    for bad in [
+        json!({"signing_mode": "sometimes"}),
+        json!({"name_id_source": "shoe_size"}),
+        json!({"sp_login_url": "javascript:alert(1)"}),
+        json!({"attributes": [{"name": "x", "property": "email", "constant": "y"}]}),
+        json!({"assertion_lifetime_secs": 5}),
+    ] {
+        api.call(Method::PATCH, "/api/v1/applications/crm", Some(bad))
+            .await
+            .problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    }
+    api.call(Method::PATCH, "/api/v1/applications/nope", Some(json!({})))
+        .await
+        .problem(StatusCode::NOT_FOUND, "not-found");
+
+    let switched =
+        api.call(Method::PATCH, "/api/v1/applications/crm/attributes/plan", Some(json!({"enabled": false}))).await;
+    assert_eq!(switched.ok(StatusCode::OK)["enabled"], false);
+    let sourced = api
+        .call(Method::PATCH, "/api/v1/applications/crm/attributes/plan", Some(json!({"property": "department"})))
+        .await;
+    assert_eq!(sourced.ok(StatusCode::OK)["property"], "department");
+    api.call(Method::PATCH, "/api/v1/applications/crm/attributes/nope", Some(json!({"enabled": true})))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+
+    // Groups: bind, list, conflict, unbind.
+    assert_eq!(
+        api.call(Method::PUT, "/api/v1/applications/crm/groups/staff", None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    api.call(Method::PUT, "/api/v1/applications/crm/groups/staff", None)
+        .await
+        .problem(StatusCode::CONFLICT, "conflict");
+    api.call(Method::PUT, "/api/v1/applications/crm/groups/nope", None)
+        .await
+        .problem(StatusCode::NOT_FOUND, "not-found");
+    api.call(Method::PUT, "/api/v1/applications/nope/groups/staff", None)
+        .await
+        .problem(StatusCode::NOT_FOUND, "not-found");
+    assert_eq!(api.get("/api/v1/applications/crm/groups").await.ok(StatusCode::OK), &json!(["staff"]));
+    assert_eq!(
+        api.call(Method::DELETE, "/api/v1/applications/crm/groups/staff", None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    api.call(Method::DELETE, "/api/v1/applications/crm/groups/staff", None)
+        .await
+        .problem(StatusCode::NOT_FOUND, "not-found");
+
+    // Certificates: the PEM and validity, and a rotation that the IdP's own download follows.
+    let cert = api.get("/api/v1/applications/crm/certificate").await;
+    let before = cert.ok(StatusCode::OK)["fingerprint"].as_str().unwrap().to_owned();
+    assert!(cert.json["pem"].as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+    assert_eq!(cert.json["expires_soon"], false);
+    let rotated = api.call(Method::POST, "/api/v1/applications/crm/certificate/rotate", None).await;
+    assert_ne!(rotated.ok(StatusCode::OK)["fingerprint"].as_str().unwrap(), before);
+    let download = api.app.get("/saml2/crm/certificate.pem", None).await;
+    assert_eq!(download.body.trim(), rotated.json["pem"].as_str().unwrap().trim());
+    api.get("/api/v1/applications/nope/certificate").await.problem(StatusCode::NOT_FOUND, "not-found");
+
+    // Metadata as the body: JSON is the wrong media type; XML creates, then updates.
+    let wrong = api.send_text(Method::PUT, "/api/v1/applications/raw/metadata", "application/json", &xml).await;
+    wrong.problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type");
+    let made =
+        api.send_text(Method::PUT, "/api/v1/applications/raw/metadata", "application/samlmetadata+xml", &xml).await;
+    assert_eq!(made.ok(StatusCode::CREATED)["name"], "raw");
+    let again =
+        api.send_text(Method::PUT, "/api/v1/applications/raw/metadata", "application/xml; charset=utf-8", &xml).await;
+    again.ok(StatusCode::OK);
+    api.send_text(Method::PUT, "/api/v1/applications/raw/metadata", "application/xml", "<x/>")
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+
+    // Bookmarks: no SSO settings, no certificate.
+    let bookmark = json!({"name": "wiki", "bookmark_url": "https://wiki.example.com/", "display_label": "Wiki"});
+    let made = api.call(Method::POST, "/api/v1/applications", Some(bookmark)).await;
+    assert_eq!(made.ok(StatusCode::CREATED)["kind"], "bookmark");
+    assert!(made.json["sso"].is_null() && made.json["certificate"].is_null());
+    api.call(Method::PATCH, "/api/v1/applications/wiki", Some(json!({"signing_mode": "both"})))
+        .await
+        .problem(StatusCode::CONFLICT, "conflict");
+    let moved = api
+        .call(Method::PATCH, "/api/v1/applications/wiki", Some(json!({"bookmark_url": "https://wiki2.example.com/"})))
+        .await;
+    assert_eq!(moved.ok(StatusCode::OK)["bookmark_url"], "https://wiki2.example.com/");
+    api.call(Method::POST, "/api/v1/applications/wiki/certificate/rotate", None)
+        .await
+        .problem(StatusCode::CONFLICT, "conflict");
+    api.send_text(Method::PUT, "/api/v1/applications/wiki/metadata", "application/xml", &xml)
+        .await
+        .problem(StatusCode::CONFLICT, "conflict");
+
+    // From the catalog.
+    let connectors = api.get("/api/v1/catalog?q=hoxhunt").await;
+    assert_eq!(connectors.ok(StatusCode::OK)[0]["placeholders"][0]["name"], "YOUR_ORG_ID");
+    let from_catalog =
+        json!({"name": "hox", "connector": "hoxhunt", "values": {"YOUR_ORG_ID": "5f3c2a1b9d8e7f6a5b4c3d2e"}});
+    let made = api.call(Method::POST, "/api/v1/applications", Some(from_catalog.clone())).await;
+    assert_eq!(made.ok(StatusCode::CREATED)["sso"]["connector"], "hoxhunt");
+    assert!(made.json["sso"]["attributes"].as_array().unwrap().iter().any(|a| a["jit"] == true));
+    api.call(Method::POST, "/api/v1/applications", Some(from_catalog)).await.problem(StatusCode::CONFLICT, "conflict");
+    let unfilled = json!({"name": "hox2", "connector": "hoxhunt"});
+    api.call(Method::POST, "/api/v1/applications", Some(unfilled))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let unknown = json!({"name": "x", "connector": "nope"});
+    assert_ne!(api.call(Method::POST, "/api/v1/applications", Some(unknown)).await.status, StatusCode::CREATED);
+
+    let full = api.get("/api/v1/applications/acme").await;
+    assert_eq!(full.ok(StatusCode::OK)["bound_groups"], json!(["staff"]));
+    assert_eq!(full.json["sso"]["attributes"][3]["groups"], true);
+    api.get("/api/v1/applications/nope").await.problem(StatusCode::NOT_FOUND, "not-found");
+
+    assert_eq!(api.call(Method::DELETE, "/api/v1/applications/crm", None).await.status, StatusCode::NO_CONTENT);
+    api.get("/api/v1/applications/crm").await.problem(StatusCode::NOT_FOUND, "not-found");
+    api.call(Method::DELETE, "/api/v1/applications/crm", None).await.problem(StatusCode::NOT_FOUND, "not-found");
+    assert_eq!(api.app.get("/saml2/crm/metadata", None).await.status, StatusCode::NOT_FOUND);
+
+    let names = api.event_names("app=crm&limit=100").await;
+    for expected in [
+        "admin_app_create",
+        "admin_app_update",
+        "admin_app_bind",
+        "admin_app_unbind",
+        "admin_app_rotate_cert",
+        "admin_app_delete",
+    ] {
+        assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
+    }
+}
+
+/// Identity management through the API: refusals are problems, and the token never comes back.
+#[tokio::test]
+async fn identity_management_refusals_are_problems() {
+    let api = Api::new().await;
+    let activate = json!({"base_url": "http://127.0.0.1:1/scim/v2", "token": "scim-secret-token"});
+    let refused = api.call(Method::PUT, "/api/v1/applications/acme/idm", Some(activate.clone())).await;
+    let detail = refused.problem(StatusCode::UNPROCESSABLE_ENTITY, "idm-refused");
+    assert!(!detail.contains("scim-secret-token"));
+    api.call(Method::PUT, "/api/v1/applications/nope/idm", Some(activate))
+        .await
+        .problem(StatusCode::NOT_FOUND, "not-found");
+    api.call(Method::PUT, "/api/v1/applications/acme/idm", Some(json!({"base_url": "x"})))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    api.call(Method::DELETE, "/api/v1/applications/acme/idm", None)
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "idm-refused");
+    api.get("/api/v1/applications/acme/idm/import").await.problem(StatusCode::UNPROCESSABLE_ENTITY, "idm-refused");
+    let import = api.call(Method::POST, "/api/v1/applications/acme/idm/import", Some(json!({"all_new": true}))).await;
+    import.problem(StatusCode::UNPROCESSABLE_ENTITY, "idm-refused");
+    api.call(Method::POST, "/api/v1/applications/acme/idm/import", Some(json!({})))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let events = api.get("/api/v1/events?app=acme&limit=100").await;
+    assert!(!events.text.contains("scim-secret-token"));
+}
+
+#[tokio::test]
+async fn filters_and_pages_events() {
+    let api = Api::new().await;
+    app_login(&api.app, "alice", "wrong").await;
+    app_login(&api.app, "alice", PASSWORD).await;
+    let failed = api.get("/api/v1/events?user=alice&success=false").await;
+    let items = failed.ok(StatusCode::OK)["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["name"], "user_login_failed");
+    assert_eq!(api.event_names("name=user_login&user=alice").await, ["user_login"]);
+    let types = api.event_names("type=user&limit=100").await;
+    assert!(types.iter().all(|n| n.starts_with("user_")) && !types.is_empty());
+    let bound = api.event_names("app=acme&name=admin_app_bind").await;
+    assert_eq!(bound, ["admin_app_bind"]);
+    let future = (Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    assert!(api.event_names(&format!("since={}", urlencode(&future))).await.is_empty());
+    assert!(!api.event_names(&format!("until={}", urlencode(&future))).await.is_empty());
+    let past = (Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    assert!(api.event_names(&format!("until={}", urlencode(&past))).await.is_empty());
+
+    // Pages of one event walk back through all of them, newest first, without repeats.
+    let all = api.get("/api/v1/events?limit=500").await.ok(StatusCode::OK)["items"].as_array().unwrap().len();
+    let mut seen = Vec::new();
+    let mut next = Some("/api/v1/events?limit=1".to_owned());
+    while let Some(url) = next {
+        let page = api.get(&url).await;
+        let body = page.ok(StatusCode::OK);
+        seen.push(body["items"][0]["id"].as_i64().unwrap());
+        next = body["next"].as_str().map(str::to_owned);
+    }
+    assert_eq!(seen.len(), all);
+    let mut unique = seen.clone();
+    unique.dedup();
+    assert_eq!(unique, seen);
+
+    api.get("/api/v1/events?name=no_such_event").await.problem(StatusCode::BAD_REQUEST, "bad-request");
+    api.get("/api/v1/events?since=yesterday").await.problem(StatusCode::BAD_REQUEST, "bad-request");
+    api.get("/api/v1/events?success=maybe").await.problem(StatusCode::BAD_REQUEST, "bad-request");
+    api.get("/api/v1/events?cursor=bm90LWEta2V5").await.problem(StatusCode::BAD_REQUEST, "bad-request");
+}
+
+/// The OpenAPI document: every route with its method, the bearer scheme, and the problem responses.
+#[tokio::test]
+async fn serves_an_openapi_document_of_every_route() {
+    let api = Api::new().await;
+    let doc = api.raw(Request::get("/api/v1/openapi.json").body(Body::empty()).unwrap()).await;
+    let doc = doc.ok(StatusCode::OK).clone();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(doc["security"], json!([{"bearer": []}]));
+    assert!(doc["components"]["schemas"]["Problem"]["properties"]["type"].is_object());
+    let expected = [
+        ("get", "/api/v1/users"),
+        ("post", "/api/v1/users"),
+        ("get", "/api/v1/users/{username}"),
+        ("patch", "/api/v1/users/{username}"),
+        ("delete", "/api/v1/users/{username}"),
+        ("post", "/api/v1/users/{username}/suspend"),
+        ("post", "/api/v1/users/{username}/activate"),
+        ("put", "/api/v1/users/{username}/password"),
+        ("get", "/api/v1/groups"),
+        ("post", "/api/v1/groups"),
+        ("get", "/api/v1/groups/{name}"),
+        ("patch", "/api/v1/groups/{name}"),
+        ("delete", "/api/v1/groups/{name}"),
+        ("get", "/api/v1/groups/{name}/members"),
+        ("post", "/api/v1/groups/{name}/members"),
+        ("delete", "/api/v1/groups/{name}/members/{username}"),
+        ("get", "/api/v1/applications"),
+        ("post", "/api/v1/applications"),
+        ("get", "/api/v1/applications/{name}"),
+        ("patch", "/api/v1/applications/{name}"),
+        ("delete", "/api/v1/applications/{name}"),
+        ("put", "/api/v1/applications/{name}/metadata"),
+        ("patch", "/api/v1/applications/{name}/attributes/{attribute}"),
+        ("get", "/api/v1/applications/{name}/groups"),
+        ("put", "/api/v1/applications/{name}/groups/{group}"),
+        ("delete", "/api/v1/applications/{name}/groups/{group}"),
+        ("get", "/api/v1/applications/{name}/certificate"),
+        ("post", "/api/v1/applications/{name}/certificate/rotate"),
+        ("get", "/api/v1/applications/{name}/certificates"),
+        ("post", "/api/v1/applications/{name}/certificate/stage"),
+        ("post", "/api/v1/applications/{name}/certificate/activate"),
+        ("post", "/api/v1/applications/{name}/certificate/retire"),
+        ("post", "/api/v1/applications/{name}/metadata/refresh"),
+        ("put", "/api/v1/applications/{name}/idm"),
+        ("delete", "/api/v1/applications/{name}/idm"),
+        ("get", "/api/v1/applications/{name}/idm/import"),
+        ("post", "/api/v1/applications/{name}/idm/import"),
+        ("get", "/api/v1/applications/{name}/idm/mapping"),
+        ("patch", "/api/v1/applications/{name}/idm/mapping"),
+        ("get", "/api/v1/applications/{name}/idm/imports"),
+        ("post", "/api/v1/applications/{name}/idm/imports"),
+        ("get", "/api/v1/catalog"),
+        ("get", "/api/v1/events"),
+        ("get", "/api/v1/openapi.json"),
+    ];
+    let paths = doc["paths"].as_object().unwrap();
+    let mut documented = 0;
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            if !["get", "put", "post", "patch", "delete"].contains(&method.as_str()) {
+                continue;
+            }
+            documented += 1;
+            assert!(expected.contains(&(method.as_str(), path.as_str())), "undocumented in the test: {method} {path}");
+            if path != "/api/v1/openapi.json" {
+                let problem = &op["responses"]["401"]["content"]["application/problem+json"]["schema"]["$ref"];
+                assert_eq!(problem, "#/components/schemas/Problem", "{method} {path}");
+            }
+            if op.get("requestBody").is_some() {
+                assert!(op["responses"]["422"].is_object(), "{method} {path}");
+            }
+            if path.contains('{') {
+                assert!(op["responses"]["404"].is_object(), "{method} {path}");
+            }
+        }
+    }
+    assert_eq!(documented, expected.len());
+    // The write-only secrets are marked so.
+    assert_eq!(doc["components"]["schemas"]["IdmActivate"]["properties"]["token"]["writeOnly"], true);
+}
+
+/// Identity management end to end against a real SCIM server: activate (the token goes in and never comes
+/// out), list and import the SP's users, deactivate.
+#[tokio::test]
+async fn activates_imports_and_deactivates_identity_management() {
+    use common::scim::{ScimPeer, TOKEN};
+    let api = Api::new().await;
+    let scim = ScimPeer::start();
+    scim.create_user("dave", "dave@example.com").await;
+    let activate = json!({"base_url": scim.base_url(), "token": TOKEN, "manage_groups": true});
+    let active = api.call(Method::PUT, "/api/v1/applications/acme/idm", Some(activate)).await;
+    let idm = active.ok(StatusCode::OK);
+    assert_eq!(idm["is_active"], true);
+    assert_eq!(idm["manage_groups"], true);
+    assert_eq!(idm["base_url"], scim.base_url());
+    assert!(!active.text.contains(TOKEN));
+    let app = api.get("/api/v1/applications/acme").await;
+    assert_eq!(app.ok(StatusCode::OK)["idm"]["is_active"], true);
+    assert!(!app.text.contains(TOKEN));
+
+    let candidates = api.get("/api/v1/applications/acme/idm/import").await;
+    let dave =
+        candidates.ok(StatusCode::OK).as_array().unwrap().iter().find(|c| c["user_name"] == "dave").unwrap().clone();
+    assert_eq!(dave["status"], "new");
+    let imported =
+        api.call(Method::POST, "/api/v1/applications/acme/idm/import", Some(json!({"users": ["dave"]}))).await;
+    assert_eq!(imported.ok(StatusCode::OK)["imported"], json!(["dave"]));
+    assert_eq!(api.get("/api/v1/users/dave").await.ok(StatusCode::OK)["email"], "dave@example.com");
+    let again = api.call(Method::POST, "/api/v1/applications/acme/idm/import", Some(json!({"users": ["dave"]}))).await;
+    assert_eq!(again.ok(StatusCode::OK)["skipped"][0]["username"], "dave");
+
+    // The attribute mapping: required entries stay, optional ones can be excluded and restored.
+    let mapping = api.get("/api/v1/applications/acme/idm/mapping").await.ok(StatusCode::OK).clone();
+    let rows = mapping.as_array().unwrap();
+    assert!(rows.iter().any(|r| r["scim"] == "userName" && r["required"] == true));
+    let change = |body| api.call(Method::PATCH, "/api/v1/applications/acme/idm/mapping", Some(body));
+    change(json!({"exclude": ["userName"]})).await.problem(StatusCode::UNPROCESSABLE_ENTITY, "idm-refused");
+    change(json!({"exclude": "title"})).await.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let excluded = change(json!({"exclude": ["title"]})).await.ok(StatusCode::OK).clone();
+    assert!(excluded.as_array().unwrap().iter().any(|r| r["scim"] == "title" && r["excluded"] == true));
+    let restored = change(json!({"restore_all": true})).await.ok(StatusCode::OK).clone();
+    assert!(restored.as_array().unwrap().iter().all(|r| r["excluded"] == false));
+    api.get("/api/v1/applications/nope/idm/mapping").await.problem(StatusCode::NOT_FOUND, "not-found");
+
+    // A background import: 202 with its progress, which the listing then shows.
+    scim.create_user("erin", "erin@example.com").await;
+    let imports = "/api/v1/applications/acme/idm/imports";
+    api.call(Method::POST, imports, Some(json!({}))).await.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let started =
+        api.call(Method::POST, imports, Some(json!({"all_new": true}))).await.ok(StatusCode::ACCEPTED).clone();
+    assert_eq!(started["state"], "listing");
+    api.app.run_provisioning().await;
+    let listed = api.get(imports).await.ok(StatusCode::OK).clone();
+    assert_eq!(listed[0]["id"], started["id"]);
+    assert_eq!((listed[0]["state"].as_str(), listed[0]["imported"].as_i64()), (Some("done"), Some(1)));
+    assert_eq!(api.get("/api/v1/users/erin").await.ok(StatusCode::OK)["email"], "erin@example.com");
+
+    assert_eq!(api.call(Method::DELETE, "/api/v1/applications/acme/idm", None).await.status, StatusCode::NO_CONTENT);
+    let app = api.get("/api/v1/applications/acme").await;
+    assert_eq!(app.ok(StatusCode::OK)["idm"]["is_active"], false);
+    let events = api.get("/api/v1/events?app=acme&type=idm").await;
+    let items = events.ok(StatusCode::OK)["items"].as_array().unwrap().clone();
+    let names: Vec<&str> = items.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    let expected =
+        ["idm_integration_delete", "idm_integration_update", "idm_integration_update", "idm_integration_activate"];
+    assert_eq!(names, expected, "activation, two mapping changes, deactivation");
+    assert!(items.iter().all(|e| e["actor"] == "api_token:ci"));
+    assert!(!events.text.contains(TOKEN));
+}
+
+/// Rotation without downtime through the API: stage (two certificates published), activate (the staged one signs),
+/// retire (one left); each step out of order is a problem. A metadata refresh reports what changed at the URL.
+#[tokio::test]
+async fn rotates_certificates_in_steps_and_refreshes_metadata() {
+    let api = Api::new().await;
+    let certs = "/api/v1/applications/acme/certificates";
+    let first = api.get(certs).await.ok(StatusCode::OK).clone();
+    assert_eq!(first.as_array().unwrap().len(), 1);
+    let current = first[0]["fingerprint"].as_str().unwrap().to_owned();
+
+    let activate = "/api/v1/applications/acme/certificate/activate";
+    api.call(Method::POST, activate, Some(json!({}))).await.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let retire = "/api/v1/applications/acme/certificate/retire";
+    api.call(Method::POST, retire, None).await.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let staged = api.call(Method::POST, "/api/v1/applications/acme/certificate/stage", None).await;
+    let next = staged.ok(StatusCode::OK)["fingerprint"].as_str().unwrap().to_owned();
+    let published: Vec<String> = api
+        .get(certs)
+        .await
+        .ok(StatusCode::OK)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["fingerprint"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(published, [current.clone(), next.clone()], "current first, then the staged one");
+    api.call(Method::POST, activate, Some(json!({"at": "soon"})))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let later = api.call(Method::POST, activate, Some(json!({"at": "2999-01-01T00:00:00Z"}))).await;
+    assert_eq!(later.ok(StatusCode::OK)["outcome"], "scheduled");
+    let now = api.call(Method::POST, activate, Some(json!({}))).await;
+    assert_eq!(
+        (now.ok(StatusCode::OK)["outcome"].as_str(), now.json["fingerprint"].as_str()),
+        (Some("activated"), Some(next.as_str()))
+    );
+    let retired = api.call(Method::POST, retire, None).await;
+    assert_eq!(retired.ok(StatusCode::OK)["fingerprint"], current.as_str());
+    let left = api.get(certs).await.ok(StatusCode::OK).clone();
+    assert_eq!(left.as_array().unwrap().len(), 1);
+    assert_eq!(left[0]["fingerprint"], next.as_str());
+    api.get("/api/v1/applications/nope/certificates").await.problem(StatusCode::NOT_FOUND, "not-found");
+    let names = api.event_names("app=acme&type=admin").await;
+    for step in ["admin_app_stage_cert", "admin_app_activate_cert", "admin_app_retire_cert"] {
+        assert!(names.iter().any(|n| n == step), "{step} in {names:?}");
+    }
+
+    // Metadata refresh: only for an application registered from a URL.
+    let refresh = "/api/v1/applications/acme/metadata/refresh";
+    api.call(Method::POST, refresh, None).await.problem(StatusCode::NOT_FOUND, "not-found");
+    let document = std::sync::Arc::new(std::sync::Mutex::new(sp_metadata(&api.app.sp_key, false)));
+    let served = document.clone();
+    let router = axum::Router::new().route(
+        "/md",
+        axum::routing::get(move || {
+            let served = served.clone();
+            async move { served.lock().unwrap().clone() }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/md", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let created =
+        api.call(Method::POST, "/api/v1/applications", Some(json!({"name": "web", "metadata_url": url}))).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let refresh = "/api/v1/applications/web/metadata/refresh";
+    assert_eq!(api.call(Method::POST, refresh, None).await.ok(StatusCode::OK)["outcome"], "unchanged");
+    let moved = document.lock().unwrap().replace("https://sp.example.com/acs2", "https://sp.example.com/acs-moved");
+    *document.lock().unwrap() = moved;
+    let changed = api.call(Method::POST, refresh, None).await;
+    assert_eq!(changed.ok(StatusCode::OK)["outcome"], "changed", "{}", changed.text);
+    assert!(changed.text.contains("acs-moved"), "{}", changed.text);
+}
+
+/// Encryption settings through the API: refused without an SP encryption certificate, an unknown algorithm is
+/// refused, and with one (a KeyDescriptor for both uses) the settings are saved and shown.
+#[tokio::test]
+async fn encryption_settings_need_an_sp_encryption_certificate() {
+    let api = Api::new().await;
+    let patch = |body| api.call(Method::PATCH, "/api/v1/applications/acme", Some(body));
+    patch(json!({"encrypt_assertions": true})).await.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    patch(json!({"encryption_algorithm": "des"})).await.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+
+    let both_uses =
+        sp_metadata(&api.app.sp_key, false).replace(r#"<md:KeyDescriptor use="signing">"#, "<md:KeyDescriptor>");
+    let put = api
+        .send_text(Method::PUT, "/api/v1/applications/acme/metadata", "application/samlmetadata+xml", &both_uses)
+        .await;
+    assert!(put.status.is_success(), "{}", put.text);
+    let saved =
+        patch(json!({"encrypt_assertions": true, "encryption_algorithm": "aes256-cbc", "encrypt_name_id": true})).await;
+    let sso = &saved.ok(StatusCode::OK)["sso"];
+    assert_eq!(
+        (sso["encrypt_assertions"].as_bool(), sso["encryption_algorithm"].as_str()),
+        (Some(true), Some("aes256-cbc"))
+    );
+    assert_eq!(sso["encrypt_name_id"], true);
+    assert_eq!(sso["sp_encryption_certificates"], 1);
+}
