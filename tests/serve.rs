@@ -139,8 +139,10 @@ fn sigterm_lets_the_request_in_flight_finish_then_exits_cleanly() {
 /// The jobs a directory change enqueues are delivered by `serve` itself (its provisioning workers), with nothing
 /// else running: an admin command on another process changes the directory, the server's workers push it to the
 /// SP, and SIGTERM still stops the server cleanly.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_delivers_the_provisioning_jobs_of_admin_commands() {
+#[test]
+fn serve_delivers_the_provisioning_jobs_of_admin_commands() {
+    // Synchronous: Serve::spawn creates the PostgreSQL database on a runtime of its own.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let scim = ScimPeer::start();
     let mut server = Serve::spawn(&[("SESAME_SCIM_ALLOW_PRIVATE_TARGETS", "true")]);
     server.wait_listening(Duration::from_secs(30));
@@ -159,11 +161,11 @@ async fn serve_delivers_the_provisioning_jobs_of_admin_commands() {
     cli(&["user", "add", "alice", "--email", "alice@example.com", "--first-name", "Alice"], None);
     cli(&["group", "add-member", "staff", "alice"], None);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while scim.member_names_if_any("staff").await != ["alice@example.com"] {
+    while runtime.block_on(scim.member_names_if_any("staff")) != ["alice@example.com"] {
         assert!(Instant::now() < deadline, "not provisioned by serve: {}", server.log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(scim.user("alice@example.com").await.is_some());
+    assert!(runtime.block_on(scim.user("alice@example.com")).is_some());
     server.terminate();
     let status = server.wait_exit(Duration::from_secs(30));
     assert!(status.success(), "{}", server.log());

@@ -5,14 +5,21 @@ It prints `ready PORT` once it listens. SIGUSR1 stops listening (an outage: conn
 data stays in memory; SIGUSR2 listens again on the same port and prints `up PORT`. SIGHUP makes the next
 `--throttle-count` requests answer 429 Too Many Requests with `Retry-After: --retry-after` seconds (a rate limit) and
 prints `throttling`. SIGTERM exits.
+
+`--delay-ms` makes every request take at least that long (a slow SP: jobs stay in flight long enough for a test to
+kill the replica that holds them). `--log FILE` appends one JSON line per answered request: time, method, path,
+status and the `userName` or `displayName` of the body, so a test can count how often each account was created.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import signal
 import sys
 import threading
+import time
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from scim2_models import ScimProvider
@@ -34,7 +41,10 @@ def main() -> None:
     parser.add_argument("--bearer-token", required=True)
     parser.add_argument("--throttle-count", type=int, default=3)
     parser.add_argument("--retry-after", type=int, default=7)
+    parser.add_argument("--delay-ms", type=int, default=0)
+    parser.add_argument("--log", default=None)
     args = parser.parse_args()
+    log = open(args.log, "a", encoding="utf-8") if args.log else None  # noqa: SIM115 - open for the process's life
 
     config = load_default_service_provider_config()
     config.authentication_schemes = [*(config.authentication_schemes or []), BEARER_TOKEN_SCHEME]
@@ -49,6 +59,43 @@ def main() -> None:
     lock = threading.Lock()
 
     def app(environ, start_response):
+        if args.delay_ms > 0:
+            time.sleep(args.delay_ms / 1000)
+        if log is not None:
+            return logged(environ, start_response)
+        return answer(environ, start_response)
+
+    def logged(environ, start_response):
+        """`answer`, and one log line with the status it gave and the names in the request's body."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        status: list[str] = []
+
+        def capture(code, headers, exc_info=None):
+            status.append(code)
+            return start_response(code, headers, exc_info) if exc_info else start_response(code, headers)
+
+        result = list(answer(environ, capture))
+        try:
+            document = json.loads(body) if body else {}
+        except ValueError:
+            document = {}
+        names = document if isinstance(document, dict) else {}
+        line = {
+            "t": time.time(),
+            "method": environ["REQUEST_METHOD"],
+            "path": environ.get("PATH_INFO", ""),
+            "status": int(status[0].split()[0]) if status else 0,
+            "userName": names.get("userName"),
+            "displayName": names.get("displayName"),
+        }
+        with lock:
+            log.write(json.dumps(line) + "\n")
+            log.flush()
+        return result
+
+    def answer(environ, start_response):
         with lock:
             throttle = state["throttled"] > 0
             if throttle:
