@@ -175,9 +175,8 @@ mod tests {
     #[test]
     fn bars_stay_inside_the_plot() {
         let now = Utc::now();
-        let slots: Vec<Slot> = (0..24)
-            .map(|i| Slot { start: now, logins: i, sso_logins: i, failures: 24 - i, denials: 1, ..Slot::default() })
-            .collect();
+        let slots: Vec<Slot> =
+            (0..24).map(|i| Slot { start: now, logins: i, sso_logins: i, failures: 24 - i, denials: 1 }).collect();
         let c = chart(&slots, Span::Day);
         assert_eq!(c.bars.len(), 48);
         for b in &c.bars {
