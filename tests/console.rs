@@ -233,6 +233,40 @@ async fn post(app: &TestApp, admin: &Admin, path: &str, fields: Vec<(&str, &str)
     assert!(next.body.contains("class=\"flash flash-ok\""), "{path}: {}", next.body);
 }
 
+/// The General tab sets the portal tile's colour and image; the portal shows them (an image only from https).
+#[tokio::test]
+async fn the_general_tab_sets_the_portal_tile() {
+    let (app, admin) = with_admin().await;
+    let general = |hue: &'static str, image: &'static str| {
+        vec![
+            ("display_label", "Acme CRM"),
+            ("description", "Customers"),
+            ("show_in_portal", "on"),
+            ("tile_hue", hue),
+            ("tile_image_url", image),
+        ]
+    };
+    post(&app, &admin, "/admin/apps/acme/general", general("5", "")).await;
+    let alice = app.login("alice", PASSWORD).await;
+    let portal = app.get("/", Some(&alice)).await.body;
+    assert!(
+        portal.contains("initial hue-5") && portal.contains("Acme CRM") && portal.contains("Customers"),
+        "{portal}"
+    );
+    post(&app, &admin, "/admin/apps/acme/general", general("", "https://cdn.example.com/acme.png")).await;
+    let portal = app.get("/", Some(&alice)).await.body;
+    assert!(portal.contains("<img class=\"tile-img\" src=\"https://cdn.example.com/acme.png\""), "{portal}");
+    let fields =
+        [("csrf_token", admin.token.as_str()), ("display_label", "Acme"), ("tile_image_url", "javascript:alert(1)")];
+    app.post_form("/admin/apps/acme/general", &fields, Some(&admin.cookie)).await;
+    let page = app.get("/admin/apps/acme", Some(&admin.cookie)).await.body;
+    assert!(page.contains("flash-error") && page.contains("https URL"), "{page}");
+    assert_eq!(
+        apps::details(&app.ctx, "acme").await.unwrap().app.sp.tile_image_url,
+        "https://cdn.example.com/acme.png"
+    );
+}
+
 /// Deleting applications asks how many: a wrong count (or none) deletes nothing.
 #[tokio::test]
 async fn deleting_applications_needs_the_typed_count() {

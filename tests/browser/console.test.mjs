@@ -241,6 +241,10 @@ test("an admin sets up an application in the console; a member signs in to the S
   await admin.goto(`${idp}/admin/apps`);
   await shot(admin, "10-apps");
   await admin.goto(`${idp}/admin/apps/${APP.name}?tab=general`);
+  await admin.getByLabel("Description").fill("The pysaml2 test SP");
+  await admin.getByLabel("Portal tile colour").selectOption("green");
+  await admin.getByRole("button", { name: "Save", exact: true }).click();
+  assert.equal(await flash(admin), "Saved.");
   await shot(admin, "11-app-general");
 
   // The member: portal, tile, signed in at the SP (pysaml2 validated the response).
@@ -325,6 +329,7 @@ test("an admin sets up an application in the console; a member signs in to the S
     ["/admin/apps", "10-apps"],
     [`/admin/apps/${APP.name}?tab=sso`, "07-app-sso"],
     [`/admin/apps/${APP.name}?tab=groups`, "08-app-groups"],
+    [`/admin/apps/${APP.name}?tab=general`, "11-app-general"],
     ["/admin/apps/new", "06-app-new"],
     ["/admin/users", "04-users"],
     [`/admin/users/${MEMBER.username}`, "03-user"],

@@ -153,6 +153,7 @@ pub async fn update_app(
             Some(list) => Some(list.iter().map(AttributeBody::mapping).collect::<Result<_, _>>()?),
             None => None,
         },
+        ..AppChange::default()
     };
     let now = Utc::now();
     app_service::update(&state.ctx, &actor, &name, &change, now).await?;

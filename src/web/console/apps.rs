@@ -10,6 +10,7 @@ use axum::Router;
 use chrono::Utc;
 use secrecy::SecretString;
 
+use crate::directory::application::TILE_HUES;
 use crate::directory::attributes::AttributeChange;
 use crate::directory::{Application, AttributeMapping, AttributeSource, UserProperty};
 use crate::saml::{NameIdFormat, SigningMode};
@@ -316,6 +317,9 @@ struct AppPage {
     name_id_sources: Vec<Choice>,
     signing_modes: Vec<Choice>,
     new_attribute_sources: Vec<Choice>,
+    hues: Vec<Choice>,
+    tile_hue: u8,
+    initial: String,
     attributes: Vec<AttributeRow>,
     bound_groups: Vec<String>,
     other_groups: Vec<String>,
@@ -423,6 +427,14 @@ async fn show(
             sp.signing_mode.as_str(),
         ),
         new_attribute_sources: source_choices("email"),
+        hues: {
+            let selected = sp.tile_hue.map(|h| h.to_string()).unwrap_or_default();
+            let mut options = vec![(String::new(), "automatic".to_owned())];
+            options.extend((0_u8..).zip(TILE_HUES).map(|(i, n)| (i.to_string(), n.to_owned())));
+            options.into_iter().map(|(value, label)| Choice { is_selected: value == selected, value, label }).collect()
+        },
+        tile_hue: crate::web::portal::tile_hue(&d.app),
+        initial: d.app.display_label.chars().next().map(|c| c.to_uppercase().to_string()).unwrap_or_default(),
         attributes,
         bound_groups: d.bound_groups.clone(),
         other_groups,
@@ -487,6 +499,8 @@ async fn save_general(
         description: Some(f.get("description").to_owned()),
         show_in_portal: Some(f.is_checked("show_in_portal")),
         bookmark_url: f.optional("bookmark_url"),
+        tile_hue: Some(f.get("tile_hue").parse().ok()),
+        tile_image_url: Some(f.get("tile_image_url").to_owned()),
         ..AppChange::default()
     };
     update(&state, &console, &name, change, "general").await
