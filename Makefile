@@ -4,7 +4,7 @@
 CARGO ?= cargo
 PYTHON_VENV := .venv/bin/python
 
-.PHONY: run test test-sqlite test-postgres test-rust test-peers lint bench bench-provisioning deps test-deps
+.PHONY: run test test-sqlite test-postgres test-rust test-peers test-browser lint bench bench-provisioning deps test-deps
 
 deps:
 	./scripts/install-system-deps.sh
@@ -12,6 +12,7 @@ deps:
 test-deps:
 	./scripts/install-system-deps.sh --test
 	./scripts/peers-venv.sh
+	./scripts/browser-deps.sh
 
 ## Start the server on http://127.0.0.1:8080 with SQLite and keys under ./data and ./certs.
 run: deps
@@ -21,7 +22,7 @@ run: deps
 test: test-deps lint test-sqlite test-postgres
 
 test-sqlite:
-	env -u SESAME_TEST_DATABASE_URL $(MAKE) --no-print-directory test-rust test-peers
+	env -u SESAME_TEST_DATABASE_URL $(MAKE) --no-print-directory test-rust test-peers test-browser
 
 ## The same suites on a throw-away PostgreSQL (Debian's packages, a temp dir, a loopback port), stopped at the end
 ## even when a test fails. Each test gets a database of its own on it.
@@ -38,6 +39,14 @@ test-rust:
 test-peers:
 	$(CARGO) build --bin sesame
 	SESAME_BIN=$(CURDIR)/target/debug/sesame $(PYTHON_VENV) -m pytest tests/peers -q
+
+## The admin console and portal in Debian's chromium (playwright-core) against `sesame serve` and a pysaml2 SP on
+## loopback; screenshots of every page go to target/screenshots/. Run once, on SQLite (the pages do not depend on
+## the backend, which the suites above already cover twice).
+test-browser:
+	$(CARGO) build --bin sesame
+	cd tests/browser && SESAME_BIN=$(CURDIR)/target/debug/sesame PYTHON=$(CURDIR)/$(PYTHON_VENV) \
+		SCREENSHOT_DIR=$(CURDIR)/target/screenshots node --test --test-concurrency=1
 
 ## SSO throughput against the raw RSA rate of this machine (release build; not part of the tests).
 bench: deps

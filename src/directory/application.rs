@@ -150,6 +150,27 @@ pub struct SpSettings {
     /// The catalog connector the application was created from, with the values its placeholders were filled
     /// with (never unfilled ones), so that a later `app create` can update it.
     pub connector: Option<ConnectorRef>,
+    /// The portal tile's colour, an index into `TILE_HUES` (`None`: derived from the application's name).
+    pub tile_hue: Option<u8>,
+    /// The portal tile's image, an https URL; empty: the tile shows the label's initial.
+    pub tile_image_url: String,
+}
+
+/// The names of the portal tile colours, in the stylesheet's order (`.hue-0` … `.hue-7`).
+pub const TILE_HUES: [&str; 8] = ["blue", "violet", "pink", "red", "orange", "green", "teal", "sky"];
+
+/// Checks the portal tile's look: a palette colour, and an image only from an https URL.
+pub fn check_tile(hue: Option<u8>, image_url: &str) -> Result<(), Invalid> {
+    if hue.is_some_and(|h| usize::from(h) >= TILE_HUES.len()) {
+        return Err(Invalid::new("tile colour", "must be one of the palette's colours"));
+    }
+    if !image_url.is_empty() {
+        match url::Url::parse(image_url) {
+            Ok(u) if u.scheme() == "https" && u.host().is_some() => {}
+            _ => return Err(Invalid::new("tile image URL", format!("{image_url:?} is not an absolute https URL"))),
+        }
+    }
+    Ok(())
 }
 
 /// Which connector an application came from and how its placeholders were filled.
@@ -184,6 +205,8 @@ impl Default for SpSettings {
             encrypt_name_id: false,
             slo: Vec::new(),
             connector: None,
+            tile_hue: None,
+            tile_image_url: String::new(),
         }
     }
 }
@@ -246,6 +269,16 @@ pub fn check_http_url(field: &'static str, value: &str) -> Result<(), Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tiles_take_palette_colours_and_https_images() {
+        assert!(check_tile(Some(7), "https://cdn.example.com/logo.png").is_ok());
+        assert!(check_tile(None, "").is_ok());
+        assert!(check_tile(Some(8), "").is_err());
+        for bad in ["http://cdn.example.com/logo.png", "javascript:alert(1)", "data:image/png;base64,AA", "/logo.png"] {
+            assert!(check_tile(None, bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn app_names_are_url_safe() {

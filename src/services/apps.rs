@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::audit::{Actor, Event, EventName};
-use crate::directory::application::{check_http_url, check_settings};
+use crate::directory::application::{check_http_url, check_settings, check_tile};
 use crate::directory::{check_name, AppKind, AppName, Application, AttributeMapping, Invalid, UserProperty};
 use crate::saml::keys::Certificate;
 use crate::saml::{NameIdFormat, SigningMode};
@@ -69,6 +69,10 @@ pub struct AppChange {
     pub encrypt_assertions: Option<bool>,
     pub data_encryption: Option<crate::saml::DataEncryption>,
     pub encrypt_name_id: Option<bool>,
+    /// The portal tile's colour (`Some(None)`: derived from the name).
+    pub tile_hue: Option<Option<u8>>,
+    /// The portal tile's image URL (empty: none).
+    pub tile_image_url: Option<String>,
 }
 
 impl AppChange {
@@ -289,6 +293,15 @@ pub async fn update(
         sp.encrypt_name_id = v;
     }
     note("encrypt_name_id", change.encrypt_name_id.is_some());
+    if let Some(v) = change.tile_hue {
+        sp.tile_hue = v;
+    }
+    note("tile_hue", change.tile_hue.is_some());
+    if let Some(v) = &change.tile_image_url {
+        sp.tile_image_url.clone_from(v);
+    }
+    note("tile_image_url", change.tile_image_url.is_some());
+    check_tile(sp.tile_hue, &sp.tile_image_url)?;
     if current.is_saml() {
         check_settings(&sp)?;
     }

@@ -9,6 +9,7 @@ pub mod api_tokens;
 pub mod apps;
 pub mod attributes;
 pub mod catalog;
+pub mod dashboard;
 pub mod error;
 pub mod idm;
 pub mod login;

@@ -1,4 +1,4 @@
-//! The admin console's sign-in and landing page (the console's pages build on these).
+//! The admin console's sign-in and sign-out (the console's pages, `web::console`, build on these).
 //!
 //! The administrator is held under its own session key (`admin`), apart from the portal user (`idp`), so a portal
 //! sign-in never grants the console. Every form carries the session's CSRF token, the session id changes at
@@ -29,7 +29,6 @@ const PENDING_MS: i64 = 5 * 60 * 1000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/admin", get(home))
         .route("/admin/login", get(login_page).post(login_submit))
         .route("/admin/login/totp", post(totp_submit))
         .route("/admin/logout", post(logout))
@@ -42,13 +41,6 @@ struct LoginPage<'a> {
     username: &'a str,
     needs_code: bool,
     error: Option<&'a str>,
-}
-
-#[derive(Template)]
-#[template(path = "admin/home.html")]
-struct HomePage<'a> {
-    csrf_token: &'a str,
-    username: &'a str,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -73,14 +65,6 @@ struct Pending {
 /// The signed-in administrator, if any.
 pub async fn current_admin(session: &Session) -> Option<AdminSession> {
     session.get::<AdminSession>(SESSION_KEY).await.ok().flatten()
-}
-
-async fn home(session: Session) -> Result<Response, PageError> {
-    let Some(admin) = current_admin(&session).await else {
-        return Ok(Redirect::to("/admin/login").into_response());
-    };
-    let token = csrf_token(&session).await?;
-    render(&HomePage { csrf_token: &token, username: &admin.username }, StatusCode::OK)
 }
 
 async fn login_page(session: Session) -> Result<Response, PageError> {

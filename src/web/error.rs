@@ -52,6 +52,8 @@ impl From<Error> for PageError {
             "The identity provider could not complete this request. Try again, or give the reference below to \
              your administrator."
                 .to_owned()
+        } else if let Error::Denied { app, reason: crate::directory::access::Denied::AppInactive, .. } = &e {
+            format!("Single sign-on to {app} is deactivated. Ask your administrator if you need it.")
         } else if let Error::Denied { app, .. } = &e {
             format!("You do not have access to {app}. Ask your administrator to add you to a group bound to it.")
         } else {

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod api;
 pub mod client;
+pub mod console;
 pub mod error;
 pub mod login;
 pub mod portal;
@@ -62,12 +63,15 @@ pub fn router(state: AppState, store: sessions::Store) -> Router {
         .merge(login::router())
         .merge(portal::router())
         .merge(admin::router())
+        .merge(console::router())
         .merge(api::router())
         .merge(slo::router())
         .route("/healthz", get(healthz))
         .route("/assets/sesame.css", get(stylesheet))
         .route("/assets/autopost.js", get(autopost))
         .route("/assets/logout.js", get(logout_script))
+        .route("/assets/console.js", get(console_script))
+        .route("/favicon.ico", get(favicon))
         .fallback(not_found)
         .layer(sessions)
         .layer(middleware::from_fn(security_headers))
@@ -112,6 +116,14 @@ async fn stylesheet() -> Response {
 
 async fn logout_script() -> Response {
     static_asset("text/javascript; charset=utf-8", include_str!("../../assets/logout.js"))
+}
+
+async fn favicon() -> Response {
+    static_asset("image/svg+xml", include_str!("../../assets/favicon.svg"))
+}
+
+async fn console_script() -> Response {
+    static_asset("text/javascript; charset=utf-8", include_str!("../../assets/console.js"))
 }
 
 async fn autopost() -> Response {

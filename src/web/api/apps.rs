@@ -162,6 +162,7 @@ pub async fn update_app(
             None => None,
         },
         encrypt_name_id: body.encrypt_name_id,
+        ..AppChange::default()
     };
     let now = Utc::now();
     app_service::update(&state.ctx, &actor, &name, &change, now).await?;

@@ -1,0 +1,351 @@
+//! `/admin/users` and `/admin/groups`: the directory (create, edit, suspend, delete, passwords, memberships).
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::Utc;
+
+use crate::directory::user::Profile;
+use crate::directory::{User, UserStatus};
+use crate::services::users::{self, UserFilter};
+use crate::services::{admin, Error};
+use crate::web::console::{encode, render, segment, Chrome, Console, Fields};
+use crate::web::error::PageError;
+use crate::web::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/users", get(list_users).post(create_user))
+        .route("/admin/users/{username}", get(show_user).post(update_user))
+        .route("/admin/users/{username}/status", post(change_status))
+        .route("/admin/users/{username}/password", post(set_password))
+        .route("/admin/users/{username}/delete", post(delete_user))
+        .route("/admin/users/{username}/groups", post(change_user_group))
+        .route("/admin/groups", get(list_groups).post(create_group))
+        .route("/admin/groups/{name}", get(show_group))
+        .route("/admin/groups/{name}/rename", post(rename_group))
+        .route("/admin/groups/{name}/delete", post(delete_group))
+        .route("/admin/groups/{name}/members", post(change_member))
+}
+
+const PAGE: u32 = 50;
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct ListQuery {
+    q: String,
+    status: String,
+    after: String,
+}
+
+/// The profile fields the forms edit, with their labels.
+const PROFILE_FIELDS: [(&str, &str); 12] = [
+    ("email", "Email"),
+    ("first_name", "First name"),
+    ("last_name", "Last name"),
+    ("display_name", "Display name"),
+    ("department", "Department"),
+    ("job_title", "Job title"),
+    ("employee_type", "Employee type"),
+    ("company", "Company"),
+    ("employee_id", "Employee ID"),
+    ("locale", "Locale"),
+    ("phone", "Phone"),
+    ("work_address", "Work address"),
+];
+
+pub struct ProfileField {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub value: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/users.html")]
+struct UsersPage {
+    chrome: Chrome,
+    q: ListQuery,
+    users: Vec<User>,
+    next: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/user.html")]
+struct UserPage {
+    chrome: Chrome,
+    user: User,
+    path: String,
+    fields: Vec<ProfileField>,
+    groups: Vec<String>,
+    other_groups: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/groups.html")]
+struct GroupsPage {
+    chrome: Chrome,
+    q: ListQuery,
+    groups: Vec<crate::directory::Group>,
+    next: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/group.html")]
+struct GroupPage {
+    chrome: Chrome,
+    name: String,
+    path: String,
+    members: Vec<String>,
+    apps: Vec<String>,
+    more_members: bool,
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    console: Console,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    let filter = UserFilter {
+        text: Some(q.q.trim().to_owned()).filter(|t| !t.is_empty()),
+        status: UserStatus::parse(&q.status),
+    };
+    let after = Some(q.after.as_str()).filter(|a| !a.is_empty());
+    let page = users::list_users(&state.ctx, &filter, after, PAGE).await?;
+    let next = page
+        .next_after
+        .map(|a| format!("/admin/users?q={}&status={}&after={}", encode(&q.q), encode(&q.status), encode(&a)));
+    render(&UsersPage { chrome: console.chrome("users"), q, users: page.items, next })
+}
+
+fn profile_of(f: &Fields) -> Profile {
+    Profile {
+        email: f.get("email").to_owned(),
+        first_name: f.get("first_name").to_owned(),
+        last_name: f.get("last_name").to_owned(),
+        display_name: f.get("display_name").to_owned(),
+        department: f.get("department").to_owned(),
+        job_title: f.get("job_title").to_owned(),
+        employee_type: f.get("employee_type").to_owned(),
+        company: f.get("company").to_owned(),
+        employee_id: f.get("employee_id").to_owned(),
+        locale: f.get("locale").to_owned(),
+        phone: f.get("phone").to_owned(),
+        work_address: f.get("work_address").to_owned(),
+    }
+}
+
+async fn create_user(State(state): State<AppState>, console: Console, f: Fields) -> Result<Response, PageError> {
+    let username = f.get("username").to_owned();
+    let password = Some(f.raw("password").to_owned()).filter(|p| !p.is_empty());
+    let result = admin::create_user(&state.ctx, &console.actor(), &username, profile_of(&f), password, Utc::now())
+        .await
+        .map(|u| format!("User {} created.", u.username));
+    match result {
+        Ok(text) => console.done(Ok(text), &format!("/admin/users/{}", segment(&username))).await,
+        Err(e) => console.done(Err(e), "/admin/users").await,
+    }
+}
+
+async fn show_user(
+    State(state): State<AppState>,
+    console: Console,
+    Path(username): Path<String>,
+) -> Result<Response, PageError> {
+    let (user, groups) = users::get_user(&state.ctx, &username).await?;
+    let all = users::list_groups(&state.ctx, None, None, crate::services::users::MAX_PAGE).await?;
+    let other_groups = all.items.into_iter().map(|g| g.name).filter(|g| !groups.contains(g)).collect();
+    let p = &user.profile;
+    let values = [
+        &p.email,
+        &p.first_name,
+        &p.last_name,
+        &p.display_name,
+        &p.department,
+        &p.job_title,
+        &p.employee_type,
+        &p.company,
+        &p.employee_id,
+        &p.locale,
+        &p.phone,
+        &p.work_address,
+    ];
+    let fields = PROFILE_FIELDS
+        .iter()
+        .zip(values)
+        .map(|((name, label), value)| ProfileField { name, label, value: value.clone() })
+        .collect();
+    render(&UserPage {
+        chrome: console.chrome("users"),
+        path: format!("/admin/users/{}", segment(&user.username)),
+        user,
+        fields,
+        groups,
+        other_groups,
+    })
+}
+
+async fn update_user(
+    State(state): State<AppState>,
+    console: Console,
+    Path(username): Path<String>,
+    f: Fields,
+) -> Result<Response, PageError> {
+    let result = admin::update_user(&state.ctx, &console.actor(), &username, profile_of(&f), Utc::now())
+        .await
+        .map(|_| "Profile saved.".to_owned());
+    console.done(result, &format!("/admin/users/{}", segment(&username))).await
+}
+
+async fn change_status(
+    State(state): State<AppState>,
+    console: Console,
+    Path(username): Path<String>,
+    f: Fields,
+) -> Result<Response, PageError> {
+    let now = Utc::now();
+    let result = match f.get("status") {
+        "suspended" => admin::suspend_user(&state.ctx, &console.actor(), &username, now)
+            .await
+            .map(|()| format!("{username} is suspended: sign-in and SSO are refused.")),
+        "active" => admin::activate_user(&state.ctx, &console.actor(), &username, now)
+            .await
+            .map(|()| format!("{username} is active again.")),
+        _ => {
+            return console.refuse("Choose active or suspended.", &format!("/admin/users/{}", segment(&username))).await
+        }
+    };
+    console.done(result, &format!("/admin/users/{}", segment(&username))).await
+}
+
+async fn set_password(
+    State(state): State<AppState>,
+    console: Console,
+    Path(username): Path<String>,
+    f: Fields,
+) -> Result<Response, PageError> {
+    let result = users::set_password(&state.ctx, &console.actor(), &username, f.raw("password").to_owned(), Utc::now())
+        .await
+        .map(|()| "Password set.".to_owned());
+    console.done(result, &format!("/admin/users/{}", segment(&username))).await
+}
+
+async fn delete_user(
+    State(state): State<AppState>,
+    console: Console,
+    Path(username): Path<String>,
+    f: Fields,
+) -> Result<Response, PageError> {
+    let back = format!("/admin/users/{}", segment(&username));
+    if f.get("confirm") != username {
+        return console.refuse("Type the username to confirm the deletion.", &back).await;
+    }
+    match admin::delete_user(&state.ctx, &console.actor(), &username, Utc::now()).await {
+        Ok(()) => console.done(Ok(format!("User {username} deleted.")), "/admin/users").await,
+        Err(e) => console.done(Err(e), &back).await,
+    }
+}
+
+async fn change_user_group(
+    State(state): State<AppState>,
+    console: Console,
+    Path(username): Path<String>,
+    f: Fields,
+) -> Result<Response, PageError> {
+    let group = f.get("group");
+    let is_add = f.get("action") != "remove";
+    let result = admin::change_member(&state.ctx, &console.actor(), group, &username, is_add, Utc::now())
+        .await
+        .map(|()| if is_add { format!("Added to {group}.") } else { format!("Removed from {group}.") });
+    console.done(result, &format!("/admin/users/{}", segment(&username))).await
+}
+
+async fn list_groups(
+    State(state): State<AppState>,
+    console: Console,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    let text = Some(q.q.trim()).filter(|t| !t.is_empty());
+    let after = Some(q.after.as_str()).filter(|a| !a.is_empty());
+    let page = users::list_groups(&state.ctx, text, after, PAGE).await?;
+    let next = page.next_after.map(|a| format!("/admin/groups?q={}&after={}", encode(&q.q), encode(&a)));
+    render(&GroupsPage { chrome: console.chrome("groups"), q, groups: page.items, next })
+}
+
+async fn create_group(State(state): State<AppState>, console: Console, f: Fields) -> Result<Response, PageError> {
+    let name = f.get("name").to_owned();
+    match admin::create_group(&state.ctx, &console.actor(), &name, Utc::now()).await {
+        Ok(g) => {
+            console.done(Ok(format!("Group {} created.", g.name)), &format!("/admin/groups/{}", segment(&name))).await
+        }
+        Err(e) => console.done(Err(e), "/admin/groups").await,
+    }
+}
+
+async fn show_group(
+    State(state): State<AppState>,
+    console: Console,
+    Path(name): Path<String>,
+) -> Result<Response, PageError> {
+    let (group, apps) = users::get_group(&state.ctx, &name).await?;
+    let members = users::list_members(&state.ctx, &name, None, crate::services::users::MAX_PAGE).await?;
+    render(&GroupPage {
+        chrome: console.chrome("groups"),
+        path: format!("/admin/groups/{}", segment(&group.name)),
+        name: group.name,
+        more_members: members.next_after.is_some(),
+        members: members.items,
+        apps,
+    })
+}
+
+async fn rename_group(
+    State(state): State<AppState>,
+    console: Console,
+    Path(name): Path<String>,
+    f: Fields,
+) -> Result<Response, PageError> {
+    let new_name = f.get("new_name").to_owned();
+    match admin::rename_group(&state.ctx, &console.actor(), &name, &new_name, Utc::now()).await {
+        Ok(()) => {
+            console.done(Ok(format!("Renamed to {new_name}.")), &format!("/admin/groups/{}", segment(&new_name))).await
+        }
+        Err(e) => console.done(Err(e), &format!("/admin/groups/{}", segment(&name))).await,
+    }
+}
+
+async fn delete_group(
+    State(state): State<AppState>,
+    console: Console,
+    Path(name): Path<String>,
+    f: Fields,
+) -> Result<Response, PageError> {
+    let back = format!("/admin/groups/{}", segment(&name));
+    if f.get("confirm") != name {
+        return console.refuse("Type the group's name to confirm the deletion.", &back).await;
+    }
+    match admin::delete_group(&state.ctx, &console.actor(), &name, Utc::now()).await {
+        Ok(()) => console.done(Ok(format!("Group {name} deleted.")), "/admin/groups").await,
+        Err(e) => console.done(Err(e), &back).await,
+    }
+}
+
+async fn change_member(
+    State(state): State<AppState>,
+    console: Console,
+    Path(name): Path<String>,
+    f: Fields,
+) -> Result<Response, PageError> {
+    let username = f.get("username");
+    let is_add = f.get("action") != "remove";
+    let result: Result<String, Error> =
+        admin::change_member(&state.ctx, &console.actor(), &name, username, is_add, Utc::now()).await.map(|()| {
+            if is_add {
+                format!("{username} added.")
+            } else {
+                format!("{username} removed.")
+            }
+        });
+    console.done(result, &format!("/admin/groups/{}", segment(&name))).await
+}
