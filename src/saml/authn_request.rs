@@ -217,19 +217,8 @@ pub fn verify_root_signature(
 pub fn parse(xml: &str, is_signed: bool) -> Result<AuthnRequest, Error> {
     precheck(xml)?;
     let doc = parse_document(xml)?;
-    let root = doc.root_element();
-    if !is(&root, PROTOCOL_NS, "AuthnRequest") {
-        return Err(Error::WrongMessage { expected: "AuthnRequest" });
-    }
-    if root.attribute("Version") != Some("2.0") {
-        return Err(Error::InvalidField { field: "Version" });
-    }
-    check_unique_ids(&doc)?;
-    let id = root.attribute("ID").filter(|id| is_valid_id(id)).ok_or(Error::InvalidField { field: "ID" })?;
-    let issue_instant =
-        root.attribute("IssueInstant").and_then(parse_time).ok_or(Error::InvalidField { field: "IssueInstant" })?;
-    let issuer = child(&root, ASSERTION_NS, "Issuer").ok_or(Error::InvalidField { field: "Issuer" })?;
-    let issuer = text_of(&issuer, "Issuer")?;
+    let root = message_root(&doc, "AuthnRequest")?;
+    let (id, issue_instant, issuer) = request_header(&root)?;
     if issuer.is_empty() {
         return Err(Error::InvalidField { field: "Issuer" });
     }
@@ -391,6 +380,29 @@ fn check_digest(alg: &str, allow_sha1: bool) -> Result<(), Error> {
         "http://www.w3.org/2000/09/xmldsig#sha1" if allow_sha1 => Ok(()),
         other => Err(Error::WeakAlgorithm { alg: other.chars().take(120).collect() }),
     }
+}
+
+/// The root of a protocol message from an SP, after the checks every one starts with: the expected element in the
+/// protocol namespace, SAML 2.0, and IDs unique in the document (signature wrapping relies on duplicates).
+pub(crate) fn message_root<'a, 'i>(doc: &'a Document<'i>, expected: &'static str) -> Result<Node<'a, 'i>, Error> {
+    let root = doc.root_element();
+    if !is(&root, PROTOCOL_NS, expected) {
+        return Err(Error::WrongMessage { expected });
+    }
+    if root.attribute("Version") != Some("2.0") {
+        return Err(Error::InvalidField { field: "Version" });
+    }
+    check_unique_ids(doc)?;
+    Ok(root)
+}
+
+/// A request's ID, IssueInstant and Issuer (AuthnRequest, LogoutRequest).
+pub(crate) fn request_header(root: &Node<'_, '_>) -> Result<(String, DateTime<Utc>, String), Error> {
+    let id = root.attribute("ID").filter(|id| is_valid_id(id)).ok_or(Error::InvalidField { field: "ID" })?;
+    let issue_instant =
+        root.attribute("IssueInstant").and_then(parse_time).ok_or(Error::InvalidField { field: "IssueInstant" })?;
+    let issuer = child(root, ASSERTION_NS, "Issuer").ok_or(Error::InvalidField { field: "Issuer" })?;
+    Ok((id.to_owned(), issue_instant, text_of(&issuer, "Issuer")?))
 }
 
 pub(crate) fn parse_document(xml: &str) -> Result<Document<'_>, Error> {

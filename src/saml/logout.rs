@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::saml::authn_request::{
-    check_unique_ids, child, is, is_valid_id, parse_document, parse_time, precheck, same_url, text_of, Freshness,
+    child, is, message_root, parse_document, precheck, request_header, same_url, text_of, Freshness,
 };
 use crate::saml::keys::SigningKey;
 use crate::saml::response::{saml_time, NameId, ASSERTION_NS, PROTOCOL_NS};
@@ -46,19 +46,8 @@ pub struct LogoutResponse {
 pub fn parse_logout_request(xml: &str, is_signed: bool) -> Result<LogoutRequest, Error> {
     precheck(xml)?;
     let doc = parse_document(xml)?;
-    let root = doc.root_element();
-    if !is(&root, PROTOCOL_NS, "LogoutRequest") {
-        return Err(Error::WrongMessage { expected: "LogoutRequest" });
-    }
-    if root.attribute("Version") != Some("2.0") {
-        return Err(Error::InvalidField { field: "Version" });
-    }
-    check_unique_ids(&doc)?;
-    let id = root.attribute("ID").filter(|id| is_valid_id(id)).ok_or(Error::InvalidField { field: "ID" })?;
-    let issue_instant =
-        root.attribute("IssueInstant").and_then(parse_time).ok_or(Error::InvalidField { field: "IssueInstant" })?;
-    let issuer = child(&root, ASSERTION_NS, "Issuer").ok_or(Error::InvalidField { field: "Issuer" })?;
-    let issuer = text_of(&issuer, "Issuer")?;
+    let root = message_root(&doc, "LogoutRequest")?;
+    let (id, issue_instant, issuer) = request_header(&root)?;
     // Only a plain NameID identifies the principal; BaseID and EncryptedID are not supported.
     let name_id = child(&root, ASSERTION_NS, "NameID").ok_or(Error::InvalidField { field: "NameID" })?;
     let name_id = text_of(&name_id, "NameID")?;
@@ -83,14 +72,7 @@ pub fn parse_logout_request(xml: &str, is_signed: bool) -> Result<LogoutRequest,
 pub fn parse_logout_response(xml: &str, is_signed: bool) -> Result<LogoutResponse, Error> {
     precheck(xml)?;
     let doc = parse_document(xml)?;
-    let root = doc.root_element();
-    if !is(&root, PROTOCOL_NS, "LogoutResponse") {
-        return Err(Error::WrongMessage { expected: "LogoutResponse" });
-    }
-    if root.attribute("Version") != Some("2.0") {
-        return Err(Error::InvalidField { field: "Version" });
-    }
-    check_unique_ids(&doc)?;
+    let root = message_root(&doc, "LogoutResponse")?;
     let issuer = child(&root, ASSERTION_NS, "Issuer").ok_or(Error::InvalidField { field: "Issuer" })?;
     let status = child(&root, PROTOCOL_NS, "Status")
         .and_then(|s| child(&s, PROTOCOL_NS, "StatusCode"))
