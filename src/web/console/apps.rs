@@ -525,7 +525,7 @@ async fn show(
         n_retired,
         sp_encryption_certificates,
         encryption_algorithms: choices(
-            [("aes256-gcm", "AES-256-GCM (recommended)"), ("aes256-cbc", "AES-256-CBC (only for old SPs)")],
+            [("aes256-gcm", "AES-256-GCM"), ("aes256-cbc", "AES-256-CBC (old SPs)")],
             sp.data_encryption.as_str(),
         ),
         name_id_formats: choices(
