@@ -486,6 +486,13 @@ async fn unusable_metadata_files_are_refused_with_a_message() {
     let reply = post_upload(&app, "/admin/apps/new", &fields, &huge, Some(&admin.cookie)).await;
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(reply.body.contains("at most 512 KiB"), "{}", reply.body);
+    // A body that claims to be multipart but is not: a plain 400 page.
+    let request = Request::post("/admin/apps/new")
+        .header(header::CONTENT_TYPE, "multipart/form-data; boundary=nope")
+        .header(header::COOKIE, &admin.cookie)
+        .body(Body::from("csrf_token=x&kind=metadata"))
+        .unwrap();
+    assert_eq!(app.send(request).await.status, StatusCode::BAD_REQUEST);
     assert!(apps::details(&app.ctx, "refused").await.is_err());
     assert!(admin_events(&app).await.is_empty(), "nothing was created");
 }

@@ -207,7 +207,7 @@ impl FromRequest<AppState> for Upload {
             );
             return Err(PageError::new(StatusCode::PAYLOAD_TOO_LARGE, "Upload too large", text).into_response());
         };
-        let Ok((pairs, files)) = read_multipart(&parts.headers, bytes).await else {
+        let Some((pairs, files)) = read_multipart(&parts.headers, bytes).await else {
             return Err(PageError::new(StatusCode::BAD_REQUEST, "Unreadable form", "The form could not be read.")
                 .into_response());
         };
@@ -217,26 +217,27 @@ impl FromRequest<AppState> for Upload {
 
 type Parsed = (Vec<(String, String)>, Vec<(String, UploadedFile)>);
 
-/// The text fields and files of a multipart body already read into memory.
-async fn read_multipart(headers: &HeaderMap, bytes: Bytes) -> Result<Parsed, Response> {
+/// The text fields and files of a multipart body already read into memory; `None` when it is malformed (a bad
+/// boundary, a text field that is not UTF-8).
+async fn read_multipart(headers: &HeaderMap, bytes: Bytes) -> Option<Parsed> {
     // A request of its own, so the router's body limit for urlencoded forms does not apply to the upload.
     let mut request = Request::new(Body::from(bytes));
     if let Some(value) = headers.get(header::CONTENT_TYPE) {
         request.headers_mut().insert(header::CONTENT_TYPE, value.clone());
     }
-    let mut multipart = Multipart::from_request(request, &()).await.map_err(IntoResponse::into_response)?;
+    let mut multipart = Multipart::from_request(request, &()).await.ok()?;
     let (mut pairs, mut files) = (Vec::new(), Vec::new());
-    while let Some(field) = multipart.next_field().await.map_err(IntoResponse::into_response)? {
+    while let Some(field) = multipart.next_field().await.ok()? {
         let name = field.name().unwrap_or_default().to_owned();
         match field.file_name().map(str::to_owned) {
             Some(file_name) => {
-                let bytes = field.bytes().await.map_err(IntoResponse::into_response)?;
+                let bytes = field.bytes().await.ok()?;
                 files.push((name, UploadedFile { file_name, bytes }));
             }
-            None => pairs.push((name, field.text().await.map_err(IntoResponse::into_response)?)),
+            None => pairs.push((name, field.text().await.ok()?)),
         }
     }
-    Ok((pairs, files))
+    Some((pairs, files))
 }
 
 /// The fields of a form whose CSRF token matches the session's; otherwise the 403 page.
