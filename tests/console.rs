@@ -4,12 +4,14 @@
 
 mod common;
 
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
 use chrono::Utc;
 use common::*;
 use sesame::audit::{Actor, EventFilter, EventName};
+use sesame::saml::keys::{Certificate, SigningKey};
 use sesame::services::apps::{self, AppChange};
-use sesame::services::{admin, admins};
+use sesame::services::{admin, admins, rotation};
 
 const ADMIN_PASSWORD: &str = "admin password 123";
 
@@ -53,8 +55,11 @@ const PAGES: [&str; 14] = [
     "/admin/events?type=admin&success=yes&since=2020-01-01T00:00",
 ];
 
+/// A form to post: its path and fields.
+type Form = (&'static str, Vec<(&'static str, &'static str)>);
+
 /// Every form of the console, with fields that would succeed given the right token.
-fn forms() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
+fn forms() -> Vec<Form> {
     vec![
         ("/admin/apps/delete", vec![("app", "acme"), ("confirm", "1")]),
         (
@@ -67,6 +72,11 @@ fn forms() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         ("/admin/apps/acme/groups", vec![("action", "bind"), ("group", "outsiders")]),
         ("/admin/apps/acme/activation", vec![("active", "no")]),
         ("/admin/apps/acme/certificate/rotate", vec![]),
+        ("/admin/apps/acme/certificate/stage", vec![]),
+        ("/admin/apps/acme/certificate/activate", vec![("at", "")]),
+        ("/admin/apps/acme/certificate/retire", vec![]),
+        ("/admin/apps/acme/encryption", vec![("encryption_algorithm", "aes256-cbc")]),
+        ("/admin/apps/acme/metadata", vec![("metadata_xml", "<md:EntityDescriptor/>")]),
         ("/admin/apps/acme/idm", vec![("action", "deactivate")]),
         ("/admin/users", vec![("username", "mallory"), ("email", "mallory@example.com")]),
         ("/admin/users/alice", vec![("email", "evil@example.com")]),
@@ -79,6 +89,49 @@ fn forms() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         ("/admin/groups/staff/delete", vec![("confirm", "staff")]),
         ("/admin/groups/staff/members", vec![("action", "add"), ("username", "bob")]),
     ]
+}
+
+/// Every form with a file input, sent as `multipart/form-data` with a metadata file that would be accepted.
+fn uploads(app: &TestApp) -> Vec<(Form, String)> {
+    let xml = other_sp_metadata(app);
+    vec![
+        (("/admin/apps/new", vec![("kind", "metadata"), ("name", "uploaded")]), xml.clone()),
+        (("/admin/apps/acme/metadata", vec![]), xml),
+    ]
+}
+
+/// SP metadata of another SP than the fixture's (its own entity ID and ACS URL).
+fn other_sp_metadata(app: &TestApp) -> String {
+    sp_metadata(&app.sp_key, false)
+        .replace(SP_ENTITY, "https://other.example.com/saml/metadata")
+        .replace(ACS2, "https://other.example.com/saml/acs2")
+        .replace(ACS, "https://other.example.com/saml/acs")
+}
+
+/// Posts `fields` and one file (`metadata_file`) as `multipart/form-data`, as a browser sends a file input.
+async fn post_upload(app: &TestApp, uri: &str, fields: &[(&str, &str)], file: &[u8], cookie: Option<&str>) -> Reply {
+    let boundary = "----sesame-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"metadata_file\"; filename=\"sp-metadata.xml\"\r\n\
+             Content-Type: text/xml\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut request =
+        Request::post(uri).header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"));
+    if let Some(c) = cookie {
+        request = request.header(header::COOKIE, c);
+    }
+    app.send(request.body(Body::from(body)).unwrap()).await
 }
 
 async fn admin_events(app: &TestApp) -> Vec<sesame::audit::Event> {
@@ -124,6 +177,10 @@ async fn without_an_administrator_every_page_and_form_goes_to_the_sign_in_page()
         let reply = app.post_form(path, &fields, None).await;
         assert_eq!(reply.location.as_deref(), Some("/admin/login"), "{path}");
     }
+    for ((path, fields), file) in uploads(&app) {
+        let reply = post_upload(&app, path, &fields, file.as_bytes(), None).await;
+        assert_eq!(reply.location.as_deref(), Some("/admin/login"), "{path} (upload)");
+    }
     assert!(admin_events(&app).await.is_empty());
 }
 
@@ -141,6 +198,11 @@ async fn a_portal_session_is_not_an_administrator() {
         fields.push(("csrf_token", &token));
         let reply = app.post_form(path, &fields, Some(&portal)).await;
         assert_eq!(reply.location.as_deref(), Some("/admin/login"), "{path}");
+    }
+    for ((path, mut fields), file) in uploads(&app) {
+        fields.push(("csrf_token", &token));
+        let reply = post_upload(&app, path, &fields, file.as_bytes(), Some(&portal)).await;
+        assert_eq!(reply.location.as_deref(), Some("/admin/login"), "{path} (upload)");
     }
     assert!(admin_events(&app).await.is_empty());
 }
@@ -160,7 +222,20 @@ async fn every_console_form_refuses_a_missing_or_wrong_csrf_token() {
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "{path} with a wrong token");
         assert!(reply.body.contains("Form expired"), "{path}");
     }
+    // The multipart variant checks the token the same way, wherever the field is in the body.
+    for ((path, fields), file) in uploads(&app) {
+        let missing = post_upload(&app, path, &fields, file.as_bytes(), Some(&admin.cookie)).await;
+        assert_eq!(missing.status, StatusCode::FORBIDDEN, "{path} upload without a token");
+        let mut wrong = fields.clone();
+        wrong.push(("csrf_token", &other_token));
+        let reply = post_upload(&app, path, &wrong, file.as_bytes(), Some(&admin.cookie)).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{path} upload with a wrong token");
+        assert!(reply.body.contains("Form expired"), "{path}");
+    }
     assert!(admin_events(&app).await.is_empty(), "no change was made");
+    assert!(apps::details(&app.ctx, "uploaded").await.is_err());
+    assert_eq!(apps::details(&app.ctx, "acme").await.unwrap().app.sp.entity_id, SP_ENTITY);
+    assert_eq!(rotation::list_certificates(&app.ctx, "acme").await.unwrap().len(), 1);
     let acme = apps::details(&app.ctx, "acme").await.unwrap();
     assert!(acme.app.is_active && acme.app.display_label != "Changed");
     assert!(admin::find_user(&app.ctx, "alice").await.unwrap().is_active());
@@ -349,4 +424,226 @@ async fn refused_changes_are_shown_on_the_page() {
     app.post_form("/admin/apps/new", &fields, Some(&admin.cookie)).await;
     let page = app.get("/admin/apps/new", Some(&admin.cookie)).await;
     assert!(page.body.contains("flash-error"), "{}", page.body);
+}
+
+/// "+ Add New Application" with the SP's metadata as a file: the application has the file's entity ID and ACS.
+#[tokio::test]
+async fn an_uploaded_metadata_file_creates_the_application() {
+    let (app, admin) = with_admin().await;
+    let fields = [
+        ("csrf_token", admin.token.as_str()),
+        ("kind", "metadata"),
+        ("name", "uploaded"),
+        ("display_label", "Uploaded SP"),
+        ("metadata_url", ""),
+        ("metadata_xml", ""),
+    ];
+    let xml = other_sp_metadata(&app);
+    let reply = post_upload(&app, "/admin/apps/new", &fields, xml.as_bytes(), Some(&admin.cookie)).await;
+    assert_eq!(reply.location.as_deref(), Some("/admin/apps/uploaded?tab=sso"), "{}", reply.body);
+    let page = app.get("/admin/apps/uploaded?tab=sso", Some(&admin.cookie)).await.body;
+    assert!(page.contains("flash-ok") && page.contains("Application uploaded created."), "{page}");
+    assert!(
+        page.contains("https://other.example.com/saml/metadata") && page.contains("https://other.example.com/saml/acs")
+    );
+    let d = apps::details(&app.ctx, "uploaded").await.unwrap();
+    assert_eq!(d.app.sp.entity_id, "https://other.example.com/saml/metadata");
+    assert_eq!(d.app.sp.acs.first().unwrap().url, "https://other.example.com/saml/acs");
+    assert_eq!(d.app.display_label, "Uploaded SP");
+    assert!(d.app.sp.metadata_url.is_empty(), "a file is not registered for refresh");
+    let created = admin_events(&app).await.into_iter().find(|e| e.name == EventName::AdminAppCreate).unwrap();
+    assert_eq!(created.actor, "admin:root");
+}
+
+/// Oversized, binary and non-metadata files (and a file with pasted XML besides) come back as a message on the
+/// form, never an error page, and create nothing.
+#[tokio::test]
+async fn unusable_metadata_files_are_refused_with_a_message() {
+    let (app, admin) = with_admin().await;
+    let fields = [("csrf_token", admin.token.as_str()), ("kind", "metadata"), ("name", "refused")];
+    let oversized = format!("<!-- {} -->{}", "x".repeat(600 * 1024), other_sp_metadata(&app));
+    let good = other_sp_metadata(&app);
+    let both =
+        [("csrf_token", admin.token.as_str()), ("kind", "metadata"), ("name", "refused"), ("metadata_xml", "<x/>")];
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [u8], &'a str);
+    let cases: [Case; 5] = [
+        (&fields, oversized.as_bytes(), "at most 512 KiB"),
+        (&fields, &[0x89, b'P', b'N', b'G', 0xff, 0xfe, 0x00], "is not a text file (UTF-8)"),
+        (&fields, b"name,email\nalice,alice@example.com\n", "sp-metadata.xml was not imported: "),
+        (&fields, b"<html><body>Not metadata</body></html>", "sp-metadata.xml was not imported: "),
+        (&both, good.as_bytes(), "not both"),
+    ];
+    for (fields, file, message) in cases {
+        let reply = post_upload(&app, "/admin/apps/new", fields, file, Some(&admin.cookie)).await;
+        assert_eq!(reply.location.as_deref(), Some("/admin/apps/new"), "{message}: {}", reply.body);
+        let page = app.get("/admin/apps/new", Some(&admin.cookie)).await.body;
+        let text = flash_error(&page);
+        assert!(text.contains(message), "{message}: {page}");
+        assert!(page.contains("name=\"metadata_file\""), "the form is shown again");
+    }
+    // Past twice the cap the body is not read at all: a plain 413 page.
+    let huge = vec![b'x'; 1024 * 1024 + 1];
+    let reply = post_upload(&app, "/admin/apps/new", &fields, &huge, Some(&admin.cookie)).await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(reply.body.contains("at most 512 KiB"), "{}", reply.body);
+    // A body that claims to be multipart but is not: a plain 400 page.
+    let request = Request::post("/admin/apps/new")
+        .header(header::CONTENT_TYPE, "multipart/form-data; boundary=nope")
+        .header(header::COOKIE, &admin.cookie)
+        .body(Body::from("csrf_token=x&kind=metadata"))
+        .unwrap();
+    assert_eq!(app.send(request).await.status, StatusCode::BAD_REQUEST);
+    assert!(apps::details(&app.ctx, "refused").await.is_err());
+    assert!(admin_events(&app).await.is_empty(), "nothing was created");
+}
+
+/// The SSO tab's metadata upload updates the application like a re-import: new entity ID and ACS, the settings
+/// kept, and a requirement for signed requests never relaxed by a document that does not ask for it.
+#[tokio::test]
+async fn new_metadata_from_the_sso_tab_updates_the_application() {
+    let (app, admin) = with_admin().await;
+    let change = AppChange { require_signed_requests: Some(true), ..AppChange::default() };
+    apps::update(&app.ctx, &Actor::Cli, "acme", &change, Utc::now()).await.unwrap();
+    let fields = [("csrf_token", admin.token.as_str())];
+    let xml = other_sp_metadata(&app);
+    let reply = post_upload(&app, "/admin/apps/acme/metadata", &fields, xml.as_bytes(), Some(&admin.cookie)).await;
+    assert_eq!(reply.location.as_deref(), Some("/admin/apps/acme?tab=sso"));
+    let page = app.get("/admin/apps/acme?tab=sso", Some(&admin.cookie)).await.body;
+    assert!(
+        page.contains("flash-ok") && page.contains("entity ID https://other.example.com/saml/metadata, 2 ACS URLs"),
+        "{page}"
+    );
+    let d = apps::details(&app.ctx, "acme").await.unwrap();
+    assert_eq!(d.app.sp.entity_id, "https://other.example.com/saml/metadata");
+    assert!(d.app.sp.require_signed_requests, "a re-import never relaxes signed requests");
+    assert_eq!(d.app.display_label, "Acme CRM", "the settings stay");
+    // The form updates only: an unknown application is not created by it.
+    let reply = post_upload(&app, "/admin/apps/ghost/metadata", &fields, xml.as_bytes(), Some(&admin.cookie)).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert!(apps::details(&app.ctx, "ghost").await.is_err());
+}
+
+/// The text of the page's error message (empty when there is none).
+fn flash_error(page: &str) -> String {
+    let Some(start) = page.find("class=\"flash flash-error\"") else { return String::new() };
+    let rest = &page[start..];
+    let text = &rest[rest.find('>').unwrap() + 1..rest.find("</p>").unwrap()];
+    unescape(text)
+}
+
+/// The fingerprints of the certificates the IdP metadata publishes, in document order.
+async fn published(app: &TestApp) -> Vec<String> {
+    let xml = app.get("/saml2/acme/metadata", None).await.body;
+    xml.split("<ds:X509Certificate>")
+        .skip(1)
+        .map(|rest| Certificate::from_base64(rest.split('<').next().unwrap()).unwrap().fingerprint)
+        .collect()
+}
+
+/// The states and fingerprints the console's SSO tab shows, in order.
+async fn states(app: &TestApp) -> Vec<(String, String)> {
+    rotation::list_certificates(&app.ctx, "acme")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.state.as_str() != "retired")
+        .map(|c| (c.state.as_str().to_owned(), c.fingerprint))
+        .collect()
+}
+
+/// Stage, activate (scheduled, then now) and retire through the console: the page shows each state, the
+/// metadata publishes current, next, previous in that order, and each step is an event of the administrator.
+#[tokio::test]
+async fn staged_rotation_through_the_console_forms() {
+    let (app, admin) = with_admin().await;
+    let sso = "/admin/apps/acme?tab=sso";
+    let first = states(&app).await.first().unwrap().1.clone();
+    let page = app.get(sso, Some(&admin.cookie)).await.body;
+    assert!(page.contains("Stage next certificate") && page.contains(&first) && !page.contains("Activate next"));
+    assert!(page.contains("without downtime") && page.contains("Replace certificate now"));
+
+    post(&app, &admin, "/admin/apps/acme/certificate/stage", vec![]).await;
+    let staged = states(&app).await;
+    assert_eq!(staged.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(), ["current", "next"]);
+    let next = staged[1].1.clone();
+    assert_eq!(published(&app).await, [first.clone(), next.clone()], "current first, then next");
+    let page = app.get(sso, Some(&admin.cookie)).await.body;
+    assert!(page.contains(">next<") && page.contains(&next) && page.contains("Activate next"), "{page}");
+    assert!(page.contains("type=\"datetime-local\"") && page.contains("(UTC"), "the time is read as UTC");
+
+    // A time in the future schedules; a time that is no time is refused on the page.
+    post(&app, &admin, "/admin/apps/acme/certificate/activate", vec![("at", "2099-01-02T03:04")]).await;
+    let page = app.get(sso, Some(&admin.cookie)).await.body;
+    assert!(page.contains("activates at 2099-01-02 03:04 UTC"), "{page}");
+    assert_eq!(states(&app).await, staged);
+    let fields = [("csrf_token", admin.token.as_str()), ("at", "next tuesday")];
+    app.post_form("/admin/apps/acme/certificate/activate", &fields, Some(&admin.cookie)).await;
+    let page = app.get(sso, Some(&admin.cookie)).await.body;
+    assert!(page.contains("flash-error") && page.contains("is not a date and time"), "{page}");
+
+    post(&app, &admin, "/admin/apps/acme/certificate/activate", vec![("at", "")]).await;
+    assert_eq!(states(&app).await, [("current".to_owned(), next.clone()), ("previous".to_owned(), first.clone())]);
+    assert_eq!(published(&app).await, [next.clone(), first.clone()], "the new current first, then previous");
+    let page = app.get(sso, Some(&admin.cookie)).await.body;
+    assert!(page.contains(">previous<") && page.contains("Retire previous"), "{page}");
+
+    post(&app, &admin, "/admin/apps/acme/certificate/retire", vec![]).await;
+    assert_eq!(states(&app).await, [("current".to_owned(), next.clone())]);
+    assert_eq!(published(&app).await, std::slice::from_ref(&next));
+    let page = app.get(sso, Some(&admin.cookie)).await.body;
+    assert!(!page.contains(&first) && page.contains("1 retired certificate is no longer published"), "{page}");
+
+    // Retiring again has nothing to retire: a message, not an error page.
+    let fields = [("csrf_token", admin.token.as_str())];
+    app.post_form("/admin/apps/acme/certificate/retire", &fields, Some(&admin.cookie)).await;
+    assert!(app.get(sso, Some(&admin.cookie)).await.body.contains("no previous certificate to retire"));
+
+    let steps: Vec<_> =
+        admin_events(&app).await.into_iter().filter(|e| e.actor == "admin:root").map(|e| e.name).collect();
+    for name in [EventName::AdminAppStageCert, EventName::AdminAppActivateCert, EventName::AdminAppRetireCert] {
+        assert!(steps.contains(&name), "{name:?} in {steps:?}");
+    }
+}
+
+/// Encryption needs the SP's encryption certificate: without one the service's refusal is the page's message;
+/// once new metadata brings one, the page shows it and the settings are saved.
+#[tokio::test]
+async fn encryption_settings_need_an_sp_encryption_certificate() {
+    let (app, admin) = with_admin().await;
+    let sso = "/admin/apps/acme?tab=sso";
+    let on = [
+        ("csrf_token", admin.token.as_str()),
+        ("encrypt_assertions", "on"),
+        ("encryption_algorithm", "aes256-cbc"),
+        ("encrypt_name_id", "on"),
+    ];
+    let reply = app.post_form("/admin/apps/acme/encryption", &on, Some(&admin.cookie)).await;
+    assert_eq!(reply.location.as_deref(), Some(sso));
+    let page = app.get(sso, Some(&admin.cookie)).await.body;
+    assert!(page.contains("flash-error") && page.contains("encryption certificate"), "{page}");
+    assert!(page.contains("has no encryption certificate"));
+    assert!(!apps::details(&app.ctx, "acme").await.unwrap().app.sp.encrypt_assertions);
+
+    let enc = SigningKey::generate("sp-encryption", Utc::now(), 2).unwrap();
+    let key = format!(
+        r#"<md:KeyDescriptor use="encryption"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:AssertionConsumerService"#,
+        enc.cert.to_base64()
+    );
+    let xml = sp_metadata(&app.sp_key, false).replacen("<md:AssertionConsumerService", &key, 1);
+    let fields = [("csrf_token", admin.token.as_str())];
+    post_upload(&app, "/admin/apps/acme/metadata", &fields, xml.as_bytes(), Some(&admin.cookie)).await;
+    let page = app.get(sso, Some(&admin.cookie)).await.body;
+    assert!(
+        page.contains("flash-ok") && page.contains("sp-encryption") && page.contains(&enc.cert.fingerprint),
+        "{page}"
+    );
+    assert!(page.contains("expires in 1 day<"), "a certificate of 2 days is flagged: {page}");
+
+    post(&app, &admin, "/admin/apps/acme/encryption", on[1..].to_vec()).await;
+    let sp = apps::details(&app.ctx, "acme").await.unwrap().app.sp;
+    assert!(sp.encrypt_assertions && sp.encrypt_name_id);
+    assert_eq!(sp.data_encryption.as_str(), "aes256-cbc");
+    let page = app.get(sso, Some(&admin.cookie)).await.body;
+    assert!(page.contains("value=\"aes256-cbc\" selected"), "{page}");
 }

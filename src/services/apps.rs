@@ -26,6 +26,8 @@ pub struct AppDetails {
     pub bound_groups: Vec<String>,
     /// The published certificates, current first.
     pub certificates: Vec<Certificate>,
+    /// The SP's encryption certificates, from its metadata (the first one is used).
+    pub sp_encryption_certificates: Vec<Certificate>,
     pub idm: Option<IdmState>,
 }
 
@@ -108,6 +110,12 @@ pub async fn details(ctx: &Ctx, name: &str) -> Result<AppDetails, Error> {
     let mut conn = ctx.db.conn().await?;
     let app = apps::find_app(&mut conn, name).await?.ok_or_else(|| Error::UnknownApp { name: name.to_owned() })?;
     let certificates = if app.is_saml() { published_certificates(&mut conn, &app).await? } else { Vec::new() };
+    let sp_encryption_certificates = app
+        .sp
+        .encryption_certificates
+        .iter()
+        .map(|pem| Certificate::from_pem(pem.as_bytes()))
+        .collect::<Result<_, _>>()?;
     let bound_groups = apps::list_bound_group_names(&mut conn, app.id).await?;
     let idm = idm::find_integration(&mut conn, app.id).await?.map(|i| IdmState {
         base_url: i.base_url,
@@ -123,6 +131,7 @@ pub async fn details(ctx: &Ctx, name: &str) -> Result<AppDetails, Error> {
         idp_url,
         bound_groups,
         certificates,
+        sp_encryption_certificates,
         idm,
         app,
     })

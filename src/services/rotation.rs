@@ -196,6 +196,38 @@ pub async fn housekeeping(ctx: &Ctx, now: DateTime<Utc>) {
     }
 }
 
+/// One certificate of an application, as the console shows it.
+#[derive(Debug, Clone)]
+pub struct CertEntry {
+    pub fingerprint: String,
+    pub state: CertState,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    /// For a staged certificate whose activation is scheduled.
+    pub activate_at: Option<DateTime<Utc>>,
+}
+
+/// Every certificate of a SAML application: published ones first (current, next, previous), then retired ones,
+/// newest first within a state.
+pub async fn list_certificates(ctx: &Ctx, name: &str) -> Result<Vec<CertEntry>, Error> {
+    let mut conn = ctx.db.conn().await?;
+    let app = apps::find_app(&mut conn, name).await?.ok_or_else(|| Error::UnknownApp { name: name.to_owned() })?;
+    if !app.is_saml() {
+        return Err(Error::NotSaml { name: name.to_owned() });
+    }
+    let list = certs::list_certs(&mut conn, app.id).await?;
+    Ok(list
+        .iter()
+        .map(|c| CertEntry {
+            fingerprint: c.fingerprint.clone(),
+            state: c.state,
+            not_before: at_ms(c.not_before_ms),
+            not_after: at_ms(c.not_after_ms),
+            activate_at: c.activate_at_ms.map(at_ms),
+        })
+        .collect())
+}
+
 /// One certificate as `sesame app show` prints it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CertView {

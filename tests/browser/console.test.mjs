@@ -1,8 +1,9 @@
 // The admin console and the portal in a real browser (Debian's chromium, driven by playwright-core), on loopback:
 // an administrator signs in, creates users, an application from a pysaml2 SP's metadata URL, a group bound to it
 // and a membership; the member signs in at the portal, clicks the tile and arrives signed in at the SP; a user
-// outside the group is denied; the events page shows all of it. Screenshots of every page (laptop and phone) go to
-// target/screenshots/ for review.
+// outside the group is denied; the events page shows all of it. Then the SSO tab's certificates (a staged next one)
+// and encryption, a second application from the SP's metadata uploaded as a file, and one from a catalog connector
+// with its Identity Management tab. Screenshots of every page (laptop and phone) go to target/screenshots/ for review.
 //
 // Run by `make test-browser` (SESAME_BIN names the debug binary; PYTHON the venv with pysaml2).
 
@@ -323,6 +324,88 @@ test("an admin sets up an application in the console; a member signs in to the S
   await admin.getByRole("button", { name: "Activate SSO" }).click();
   assert.equal(await flash(admin), "SSO is active again.");
 
+  // The SSO tab's certificates: a staged next one beside the current one (activating it is left to the Rust
+  // tests, so the SP keeps the certificate it loaded), and the encryption settings.
+  await admin.goto(`${idp}/admin/apps/${APP.name}?tab=sso`);
+  await admin.getByRole("button", { name: "Stage next certificate" }).click();
+  await admin.waitForURL(`${idp}/admin/apps/${APP.name}?tab=sso`);
+  assert.match(await flash(admin), /^Next certificate [0-9a-f]{16} staged/);
+  const certs = admin.locator("#certificates");
+  assert.match(await certs.textContent(), /current[\s\S]*next/);
+  assert.ok(await admin.getByLabel("Activate at (UTC; empty: now)").isVisible());
+  await certs.screenshot({ path: join(SHOTS, "21-app-sso-certificates.png") });
+  const encryption = admin.locator("#encryption");
+  assert.match(await encryption.textContent(), /Encrypt assertions/);
+  await encryption.screenshot({ path: join(SHOTS, "22-app-sso-encryption.png") });
+  await shot(admin, "23-app-sso-staged");
+
+  // A second application from the same SP's metadata, uploaded as a file.
+  const metadata = await (await fetch(`${sp}/metadata`)).text();
+  await admin.goto(`${idp}/admin/apps/new`);
+  await admin.getByLabel("Name (in the IdP URL; fixed once created)").fill("demo-file");
+  await admin.getByLabel("Display label").first().fill("Demo SP (file)");
+  await admin.getByLabel("SP metadata file").first().setInputFiles({
+    name: "sp-metadata.xml",
+    mimeType: "text/xml",
+    buffer: Buffer.from(metadata),
+  });
+  await shot(admin, "24-app-new-file");
+  await admin.getByRole("button", { name: "Create from metadata" }).click();
+  await admin.waitForURL(`${idp}/admin/apps/demo-file?tab=sso`);
+  assert.equal(await flash(admin), "Application demo-file created.");
+  const uploaded = await admin.textContent("main");
+  assert.ok(uploaded.includes(`${sp}/metadata`), "the uploaded app's page shows the SP entity ID");
+  assert.ok(uploaded.includes(`${sp}/acs`), "and its ACS URL");
+  await shot(admin, "25-app-uploaded-sso");
+
+  // New metadata for it from the SSO tab, now with an encryption certificate (made here with openssl: the SP
+  // publishes none); then encryption can be switched on.
+  const req = spawnSync(
+    "openssl",
+    ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(work, "enc.key"), "-subj", "/CN=browser-sp-encryption", "-days", "365"],
+    { encoding: "utf8" },
+  );
+  assert.equal(req.status, 0, `openssl req: ${req.stderr}`);
+  const encCert = req.stdout.replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, "");
+  const descriptor = metadata.match(/<(\w+:)?SPSSODescriptor[^>]*>/);
+  assert.ok(descriptor, "the SP's metadata has an SPSSODescriptor");
+  const md = descriptor[1] ?? "";
+  const withEncryption = metadata.replace(
+    descriptor[0],
+    `${descriptor[0]}<${md}KeyDescriptor use="encryption"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>${encCert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></${md}KeyDescriptor>`,
+  );
+  await admin.getByLabel("SP metadata file").setInputFiles({
+    name: "sp-metadata-encryption.xml",
+    mimeType: "application/samlmetadata+xml",
+    buffer: Buffer.from(withEncryption),
+  });
+  await admin.getByRole("button", { name: "Import SP metadata" }).click();
+  await admin.waitForURL(`${idp}/admin/apps/demo-file?tab=sso`);
+  assert.equal(await flash(admin), `SP metadata imported: entity ID ${sp}/metadata, 1 ACS URL.`);
+  await admin.getByLabel("Encrypt assertions").check();
+  await admin.getByLabel("Algorithm").selectOption("aes256-cbc");
+  await admin.getByRole("button", { name: "Save encryption" }).click();
+  assert.equal(await flash(admin), "Encryption settings saved.");
+  assert.ok(await admin.getByLabel("Encrypt assertions").isChecked());
+  assert.match(await admin.locator("#encryption").textContent(), /browser-sp-encryption/);
+  await admin.locator("#encryption").screenshot({ path: join(SHOTS, "25b-app-sso-encryption-on.png") });
+
+  // An application from a catalog connector, and its Identity Management tab.
+  await admin.goto(`${idp}/admin/apps/new`);
+  await admin.getByLabel("Connector").selectOption("hoxhunt");
+  await admin.getByRole("button", { name: "Choose" }).click();
+  await admin.waitForURL(`${idp}/admin/apps/new?connector=hoxhunt`);
+  await admin.getByLabel("Your Hoxhunt organization ID").fill("5f3c2a1b9d8e7f6a5b4c3d2e");
+  await shot(admin, "26-app-new-connector");
+  await admin.getByRole("button", { name: "Create Hoxhunt" }).click();
+  await admin.waitForURL(`${idp}/admin/apps/hoxhunt?tab=sso`);
+  assert.equal(await flash(admin), "Application hoxhunt created.");
+  assert.ok((await admin.textContent("main")).includes("https://app.hoxhunt.com/saml/consume/5f3c2a1b9d8e7f6a5b4c3d2e"));
+  await admin.getByRole("link", { name: "Identity Management" }).click();
+  await admin.waitForURL(`${idp}/admin/apps/hoxhunt?tab=idm`);
+  assert.ok(await admin.getByLabel("API token").isVisible());
+  await shot(admin, "27-app-connector-idm");
+
   // Phone-width screenshots of the main pages (and no page wider than the screen).
   for (const [path, name] of [
     ["/admin", "02-dashboard"],
@@ -330,6 +413,8 @@ test("an admin sets up an application in the console; a member signs in to the S
     [`/admin/apps/${APP.name}?tab=sso`, "07-app-sso"],
     [`/admin/apps/${APP.name}?tab=groups`, "08-app-groups"],
     [`/admin/apps/${APP.name}?tab=general`, "11-app-general"],
+    ["/admin/apps/demo-file?tab=sso", "25-app-uploaded-sso"],
+    ["/admin/apps/hoxhunt?tab=idm", "27-app-connector-idm"],
     ["/admin/apps/new", "06-app-new"],
     ["/admin/users", "04-users"],
     [`/admin/users/${MEMBER.username}`, "03-user"],

@@ -1,24 +1,27 @@
 //! `/admin/apps`: SSO Applications, as the seeds' admin portal shows them: the list with search and deletion,
-//! "+ Add New Application" (SP metadata by URL or pasted, a catalog connector, or a bookmark), and an
-//! application's page with the tabs General, SSO, User Groups and Identity Management, and "Deactivate SSO".
+//! "+ Add New Application" (SP metadata as an uploaded file, by URL or pasted, a catalog connector, or a bookmark),
+//! and an application's page with the tabs General, SSO (with new SP metadata, the signing certificates and their
+//! staged rotation, and encryption), User Groups and Identity Management, and "Deactivate SSO".
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use crate::directory::application::TILE_HUES;
 use crate::directory::attributes::AttributeChange;
 use crate::directory::{Application, AttributeMapping, AttributeSource, UserProperty};
-use crate::saml::{NameIdFormat, SigningMode};
+use crate::saml::metadata::MAX_SP_METADATA;
+use crate::saml::{DataEncryption, NameIdFormat, SigningMode};
 use crate::services::apps::{self as app_service, AppChange, AppDetails, MetadataSource};
 use crate::services::catalog::{self, CreateFromConnector};
+use crate::services::rotation::{self, Activation};
 use crate::services::users::{self, MAX_PAGE};
 use crate::services::{admin, attributes, idm, Error};
-use crate::web::console::{encode, render, Chrome, Console, Fields};
+use crate::web::console::{encode, parse_utc, render, Chrome, Console, Fields, Upload, UploadedFile};
 use crate::web::error::PageError;
 use crate::web::AppState;
 
@@ -30,10 +33,15 @@ pub fn router() -> Router<AppState> {
         .route("/admin/apps/{name}", get(show))
         .route("/admin/apps/{name}/general", post(save_general))
         .route("/admin/apps/{name}/sso", post(save_sso))
+        .route("/admin/apps/{name}/metadata", post(import_metadata))
+        .route("/admin/apps/{name}/encryption", post(save_encryption))
         .route("/admin/apps/{name}/attributes", post(change_attributes))
         .route("/admin/apps/{name}/groups", post(change_groups))
         .route("/admin/apps/{name}/activation", post(change_activation))
         .route("/admin/apps/{name}/certificate/rotate", post(rotate_certificate))
+        .route("/admin/apps/{name}/certificate/stage", post(stage_certificate))
+        .route("/admin/apps/{name}/certificate/activate", post(activate_certificate))
+        .route("/admin/apps/{name}/certificate/retire", post(retire_certificate))
         .route("/admin/apps/{name}/idm", post(change_idm))
 }
 
@@ -172,8 +180,10 @@ async fn new_page(
     render(&NewAppPage { chrome: console.chrome("apps"), connectors, chosen })
 }
 
-/// Creates an application of the kind the form says: `metadata` (a URL or pasted XML), `connector`, `bookmark`.
-async fn create(State(state): State<AppState>, console: Console, f: Fields) -> Result<Response, PageError> {
+/// Creates an application of the kind the form says: `metadata` (an uploaded file, a URL or pasted XML; the
+/// custom SAML form is multipart for its file input), `connector`, `bookmark`.
+async fn create(State(state): State<AppState>, console: Console, upload: Upload) -> Result<Response, PageError> {
+    let f = &upload.fields;
     let ctx = &state.ctx;
     let actor = console.actor();
     let now = Utc::now();
@@ -182,17 +192,16 @@ async fn create(State(state): State<AppState>, console: Console, f: Fields) -> R
     let description = f.optional("description");
     let result: Result<(), Error> = match f.get("kind") {
         "metadata" => {
-            let source =
-                match (f.optional("metadata_url"), Some(f.raw("metadata_xml").trim()).filter(|x| !x.is_empty())) {
-                    (Some(url), None) => MetadataSource::Url(url),
-                    (None, Some(xml)) => MetadataSource::Xml(xml.to_owned()),
-                    _ => {
-                        return console
-                            .refuse("Give the SP's metadata URL or paste its metadata, not both.", "/admin/apps/new")
-                            .await
-                    }
-                };
-            app_service::create_from_metadata(
+            let source = match (f.optional("metadata_url"), metadata_text(&upload)) {
+                (Some(url), Ok(None)) => MetadataSource::Url(url),
+                (None, Ok(Some(xml))) => MetadataSource::Xml(xml),
+                (_, Err(text)) => return console.refuse(&text, "/admin/apps/new").await,
+                _ => {
+                    let text = "Give exactly one of the SP's metadata: a file, its URL or the pasted XML.";
+                    return console.refuse(text, "/admin/apps/new").await;
+                }
+            };
+            let created = app_service::create_from_metadata(
                 ctx,
                 &actor,
                 &name,
@@ -202,7 +211,14 @@ async fn create(State(state): State<AppState>, console: Console, f: Fields) -> R
                 now,
             )
             .await
-            .map(|_| ())
+            .map(|_| ());
+            match (created, upload.file("metadata_file")) {
+                (Err(e), Some(file)) if !e.is_internal() => {
+                    let text = format!("{} was not imported: {e}.", file_label(file));
+                    return console.refuse(&text, "/admin/apps/new").await;
+                }
+                (created, _) => created,
+            }
         }
         "connector" => {
             let connector = f.get("connector").to_owned();
@@ -235,6 +251,47 @@ async fn create(State(state): State<AppState>, console: Console, f: Fields) -> R
             console.done(Ok(format!("Application {name} created.")), &format!("/admin/apps/{name}?tab=sso")).await
         }
         Err(e) => console.done(Err(e), "/admin/apps/new").await,
+    }
+}
+
+/// The SP metadata text of a form: the uploaded file (`metadata_file`) or the pasted XML (`metadata_xml`), read
+/// alike from here on; `None` when neither was given. The refusal is the page's message.
+fn metadata_text(upload: &Upload) -> Result<Option<String>, String> {
+    let pasted = Some(upload.fields.raw("metadata_xml").trim()).filter(|x| !x.is_empty());
+    match (upload.file("metadata_file"), pasted) {
+        (Some(_), Some(_)) => Err("Upload the SP's metadata file or paste its metadata, not both.".into()),
+        (Some(file), None) => file_text(file).map(Some),
+        (None, Some(xml)) => Ok(Some(xml.to_owned())),
+        (None, None) => Ok(None),
+    }
+}
+
+/// An uploaded metadata file as text: at most `MAX_SP_METADATA` bytes of UTF-8 (a byte-order mark is dropped).
+fn file_text(file: &UploadedFile) -> Result<String, String> {
+    let name = file_label(file);
+    if file.bytes.len() > MAX_SP_METADATA {
+        return Err(format!(
+            "{name} is {} KiB: SP metadata may be at most {} KiB.",
+            file.bytes.len().div_ceil(1024),
+            MAX_SP_METADATA / 1024
+        ));
+    }
+    let Ok(text) = std::str::from_utf8(&file.bytes) else {
+        return Err(format!("{name} is not a text file (UTF-8): choose the SP's metadata XML."));
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text).trim();
+    if text.is_empty() {
+        return Err(format!("{name} is empty: choose the SP's metadata XML."));
+    }
+    Ok(text.to_owned())
+}
+
+/// How messages name an uploaded file.
+fn file_label(file: &UploadedFile) -> &str {
+    if file.file_name.is_empty() {
+        "The file"
+    } else {
+        &file.file_name
     }
 }
 
@@ -273,13 +330,44 @@ pub struct AttributeRow {
     pub description: String,
 }
 
-/// The current certificate as the SSO tab shows it.
+/// A certificate as the SSO tab shows it: one of ours (with its rotation state) or one of the SP's.
 pub struct CertificateInfo {
+    /// `current`, `next`, `previous` (ours) or empty (the SP's).
+    pub state: &'static str,
+    pub subject: String,
     pub fingerprint: String,
     pub not_before: String,
     pub not_after: String,
     pub days_left: i64,
     pub is_expiring: bool,
+    /// When housekeeping activates a staged certificate.
+    pub activate_at: Option<String>,
+}
+
+impl CertificateInfo {
+    fn new(
+        state: &'static str,
+        fingerprint: &str,
+        validity: (DateTime<Utc>, DateTime<Utc>),
+        now: DateTime<Utc>,
+    ) -> Self {
+        let (not_before, not_after) = validity;
+        let days_left = (not_after - now).num_days();
+        Self {
+            state,
+            subject: String::new(),
+            fingerprint: fingerprint.to_owned(),
+            not_before: utc(not_before),
+            not_after: utc(not_after),
+            days_left,
+            is_expiring: days_left < EXPIRY_WARNING_DAYS,
+            activate_at: None,
+        }
+    }
+}
+
+fn utc(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 pub struct MappingRowInfo {
@@ -312,7 +400,13 @@ struct AppPage {
     metadata_url: String,
     certificate_url: String,
     acs_urls: Vec<String>,
-    certificate: Option<CertificateInfo>,
+    /// Our published certificates: current, next, previous.
+    certificates: Vec<CertificateInfo>,
+    n_retired: usize,
+    has_next: bool,
+    has_previous: bool,
+    sp_encryption_certificates: Vec<CertificateInfo>,
+    encryption_algorithms: Vec<Choice>,
     name_id_formats: Vec<Choice>,
     name_id_sources: Vec<Choice>,
     signing_modes: Vec<Choice>,
@@ -360,16 +454,25 @@ async fn show(
         _ => "general",
     };
     let now = Utc::now();
-    let certificate = d.certificates.first().map(|c| {
-        let days_left = (c.not_after - now).num_days();
-        CertificateInfo {
-            fingerprint: c.fingerprint.clone(),
-            not_before: c.not_before.format("%Y-%m-%d %H:%M UTC").to_string(),
-            not_after: c.not_after.format("%Y-%m-%d %H:%M UTC").to_string(),
-            days_left,
-            is_expiring: days_left < EXPIRY_WARNING_DAYS,
-        }
-    });
+    let all_certificates =
+        if tab == "sso" { rotation::list_certificates(&state.ctx, &name).await? } else { Vec::new() };
+    let n_retired = all_certificates.iter().filter(|c| c.state.as_str() == "retired").count();
+    let certificates: Vec<CertificateInfo> = all_certificates
+        .iter()
+        .filter(|c| c.state.as_str() != "retired")
+        .map(|c| CertificateInfo {
+            activate_at: c.activate_at.map(utc),
+            ..CertificateInfo::new(c.state.as_str(), &c.fingerprint, (c.not_before, c.not_after), now)
+        })
+        .collect();
+    let sp_encryption_certificates = d
+        .sp_encryption_certificates
+        .iter()
+        .map(|c| CertificateInfo {
+            subject: c.subject.clone(),
+            ..CertificateInfo::new("", &c.fingerprint, (c.not_before, c.not_after), now)
+        })
+        .collect();
     let sp = &d.app.sp;
     let attributes = sp
         .attributes
@@ -416,7 +519,15 @@ async fn show(
         metadata_url: d.metadata_url.clone(),
         certificate_url: d.certificate_url.clone(),
         acs_urls: sp.acs.iter().map(|a| a.url.clone()).collect(),
-        certificate,
+        has_next: certificates.iter().any(|c| c.state == "next"),
+        has_previous: certificates.iter().any(|c| c.state == "previous"),
+        certificates,
+        n_retired,
+        sp_encryption_certificates,
+        encryption_algorithms: choices(
+            [("aes256-gcm", "AES-256-GCM"), ("aes256-cbc", "AES-256-CBC (old SPs)")],
+            sp.data_encryption.as_str(),
+        ),
         name_id_formats: choices(
             NameIdFormat::ALL.iter().map(|f| (f.as_str(), f.as_str())),
             sp.name_id_format.as_str(),
@@ -638,6 +749,130 @@ async fn rotate_certificate(
         .await
         .map(|_| "A new certificate signs from now on: give the SP the new metadata or certificate.".to_owned());
     console.done(result, &app_url(&name, "sso")).await
+}
+
+/// Rotation without downtime, step 1: a next certificate, published after the current one.
+async fn stage_certificate(
+    State(state): State<AppState>,
+    console: Console,
+    Path(name): Path<String>,
+    _f: Fields,
+) -> Result<Response, PageError> {
+    let result = rotation::stage(&state.ctx, &console.actor(), &name, Utc::now()).await.map(|cert| {
+        format!(
+            "Next certificate {} staged: it is published in the metadata after the current one. Activate it once \
+             the SP has loaded the new metadata.",
+            short(&cert.fingerprint)
+        )
+    });
+    console.done(result, &app_url(&name, "sso")).await
+}
+
+/// Rotation step 2: the staged certificate signs from now on, or from the time given (a `datetime-local` value,
+/// read as UTC, as the page says).
+async fn activate_certificate(
+    State(state): State<AppState>,
+    console: Console,
+    Path(name): Path<String>,
+    f: Fields,
+) -> Result<Response, PageError> {
+    let back = app_url(&name, "sso");
+    let at = match f.optional("at") {
+        None => None,
+        Some(value) => match parse_utc(&value) {
+            Some(at) => Some(at),
+            None => {
+                let text = format!("{value:?} is not a date and time (YYYY-MM-DDTHH:MM, UTC).");
+                return console.refuse(&text, &back).await;
+            }
+        },
+    };
+    let result = rotation::activate(&state.ctx, &console.actor(), &name, at, Utc::now()).await.map(|a| match a {
+        Activation::Activated { fingerprint } => format!(
+            "Certificate {} signs from now on; the old one stays published as previous until you retire it.",
+            short(&fingerprint)
+        ),
+        Activation::Scheduled { fingerprint, at } => {
+            format!("Certificate {} will sign from {}.", short(&fingerprint), utc(at))
+        }
+    });
+    console.done(result, &back).await
+}
+
+/// Rotation step 3: the previous certificate is no longer published.
+async fn retire_certificate(
+    State(state): State<AppState>,
+    console: Console,
+    Path(name): Path<String>,
+    _f: Fields,
+) -> Result<Response, PageError> {
+    let result = rotation::retire(&state.ctx, &console.actor(), &name, Utc::now())
+        .await
+        .map(|fingerprint| format!("Previous certificate {} retired: it is no longer published.", short(&fingerprint)));
+    console.done(result, &app_url(&name, "sso")).await
+}
+
+/// The start of a fingerprint, enough to tell certificates apart in a message.
+fn short(fingerprint: &str) -> &str {
+    fingerprint.get(..16).unwrap_or(fingerprint)
+}
+
+/// Encryption of assertions (and NameIDs) to the SP's encryption certificate; without one the service refuses,
+/// and the page says so.
+async fn save_encryption(
+    State(state): State<AppState>,
+    console: Console,
+    Path(name): Path<String>,
+    f: Fields,
+) -> Result<Response, PageError> {
+    let back = app_url(&name, "sso");
+    let Some(algorithm) = DataEncryption::parse(f.get("encryption_algorithm")) else {
+        return console.refuse("Choose an encryption algorithm.", &back).await;
+    };
+    let change = AppChange {
+        encrypt_assertions: Some(f.is_checked("encrypt_assertions")),
+        data_encryption: Some(algorithm),
+        encrypt_name_id: Some(f.is_checked("encrypt_name_id")),
+        ..AppChange::default()
+    };
+    let result = app_service::update(&state.ctx, &console.actor(), &name, &change, Utc::now())
+        .await
+        .map(|_| "Encryption settings saved.".to_owned());
+    console.done(result, &back).await
+}
+
+/// New SP metadata for an existing application (an uploaded file or pasted XML), merged like every re-import:
+/// the entity ID, ACS URLs and SP certificates follow the document, the settings stay, and a requirement for
+/// signed requests is never relaxed.
+async fn import_metadata(
+    State(state): State<AppState>,
+    console: Console,
+    Path(name): Path<String>,
+    upload: Upload,
+) -> Result<Response, PageError> {
+    let back = app_url(&name, "sso");
+    // The import would create a missing application; this form only updates one.
+    app_service::details(&state.ctx, &name).await?;
+    let xml = match metadata_text(&upload) {
+        Ok(Some(xml)) => xml,
+        Ok(None) => return console.refuse("Choose the SP's metadata file or paste its metadata.", &back).await,
+        Err(text) => return console.refuse(&text, &back).await,
+    };
+    let result =
+        app_service::import_metadata(&state.ctx, &console.actor(), &name, &xml, Utc::now()).await.map(|(app, _)| {
+            format!(
+                "SP metadata imported: entity ID {}, {} ACS URL{}.",
+                app.sp.entity_id,
+                app.sp.acs.len(),
+                if app.sp.acs.len() == 1 { "" } else { "s" }
+            )
+        });
+    match (result, upload.file("metadata_file")) {
+        (Err(e), Some(file)) if !e.is_internal() => {
+            console.refuse(&format!("{} was not imported: {e}.", file_label(file)), &back).await
+        }
+        (result, _) => console.done(result, &back).await,
+    }
 }
 
 /// Identity management: activate (Base URL and token, which is never shown back), deactivate, exclude or restore

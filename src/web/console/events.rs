@@ -5,11 +5,10 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::audit::{Event, EventFilter, EventName};
 use crate::services::users;
-use crate::web::console::{encode, render, Chrome, Console};
+use crate::web::console::{encode, parse_utc, render, Chrome, Console};
 use crate::web::error::PageError;
 use crate::web::AppState;
 
@@ -101,7 +100,7 @@ async fn list(
         if value.is_empty() {
             continue;
         }
-        match parse_time(value) {
+        match parse_utc(value) {
             Some(t) => *slot = Some(t),
             None => error = Some(format!("{field}: {value:?} is not a date and time (YYYY-MM-DDTHH:MM, UTC).")),
         }
@@ -123,18 +122,6 @@ async fn list(
     })
 }
 
-/// A `datetime-local` value (`2026-01-31T09:30`, read as UTC) or an RFC 3339 time.
-fn parse_time(value: &str) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
-        return Some(t.with_timezone(&Utc));
-    }
-    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(value, f).ok())
-        .or_else(|| chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
-        .map(|t| t.and_utc())
-}
-
 fn older_link(q: &EventQuery, before: &str) -> String {
     let pairs = [
         ("name", &q.name),
@@ -153,17 +140,4 @@ fn older_link(q: &EventQuery, before: &str) -> String {
     }
     link.push_str(&format!("before={}", encode(before)));
     link
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_browser_and_rfc3339_times() {
-        let t = parse_time("2026-01-31T09:30").unwrap();
-        assert_eq!(t.to_rfc3339(), "2026-01-31T09:30:00+00:00");
-        assert_eq!(parse_time("2026-01-31T10:30:00+01:00"), Some(t));
-        assert!(parse_time("yesterday").is_none());
-    }
 }

@@ -3,7 +3,8 @@
 //! Every page needs the administrator's session (`web::admin`, key `admin`); without it the browser is sent to
 //! `/admin/login`. Every form carries the session's CSRF token and is refused (403) without it. Handlers extract,
 //! call one `services` function with `Actor::Admin(name)`, and redirect back with a one-time message (post,
-//! redirect, get); they hold no SQL and no business rules.
+//! redirect, get); they hold no SQL and no business rules. A form with a file input (SP metadata) is sent as
+//! `multipart/form-data` and read by `Upload`, which checks the same token before anything happens.
 
 pub mod apps;
 pub mod dashboard;
@@ -11,14 +12,17 @@ pub mod events;
 pub mod users;
 
 use askama::Template;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, FromRequestParts, Multipart, Request};
 use axum::http::request::Parts;
-use axum::http::{Method, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Router;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use tower_sessions::Session;
 
 use crate::audit::Actor;
+use crate::saml::metadata::MAX_SP_METADATA;
 use crate::services::Error;
 use crate::web::admin::current_admin;
 use crate::web::error::PageError;
@@ -29,6 +33,9 @@ use crate::web::AppState;
 const FLASH_KEY: &str = "console_flash";
 /// The largest form the console reads (SP metadata pasted into a text area fits).
 const MAX_FORM_BYTES: usize = 256 * 1024;
+/// The largest upload the console reads: room for an SP metadata file over its cap (512 KiB), so the page can say
+/// how large it was, and for the other fields. Anything larger is refused before its token can be read.
+const MAX_UPLOAD_BYTES: usize = 2 * MAX_SP_METADATA;
 
 pub fn router() -> Router<AppState> {
     Router::new().merge(dashboard::router()).merge(apps::router()).merge(users::router()).merge(events::router())
@@ -151,10 +158,93 @@ impl FromRequest<AppState> for Fields {
                 .into_response());
         };
         let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&bytes).into_owned().collect();
-        let token = pairs.iter().find(|(k, _)| k == "csrf_token").map(|(_, v)| v.as_str()).unwrap_or_default();
-        check_csrf(&session, token).await.map_err(IntoResponse::into_response)?;
-        Ok(Self(pairs))
+        checked(&session, pairs).await
     }
+}
+
+/// A file of an `Upload`.
+pub struct UploadedFile {
+    /// The name the browser gave, for messages only.
+    pub file_name: String,
+    pub bytes: Bytes,
+}
+
+/// A console form that may carry files: `multipart/form-data` (or, without files, the usual urlencoded form).
+/// Its text fields are `fields`; like `Fields`, nothing of it is handed out before its CSRF token matched the
+/// session's. The whole body is read first, up to `MAX_UPLOAD_BYTES`, so the token (wherever it is in the body)
+/// is checked before any file is looked at.
+pub struct Upload {
+    pub fields: Fields,
+    files: Vec<(String, UploadedFile)>,
+}
+
+impl Upload {
+    /// The file sent as `name`, if one was chosen (browsers send an empty part without a file name otherwise).
+    pub fn file(&self, name: &str) -> Option<&UploadedFile> {
+        self.files.iter().find(|(k, f)| k == name && !(f.file_name.is_empty() && f.bytes.is_empty())).map(|(_, f)| f)
+    }
+}
+
+impl FromRequest<AppState> for Upload {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let is_multipart = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+        if !is_multipart {
+            return Ok(Self { fields: Fields::from_request(request, state).await?, files: Vec::new() });
+        }
+        let (mut parts, body) = request.into_parts();
+        let session = Session::from_request_parts(&mut parts, state).await.map_err(IntoResponse::into_response)?;
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_UPLOAD_BYTES).await else {
+            let text = format!(
+                "The upload is larger than {} KiB. SP metadata files may be at most {} KiB.",
+                MAX_UPLOAD_BYTES / 1024,
+                MAX_SP_METADATA / 1024
+            );
+            return Err(PageError::new(StatusCode::PAYLOAD_TOO_LARGE, "Upload too large", text).into_response());
+        };
+        let Some((pairs, files)) = read_multipart(&parts.headers, bytes).await else {
+            return Err(PageError::new(StatusCode::BAD_REQUEST, "Unreadable form", "The form could not be read.")
+                .into_response());
+        };
+        Ok(Self { fields: checked(&session, pairs).await?, files })
+    }
+}
+
+type Parsed = (Vec<(String, String)>, Vec<(String, UploadedFile)>);
+
+/// The text fields and files of a multipart body already read into memory; `None` when it is malformed (a bad
+/// boundary, a text field that is not UTF-8).
+async fn read_multipart(headers: &HeaderMap, bytes: Bytes) -> Option<Parsed> {
+    // A request of its own, so the router's body limit for urlencoded forms does not apply to the upload.
+    let mut request = Request::new(Body::from(bytes));
+    if let Some(value) = headers.get(header::CONTENT_TYPE) {
+        request.headers_mut().insert(header::CONTENT_TYPE, value.clone());
+    }
+    let mut multipart = Multipart::from_request(request, &()).await.ok()?;
+    let (mut pairs, mut files) = (Vec::new(), Vec::new());
+    while let Some(field) = multipart.next_field().await.ok()? {
+        let name = field.name().unwrap_or_default().to_owned();
+        match field.file_name().map(str::to_owned) {
+            Some(file_name) => {
+                let bytes = field.bytes().await.ok()?;
+                files.push((name, UploadedFile { file_name, bytes }));
+            }
+            None => pairs.push((name, field.text().await.ok()?)),
+        }
+    }
+    Some((pairs, files))
+}
+
+/// The fields of a form whose CSRF token matches the session's; otherwise the 403 page.
+async fn checked(session: &Session, pairs: Vec<(String, String)>) -> Result<Fields, Response> {
+    let token = pairs.iter().find(|(k, _)| k == "csrf_token").map(|(_, v)| v.as_str()).unwrap_or_default();
+    check_csrf(session, token).await.map_err(IntoResponse::into_response)?;
+    Ok(Fields(pairs))
 }
 
 /// The parts of the layout every console page shares.
@@ -186,6 +276,18 @@ pub fn segment(text: &str) -> String {
     crate::web::api::apps::path_segment(text)
 }
 
+/// A `datetime-local` value (`2026-01-31T09:30`, read as UTC) or an RFC 3339 time.
+pub fn parse_utc(value: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Some(t.with_timezone(&Utc));
+    }
+    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(value, f).ok())
+        .or_else(|| chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
+        .map(|t| t.and_utc())
+}
+
 fn capitalize(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
@@ -196,4 +298,17 @@ fn capitalize(text: &str) -> String {
 
 fn session_error(e: tower_sessions::session::Error) -> PageError {
     PageError::from(Error::Task(format!("session store: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_browser_and_rfc3339_times() {
+        let t = parse_utc("2026-01-31T09:30").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-01-31T09:30:00+00:00");
+        assert_eq!(parse_utc("2026-01-31T10:30:00+01:00"), Some(t));
+        assert!(parse_utc("yesterday").is_none());
+    }
 }
