@@ -1,7 +1,8 @@
 // The admin console and the portal in a real browser (Debian's chromium, driven by playwright-core), on loopback:
 // an administrator signs in, creates users, an application from a pysaml2 SP's metadata URL, a group bound to it
 // and a membership; the member signs in at the portal, clicks the tile and arrives signed in at the SP; a user
-// outside the group is denied; the events page shows all of it. Screenshots of every page (laptop and phone) go to
+// outside the group is denied; the events page shows all of it; a read-only API token is created and shown once, and
+// the account page starts a TOTP set-up. Screenshots of every page (laptop and phone) go to
 // target/screenshots/ for review.
 //
 // Run by `make test-browser` (SESAME_BIN names the debug binary; PYTHON the venv with pysaml2).
@@ -323,6 +324,41 @@ test("an admin sets up an application in the console; a member signs in to the S
   await admin.getByRole("button", { name: "Activate SSO" }).click();
   assert.equal(await flash(admin), "SSO is active again.");
 
+  // API tokens: a read-only token, shown once on the page that answers the form; it reads but may not change.
+  await admin.getByRole("link", { name: "API tokens" }).click();
+  await admin.waitForURL(`${idp}/admin/tokens`);
+  await admin.getByLabel("Name").fill("report");
+  await admin.getByLabel("Read-only (GET and HEAD only)").check();
+  await admin.getByRole("button", { name: "Create token" }).click();
+  const token = await admin.getByLabel("The new API token").inputValue();
+  assert.match(token, /^sesame_/);
+  assert.match(await admin.textContent("main"), /Copy this token now/);
+  assert.ok(!admin.url().includes(token), "the token is not in the URL");
+  await shot(admin, "21-token-created");
+  const bearer = { authorization: `Bearer ${token}` };
+  assert.equal((await fetch(`${idp}/api/v1/users`, { headers: bearer })).status, 200);
+  const write = await fetch(`${idp}/api/v1/groups`, {
+    method: "POST",
+    headers: { ...bearer, "content-type": "application/json" },
+    body: JSON.stringify({ name: "from-a-reader" }),
+  });
+  assert.equal(write.status, 403);
+  assert.match(write.headers.get("www-authenticate"), /insufficient_scope/);
+  await admin.goto(`${idp}/admin/tokens`);
+  assert.ok(!(await admin.content()).includes(token), "the list never shows the token");
+  await shot(admin, "22-tokens");
+
+  // The administrator's account: password and TOTP (set-up started, then cancelled, so TOTP stays off).
+  await admin.getByRole("link", { name: "Account" }).click();
+  await admin.waitForURL(`${idp}/admin/account`);
+  await shot(admin, "23-account");
+  await admin.getByRole("button", { name: "Set up TOTP" }).click();
+  await admin.waitForURL(`${idp}/admin/account`);
+  assert.match(await admin.getByLabel("otpauth URI").inputValue(), /^otpauth:\/\/totp\/sesame:ops\?secret=/);
+  await shot(admin, "24-account-totp-setup");
+  await admin.getByRole("button", { name: "Cancel set-up" }).click();
+  assert.equal(await flash(admin), "TOTP set-up cancelled; nothing was changed.");
+
   // Phone-width screenshots of the main pages (and no page wider than the screen).
   for (const [path, name] of [
     ["/admin", "02-dashboard"],
@@ -335,6 +371,8 @@ test("an admin sets up an application in the console; a member signs in to the S
     [`/admin/users/${MEMBER.username}`, "03-user"],
     [`/admin/groups/${GROUP}`, "09-group"],
     ["/admin/events", "17-events"],
+    ["/admin/tokens", "22-tokens"],
+    ["/admin/account", "23-account"],
   ]) {
     await phoneShot(admin.context(), `${idp}${path}`, name);
   }

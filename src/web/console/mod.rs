@@ -1,13 +1,16 @@
-//! The admin console: applications, users, groups, events and the dashboard, as HTML pages.
+//! The admin console: applications, users, groups, events, the dashboard, API tokens and the administrator's own
+//! account, as HTML pages.
 //!
 //! Every page needs the administrator's session (`web::admin`, key `admin`); without it the browser is sent to
 //! `/admin/login`. Every form carries the session's CSRF token and is refused (403) without it. Handlers extract,
 //! call one `services` function with `Actor::Admin(name)`, and redirect back with a one-time message (post,
 //! redirect, get); they hold no SQL and no business rules.
 
+pub mod account;
 pub mod apps;
 pub mod dashboard;
 pub mod events;
+pub mod tokens;
 pub mod users;
 
 use askama::Template;
@@ -31,7 +34,13 @@ const FLASH_KEY: &str = "console_flash";
 const MAX_FORM_BYTES: usize = 256 * 1024;
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(dashboard::router()).merge(apps::router()).merge(users::router()).merge(events::router())
+    Router::new()
+        .merge(dashboard::router())
+        .merge(apps::router())
+        .merge(users::router())
+        .merge(events::router())
+        .merge(tokens::router())
+        .merge(account::router())
 }
 
 /// A message about the last change: `ok` or `error`.
@@ -194,6 +203,6 @@ fn capitalize(text: &str) -> String {
     }
 }
 
-fn session_error(e: tower_sessions::session::Error) -> PageError {
+pub(crate) fn session_error(e: tower_sessions::session::Error) -> PageError {
     PageError::from(Error::Task(format!("session store: {e}")))
 }
