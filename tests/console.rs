@@ -484,6 +484,7 @@ async fn totp_enrolment_needs_a_right_code_and_then_sign_in_asks_for_one() {
     assert!(uri.starts_with("otpauth://totp/sesame:root?secret="), "{uri}");
     let encoded = uri.split("secret=").nth(1).unwrap().split('&').next().unwrap().to_owned();
     assert!(page.contains(&format!("<code class=\"select secret\">{encoded}</code>")), "the secret as text");
+    assert!(page.contains("<svg class=\"qr\""), "and as a QR code");
     assert!(!page.contains("type=\"hidden\" name=\"secret\"") && !page.contains("name=\"sealed\""));
     let secret = totp_rs::Secret::Encoded(encoded).to_bytes().unwrap();
     let now = u64::try_from(Utc::now().timestamp()).unwrap();

@@ -354,7 +354,7 @@ test("an admin sets up an application in the console; a member signs in to the S
   await shot(admin, "23-account");
   await admin.getByRole("button", { name: "Set up TOTP" }).click();
   await admin.waitForURL(`${idp}/admin/account`);
-  assert.match(await admin.getByLabel("otpauth URI").inputValue(), /^otpauth:\/\/totp\/sesame:ops\?secret=/);
+  assert.match(await admin.getByRole("textbox", { name: "otpauth URI" }).inputValue(), /^otpauth:\/\/totp\/sesame:ops\?secret=/);
   await shot(admin, "24-account-totp-setup");
   await admin.getByRole("button", { name: "Cancel set-up" }).click();
   assert.equal(await flash(admin), "TOTP set-up cancelled; nothing was changed.");

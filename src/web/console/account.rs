@@ -1,6 +1,9 @@
 //! `/admin/account`: the signed-in administrator's own password and TOTP. Changing either needs the current
 //! password, except enrolling TOTP, which needs a code of the new secret instead: the secret waits, sealed, in
 //! the session (never in a form field) until a code confirms it, so a mistyped enrolment switches nothing on.
+//! The enrolment's QR code is laid out here and drawn by the template as SVG (no markup built from data, no script).
+
+use std::fmt::Write;
 
 use askama::Template;
 use axum::extract::State;
@@ -8,6 +11,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::Utc;
+use qrcode::{Color, QrCode};
 
 use crate::services::admins::{self, TotpEnrolment, MIN_PASSWORD_CHARS};
 use crate::web::client::ClientIp;
@@ -43,7 +47,15 @@ struct AccountPage {
     chrome: Chrome,
     has_totp: bool,
     enrolment: Option<TotpEnrolment>,
+    qr: Option<QrPath>,
     min_password: usize,
+}
+
+/// A QR code as one SVG path of its dark modules, one unit each, inside a quiet zone of 4 (ISO/IEC 18004 §6.3.8):
+/// `size` is the viewBox's side.
+pub struct QrPath {
+    pub size: usize,
+    pub d: String,
 }
 
 async fn show_account(State(state): State<AppState>, console: Console) -> Result<Response, PageError> {
@@ -52,10 +64,12 @@ async fn show_account(State(state): State<AppState>, console: Console) -> Result
         Some(sealed) => Some(admins::totp_enrolment(&state.ctx, &console.username, &sealed)?),
         None => None,
     };
+    let qr = enrolment.as_ref().and_then(|e| qr_path(&e.uri));
     render(&AccountPage {
         chrome: console.chrome("account"),
         has_totp: account.has_totp,
         enrolment,
+        qr,
         min_password: MIN_PASSWORD_CHARS,
     })
 }
@@ -135,4 +149,41 @@ async fn disable_totp(
 async fn pending(console: &Console) -> Option<String> {
     let enrolment = console.session.get::<Enrolment>(ENROLMENT_KEY).await.ok().flatten()?;
     Some(enrolment.sealed).filter(|_| enrolment.username == console.username)
+}
+
+/// The QR code of `text`, or none when it does not fit one (the URI and secret are shown as text anyway).
+fn qr_path(text: &str) -> Option<QrPath> {
+    const QUIET: usize = 4;
+    let code = QrCode::new(text.as_bytes()).ok()?;
+    let width = code.width();
+    if width == 0 {
+        return None;
+    }
+    let mut d = String::new();
+    for (y, row) in code.to_colors().chunks(width).enumerate() {
+        // One rectangle per horizontal run of dark modules keeps the path short.
+        let mut x = 0;
+        while x < row.len() {
+            let run = row.iter().skip(x).take_while(|c| **c == Color::Dark).count();
+            if run > 0 {
+                let _ = write!(d, "M{} {}h{run}v1h-{run}z", x + QUIET, y + QUIET);
+            }
+            x += run.max(1);
+        }
+    }
+    Some(QrPath { size: width + 2 * QUIET, d })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_a_qr_code_as_one_path_inside_its_quiet_zone() {
+        let qr = qr_path("otpauth://totp/sesame:root?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=sesame").unwrap();
+        assert_eq!((qr.size - 8) % 4, 1, "versions are 17 + 4v modules wide, plus 8 of quiet zone");
+        // The top-left finder pattern starts with a run of 7 dark modules at (4, 4).
+        assert!(qr.d.starts_with("M4 4h7v1h-7z"), "{}", &qr.d[..40]);
+        assert!(qr.d.chars().all(|c| c.is_ascii_alphanumeric() || " -".contains(c)), "plain path data");
+    }
 }
