@@ -73,7 +73,12 @@ pub enum TotpCommand {
 #[derive(Debug, Subcommand)]
 pub enum ApiTokenCommand {
     /// Create a token and print it once on standard output.
-    Create { name: String },
+    Create {
+        name: String,
+        /// The token may read (GET and HEAD) but change nothing.
+        #[arg(long)]
+        read_only: bool,
+    },
     /// List tokens (never the tokens themselves).
     List {
         #[arg(long)]
@@ -719,10 +724,11 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             println!("{uri}");
             eprintln!("add this URI to the authenticator app now (as text or a QR code); it is not shown again");
         }
-        Command::ApiToken(ApiTokenCommand::Create { name }) => {
-            let token = api_tokens::create(ctx, &actor, &name, now).await?;
+        Command::ApiToken(ApiTokenCommand::Create { name, read_only }) => {
+            let scope = if read_only { api_tokens::Scope::ReadOnly } else { api_tokens::Scope::Full };
+            let token = api_tokens::create(ctx, &actor, &name, scope, now).await?;
             println!("{token}");
-            eprintln!("API token {name} created; it is shown once: store it now");
+            eprintln!("{} API token {name} created; it is shown once: store it now", scope.as_str());
         }
         Command::ApiToken(ApiTokenCommand::List { json }) => {
             for t in api_tokens::list(ctx).await? {
@@ -735,8 +741,9 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                     };
                     let used = t.last_used_at.map_or_else(|| "never".to_owned(), |at| at.to_rfc3339());
                     println!(
-                        "{:<24} {:<30} created {} by {}, last used {used}",
+                        "{:<24} {:<9} {:<30} created {} by {}, last used {used}",
                         t.name,
+                        t.scope.as_str(),
                         state,
                         t.created_at.to_rfc3339(),
                         t.created_by

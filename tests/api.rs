@@ -1,5 +1,5 @@
 //! The admin REST API (`/api/v1`): every endpoint, its documented problem responses (unauthorized, revoked,
-//! malformed JSON, unknown names, conflicting names), and the OpenAPI document it serves.
+//! read-only, malformed JSON, unknown names, conflicting names), and the OpenAPI document it serves.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
@@ -11,7 +11,7 @@ use common::*;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use sesame::audit::Actor;
-use sesame::services::api_tokens;
+use sesame::services::api_tokens::{self, Scope};
 use tower::ServiceExt;
 
 struct Answer {
@@ -48,7 +48,14 @@ struct Api {
 impl Api {
     async fn new() -> Self {
         let app = TestApp::new().await;
-        let token = api_tokens::create(&app.ctx, &Actor::Cli, "ci", Utc::now()).await.unwrap();
+        let token = api_tokens::create(&app.ctx, &Actor::Cli, "ci", Scope::Full, Utc::now()).await.unwrap();
+        Self { app, token }
+    }
+
+    /// The same fixture, with a read-only token named `reader` as the caller.
+    async fn read_only() -> Self {
+        let app = TestApp::new().await;
+        let token = api_tokens::create(&app.ctx, &Actor::Cli, "reader", Scope::ReadOnly, Utc::now()).await.unwrap();
         Self { app, token }
     }
 
@@ -87,6 +94,12 @@ impl Api {
         self.raw(request.body(Body::from(body.to_owned())).unwrap()).await
     }
 
+    /// How many of the latest events name `actor`.
+    async fn events_by(&self, actor: &str) -> usize {
+        let page = self.get("/api/v1/events?limit=500").await;
+        page.ok(StatusCode::OK)["items"].as_array().unwrap().iter().filter(|e| e["actor"] == actor).count()
+    }
+
     async fn event_names(&self, query: &str) -> Vec<String> {
         let page = self.get(&format!("/api/v1/events?{query}")).await;
         page.ok(StatusCode::OK)["items"]
@@ -99,7 +112,8 @@ impl Api {
 }
 
 /// Unauthenticated access: no token, a malformed header, an unknown token and a revoked one are all refused
-/// with a problem; 401s carry the Bearer challenge.
+/// with a 401 problem and the Bearer challenge (RFC 6750 §3.1: `invalid_token` once a token was presented); a
+/// revoked token keeps its own problem type, so a client can tell it was revoked.
 #[tokio::test]
 async fn refuses_missing_unknown_and_revoked_tokens() {
     let api = Api::new().await;
@@ -127,9 +141,74 @@ async fn refuses_missing_unknown_and_revoked_tokens() {
     assert_eq!(api.get("/api/v1/users").await.status, StatusCode::OK);
     api_tokens::revoke(&api.app.ctx, &Actor::Cli, "ci", Utc::now()).await.unwrap();
     let revoked = api.get("/api/v1/users").await;
-    assert!(revoked.problem(StatusCode::FORBIDDEN, "revoked-token").contains("ci"));
+    assert!(revoked.problem(StatusCode::UNAUTHORIZED, "revoked-token").contains("ci"));
+    assert_eq!(revoked.www_authenticate.as_deref(), Some(r#"Bearer realm="sesame", error="invalid_token""#));
     let create = api.call(Method::POST, "/api/v1/groups", Some(json!({"name": "x"}))).await;
-    create.problem(StatusCode::FORBIDDEN, "revoked-token");
+    create.problem(StatusCode::UNAUTHORIZED, "revoked-token");
+}
+
+/// Privilege escalation by a read-only token (a monitoring or reporting client whose token leaks): it reads
+/// users and events, but a POST, PATCH, PUT or DELETE is refused with 403 and the `insufficient_scope`
+/// challenge before any handler runs, and nothing changes.
+#[tokio::test]
+async fn a_read_only_token_reads_and_changes_nothing() {
+    let api = Api::read_only().await;
+    let users = api.get("/api/v1/users").await;
+    assert!(users.ok(StatusCode::OK)["items"].as_array().unwrap().iter().any(|u| u["username"] == "alice"));
+    api.get("/api/v1/events").await.ok(StatusCode::OK);
+    let head = api.raw(api.request(Method::HEAD, "/api/v1/users").body(Body::empty()).unwrap()).await;
+    assert_eq!(head.status, StatusCode::OK);
+
+    let challenge = r#"Bearer realm="sesame", error="insufficient_scope""#;
+    let attempts = [
+        (Method::POST, "/api/v1/groups", Some(json!({"name": "intruders"}))),
+        (Method::PATCH, "/api/v1/users/alice", Some(json!({"email": "evil@example.com"}))),
+        (Method::PUT, "/api/v1/applications/acme/groups/outsiders", None),
+        (Method::DELETE, "/api/v1/users/alice", None),
+    ];
+    for (method, uri, body) in attempts {
+        let refused = api.call(method.clone(), uri, body).await;
+        assert!(refused.problem(StatusCode::FORBIDDEN, "forbidden").contains("read-only"), "{method} {uri}");
+        assert_eq!(refused.www_authenticate.as_deref(), Some(challenge), "{method} {uri}");
+    }
+    let alice = api.get("/api/v1/users/alice").await;
+    assert_ne!(alice.ok(StatusCode::OK)["email"], "evil@example.com");
+    api.get("/api/v1/groups/intruders").await.problem(StatusCode::NOT_FOUND, "not-found");
+    let bound = api.get("/api/v1/applications/acme/groups").await;
+    assert!(!bound.text.contains("outsiders"), "{}", bound.text);
+    assert_eq!(api.events_by("api_token:reader").await, 0, "no change, no event");
+}
+
+/// The same refusal on every change the API offers, read from its own OpenAPI document, so a new handler cannot
+/// forget it (the scope is enforced by the `Caller` extractor every handler takes), and each documents its 403.
+#[tokio::test]
+async fn a_read_only_token_is_refused_every_documented_change() {
+    let api = Api::read_only().await;
+    let doc = api.raw(Request::get("/api/v1/openapi.json").body(Body::empty()).unwrap()).await;
+    let doc = doc.ok(StatusCode::OK).clone();
+    let mut n_changes = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let uri = path
+            .replace("{username}", "alice")
+            .replace("{name}", "acme")
+            .replace("{group}", "staff")
+            .replace("{attribute}", "mail");
+        for (method, op) in item.as_object().unwrap() {
+            let method = match method.as_str() {
+                "post" => Method::POST,
+                "put" => Method::PUT,
+                "patch" => Method::PATCH,
+                "delete" => Method::DELETE,
+                _ => continue,
+            };
+            n_changes += 1;
+            assert!(op["responses"]["403"].is_object(), "{method} {path} documents 403");
+            let refused = api.call(method.clone(), &uri, Some(json!({}))).await;
+            refused.problem(StatusCode::FORBIDDEN, "forbidden");
+        }
+    }
+    assert!(n_changes > 20, "{n_changes}");
+    assert_eq!(api.events_by("api_token:reader").await, 0);
 }
 
 #[tokio::test]

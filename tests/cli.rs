@@ -145,8 +145,14 @@ fn admin_and_api_token_commands() {
     assert_eq!(row["created_by"], "cli");
     assert!(row["revoked_at"].is_null());
     assert!(!listed.contains(token), "the token is shown once");
+    assert_eq!(row["scope"], "full");
+    let reader = server.ok(&["api-token", "create", "report", "--read-only"], None);
+    assert_eq!(reader.lines().count(), 1, "only the token on stdout");
+    assert_eq!(bearer_get(&users, reader.trim()), 200);
+    let table = server.ok(&["api-token", "list"], None);
+    assert!(table.lines().any(|l| l.starts_with("report") && l.contains("read-only")), "{table}");
     server.ok(&["api-token", "revoke", "deploy"], None);
-    assert_eq!(bearer_get(&users, token), 403);
+    assert_eq!(bearer_get(&users, token), 401, "RFC 6750 §3.1: a revoked token is invalid_token");
     assert!(server.refused(&["api-token", "revoke", "nope"]).contains("does not exist"));
 
     let events = server.ok(&["events", "--json", "--name", "admin_admin_create"], None);

@@ -1,5 +1,6 @@
 //! The admin console's pages: who may see them, the CSRF token every form needs, the typed confirmation of
-//! deletions, escaping, and that each page renders and each change is an event with the administrator as actor.
+//! deletions, escaping, and that each page renders and each change is an event with the administrator as actor;
+//! API tokens shown once, and the administrator's own password and TOTP.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
@@ -10,6 +11,7 @@ use chrono::Utc;
 use common::*;
 use sesame::audit::{Actor, EventFilter, EventName};
 use sesame::saml::keys::{Certificate, SigningKey};
+use sesame::services::api_tokens::{self, Scope};
 use sesame::services::apps::{self, AppChange};
 use sesame::services::{admin, admins, rotation};
 
@@ -38,7 +40,7 @@ async fn with_admin() -> (TestApp, Admin) {
 }
 
 /// Every page of the console, with the fixture's names (application `acme`, user `alice`, group `staff`).
-const PAGES: [&str; 14] = [
+const PAGES: [&str; 16] = [
     "/admin",
     "/admin?span=14d",
     "/admin/apps",
@@ -53,6 +55,8 @@ const PAGES: [&str; 14] = [
     "/admin/groups",
     "/admin/groups/staff",
     "/admin/events?type=admin&success=yes&since=2020-01-01T00:00",
+    "/admin/tokens",
+    "/admin/account",
 ];
 
 /// A form to post: its path and fields.
@@ -88,6 +92,20 @@ fn forms() -> Vec<Form> {
         ("/admin/groups/staff/rename", vec![("new_name", "renamed")]),
         ("/admin/groups/staff/delete", vec![("confirm", "staff")]),
         ("/admin/groups/staff/members", vec![("action", "add"), ("username", "bob")]),
+        ("/admin/tokens", vec![("name", "stolen")]),
+        ("/admin/tokens/ci/revoke", vec![]),
+        (
+            "/admin/account/password",
+            vec![
+                ("current_password", ADMIN_PASSWORD),
+                ("new_password", "chosen by the attacker"),
+                ("new_password_again", "chosen by the attacker"),
+            ],
+        ),
+        ("/admin/account/totp", vec![]),
+        ("/admin/account/totp/confirm", vec![("code", "123456")]),
+        ("/admin/account/totp/cancel", vec![]),
+        ("/admin/account/totp/disable", vec![("current_password", ADMIN_PASSWORD)]),
     ]
 }
 
@@ -212,6 +230,7 @@ async fn a_portal_session_is_not_an_administrator() {
 #[tokio::test]
 async fn every_console_form_refuses_a_missing_or_wrong_csrf_token() {
     let (app, admin) = with_admin().await;
+    api_tokens::create(&app.ctx, &Actor::Cli, "ci", Scope::Full, Utc::now()).await.unwrap();
     let other_token = "0".repeat(admin.token.len());
     for (path, fields) in forms() {
         let missing = app.post_form(path, &fields, Some(&admin.cookie)).await;
@@ -239,6 +258,9 @@ async fn every_console_form_refuses_a_missing_or_wrong_csrf_token() {
     let acme = apps::details(&app.ctx, "acme").await.unwrap();
     assert!(acme.app.is_active && acme.app.display_label != "Changed");
     assert!(admin::find_user(&app.ctx, "alice").await.unwrap().is_active());
+    let tokens = api_tokens::list(&app.ctx).await.unwrap();
+    assert!(tokens.len() == 1 && tokens.iter().all(|t| t.revoked_at.is_none()), "{tokens:?}");
+    assert!(admins::sign_in(&app.ctx, "root", ADMIN_PASSWORD, None, Utc::now()).await.is_ok());
 }
 
 /// The same forms with the token do what they say, each with an event naming the administrator.
@@ -646,4 +668,168 @@ async fn encryption_settings_need_an_sp_encryption_certificate() {
     assert_eq!(sp.data_encryption.as_str(), "aes256-cbc");
     let page = app.get(sso, Some(&admin.cookie)).await.body;
     assert!(page.contains("value=\"aes256-cbc\" selected"), "{page}");
+}
+
+/// The status and problem type of `GET /api/v1/users` with a bearer token (and of a POST, for the scope).
+async fn api_status(app: &TestApp, method: &str, token: &str) -> (StatusCode, String) {
+    let request = axum::http::Request::builder()
+        .method(method)
+        .uri(if method == "GET" { "/api/v1/users" } else { "/api/v1/groups" })
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(if method == "GET" { "" } else { r#"{"name": "from-the-api"}"# }))
+        .unwrap();
+    let reply = app.send(request).await;
+    let kind = serde_json::from_str::<serde_json::Value>(&reply.body)
+        .ok()
+        .and_then(|v| v["type"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    (reply.status, kind)
+}
+
+/// Token disclosure: a token created in the console is in the answer to the form that created it and nowhere
+/// else (no redirect, no URL, not on the list afterwards); it works against the API with its scope, and once
+/// revoked in the console the API refuses it.
+#[tokio::test]
+async fn a_console_token_is_shown_once_works_and_can_be_revoked() {
+    let (app, admin) = with_admin().await;
+    let fields = [("csrf_token", admin.token.as_str()), ("name", "deploy")];
+    let created = app.post_form("/admin/tokens", &fields, Some(&admin.cookie)).await;
+    assert_eq!(created.status, StatusCode::OK, "the token is on the answer itself, not behind a redirect");
+    assert!(created.location.is_none());
+    let token = created.input("token").unwrap();
+    assert!(token.starts_with("sesame_"), "{token}");
+    assert!(created.body.contains("Copy this token now"), "{}", created.body);
+    assert_eq!(api_status(&app, "GET", &token).await.0, StatusCode::OK);
+    assert_eq!(api_status(&app, "POST", &token).await.0, StatusCode::CREATED, "a full token changes things");
+    let list = app.get("/admin/tokens", Some(&admin.cookie)).await;
+    assert!(list.body.contains("deploy") && !list.body.contains(&token), "never shown again");
+    assert!(list.body.contains("admin:root"), "the creator is listed: {}", list.body);
+
+    let fields = [("csrf_token", admin.token.as_str()), ("name", "report"), ("read_only", "on")];
+    let reader = app.post_form("/admin/tokens", &fields, Some(&admin.cookie)).await.input("token").unwrap();
+    assert_eq!(api_status(&app, "GET", &reader).await.0, StatusCode::OK);
+    assert_eq!(api_status(&app, "POST", &reader).await, (StatusCode::FORBIDDEN, "urn:sesame:problem:forbidden".into()));
+    assert!(app.get("/admin/tokens", Some(&admin.cookie)).await.body.contains("read-only"));
+
+    let fields = [("csrf_token", admin.token.as_str())];
+    let revoked = app.post_form("/admin/tokens/deploy/revoke", &fields, Some(&admin.cookie)).await;
+    assert_eq!(revoked.location.as_deref(), Some("/admin/tokens"));
+    let list = app.get("/admin/tokens", Some(&admin.cookie)).await;
+    assert!(list.body.contains("flash-ok") && list.body.contains("revoked"), "{}", list.body);
+    assert_eq!(
+        api_status(&app, "GET", &token).await,
+        (StatusCode::UNAUTHORIZED, "urn:sesame:problem:revoked-token".into())
+    );
+    assert_eq!(api_status(&app, "GET", &reader).await.0, StatusCode::OK, "only that one");
+
+    let events = admin_events(&app).await;
+    let created: Vec<_> = events.iter().filter(|e| e.name == EventName::AdminApiTokenCreate).collect();
+    assert_eq!(created.len(), 2);
+    assert!(created.iter().any(|e| e.target == "report" && e.detail == "scope read-only"), "{created:?}");
+    assert!(events.iter().any(|e| e.name == EventName::AdminApiTokenRevoke && e.target == "deploy"));
+    assert!(events.iter().all(|e| e.actor == "admin:root" || e.actor.starts_with("api_token:")), "{events:?}");
+    assert!(events.iter().all(|e| !e.detail.contains(&token) && !e.target.contains(&token)));
+}
+
+/// Account takeover from an unattended session: changing the password needs the current one (and a wrong
+/// one counts as a failed sign-in); the new one works at the next sign-in, the old one no longer does.
+#[tokio::test]
+async fn changing_the_password_needs_the_current_one() {
+    let (app, admin) = with_admin().await;
+    let change = |current: &'static str, new: &'static str, again: &'static str| {
+        vec![("current_password", current), ("new_password", new), ("new_password_again", again)]
+    };
+    for (fields, says) in [
+        (change("not my password", "a new passphrase", "a new passphrase"), "Current password is not right"),
+        (change(ADMIN_PASSWORD, "a new passphrase", "another passphrase"), "do not match"),
+        (change(ADMIN_PASSWORD, "short", "short"), "at least 8 characters"),
+    ] {
+        let mut fields = fields;
+        fields.push(("csrf_token", &admin.token));
+        let reply = app.post_form("/admin/account/password", &fields, Some(&admin.cookie)).await;
+        assert_eq!(reply.location.as_deref(), Some("/admin/account"));
+        let page = app.get("/admin/account", Some(&admin.cookie)).await.body;
+        assert!(page.contains("flash-error") && page.contains(says), "{says}: {page}");
+        assert!(admins::sign_in(&app.ctx, "root", ADMIN_PASSWORD, None, Utc::now()).await.is_ok(), "unchanged");
+    }
+    let failed = admin::list_events(
+        &app.ctx,
+        &EventFilter { name: Some(EventName::AdminLoginFailed), limit: 10, ..Default::default() },
+    )
+    .await
+    .unwrap();
+    assert_eq!(failed.len(), 1, "the wrong current password is a failed sign-in");
+
+    post(&app, &admin, "/admin/account/password", change(ADMIN_PASSWORD, "a new passphrase", "a new passphrase")).await;
+    assert!(admins::sign_in(&app.ctx, "root", "a new passphrase", None, Utc::now()).await.is_ok());
+    assert!(admins::sign_in(&app.ctx, "root", ADMIN_PASSWORD, None, Utc::now()).await.is_err());
+    let events = admin_events(&app).await;
+    assert!(events.iter().any(|e| e.name == EventName::AdminAdminPassword && e.actor == "admin:root"));
+}
+
+/// Lock-out by a mistyped enrolment: TOTP is switched on only by a right code of the new secret, which waits in
+/// the session (never in the form); then the next sign-in asks for a code, and the confirming code is not
+/// accepted again. Turning it off needs the password.
+#[tokio::test]
+async fn totp_enrolment_needs_a_right_code_and_then_sign_in_asks_for_one() {
+    let (app, admin) = with_admin().await;
+    post(&app, &admin, "/admin/account/totp", vec![]).await;
+    let page = app.get("/admin/account", Some(&admin.cookie)).await.body;
+    let uri =
+        unescape(page.split("value=\"").find(|v| v.starts_with("otpauth://")).unwrap().split('"').next().unwrap());
+    assert!(uri.starts_with("otpauth://totp/sesame:root?secret="), "{uri}");
+    let encoded = uri.split("secret=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    assert!(page.contains(&format!("<code class=\"select secret\">{encoded}</code>")), "the secret as text");
+    assert!(page.contains("<svg class=\"qr\""), "and as a QR code");
+    assert!(!page.contains("type=\"hidden\" name=\"secret\"") && !page.contains("name=\"sealed\""));
+    let secret = totp_rs::Secret::Encoded(encoded).to_bytes().unwrap();
+    let now = u64::try_from(Utc::now().timestamp()).unwrap();
+    let valid: Vec<String> = [now - 30, now, now + 30].iter().map(|t| admins::totp_code(&secret, *t)).collect();
+    let wrong = ["000000", "111111", "222222", "333333"].into_iter().find(|c| !valid.iter().any(|v| v == c)).unwrap();
+
+    let fields = [("csrf_token", admin.token.as_str()), ("code", wrong)];
+    app.post_form("/admin/account/totp/confirm", &fields, Some(&admin.cookie)).await;
+    let page = app.get("/admin/account", Some(&admin.cookie)).await.body;
+    assert!(page.contains("flash-error") && page.contains("TOTP was not changed"), "{page}");
+    assert!(!admins::account(&app.ctx, "root").await.unwrap().has_totp, "a wrong code leaves TOTP off");
+    let (cookie, token) = admin_form(&app).await;
+    let fields = [("csrf_token", token.as_str()), ("username", "root"), ("password", ADMIN_PASSWORD)];
+    assert_eq!(app.post_form("/admin/login", &fields, Some(&cookie)).await.status, StatusCode::SEE_OTHER);
+
+    let code = admins::totp_code(&secret, now);
+    post(&app, &admin, "/admin/account/totp/confirm", vec![("code", &code)]).await;
+    assert!(admins::account(&app.ctx, "root").await.unwrap().has_totp);
+    let page = app.get("/admin/account", Some(&admin.cookie)).await.body;
+    assert!(!page.contains("otpauth://"), "the secret is not shown again");
+    let events = admin_events(&app).await;
+    assert!(events.iter().any(|e| e.name == EventName::AdminTotpEnable && e.actor == "admin:root"));
+
+    // The next sign-in asks for a code; the one that confirmed the enrolment is spent.
+    let (cookie, token) = admin_form(&app).await;
+    let fields = [("csrf_token", token.as_str()), ("username", "root"), ("password", ADMIN_PASSWORD)];
+    let asked = app.post_form("/admin/login", &fields, Some(&cookie)).await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(asked.body.contains("name=\"code\""), "{}", asked.body);
+    let cookie = asked.set_cookie.clone().unwrap_or(cookie);
+    let token = asked.input("csrf_token").unwrap();
+    let replay = app.post_form("/admin/login/totp", &[("csrf_token", &token), ("code", &code)], Some(&cookie)).await;
+    assert_eq!(replay.status, StatusCode::UNAUTHORIZED);
+    let token = replay.input("csrf_token").unwrap();
+    let next = admins::totp_code(&secret, now + 30);
+    let ok = app.post_form("/admin/login/totp", &[("csrf_token", &token), ("code", &next)], Some(&cookie)).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+
+    let fields = [("csrf_token", admin.token.as_str()), ("current_password", "not my password")];
+    app.post_form("/admin/account/totp/disable", &fields, Some(&admin.cookie)).await;
+    assert!(admins::account(&app.ctx, "root").await.unwrap().has_totp, "the password is required");
+    post(&app, &admin, "/admin/account/totp/disable", vec![("current_password", ADMIN_PASSWORD)]).await;
+    assert!(!admins::account(&app.ctx, "root").await.unwrap().has_totp);
+    assert!(admin_events(&app).await.iter().any(|e| e.name == EventName::AdminTotpDisable));
+}
+
+/// The admin sign-in form: its cookie and CSRF token.
+async fn admin_form(app: &TestApp) -> (String, String) {
+    let page = app.get("/admin/login", None).await;
+    (page.set_cookie.clone().unwrap(), page.input("csrf_token").unwrap())
 }

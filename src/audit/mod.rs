@@ -61,10 +61,12 @@ pub enum EventName {
     AdminApiTokenRevoke,
     AdminAppDelete,
     AdminUserPassword,
+    AdminAdminPassword,
+    AdminTotpDisable,
 }
 
 impl EventName {
-    pub const ALL: [Self; 51] = [
+    pub const ALL: [Self; 53] = [
         Self::UserLogin,
         Self::UserLoginFailed,
         Self::UserLogout,
@@ -116,6 +118,8 @@ impl EventName {
         Self::AdminApiTokenRevoke,
         Self::AdminAppDelete,
         Self::AdminUserPassword,
+        Self::AdminAdminPassword,
+        Self::AdminTotpDisable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -171,6 +175,8 @@ impl EventName {
             Self::AdminApiTokenRevoke => "admin_api_token_revoke",
             Self::AdminAppDelete => "admin_app_delete",
             Self::AdminUserPassword => "admin_user_password",
+            Self::AdminAdminPassword => "admin_admin_password",
+            Self::AdminTotpDisable => "admin_totp_disable",
         }
     }
 

@@ -20,6 +20,8 @@ use crate::store::{admins, events};
 
 /// The TOTP time step, in seconds (RFC 6238 §4: X = 30 by default).
 pub const TOTP_STEP_SECS: u64 = 30;
+/// The shortest administrator password, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 8;
 /// The TOTP issuer shown by authenticator apps.
 const TOTP_ISSUER: &str = "sesame";
 
@@ -49,9 +51,7 @@ pub async fn create_admin(
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
     check_name("administrator name", username)?;
-    if password.chars().count() < 8 {
-        return Err(Invalid::new("password", "must be at least 8 characters").into());
-    }
+    check_password("password", &password)?;
     let hash = hash_password(password).await?;
     let mut tx = ctx.db.begin().await?;
     admins::insert_admin(&mut tx, username, &hash, millis(now)).await.map_err(named("administrator", username))?;
@@ -120,10 +120,8 @@ pub async fn verify_totp(
         drop(conn);
         return Err(refuse(ctx, username, client, "TOTP is not enabled", now).await?);
     };
-    let secret = ctx.secret.open(sealed).map_err(|e| Error::Task(e.to_string()))?;
-    let secret = hex::decode(secret.expose_secret()).map_err(|e| Error::Task(format!("stored TOTP secret: {e}")))?;
-    let unix = u64::try_from(now.timestamp()).unwrap_or_default();
-    let Some(step) = matching_step(&secret, code.trim(), unix) else {
+    let secret = open_secret(ctx, sealed)?;
+    let Some(step) = matching_step(&secret, code.trim(), unix_secs(now)) else {
         drop(conn);
         return Err(refuse(ctx, username, client, "wrong one-time code", now).await?);
     };
@@ -147,6 +145,108 @@ pub async fn enable_totp(ctx: &Ctx, actor: &Actor, username: &str, now: DateTime
     events::insert_event(&mut tx, &Event::new(now, EventName::AdminTotpEnable, actor).target(username)).await?;
     tx.commit().await.map_err(crate::store::Error::from)?;
     Ok(otpauth_uri(username, &secret))
+}
+
+/// What the console's account page shows of an administrator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub username: String,
+    pub has_totp: bool,
+}
+
+/// A TOTP secret being enrolled, as the authenticator app takes it: the `otpauth://` URI (or a QR code of it) and
+/// the secret in base32, for typing in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpEnrolment {
+    pub uri: String,
+    pub secret: String,
+}
+
+pub async fn account(ctx: &Ctx, username: &str) -> Result<Account, Error> {
+    let Some(admin) = admins::find_admin(&mut *ctx.db.conn().await?, username).await? else {
+        return Err(Error::NotFound { what: "administrator", name: username.to_owned() });
+    };
+    Ok(Account { username: admin.username, has_totp: admin.totp_secret_sealed.is_some() })
+}
+
+/// Changes an administrator's own password. The current password is required, so a session left open is not
+/// enough to take the account over; a wrong one counts as a failed sign-in, so the form cannot be used to guess.
+pub async fn change_password(
+    ctx: &Ctx,
+    actor: &Actor,
+    username: &str,
+    current: &str,
+    new: String,
+    client: Option<IpAddr>,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    check_password("new password", &new)?;
+    reauthenticate(ctx, username, current, client, now).await?;
+    let hash = hash_password(new).await?;
+    let mut tx = ctx.db.begin().await?;
+    admins::update_password(&mut tx, username, &hash, millis(now)).await.map_err(named("administrator", username))?;
+    events::insert_event(&mut tx, &Event::new(now, EventName::AdminAdminPassword, actor).target(username)).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    Ok(())
+}
+
+/// The first step of turning TOTP on from the console: a new secret, sealed, for the caller to keep server-side
+/// (the session) until `confirm_totp`. Nothing is stored yet, so an enrolment that is never confirmed changes
+/// nothing.
+pub fn new_totp_secret(ctx: &Ctx) -> Result<String, Error> {
+    let secret: [u8; 20] = rand::random();
+    ctx.secret.seal(&hex::encode(secret)).map_err(|e| Error::Task(e.to_string()))
+}
+
+/// The URI and base32 secret of a sealed secret from `new_totp_secret`, to show while it is enrolled.
+pub fn totp_enrolment(ctx: &Ctx, username: &str, sealed: &str) -> Result<TotpEnrolment, Error> {
+    let secret = open_secret(ctx, sealed)?;
+    Ok(TotpEnrolment { uri: otpauth_uri(username, &secret), secret: base32_encode(&secret) })
+}
+
+/// The second step: TOTP is switched on (or its secret renewed) only with a current code of the new secret, so a
+/// mistyped enrolment cannot lock the administrator out. The code's step counts as used (no replay at sign-in).
+pub async fn confirm_totp(
+    ctx: &Ctx,
+    actor: &Actor,
+    username: &str,
+    sealed: &str,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let secret = open_secret(ctx, sealed)?;
+    let Some(step) = matching_step(&secret, code.trim(), unix_secs(now)) else {
+        return Err(Invalid::new("one-time code", "does not match the new secret: TOTP was not changed").into());
+    };
+    let mut tx = ctx.db.begin().await?;
+    admins::update_totp_secret(&mut tx, username, Some(sealed), millis(now))
+        .await
+        .map_err(named("administrator", username))?;
+    let Some(admin) = admins::find_admin(&mut tx, username).await? else {
+        return Err(Error::NotFound { what: "administrator", name: username.to_owned() });
+    };
+    admins::advance_totp_step(&mut tx, admin.id, i64::try_from(step).unwrap_or(i64::MAX)).await?;
+    let event = Event::new(now, EventName::AdminTotpEnable, actor).target(username).detail("confirmed with a code");
+    events::insert_event(&mut tx, &event).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    Ok(())
+}
+
+/// Turns TOTP off; the password is required, as for a password change.
+pub async fn disable_totp(
+    ctx: &Ctx,
+    actor: &Actor,
+    username: &str,
+    password: &str,
+    client: Option<IpAddr>,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    reauthenticate(ctx, username, password, client, now).await?;
+    let mut tx = ctx.db.begin().await?;
+    admins::update_totp_secret(&mut tx, username, None, millis(now)).await.map_err(named("administrator", username))?;
+    events::insert_event(&mut tx, &Event::new(now, EventName::AdminTotpDisable, actor).target(username)).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    Ok(())
 }
 
 /// The code for `secret` at Unix time `unix_secs` (RFC 6238 with SHA-1, 6 digits, 30-second steps).
@@ -185,6 +285,45 @@ fn matching_step(secret: &[u8], code: &str, unix_secs: u64) -> Option<u64> {
         }
     }
     found
+}
+
+fn check_password(field: &'static str, password: &str) -> Result<(), Invalid> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(Invalid::new(field, format!("must be at least {MIN_PASSWORD_CHARS} characters")));
+    }
+    Ok(())
+}
+
+/// Checks a signed-in administrator's password again before a change to their credentials, throttled and
+/// counted like a sign-in.
+async fn reauthenticate(
+    ctx: &Ctx,
+    username: &str,
+    password: &str,
+    client: Option<IpAddr>,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    throttle::check(ctx, Realm::Admin, username, client, now).await?;
+    let Some(admin) = admins::find_admin(&mut *ctx.db.conn().await?, username).await? else {
+        return Err(Error::NotFound { what: "administrator", name: username.to_owned() });
+    };
+    if verify_password(password.to_owned(), admin.password_hash).await? {
+        return Ok(());
+    }
+    let actor = Actor::Admin(username.to_owned());
+    let event = Event::new(now, EventName::AdminLoginFailed, &actor).target(username).failed("wrong current password");
+    record(ctx, event).await?;
+    throttle::failed(ctx, Realm::Admin, username, client, now).await?;
+    Err(Invalid::new("current password", "is not right").into())
+}
+
+fn open_secret(ctx: &Ctx, sealed: &str) -> Result<Vec<u8>, Error> {
+    let secret = ctx.secret.open(sealed).map_err(|e| Error::Task(e.to_string()))?;
+    hex::decode(secret.expose_secret()).map_err(|e| Error::Task(format!("stored TOTP secret: {e}")))
+}
+
+fn unix_secs(now: DateTime<Utc>) -> u64 {
+    u64::try_from(now.timestamp()).unwrap_or_default()
 }
 
 async fn signed_in(ctx: &Ctx, username: &str, how: &str, now: DateTime<Utc>) -> Result<AdminSession, Error> {

@@ -9,26 +9,31 @@ use crate::store::{touched, Conn, Error};
 pub struct TokenRow {
     pub id: i64,
     pub name: String,
+    /// `full` or `read-only`.
+    pub scope: String,
     pub created_by: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, name, created_by, created_at, last_used_at, revoked_at";
+const COLUMNS: &str = "id, name, scope, created_by, created_at, last_used_at, revoked_at";
 
 pub async fn insert_token(
     conn: &mut Conn,
     name: &str,
     token_hash: &str,
+    scope: &str,
     created_by: &str,
     now_ms: i64,
 ) -> Result<i64, Error> {
     let row = sqlx::query(
-        "INSERT INTO api_tokens (name, token_hash, created_by, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        "INSERT INTO api_tokens (name, token_hash, scope, created_by, created_at) VALUES ($1, $2, $3, $4, $5) \
+         RETURNING id",
     )
     .bind(name)
     .bind(token_hash)
+    .bind(scope)
     .bind(created_by)
     .bind(now_ms)
     .fetch_one(&mut *conn)
@@ -77,6 +82,7 @@ fn token_from_row(row: &AnyRow) -> Result<TokenRow, Error> {
     Ok(TokenRow {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
+        scope: row.try_get("scope")?,
         created_by: row.try_get("created_by")?,
         created_at: row.try_get("created_at")?,
         last_used_at: row.try_get("last_used_at")?,

@@ -2,8 +2,9 @@
 // an administrator signs in, creates users, an application from a pysaml2 SP's metadata URL, a group bound to it
 // and a membership; the member signs in at the portal, clicks the tile and arrives signed in at the SP; a user
 // outside the group is denied; the events page shows all of it. Then the SSO tab's certificates (a staged next one)
-// and encryption, a second application from the SP's metadata uploaded as a file, and one from a catalog connector
-// with its Identity Management tab. Screenshots of every page (laptop and phone) go to target/screenshots/ for review.
+// and encryption, a second application from the SP's metadata uploaded as a file, one from a catalog connector with
+// its Identity Management tab, a read-only API token created and shown once, and a TOTP set-up started on the
+// account page. Screenshots of every page (laptop and phone) go to target/screenshots/ for review.
 //
 // Run by `make test-browser` (SESAME_BIN names the debug binary; PYTHON the venv with pysaml2).
 
@@ -405,6 +406,40 @@ test("an admin sets up an application in the console; a member signs in to the S
   await admin.waitForURL(`${idp}/admin/apps/hoxhunt?tab=idm`);
   assert.ok(await admin.getByLabel("API token").isVisible());
   await shot(admin, "27-app-connector-idm");
+  // API tokens: a read-only token, shown once on the page that answers the form; it reads but may not change.
+  await admin.getByRole("link", { name: "API tokens" }).click();
+  await admin.waitForURL(`${idp}/admin/tokens`);
+  await admin.getByLabel("Name").fill("report");
+  await admin.getByLabel("Read-only (GET and HEAD only)").check();
+  await admin.getByRole("button", { name: "Create token" }).click();
+  const token = await admin.getByLabel("The new API token").inputValue();
+  assert.match(token, /^sesame_/);
+  assert.match(await admin.textContent("main"), /Copy this token now/);
+  assert.ok(!admin.url().includes(token), "the token is not in the URL");
+  await shot(admin, "28-token-created");
+  const bearer = { authorization: `Bearer ${token}` };
+  assert.equal((await fetch(`${idp}/api/v1/users`, { headers: bearer })).status, 200);
+  const write = await fetch(`${idp}/api/v1/groups`, {
+    method: "POST",
+    headers: { ...bearer, "content-type": "application/json" },
+    body: JSON.stringify({ name: "from-a-reader" }),
+  });
+  assert.equal(write.status, 403);
+  assert.match(write.headers.get("www-authenticate"), /insufficient_scope/);
+  await admin.goto(`${idp}/admin/tokens`);
+  assert.ok(!(await admin.content()).includes(token), "the list never shows the token");
+  await shot(admin, "29-tokens");
+
+  // The administrator's account: password and TOTP (set-up started, then cancelled, so TOTP stays off).
+  await admin.getByRole("link", { name: "Account" }).click();
+  await admin.waitForURL(`${idp}/admin/account`);
+  await shot(admin, "30-account");
+  await admin.getByRole("button", { name: "Set up TOTP" }).click();
+  await admin.waitForURL(`${idp}/admin/account`);
+  assert.match(await admin.getByRole("textbox", { name: "otpauth URI" }).inputValue(), /^otpauth:\/\/totp\/sesame:ops\?secret=/);
+  await shot(admin, "31-account-totp-setup");
+  await admin.getByRole("button", { name: "Cancel set-up" }).click();
+  assert.equal(await flash(admin), "TOTP set-up cancelled; nothing was changed.");
 
   // Phone-width screenshots of the main pages (and no page wider than the screen).
   for (const [path, name] of [
@@ -420,6 +455,8 @@ test("an admin sets up an application in the console; a member signs in to the S
     [`/admin/users/${MEMBER.username}`, "03-user"],
     [`/admin/groups/${GROUP}`, "09-group"],
     ["/admin/events", "17-events"],
+    ["/admin/tokens", "29-tokens"],
+    ["/admin/account", "30-account"],
   ]) {
     await phoneShot(admin.context(), `${idp}${path}`, name);
   }

@@ -111,7 +111,7 @@ def test_openapi_document_validates(document):
         "type": "http",
         "scheme": "bearer",
         "bearerFormat": "sesame_<43 base64url characters>",
-        "description": "An API token from `sesame api-token create NAME`",
+        "description": "An API token from `sesame api-token create NAME [--read-only]` or the console's API tokens page",
     }
 
 
@@ -170,4 +170,16 @@ def test_responses_match_the_document(idp, document, api, metadata_url):
     r = anonymous.call("GET", "/api/v1/users", 401)
     assert r.headers["Content-Type"] == PROBLEM
     assert r.headers["WWW-Authenticate"].startswith("Bearer")
+
+    # A read-only token reads, and its changes are the documented 403 problem with the insufficient_scope challenge;
+    # once revoked, it is a 401 problem of type revoked-token (RFC 6750 §3.1).
+    reader = Api(idp, document, idp.cli("api-token", "create", "peer-reader", "--read-only").strip())
+    reader.call("GET", "/api/v1/users", 200)
+    r = reader.call("POST", "/api/v1/groups", 403, json={"name": "from-a-reader"})
+    assert r.json()["type"] == "urn:sesame:problem:forbidden"
+    assert r.headers["WWW-Authenticate"] == 'Bearer realm="sesame", error="insufficient_scope"'
+    idp.cli("api-token", "revoke", "peer-reader")
+    r = reader.call("GET", "/api/v1/users", 401)
+    assert r.json()["type"] == "urn:sesame:problem:revoked-token"
+    assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
     assert len(api.checked) >= 30

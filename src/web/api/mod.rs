@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -48,8 +48,9 @@ const DEFAULT_LIMIT: u32 = 50;
         version = "1",
         description = "Manage sesame's users, groups, applications (SAML SSO settings, attributes, bound groups, \
             certificates, identity management) and read its events. Authenticate with an API token from \
-            `sesame api-token create NAME` as `Authorization: Bearer <token>`. Every error is an RFC 9457 \
-            problem (`application/problem+json`)."
+            `sesame api-token create NAME [--read-only]` or the console's API tokens page as \
+            `Authorization: Bearer <token>`; a read-only token may use GET and HEAD only. Every error is an \
+            RFC 9457 problem (`application/problem+json`)."
     ),
     security(("bearer" = [])),
     components(schemas(Problem)),
@@ -131,7 +132,12 @@ async fn unknown_route() -> Problem {
 }
 
 /// The API client: an API token presented as `Authorization: Bearer …`, by name, as the actor of its changes.
-/// A missing or unknown token is a 401 with `WWW-Authenticate: Bearer`, a revoked one a 403.
+/// A missing, unknown or revoked token is a 401 with `WWW-Authenticate: Bearer` (RFC 6750 §3.1: `invalid_token`
+/// once a token was presented); a read-only token is refused every method but GET and HEAD with a 403 and
+/// `error="insufficient_scope"`.
+///
+/// Architecture Invariant: every handler of this API but `openapi_json` takes a `Caller`, so the scope is enforced
+/// here, once, before any handler runs.
 #[derive(Debug, Clone)]
 pub struct Caller(pub Actor);
 
@@ -151,10 +157,15 @@ impl FromRequestParts<AppState> for Caller {
         let Some(token) = token else {
             return Err(Problem::unauthorized("the Authorization header must be Bearer <token>", true));
         };
-        match api_tokens::authenticate(&state.ctx, token, Utc::now()).await {
-            Ok(name) => Ok(Self(Actor::ApiToken(name))),
-            Err(e) => Err(e.into()),
+        let client = api_tokens::authenticate(&state.ctx, token, Utc::now()).await?;
+        let is_read = parts.method == Method::GET || parts.method == Method::HEAD;
+        if !is_read && !client.scope.allows_changes() {
+            return Err(Problem::insufficient_scope(&format!(
+                "API token {} is read-only: it may use GET and HEAD only",
+                client.name
+            )));
         }
+        Ok(Self(Actor::ApiToken(client.name)))
     }
 }
 
@@ -203,8 +214,9 @@ pub(crate) fn next_page(
     (Some(cursor), Some(url))
 }
 
-/// Adds the bearer scheme and, to every operation, the problem responses it can give: 400, 401, 403, 405 and
-/// 500 everywhere; 404 where a path names a resource; 413, 415 and 422 where a body is read.
+/// Adds the bearer scheme and, to every operation, the problem responses it can give: 400, 401, 405 and 500
+/// everywhere; 403 (a read-only token) on every method but GET; 404 where a path names a resource; 413, 415 and
+/// 422 where a body is read.
 struct Documented;
 
 impl Modify for Documented {
@@ -216,7 +228,9 @@ impl Modify for Documented {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("sesame_<43 base64url characters>")
-                    .description(Some("An API token from `sesame api-token create NAME`"))
+                    .description(Some(
+                        "An API token from `sesame api-token create NAME [--read-only]` or the console's API tokens page",
+                    ))
                     .build(),
             ),
         );
@@ -225,30 +239,37 @@ impl Modify for Documented {
                 continue;
             }
             let names_resource = path.contains('{');
+            // (operation, may have a body, is a change)
             let operations = [
-                (&mut item.get, false),
-                (&mut item.put, true),
-                (&mut item.post, true),
-                (&mut item.delete, false),
-                (&mut item.patch, true),
+                (&mut item.get, false, false),
+                (&mut item.put, true, true),
+                (&mut item.post, true, true),
+                (&mut item.delete, false, true),
+                (&mut item.patch, true, true),
             ];
-            for (operation, has_body) in operations {
+            for (operation, has_body, is_change) in operations {
                 if let Some(op) = operation.as_mut() {
-                    add_problems(op, names_resource, has_body && op.request_body.is_some());
+                    add_problems(op, names_resource, has_body && op.request_body.is_some(), is_change);
                 }
             }
         }
     }
 }
 
-fn add_problems(op: &mut Operation, names_resource: bool, has_body: bool) {
+fn add_problems(op: &mut Operation, names_resource: bool, has_body: bool, is_change: bool) {
     let mut statuses = vec![
         ("400", "The request could not be read (JSON syntax, a query parameter, a cursor)"),
-        ("401", "No API token, or one that does not exist (WWW-Authenticate: Bearer)"),
-        ("403", "The API token was revoked"),
+        (
+            "401",
+            "No API token, one that does not exist, or one that was revoked (type `revoked-token`); \
+             WWW-Authenticate: Bearer",
+        ),
         ("405", "The path does not take this method"),
         ("500", "The server failed; the detail has a reference for its log"),
     ];
+    if is_change {
+        statuses.push(("403", "The API token is read-only (WWW-Authenticate: Bearer error=\"insufficient_scope\")"));
+    }
     if names_resource {
         statuses.push(("404", "The named resource does not exist"));
     }

@@ -74,6 +74,13 @@ impl Problem {
         p
     }
 
+    /// RFC 6750 §3.1: the token is valid but its scope does not cover the request.
+    pub fn insufficient_scope(detail: &str) -> Self {
+        let mut p = Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail);
+        p.www_authenticate = Some(r#"Bearer realm="sesame", error="insufficient_scope""#);
+        p
+    }
+
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", detail)
     }
@@ -91,7 +98,12 @@ impl From<Error> for Problem {
                 (StatusCode::CONFLICT, "conflict", "Conflict")
             }
             Error::BadToken => return Self::unauthorized(&e.to_string(), true),
-            Error::RevokedToken { .. } => (StatusCode::FORBIDDEN, "revoked-token", "Token revoked"),
+            // RFC 6750 §3.1: a revoked token is an invalid token (401), with its own type for clients to tell.
+            Error::RevokedToken { .. } => {
+                let mut p = Self::new(StatusCode::UNAUTHORIZED, "revoked-token", "Token revoked", e.to_string());
+                p.www_authenticate = Some(r#"Bearer realm="sesame", error="invalid_token""#);
+                return p;
+            }
             Error::Throttled => (StatusCode::TOO_MANY_REQUESTS, "too-many-requests", "Too many requests"),
             Error::Fetch { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "metadata-unavailable", "Metadata unavailable"),
             Error::Idm { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "idm-refused", "Identity management refused"),

@@ -1,4 +1,5 @@
-//! The admin console: applications, users, groups, events and the dashboard, as HTML pages.
+//! The admin console: applications, users, groups, events, the dashboard, API tokens and the administrator's own
+//! account, as HTML pages.
 //!
 //! Every page needs the administrator's session (`web::admin`, key `admin`); without it the browser is sent to
 //! `/admin/login`. Every form carries the session's CSRF token and is refused (403) without it. Handlers extract,
@@ -6,9 +7,11 @@
 //! redirect, get); they hold no SQL and no business rules. A form with a file input (SP metadata) is sent as
 //! `multipart/form-data` and read by `Upload`, which checks the same token before anything happens.
 
+pub mod account;
 pub mod apps;
 pub mod dashboard;
 pub mod events;
+pub mod tokens;
 pub mod users;
 
 use askama::Template;
@@ -38,7 +41,13 @@ const MAX_FORM_BYTES: usize = 256 * 1024;
 const MAX_UPLOAD_BYTES: usize = 2 * MAX_SP_METADATA;
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(dashboard::router()).merge(apps::router()).merge(users::router()).merge(events::router())
+    Router::new()
+        .merge(dashboard::router())
+        .merge(apps::router())
+        .merge(users::router())
+        .merge(events::router())
+        .merge(tokens::router())
+        .merge(account::router())
 }
 
 /// A message about the last change: `ok` or `error`.
@@ -296,7 +305,7 @@ fn capitalize(text: &str) -> String {
     }
 }
 
-fn session_error(e: tower_sessions::session::Error) -> PageError {
+pub(crate) fn session_error(e: tower_sessions::session::Error) -> PageError {
     PageError::from(Error::Task(format!("session store: {e}")))
 }
 

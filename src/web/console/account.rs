@@ -1,0 +1,189 @@
+//! `/admin/account`: the signed-in administrator's own password and TOTP. Changing either needs the current
+//! password, except enrolling TOTP, which needs a code of the new secret instead: the secret waits, sealed, in
+//! the session (never in a form field) until a code confirms it, so a mistyped enrolment switches nothing on.
+//! The enrolment's QR code is laid out here and drawn by the template as SVG (no markup built from data, no script).
+
+use std::fmt::Write;
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::Utc;
+use qrcode::{Color, QrCode};
+
+use crate::services::admins::{self, TotpEnrolment, MIN_PASSWORD_CHARS};
+use crate::web::client::ClientIp;
+use crate::web::console::{render, session_error, Chrome, Console, Fields};
+use crate::web::error::PageError;
+use crate::web::AppState;
+
+/// The TOTP secret being enrolled, under the session of the administrator enrolling it.
+const ENROLMENT_KEY: &str = "admin_totp_enrolment";
+const BACK: &str = "/admin/account";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/account", get(show_account))
+        .route("/admin/account/password", post(change_password))
+        .route("/admin/account/totp", post(start_totp))
+        .route("/admin/account/totp/confirm", post(confirm_totp))
+        .route("/admin/account/totp/cancel", post(cancel_totp))
+        .route("/admin/account/totp/disable", post(disable_totp))
+}
+
+/// A sealed TOTP secret awaiting its confirming code, for `username` only (another administrator signing in
+/// later in the same browser does not inherit it).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Enrolment {
+    username: String,
+    sealed: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/account.html")]
+struct AccountPage {
+    chrome: Chrome,
+    has_totp: bool,
+    enrolment: Option<TotpEnrolment>,
+    qr: Option<QrPath>,
+    min_password: usize,
+}
+
+/// A QR code as one SVG path of its dark modules, one unit each, inside a quiet zone of 4 (ISO/IEC 18004 §6.3.8):
+/// `size` is the viewBox's side.
+pub struct QrPath {
+    pub size: usize,
+    pub d: String,
+}
+
+async fn show_account(State(state): State<AppState>, console: Console) -> Result<Response, PageError> {
+    let account = admins::account(&state.ctx, &console.username).await?;
+    let enrolment = match pending(&console).await {
+        Some(sealed) => Some(admins::totp_enrolment(&state.ctx, &console.username, &sealed)?),
+        None => None,
+    };
+    let qr = enrolment.as_ref().and_then(|e| qr_path(&e.uri));
+    render(&AccountPage {
+        chrome: console.chrome("account"),
+        has_totp: account.has_totp,
+        enrolment,
+        qr,
+        min_password: MIN_PASSWORD_CHARS,
+    })
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    console: Console,
+    f: Fields,
+) -> Result<Response, PageError> {
+    let new = f.raw("new_password");
+    if new != f.raw("new_password_again") {
+        return console.refuse("The new passwords do not match; nothing was changed.", BACK).await;
+    }
+    let result = admins::change_password(
+        &state.ctx,
+        &console.actor(),
+        &console.username,
+        f.raw("current_password"),
+        new.to_owned(),
+        client,
+        Utc::now(),
+    )
+    .await
+    .map(|()| "Password changed: use it at your next sign-in.".to_owned());
+    console.done(result, BACK).await
+}
+
+/// Starts (or restarts) an enrolment: a new secret, kept in the session until a code confirms it.
+async fn start_totp(State(state): State<AppState>, console: Console, _f: Fields) -> Result<Response, PageError> {
+    let sealed = admins::new_totp_secret(&state.ctx)?;
+    let enrolment = Enrolment { username: console.username.clone(), sealed };
+    console.session.insert(ENROLMENT_KEY, &enrolment).await.map_err(session_error)?;
+    let text = "Add the new secret to your authenticator app, then type its current code to switch TOTP on.";
+    console.done(Ok(text.to_owned()), BACK).await
+}
+
+async fn confirm_totp(State(state): State<AppState>, console: Console, f: Fields) -> Result<Response, PageError> {
+    let Some(sealed) = pending(&console).await else {
+        return console.refuse("Start the TOTP set-up first.", BACK).await;
+    };
+    let result =
+        admins::confirm_totp(&state.ctx, &console.actor(), &console.username, &sealed, f.get("code"), Utc::now()).await;
+    if result.is_ok() {
+        console.session.remove::<Enrolment>(ENROLMENT_KEY).await.map_err(session_error)?;
+    }
+    let result =
+        result.map(|()| "TOTP is on: the next sign-in asks for a code from your authenticator app.".to_owned());
+    console.done(result, BACK).await
+}
+
+async fn cancel_totp(console: Console, _f: Fields) -> Result<Response, PageError> {
+    console.session.remove::<Enrolment>(ENROLMENT_KEY).await.map_err(session_error)?;
+    console.done(Ok("TOTP set-up cancelled; nothing was changed.".to_owned()), BACK).await
+}
+
+async fn disable_totp(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    console: Console,
+    f: Fields,
+) -> Result<Response, PageError> {
+    let result = admins::disable_totp(
+        &state.ctx,
+        &console.actor(),
+        &console.username,
+        f.raw("current_password"),
+        client,
+        Utc::now(),
+    )
+    .await
+    .map(|()| "TOTP is off: sign-in needs the password only.".to_owned());
+    console.done(result, BACK).await
+}
+
+/// The sealed secret this administrator is enrolling, if any.
+async fn pending(console: &Console) -> Option<String> {
+    let enrolment = console.session.get::<Enrolment>(ENROLMENT_KEY).await.ok().flatten()?;
+    Some(enrolment.sealed).filter(|_| enrolment.username == console.username)
+}
+
+/// The QR code of `text`, or none when it does not fit one (the URI and secret are shown as text anyway).
+fn qr_path(text: &str) -> Option<QrPath> {
+    const QUIET: usize = 4;
+    let code = QrCode::new(text.as_bytes()).ok()?;
+    let width = code.width();
+    if width == 0 {
+        return None;
+    }
+    let mut d = String::new();
+    for (y, row) in code.to_colors().chunks(width).enumerate() {
+        // One rectangle per horizontal run of dark modules keeps the path short.
+        let mut x = 0;
+        while x < row.len() {
+            let run = row.iter().skip(x).take_while(|c| **c == Color::Dark).count();
+            if run > 0 {
+                let _ = write!(d, "M{} {}h{run}v1h-{run}z", x + QUIET, y + QUIET);
+            }
+            x += run.max(1);
+        }
+    }
+    Some(QrPath { size: width + 2 * QUIET, d })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_a_qr_code_as_one_path_inside_its_quiet_zone() {
+        let qr = qr_path("otpauth://totp/sesame:root?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=sesame").unwrap();
+        assert_eq!((qr.size - 8) % 4, 1, "versions are 17 + 4v modules wide, plus 8 of quiet zone");
+        // The top-left finder pattern starts with a run of 7 dark modules at (4, 4).
+        assert!(qr.d.starts_with("M4 4h7v1h-7z"), "{}", &qr.d[..40]);
+        assert!(qr.d.chars().all(|c| c.is_ascii_alphanumeric() || " -".contains(c)), "plain path data");
+    }
+}
