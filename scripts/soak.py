@@ -20,8 +20,8 @@ halves the load on two cores.
 
 It prints a line per interval (each replica's RSS, the load average) and at the end the throughput, p50/p99 latency of a
 whole login (the four HTTP requests, not the check), the error count with the first errors, and each replica's RSS
-(VmRSS from /proc) idle before the load, after a warm-up (`--warmup`, 30 s: each signing and password-hashing thread
-grows its allocator arenas once, by far the largest step) and at the end. Exit status 1 on any error.
+(VmRSS from /proc) idle before the load, after a warm-up (`--warmup`, 30 s: the argon2 working memory, one 19 MiB
+buffer per core, and the pools fill once) and at the end. Exit status 1 on any error.
 """
 
 from __future__ import annotations
