@@ -321,6 +321,17 @@ async fn console_changes_are_events_of_the_administrator() {
 }
 
 /// Posts a console form with the token and checks that the next page says it worked.
+/// Posts a change of the administrator's own credentials, which renews the session id: the cookie is updated.
+async fn post_renewing(app: &TestApp, admin: &mut Admin, path: &str, fields: Vec<(&str, &str)>) {
+    let mut fields = fields;
+    fields.push(("csrf_token", &admin.token));
+    let reply = app.post_form(path, &fields, Some(&admin.cookie)).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{path}: {}", reply.body);
+    admin.cookie = reply.set_cookie.expect("a new session id after a credential change");
+    let next = app.get(reply.location.as_deref().unwrap(), Some(&admin.cookie)).await;
+    assert!(next.body.contains("class=\"flash flash-ok\""), "{path}: {}", next.body);
+}
+
 async fn post(app: &TestApp, admin: &Admin, path: &str, fields: Vec<(&str, &str)>) {
     let mut fields = fields;
     fields.push(("csrf_token", &admin.token));
@@ -736,7 +747,7 @@ async fn a_console_token_is_shown_once_works_and_can_be_revoked() {
 /// one counts as a failed sign-in); the new one works at the next sign-in, the old one no longer does.
 #[tokio::test]
 async fn changing_the_password_needs_the_current_one() {
-    let (app, admin) = with_admin().await;
+    let (app, mut admin) = with_admin().await;
     let change = |current: &'static str, new: &'static str, again: &'static str| {
         vec![("current_password", current), ("new_password", new), ("new_password_again", again)]
     };
@@ -761,7 +772,8 @@ async fn changing_the_password_needs_the_current_one() {
     .unwrap();
     assert_eq!(failed.len(), 1, "the wrong current password is a failed sign-in");
 
-    post(&app, &admin, "/admin/account/password", change(ADMIN_PASSWORD, "a new passphrase", "a new passphrase")).await;
+    let new = change(ADMIN_PASSWORD, "a new passphrase", "a new passphrase");
+    post_renewing(&app, &mut admin, "/admin/account/password", new).await;
     assert!(admins::sign_in(&app.ctx, "root", "a new passphrase", None, Utc::now()).await.is_ok());
     assert!(admins::sign_in(&app.ctx, "root", ADMIN_PASSWORD, None, Utc::now()).await.is_err());
     let events = admin_events(&app).await;
@@ -773,7 +785,7 @@ async fn changing_the_password_needs_the_current_one() {
 /// accepted again. Turning it off needs the password.
 #[tokio::test]
 async fn totp_enrolment_needs_a_right_code_and_then_sign_in_asks_for_one() {
-    let (app, admin) = with_admin().await;
+    let (app, mut admin) = with_admin().await;
     post(&app, &admin, "/admin/account/totp", vec![]).await;
     let page = app.get("/admin/account", Some(&admin.cookie)).await.body;
     let uri =
@@ -798,7 +810,7 @@ async fn totp_enrolment_needs_a_right_code_and_then_sign_in_asks_for_one() {
     assert_eq!(app.post_form("/admin/login", &fields, Some(&cookie)).await.status, StatusCode::SEE_OTHER);
 
     let code = admins::totp_code(&secret, now);
-    post(&app, &admin, "/admin/account/totp/confirm", vec![("code", &code)]).await;
+    post_renewing(&app, &mut admin, "/admin/account/totp/confirm", vec![("code", &code)]).await;
     assert!(admins::account(&app.ctx, "root").await.unwrap().has_totp);
     let page = app.get("/admin/account", Some(&admin.cookie)).await.body;
     assert!(!page.contains("otpauth://"), "the secret is not shown again");
@@ -823,7 +835,7 @@ async fn totp_enrolment_needs_a_right_code_and_then_sign_in_asks_for_one() {
     let fields = [("csrf_token", admin.token.as_str()), ("current_password", "not my password")];
     app.post_form("/admin/account/totp/disable", &fields, Some(&admin.cookie)).await;
     assert!(admins::account(&app.ctx, "root").await.unwrap().has_totp, "the password is required");
-    post(&app, &admin, "/admin/account/totp/disable", vec![("current_password", ADMIN_PASSWORD)]).await;
+    post_renewing(&app, &mut admin, "/admin/account/totp/disable", vec![("current_password", ADMIN_PASSWORD)]).await;
     assert!(!admins::account(&app.ctx, "root").await.unwrap().has_totp);
     assert!(admin_events(&app).await.iter().any(|e| e.name == EventName::AdminTotpDisable));
 }
@@ -832,4 +844,37 @@ async fn totp_enrolment_needs_a_right_code_and_then_sign_in_asks_for_one() {
 async fn admin_form(app: &TestApp) -> (String, String) {
     let page = app.get("/admin/login", None).await;
     (page.set_cookie.clone().unwrap(), page.input("csrf_token").unwrap())
+}
+
+/// A stolen or forgotten session outliving a credential change: once an administrator changes their password in
+/// one session, every other session of theirs is sent to sign in again, while the one that made the change goes
+/// on (under a new id). TOTP switched on from the command line does the same.
+#[tokio::test]
+async fn a_credential_change_signs_out_the_other_sessions() {
+    let (app, mut admin) = with_admin().await;
+    let (other_cookie, other_token) = admin_form(&app).await;
+    let fields = [("csrf_token", other_token.as_str()), ("username", "root"), ("password", ADMIN_PASSWORD)];
+    let reply = app.post_form("/admin/login", &fields, Some(&other_cookie)).await;
+    let other = reply.set_cookie.unwrap_or(other_cookie);
+    assert_eq!(app.get("/admin/users", Some(&other)).await.status, StatusCode::OK);
+
+    let old_cookie = admin.cookie.clone();
+    let change = vec![
+        ("current_password", ADMIN_PASSWORD),
+        ("new_password", "a new passphrase"),
+        ("new_password_again", "a new passphrase"),
+    ];
+    post_renewing(&app, &mut admin, "/admin/account/password", change).await;
+    assert_ne!(admin.cookie, old_cookie);
+    assert_eq!(app.get("/admin/users", Some(&other)).await.location.as_deref(), Some("/admin/login"));
+    let fields = [("csrf_token", other_token.as_str()), ("username", "mallory")];
+    let forged = app.post_form("/admin/users", &fields, Some(&other)).await;
+    assert_eq!(forged.location.as_deref(), Some("/admin/login"), "nor may it change anything");
+    assert_eq!(app.get("/admin/users", Some(&old_cookie)).await.location.as_deref(), Some("/admin/login"));
+    assert_eq!(app.get("/admin/users", Some(&admin.cookie)).await.status, StatusCode::OK, "this one goes on");
+
+    let later = Utc::now() + chrono::Duration::seconds(1);
+    admins::enable_totp(&app.ctx, &Actor::Cli, "root", later).await.unwrap();
+    assert_eq!(app.get("/admin/users", Some(&admin.cookie)).await.location.as_deref(), Some("/admin/login"));
+    assert!(app.get("/admin/login", Some(&admin.cookie)).await.body.contains("name=\"password\""));
 }

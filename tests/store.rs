@@ -233,6 +233,31 @@ async fn a_rolled_back_transaction_leaves_nothing() {
     assert!(events::list_events(&mut conn, &filter).await.unwrap().is_empty());
 }
 
+/// Changes that read before they write (a name checked, then the row inserted) all commit when they run at
+/// once: on SQLite a deferred transaction whose snapshot went stale fails at its first write with
+/// `SQLITE_BUSY` (no busy wait can help it), so `Db::begin` takes the write lock first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_read_then_write_transactions_all_commit() {
+    let s = store().await;
+    let tasks = (0..12).map(|i| {
+        let db = s.db.clone();
+        tokio::spawn(async move {
+            let mut tx = db.begin().await.unwrap();
+            let before = users::list_users(&mut tx).await.unwrap().len();
+            tokio::task::yield_now().await;
+            let name = format!("user{i}");
+            users::insert_user(&mut tx, &name, &Profile::default(), None, 0).await.unwrap();
+            events::insert_event(&mut tx, &Event::new(Utc::now(), EventName::AdminUserCreate, &Actor::Cli))
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            before < 12
+        })
+    });
+    assert_eq!(futures_count(tasks).await, 12);
+    assert_eq!(users::list_users(&mut s.db.conn().await.unwrap()).await.unwrap().len(), 12);
+}
+
 /// How many of the spawned checks returned true.
 async fn futures_count(tasks: impl Iterator<Item = tokio::task::JoinHandle<bool>>) -> usize {
     let handles: Vec<_> = tasks.collect();

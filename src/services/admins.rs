@@ -171,6 +171,7 @@ pub async fn account(ctx: &Ctx, username: &str) -> Result<Account, Error> {
 
 /// Changes an administrator's own password. The current password is required, so a session left open is not
 /// enough to take the account over; a wrong one counts as a failed sign-in, so the form cannot be used to guess.
+/// Every other session of the administrator ends (`session_is_current`); the one returned continues.
 pub async fn change_password(
     ctx: &Ctx,
     actor: &Actor,
@@ -179,7 +180,7 @@ pub async fn change_password(
     new: String,
     client: Option<IpAddr>,
     now: DateTime<Utc>,
-) -> Result<(), Error> {
+) -> Result<AdminSession, Error> {
     check_password("new password", &new)?;
     reauthenticate(ctx, username, current, client, now).await?;
     let hash = hash_password(new).await?;
@@ -187,7 +188,7 @@ pub async fn change_password(
     admins::update_password(&mut tx, username, &hash, millis(now)).await.map_err(named("administrator", username))?;
     events::insert_event(&mut tx, &Event::new(now, EventName::AdminAdminPassword, actor).target(username)).await?;
     tx.commit().await.map_err(crate::store::Error::from)?;
-    Ok(())
+    Ok(renewed(username, now))
 }
 
 /// The first step of turning TOTP on from the console: a new secret, sealed, for the caller to keep server-side
@@ -213,7 +214,7 @@ pub async fn confirm_totp(
     sealed: &str,
     code: &str,
     now: DateTime<Utc>,
-) -> Result<(), Error> {
+) -> Result<AdminSession, Error> {
     let secret = open_secret(ctx, sealed)?;
     let Some(step) = matching_step(&secret, code.trim(), unix_secs(now)) else {
         return Err(Invalid::new("one-time code", "does not match the new secret: TOTP was not changed").into());
@@ -229,7 +230,7 @@ pub async fn confirm_totp(
     let event = Event::new(now, EventName::AdminTotpEnable, actor).target(username).detail("confirmed with a code");
     events::insert_event(&mut tx, &event).await?;
     tx.commit().await.map_err(crate::store::Error::from)?;
-    Ok(())
+    Ok(renewed(username, now))
 }
 
 /// Turns TOTP off; the password is required, as for a password change.
@@ -240,13 +241,27 @@ pub async fn disable_totp(
     password: &str,
     client: Option<IpAddr>,
     now: DateTime<Utc>,
-) -> Result<(), Error> {
+) -> Result<AdminSession, Error> {
     reauthenticate(ctx, username, password, client, now).await?;
     let mut tx = ctx.db.begin().await?;
     admins::update_totp_secret(&mut tx, username, None, millis(now)).await.map_err(named("administrator", username))?;
     events::insert_event(&mut tx, &Event::new(now, EventName::AdminTotpDisable, actor).target(username)).await?;
     tx.commit().await.map_err(crate::store::Error::from)?;
-    Ok(())
+    Ok(renewed(username, now))
+}
+
+/// Whether an administrator's console session still stands: the account exists and its credentials have not
+/// changed since the session signed in. A password or TOTP change (console or CLI) thus signs out every session
+/// signed in before it; the session that made the change in the console keeps going with the session returned
+/// by the change.
+pub async fn session_is_current(ctx: &Ctx, session: &AdminSession) -> Result<bool, Error> {
+    let found = admins::find_admin(&mut *ctx.db.conn().await?, &session.username).await?;
+    Ok(found.is_some_and(|admin| admin.credentials_changed_at <= session.authn_instant_ms))
+}
+
+/// The session of an administrator who just changed their credentials, having proved them again.
+fn renewed(username: &str, now: DateTime<Utc>) -> AdminSession {
+    AdminSession { username: username.to_owned(), authn_instant_ms: millis(now) }
 }
 
 /// The code for `secret` at Unix time `unix_secs` (RFC 6238 with SHA-1, 6 digits, 30-second steps).

@@ -13,9 +13,11 @@ pub struct AdminRow {
     pub password_hash: String,
     pub totp_secret_sealed: Option<String>,
     pub totp_last_step: i64,
+    /// When the password or the TOTP secret last changed (Unix milliseconds; 0: never since created).
+    pub credentials_changed_at: i64,
 }
 
-const COLUMNS: &str = "id, username, password_hash, totp_secret_enc, totp_last_step";
+const COLUMNS: &str = "id, username, password_hash, totp_secret_enc, totp_last_step, credentials_changed_at";
 
 pub async fn insert_admin(conn: &mut Conn, username: &str, password_hash: &str, now_ms: i64) -> Result<i64, Error> {
     let row = sqlx::query(
@@ -41,30 +43,36 @@ pub async fn count_admins(conn: &mut Conn) -> Result<i64, Error> {
     Ok(row.try_get("n")?)
 }
 
+/// Sets the password hash; the credentials count as changed now.
 pub async fn update_password(conn: &mut Conn, username: &str, password_hash: &str, now_ms: i64) -> Result<(), Error> {
-    let done = sqlx::query("UPDATE admins SET password_hash = $1, updated_at = $2 WHERE username = $3")
-        .bind(password_hash)
-        .bind(now_ms)
-        .bind(username)
-        .execute(&mut *conn)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE admins SET password_hash = $1, updated_at = $2, credentials_changed_at = $2 WHERE username = $3",
+    )
+    .bind(password_hash)
+    .bind(now_ms)
+    .bind(username)
+    .execute(&mut *conn)
+    .await?;
     touched(done, "administrator")
 }
 
-/// Sets (or with `None` clears) the sealed TOTP secret, forgetting the last accepted step.
+/// Sets (or with `None` clears) the sealed TOTP secret, forgetting the last accepted step; the credentials count
+/// as changed now.
 pub async fn update_totp_secret(
     conn: &mut Conn,
     username: &str,
     sealed: Option<&str>,
     now_ms: i64,
 ) -> Result<(), Error> {
-    let done =
-        sqlx::query("UPDATE admins SET totp_secret_enc = $1, totp_last_step = 0, updated_at = $2 WHERE username = $3")
-            .bind(sealed)
-            .bind(now_ms)
-            .bind(username)
-            .execute(&mut *conn)
-            .await?;
+    let done = sqlx::query(
+        "UPDATE admins SET totp_secret_enc = $1, totp_last_step = 0, updated_at = $2, credentials_changed_at = $2 \
+         WHERE username = $3",
+    )
+    .bind(sealed)
+    .bind(now_ms)
+    .bind(username)
+    .execute(&mut *conn)
+    .await?;
     touched(done, "administrator")
 }
 
@@ -86,5 +94,6 @@ fn admin_from_row(row: &AnyRow) -> Result<AdminRow, Error> {
         password_hash: row.try_get("password_hash")?,
         totp_secret_sealed: row.try_get("totp_secret_enc")?,
         totp_last_step: row.try_get("totp_last_step")?,
+        credentials_changed_at: row.try_get("credentials_changed_at")?,
     })
 }

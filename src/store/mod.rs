@@ -144,8 +144,15 @@ impl Db {
         Ok(())
     }
 
+    /// A transaction for a change. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), waiting for it
+    /// in the busy handler: a deferred transaction that reads and then writes fails at once with `SQLITE_BUSY`
+    /// when another connection wrote in between (its snapshot cannot become a write), which the busy handler
+    /// cannot wait out. On PostgreSQL rows are locked as they are written.
     pub async fn begin(&self) -> Result<Tx<'static>, Error> {
-        Ok(self.pool.begin().await?)
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     pub async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, Error> {

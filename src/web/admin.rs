@@ -154,6 +154,20 @@ async fn establish(session: &Session, admin: &AdminSession) -> Result<Response, 
     Ok(Redirect::to("/admin").into_response())
 }
 
+/// Keeps the administrator signed in, under a new session id, after they changed their own credentials (which
+/// ends every session signed in before the change: `admins::session_is_current`).
+pub async fn renew_admin(session: &Session, admin: &AdminSession) -> Result<(), PageError> {
+    session.cycle_id().await.map_err(session_error)?;
+    session.insert(SESSION_KEY, admin).await.map_err(session_error)?;
+    Ok(())
+}
+
+/// Signs the administrator of this session out (the portal user of the same browser, if any, stays).
+pub async fn end_admin(session: &Session) -> Result<(), PageError> {
+    session.remove::<AdminSession>(SESSION_KEY).await.map_err(session_error)?;
+    Ok(())
+}
+
 /// The same sentence for a wrong name, password or code and for throttling (429), so the page tells nothing.
 async fn refused(session: &Session, username: &str, needs_code: bool, e: Error) -> Result<Response, PageError> {
     let status = match e {

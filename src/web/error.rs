@@ -61,7 +61,7 @@ impl From<Error> for PageError {
         };
         let page = PageError::new(status, title, message);
         if status.is_server_error() {
-            tracing::error!(reference = %page.reference, "request failed: {e}");
+            tracing::error!(reference = %page.reference, "request failed: {}", with_causes(&e));
         } else {
             tracing::info!(reference = %page.reference, "request refused: {e}");
         }
@@ -85,4 +85,16 @@ fn capitalize(text: &str) -> String {
         Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
         None => String::new(),
     }
+}
+
+/// An error and each of its causes, for the log: `database error: database is locked`.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }

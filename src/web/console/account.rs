@@ -14,6 +14,7 @@ use chrono::Utc;
 use qrcode::{Color, QrCode};
 
 use crate::services::admins::{self, TotpEnrolment, MIN_PASSWORD_CHARS};
+use crate::web::admin::renew_admin;
 use crate::web::client::ClientIp;
 use crate::web::console::{render, session_error, Chrome, Console, Fields};
 use crate::web::error::PageError;
@@ -93,8 +94,12 @@ async fn change_password(
         client,
         Utc::now(),
     )
-    .await
-    .map(|()| "Password changed: use it at your next sign-in.".to_owned());
+    .await;
+    if let Ok(admin) = &result {
+        renew_admin(&console.session, admin).await?;
+    }
+    let result =
+        result.map(|_| "Password changed: use it at your next sign-in. Your other sessions are signed out.".to_owned());
     console.done(result, BACK).await
 }
 
@@ -113,11 +118,14 @@ async fn confirm_totp(State(state): State<AppState>, console: Console, f: Fields
     };
     let result =
         admins::confirm_totp(&state.ctx, &console.actor(), &console.username, &sealed, f.get("code"), Utc::now()).await;
-    if result.is_ok() {
+    if let Ok(admin) = &result {
         console.session.remove::<Enrolment>(ENROLMENT_KEY).await.map_err(session_error)?;
+        renew_admin(&console.session, admin).await?;
     }
-    let result =
-        result.map(|()| "TOTP is on: the next sign-in asks for a code from your authenticator app.".to_owned());
+    let result = result.map(|_| {
+        "TOTP is on: the next sign-in asks for a code from your authenticator app. Your other sessions are signed out."
+            .to_owned()
+    });
     console.done(result, BACK).await
 }
 
@@ -140,8 +148,11 @@ async fn disable_totp(
         client,
         Utc::now(),
     )
-    .await
-    .map(|()| "TOTP is off: sign-in needs the password only.".to_owned());
+    .await;
+    if let Ok(admin) = &result {
+        renew_admin(&console.session, admin).await?;
+    }
+    let result = result.map(|_| "TOTP is off: sign-in needs the password only.".to_owned());
     console.done(result, BACK).await
 }
 

@@ -26,8 +26,8 @@ use tower_sessions::Session;
 
 use crate::audit::Actor;
 use crate::saml::metadata::MAX_SP_METADATA;
-use crate::services::Error;
-use crate::web::admin::current_admin;
+use crate::services::{admins, Error};
+use crate::web::admin::{current_admin, end_admin};
 use crate::web::error::PageError;
 use crate::web::login::{check_csrf, csrf_token};
 use crate::web::AppState;
@@ -109,6 +109,11 @@ impl FromRequestParts<AppState> for Console {
         let Some(admin) = current_admin(&session).await else {
             return Err(Redirect::to("/admin/login").into_response());
         };
+        // The account must still exist, and its credentials must not have changed since this session signed in.
+        if !admins::session_is_current(&state.ctx, &admin).await.map_err(|e| PageError::from(e).into_response())? {
+            end_admin(&session).await.map_err(IntoResponse::into_response)?;
+            return Err(Redirect::to("/admin/login").into_response());
+        }
         let csrf_token = csrf_token(&session).await.map_err(IntoResponse::into_response)?;
         let flash =
             if parts.method == Method::GET { session.remove::<Flash>(FLASH_KEY).await.ok().flatten() } else { None };
