@@ -4,7 +4,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::*;
-use sesame::audit::{EventFilter, EventName};
+use sesame::audit::{Actor, EventFilter, EventName};
 
 /// Login CSRF: a form posted from another site (no token, or another session's token) is refused.
 #[tokio::test]
@@ -88,3 +88,25 @@ async fn pages_carry_security_headers() {
 }
 
 use tower::ServiceExt;
+
+/// A stolen or forgotten session outliving a password reset: once an administrator sets a user's password, every
+/// IdP session the user signed in before it is over (the portal, and IdP-initiated SSO, send the browser to sign in
+/// again), while a sign-in with the new password works.
+#[tokio::test]
+async fn setting_a_password_ends_the_sessions_signed_in_before() {
+    let app = TestApp::new().await;
+    let cookie = app.login("alice", PASSWORD).await;
+    assert_eq!(app.get("/", Some(&cookie)).await.status, StatusCode::OK);
+    assert_eq!(app.get("/saml2/acme", Some(&cookie)).await.status, StatusCode::OK, "an IdP-initiated response");
+
+    let now = chrono::Utc::now();
+    sesame::services::users::set_password(&app.ctx, &Actor::Cli, "alice", "a brand new one".into(), now).await.unwrap();
+    let portal = app.get("/", Some(&cookie)).await;
+    assert_eq!(portal.status, StatusCode::SEE_OTHER);
+    assert!(portal.location.unwrap().starts_with("/login"));
+    let launch = app.get("/saml2/acme", Some(&cookie)).await;
+    assert!(launch.location.unwrap().starts_with("/login"), "no assertion for the old session");
+
+    let fresh = app.login("alice", "a brand new one").await;
+    assert_eq!(app.get("/", Some(&fresh)).await.status, StatusCode::OK);
+}

@@ -71,6 +71,14 @@ pub async fn sign_in(
     Ok(new_session(&user, now))
 }
 
+/// Whether an IdP session still stands: its user exists and no password was set for them since the session
+/// signed in. An administrator who resets a password thus signs the user out of every browser (a stolen session
+/// ends with it). Suspension needs no such check: access is decided from the database on every response.
+pub async fn session_is_current(ctx: &Ctx, session: &IdpSession) -> Result<bool, Error> {
+    let changed = users::find_credentials_changed_at(&mut *ctx.db.conn().await?, session.user_id).await?;
+    Ok(changed.is_some_and(|at| at <= session.authn_instant_ms))
+}
+
 pub fn new_session(user: &User, now: DateTime<Utc>) -> IdpSession {
     IdpSession {
         user_id: user.id,

@@ -212,14 +212,26 @@ pub async fn list_users_page(conn: &mut Conn, q: &UserQuery<'_>) -> Result<Vec<U
     rows.iter().map(user_from_row).collect()
 }
 
+/// Sets the password hash; the credentials count as changed now.
 pub async fn update_password(conn: &mut Conn, id: UserId, password_hash: &str, now_ms: i64) -> Result<(), Error> {
-    let done = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
-        .bind(password_hash)
-        .bind(now_ms)
-        .bind(id.0)
-        .execute(&mut *conn)
-        .await?;
+    let done =
+        sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2, credentials_changed_at = $2 WHERE id = $3")
+            .bind(password_hash)
+            .bind(now_ms)
+            .bind(id.0)
+            .execute(&mut *conn)
+            .await?;
     touched(done, "user")
+}
+
+/// When the user's password was last set after creation (Unix milliseconds, 0 if never), or `None` when there is
+/// no such user.
+pub async fn find_credentials_changed_at(conn: &mut Conn, id: UserId) -> Result<Option<i64>, Error> {
+    let row = sqlx::query("SELECT credentials_changed_at FROM users WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.map(|r| r.try_get("credentials_changed_at")).transpose()?)
 }
 
 /// Names of the groups the user is a member of.

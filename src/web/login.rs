@@ -10,7 +10,7 @@ use chrono::Utc;
 use tower_sessions::Session;
 
 use crate::services::login::{self, IdpSession};
-use crate::services::Error;
+use crate::services::{Ctx, Error};
 use crate::web::client::ClientIp;
 use crate::web::error::PageError;
 use crate::web::AppState;
@@ -55,9 +55,23 @@ pub struct CsrfOnly {
     pub csrf_token: String,
 }
 
-/// The signed-in user, if any.
+/// The IdP session of this browser, if any, as stored (single logout uses it even when it no longer stands, to
+/// reach the SPs it signed in to); everything else asks `signed_in`.
 pub async fn current_session(session: &Session) -> Option<IdpSession> {
     session.get::<IdpSession>(SESSION_KEY).await.ok().flatten()
+}
+
+/// The signed-in user, if the IdP session still stands (`login::session_is_current`); one that no longer does
+/// (the password was set since) is ended here, and the browser is treated as signed out.
+pub async fn signed_in(ctx: &Ctx, session: &Session) -> Result<Option<IdpSession>, PageError> {
+    let Some(idp) = current_session(session).await else {
+        return Ok(None);
+    };
+    if login::session_is_current(ctx, &idp).await? {
+        return Ok(Some(idp));
+    }
+    session.remove::<IdpSession>(SESSION_KEY).await.map_err(session_error)?;
+    Ok(None)
 }
 
 /// The sign-in page URL that continues to `next` afterwards.
@@ -106,7 +120,7 @@ async fn login_page(
 ) -> Result<Response, PageError> {
     let next = safe_next(query.continue_to.as_deref());
     let force = query.force.is_some();
-    if !force && current_session(&session).await.is_some() {
+    if !force && signed_in(&state.ctx, &session).await?.is_some() {
         return Ok(Redirect::to(&next).into_response());
     }
     render_login(&state, &session, &next, force, "", None, StatusCode::OK).await

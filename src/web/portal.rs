@@ -11,7 +11,7 @@ use tower_sessions::Session;
 use crate::directory::AppKind;
 use crate::services::{sso, Error};
 use crate::web::error::PageError;
-use crate::web::login::{csrf_token, current_session, login_url};
+use crate::web::login::{csrf_token, login_url, signed_in};
 use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -37,7 +37,7 @@ struct PortalPage<'a> {
 }
 
 async fn portal(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
-    let Some(idp) = current_session(&session).await else {
+    let Some(idp) = signed_in(&state.ctx, &session).await? else {
         return Ok(Redirect::to(&login_url("/", false)).into_response());
     };
     let Some((user, apps)) = sso::portal(&state.ctx, &idp).await? else {

@@ -14,7 +14,7 @@ use crate::saml::response::status;
 use crate::services::sso::{self, Accepted, Incoming, Pending, PostForm};
 use crate::services::{admin, Error};
 use crate::web::error::PageError;
-use crate::web::login::{current_session, login_url};
+use crate::web::login::{login_url, signed_in};
 use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -61,7 +61,7 @@ async fn sso_redirect(
     };
     // The browser came straight from the SP with our cookie (SameSite=Lax allows top-level GETs), so a
     // signed-in user is answered at once.
-    if let Some(s) = current_session(&session).await.filter(|s| pending.is_satisfied_by(s)) {
+    if let Some(s) = signed_in(&state.ctx, &session).await?.filter(|s| pending.is_satisfied_by(s)) {
         let form = sso::answer(&state.ctx, &app, &pending, &s, None, now).await?;
         return post_page(&form, &app.display_label);
     }
@@ -105,7 +105,7 @@ async fn resume(
 ) -> Result<Response, PageError> {
     let now = Utc::now();
     let (app, pending) = sso::resume(&state.ctx, &app, &handle, now).await?;
-    match current_session(&session).await.filter(|s| pending.is_satisfied_by(s)) {
+    match signed_in(&state.ctx, &session).await?.filter(|s| pending.is_satisfied_by(s)) {
         Some(s) => {
             let form = sso::answer(&state.ctx, &app, &pending, &s, Some(&handle), now).await?;
             post_page(&form, &app.display_label)
@@ -121,7 +121,7 @@ async fn resume(
 async fn launch(state: &AppState, app_name: &str, session: &Session) -> Result<Response, PageError> {
     let now = Utc::now();
     let (app, pending) = sso::launch(&state.ctx, app_name, now).await?;
-    let Some(s) = current_session(session).await else {
+    let Some(s) = signed_in(&state.ctx, session).await? else {
         return Ok(Redirect::to(&login_url(&format!("/saml2/{}", app.name), false)).into_response());
     };
     let form = sso::answer(&state.ctx, &app, &pending, &s, None, now).await?;
