@@ -85,7 +85,10 @@ pub async fn sign_in(
 ) -> Result<SignIn, Error> {
     throttle::check(ctx, Realm::Admin, username, client, now).await?;
     let found = admins::find_admin(&mut *ctx.db.conn().await?, username).await?;
-    let hash = found.as_ref().map_or_else(|| dummy_hash().to_owned(), |a| a.password_hash.clone());
+    let hash = match &found {
+        Some(admin) => admin.password_hash.clone(),
+        None => dummy_hash().await?,
+    };
     // Verified even for unknown names, so timing does not tell which administrators exist.
     let is_valid = verify_password(password.to_owned(), hash).await?;
     let admin = match found {

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use argon2::password_hash::{Output, ParamsString, PasswordHash, PasswordHasher, Salt, SaltString};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
@@ -49,7 +49,11 @@ pub async fn sign_in(
         None => (None, None),
     };
     // Verify even when there is no user or hash, so timing does not reveal which usernames exist.
-    let is_valid = verify_password(password.to_owned(), hash.unwrap_or_else(|| dummy_hash().to_owned())).await?;
+    let hash = match hash {
+        Some(hash) => hash,
+        None => dummy_hash().await?,
+    };
+    let is_valid = verify_password(password.to_owned(), hash).await?;
     let failure = match &user {
         None => Some("unknown username"),
         Some(_) if !is_valid => Some("wrong password"),
@@ -193,19 +197,17 @@ fn compute(
     Output::init_with(len, |out| Ok(argon2.hash_password_into_with_memory(password, salt, out, &mut *memory)?))
 }
 
-/// A valid hash of a random password, computed once, for sign-ins of unknown users.
-pub(crate) fn dummy_hash() -> &'static str {
-    static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| {
-        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-        let random: [u8; 16] = rand::random();
-        Argon2::default().hash_password(&random, &salt).map(|h| h.to_string()).unwrap_or_default()
-    })
+/// A valid hash of a random password, computed once (by the argon2 pool, like every hash), for sign-ins of
+/// unknown users: they take as long as a wrong password.
+pub(crate) async fn dummy_hash() -> Result<String, Error> {
+    static HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    let random: [u8; 16] = rand::random();
+    HASH.get_or_try_init(|| hash_password(hex::encode(random))).await.cloned()
 }
 
 #[cfg(test)]
 mod tests {
-    use argon2::password_hash::PasswordVerifier;
+    use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
     use super::*;
 
