@@ -215,17 +215,19 @@ pub async fn list_certificates(ctx: &Ctx, name: &str) -> Result<Vec<CertEntry>, 
     if !app.is_saml() {
         return Err(Error::NotSaml { name: name.to_owned() });
     }
-    let list = certs::list_certs(&mut conn, app.id).await?;
-    Ok(list
-        .iter()
-        .map(|c| CertEntry {
+    Ok(certs::list_certs(&mut conn, app.id).await?.iter().map(CertEntry::of).collect())
+}
+
+impl CertEntry {
+    fn of(c: &CertInfo) -> Self {
+        Self {
             fingerprint: c.fingerprint.clone(),
             state: c.state,
             not_before: at_ms(c.not_before_ms),
             not_after: at_ms(c.not_after_ms),
             activate_at: c.activate_at_ms.map(at_ms),
-        })
-        .collect())
+        }
+    }
 }
 
 /// One certificate as `sesame app show` prints it.
@@ -247,18 +249,18 @@ pub async fn cert_views(conn: &mut Conn, app: &Application, now: DateTime<Utc>) 
     let list = certs::list_certs(conn, app.id).await?;
     Ok(list
         .iter()
+        .map(CertEntry::of)
         .map(|c| {
-            let not_after = at_ms(c.not_after_ms);
             let is_published = c.state != CertState::Retired;
             CertView {
-                fingerprint: c.fingerprint.clone(),
+                expires_in_days: (c.not_after - now).num_days(),
+                warning: (is_published && expiry_threshold(c.not_after, now).is_some())
+                    .then(|| expiry_message(c.not_after, now)),
+                not_before: c.not_before.to_rfc3339(),
+                not_after: c.not_after.to_rfc3339(),
+                activate_at: c.activate_at.map(|at| at.to_rfc3339()),
                 state: c.state,
-                not_before: at_ms(c.not_before_ms).to_rfc3339(),
-                not_after: not_after.to_rfc3339(),
-                expires_in_days: (not_after - now).num_days(),
-                warning: (is_published && expiry_threshold(not_after, now).is_some())
-                    .then(|| expiry_message(not_after, now)),
-                activate_at: c.activate_at_ms.map(|ms| at_ms(ms).to_rfc3339()),
+                fingerprint: c.fingerprint,
             }
         })
         .collect())

@@ -13,7 +13,8 @@ use axum::Router;
 use chrono::Utc;
 use qrcode::{Color, QrCode};
 
-use crate::services::admins::{self, TotpEnrolment, MIN_PASSWORD_CHARS};
+use crate::services::admins::{self, AdminSession, TotpEnrolment, MIN_PASSWORD_CHARS};
+use crate::services::Error;
 use crate::web::admin::renew_admin;
 use crate::web::client::ClientIp;
 use crate::web::console::{render, session_error, Chrome, Console, Fields};
@@ -95,12 +96,7 @@ async fn change_password(
         Utc::now(),
     )
     .await;
-    if let Ok(admin) = &result {
-        renew_admin(&console.session, admin).await?;
-    }
-    let result =
-        result.map(|_| "Password changed: use it at your next sign-in. Your other sessions are signed out.".to_owned());
-    console.done(result, BACK).await
+    changed(&console, result, "Password changed: use it at your next sign-in.").await
 }
 
 /// Starts (or restarts) an enrolment: a new secret, kept in the session until a code confirms it.
@@ -118,15 +114,10 @@ async fn confirm_totp(State(state): State<AppState>, console: Console, f: Fields
     };
     let result =
         admins::confirm_totp(&state.ctx, &console.actor(), &console.username, &sealed, f.get("code"), Utc::now()).await;
-    if let Ok(admin) = &result {
+    if result.is_ok() {
         console.session.remove::<Enrolment>(ENROLMENT_KEY).await.map_err(session_error)?;
-        renew_admin(&console.session, admin).await?;
     }
-    let result = result.map(|_| {
-        "TOTP is on: the next sign-in asks for a code from your authenticator app. Your other sessions are signed out."
-            .to_owned()
-    });
-    console.done(result, BACK).await
+    changed(&console, result, "TOTP is on: the next sign-in asks for a code from your authenticator app.").await
 }
 
 async fn cancel_totp(console: Console, _f: Fields) -> Result<Response, PageError> {
@@ -149,11 +140,16 @@ async fn disable_totp(
         Utc::now(),
     )
     .await;
+    changed(&console, result, "TOTP is off: sign-in needs the password only.").await
+}
+
+/// After a change of the administrator's credentials: this session goes on under a new id (the change ended every
+/// session signed in before it), and the page says so; a refusal is the page's message.
+async fn changed(console: &Console, result: Result<AdminSession, Error>, text: &str) -> Result<Response, PageError> {
     if let Ok(admin) = &result {
         renew_admin(&console.session, admin).await?;
     }
-    let result = result.map(|_| "TOTP is off: sign-in needs the password only.".to_owned());
-    console.done(result, BACK).await
+    console.done(result.map(|_| format!("{text} Your other sessions are signed out.")), BACK).await
 }
 
 /// The sealed secret this administrator is enrolling, if any.
