@@ -26,7 +26,8 @@ use sesame::config::Config;
 use sesame::directory::user::Profile;
 use sesame::directory::{User, UserId, UserStatus};
 use sesame::provisioning::scim::mapping::UserMapping;
-use sesame::services::{admin, idm};
+use sesame::services::idm;
+use sesame::services::{apps, groups, users};
 use tokio::sync::watch;
 
 const TOKEN: &str = "bench-scim-token-8d2e";
@@ -172,12 +173,12 @@ async fn through_sesame(people: &[User], workers: usize) -> Result<(Duration, us
     let ctx = sesame.ctx;
     let actor = Actor::Cli;
     let now = Utc::now();
-    admin::import_app_xml(&ctx, &actor, APP, SP_METADATA, None, None, now).await?;
-    admin::create_group(&ctx, &actor, GROUP, now).await?;
-    admin::change_binding(&ctx, &actor, APP, GROUP, true, now).await?;
+    apps::create::import_app_xml(&ctx, &actor, APP, SP_METADATA, None, None, now).await?;
+    groups::create_group(&ctx, &actor, GROUP, now).await?;
+    apps::change::change_binding(&ctx, &actor, APP, GROUP, true, now).await?;
     for user in people {
-        admin::create_user(&ctx, &actor, &user.username, user.profile.clone(), None, now).await?;
-        admin::change_member(&ctx, &actor, GROUP, &user.username, true, now).await?;
+        users::create_user(&ctx, &actor, &user.username, user.profile.clone(), None, now).await?;
+        groups::change_member(&ctx, &actor, GROUP, &user.username, true, now).await?;
     }
 
     let (stop, stopped) = watch::channel(false);

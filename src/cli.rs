@@ -11,8 +11,9 @@ use crate::audit::{Actor, EventFilter, EventName};
 use crate::directory::attributes::AttributeChange;
 use crate::directory::user::Profile;
 use crate::directory::AttributeSource;
-use crate::services::catalog::CreateFromConnector;
-use crate::services::{admin, admins, api_tokens, attributes, catalog, idm, sp_import, Ctx};
+use crate::services::apps::create::CreateFromConnector;
+use crate::services::{admins, catalog, idm, tokens, Ctx};
+use crate::services::{apps, events, groups, users};
 
 #[derive(Debug, Parser)]
 #[command(name = "sesame", version, about = "A SAML 2.0 identity provider")]
@@ -357,10 +358,10 @@ pub struct EventsArgs {
 }
 
 async fn rotate_cert(ctx: &Ctx, actor: &Actor, r: RotateCert, now: DateTime<Utc>) -> anyhow::Result<()> {
-    use crate::services::rotation::{self, Activation};
+    use crate::services::certs::{self, Activation};
     let app = r.app;
     if r.stage {
-        let cert = rotation::stage(ctx, actor, &app, now).await?;
+        let cert = certs::stage(ctx, actor, &app, now).await?;
         println!(
             "staged next signing certificate for {app}: {} valid until {} (published after the current one)",
             cert.fingerprint,
@@ -375,7 +376,7 @@ async fn rotate_cert(ctx: &Ctx, actor: &Actor, r: RotateCert, now: DateTime<Utc>
             ),
             None => None,
         };
-        match rotation::activate(ctx, actor, &app, at, now).await? {
+        match certs::activate(ctx, actor, &app, at, now).await? {
             Activation::Activated { fingerprint } => {
                 println!("activated signing certificate {fingerprint} for {app}")
             }
@@ -384,10 +385,10 @@ async fn rotate_cert(ctx: &Ctx, actor: &Actor, r: RotateCert, now: DateTime<Utc>
             }
         }
     } else if r.retire {
-        let fingerprint = rotation::retire(ctx, actor, &app, now).await?;
+        let fingerprint = certs::retire(ctx, actor, &app, now).await?;
         println!("retired signing certificate {fingerprint} of {app}");
     } else {
-        let cert = admin::rotate_cert(ctx, actor, &app, now).await?;
+        let cert = certs::rotate(ctx, actor, &app, now).await?;
         println!("new signing certificate for {app}: {} valid until {}", cert.fingerprint, cert.not_after.to_rfc3339());
     }
     Ok(())
@@ -413,11 +414,11 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 employee_id: a.employee_id.unwrap_or_default(),
                 ..Profile::default()
             };
-            let user = admin::create_user(ctx, &actor, &a.username, profile, password, now).await?;
+            let user = users::create_user(ctx, &actor, &a.username, profile, password, now).await?;
             println!("created user {} ({})", user.username, user.profile.email);
         }
         Command::User(UserCommand::Update(u)) => {
-            let current = admin::find_user(ctx, &u.username).await?;
+            let current = users::find_user(ctx, &u.username).await?;
             let mut p = current.profile;
             let set = |field: &mut String, value: Option<String>| {
                 if let Some(v) = value {
@@ -436,39 +437,39 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             set(&mut p.locale, u.locale);
             set(&mut p.phone, u.phone);
             set(&mut p.work_address, u.work_address);
-            admin::update_user(ctx, &actor, &u.username, p, now).await?;
+            users::update_user(ctx, &actor, &u.username, p, now).await?;
             println!("updated user {}", u.username);
         }
         Command::User(UserCommand::Activate { username }) => {
-            admin::activate_user(ctx, &actor, &username, now).await?;
+            users::activate_user(ctx, &actor, &username, now).await?;
             println!("activated user {username}");
         }
         Command::User(UserCommand::Suspend { username }) => {
-            admin::suspend_user(ctx, &actor, &username, now).await?;
+            users::suspend_user(ctx, &actor, &username, now).await?;
             println!("suspended user {username}");
         }
         Command::User(UserCommand::Delete { username }) => {
-            admin::delete_user(ctx, &actor, &username, now).await?;
+            users::delete_user(ctx, &actor, &username, now).await?;
             println!("deleted user {username}");
         }
         Command::Group(GroupCommand::Add { name }) => {
-            admin::create_group(ctx, &actor, &name, now).await?;
+            groups::create_group(ctx, &actor, &name, now).await?;
             println!("created group {name}");
         }
         Command::Group(GroupCommand::AddMember { group, username }) => {
-            admin::change_member(ctx, &actor, &group, &username, true, now).await?;
+            groups::change_member(ctx, &actor, &group, &username, true, now).await?;
             println!("added {username} to {group}");
         }
         Command::Group(GroupCommand::RemoveMember { group, username }) => {
-            admin::change_member(ctx, &actor, &group, &username, false, now).await?;
+            groups::change_member(ctx, &actor, &group, &username, false, now).await?;
             println!("removed {username} from {group}");
         }
         Command::Group(GroupCommand::Rename { name, new_name }) => {
-            admin::rename_group(ctx, &actor, &name, &new_name, now).await?;
+            groups::rename_group(ctx, &actor, &name, &new_name, now).await?;
             println!("renamed group {name} to {new_name}");
         }
         Command::Group(GroupCommand::Delete { name }) => {
-            admin::delete_group(ctx, &actor, &name, now).await?;
+            groups::delete_group(ctx, &actor, &name, now).await?;
             println!("deleted group {name}");
         }
         Command::App(AppCommand::Idm(IdmCommand::Activate {
@@ -567,21 +568,22 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 ),
                 None => None,
             };
-            let (app, created) = admin::import_app(ctx, &actor, &name, &metadata, settings.as_deref(), now).await?;
+            let (app, created) =
+                apps::create::import_app(ctx, &actor, &name, &metadata, settings.as_deref(), now).await?;
             let verb = if created { "created" } else { "updated" };
             println!("{verb} application {} for SP {}", app.name, app.sp.entity_id);
             println!("idp_url {}", ctx.sso_url(app.name.as_str()));
         }
         Command::App(AppCommand::Bind { app, group }) => {
-            admin::change_binding(ctx, &actor, &app, &group, true, now).await?;
+            apps::change::change_binding(ctx, &actor, &app, &group, true, now).await?;
             println!("bound group {group} to {app}");
         }
         Command::App(AppCommand::Unbind { app, group }) => {
-            admin::change_binding(ctx, &actor, &app, &group, false, now).await?;
+            apps::change::change_binding(ctx, &actor, &app, &group, false, now).await?;
             println!("unbound group {group} from {app}");
         }
         Command::App(AppCommand::Show { app, json }) => {
-            let view = admin::show_app(ctx, &app, now).await?;
+            let view = apps::view::show_app(ctx, &app, now).await?;
             if json {
                 println!("{}", serde_json::to_string(&view)?);
             } else {
@@ -643,8 +645,8 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         }
         Command::App(AppCommand::RotateCert(r)) => rotate_cert(ctx, &actor, *r, now).await?,
         Command::App(AppCommand::RefreshMetadata { app }) => {
-            use crate::services::metadata_refresh::{self, Outcome};
-            let refreshed = metadata_refresh::refresh_now(ctx, &actor, &app, now).await?;
+            use crate::services::apps::refresh::Outcome;
+            let refreshed = apps::refresh::refresh_now(ctx, &actor, &app, now).await?;
             let next = refreshed.next_refresh.to_rfc3339();
             match refreshed.outcome {
                 Outcome::Changed(changes) => println!("refreshed {app}: {}; next refresh {next}", changes.join("; ")),
@@ -669,7 +671,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 sp_certificate_pem: pem.as_deref(),
                 display_label: None,
             };
-            let created = catalog::create_app(ctx, &actor, &request, now).await?;
+            let created = apps::create::apply_connector(ctx, &actor, &request, now).await?;
             let verb = if created.is_new { "created" } else { "updated" };
             println!(
                 "{verb} application {} from connector {} for SP {}",
@@ -686,7 +688,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         }
         Command::App(AppCommand::Attribute(a)) => {
             let source = match (&a.property, &a.constant) {
-                (Some(p), _) => Some(AttributeSource::Property(sp_import::property(p)?)),
+                (Some(p), _) => Some(AttributeSource::Property(apps::sp_metadata::property(p)?)),
                 (None, Some(c)) => Some(AttributeSource::Constant(c.clone())),
                 (None, None) => None,
             };
@@ -698,9 +700,9 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 None
             };
             let change = AttributeChange { source, is_enabled };
-            let changed = attributes::change_attribute(ctx, &actor, &a.app, &a.name, &change, now).await?;
+            let changed = apps::change::change_attribute(ctx, &actor, &a.app, &a.name, &change, now).await?;
             let state = if changed.is_enabled { "on" } else { "off" };
-            println!("attribute {} of {}: {state}, {}", changed.name, a.app, attributes::describe(&changed.source));
+            println!("attribute {} of {}: {state}, {}", changed.name, a.app, apps::change::describe(&changed.source));
         }
         Command::Catalog(CatalogCommand::List { query, json }) => {
             for connector in catalog::search(ctx, query.as_deref().unwrap_or_default()) {
@@ -725,13 +727,13 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             eprintln!("add this URI to the authenticator app now (as text or a QR code); it is not shown again");
         }
         Command::ApiToken(ApiTokenCommand::Create { name, read_only }) => {
-            let scope = if read_only { api_tokens::Scope::ReadOnly } else { api_tokens::Scope::Full };
-            let token = api_tokens::create(ctx, &actor, &name, scope, now).await?;
+            let scope = if read_only { tokens::Scope::ReadOnly } else { tokens::Scope::Full };
+            let token = tokens::create(ctx, &actor, &name, scope, now).await?;
             println!("{token}");
             eprintln!("{} API token {name} created; it is shown once: store it now", scope.as_str());
         }
         Command::ApiToken(ApiTokenCommand::List { json }) => {
-            for t in api_tokens::list(ctx).await? {
+            for t in tokens::list(ctx).await? {
                 if json {
                     println!("{}", serde_json::to_string(&t)?);
                 } else {
@@ -752,7 +754,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             }
         }
         Command::ApiToken(ApiTokenCommand::Revoke { name }) => {
-            api_tokens::revoke(ctx, &actor, &name, now).await?;
+            tokens::revoke(ctx, &actor, &name, now).await?;
             println!("revoked API token {name}");
         }
         Command::Events(args) => {
@@ -775,7 +777,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 limit: args.limit,
                 ..EventFilter::default()
             };
-            for event in admin::list_events(ctx, &filter).await? {
+            for event in events::list_events(ctx, &filter).await? {
                 if args.json {
                     println!("{}", serde_json::to_string(&event)?);
                 } else {

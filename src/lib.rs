@@ -85,11 +85,11 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let wait = Duration::from_secs(config.database_wait_secs);
     let ctx = open_waiting(config, wait).await?;
     let dir = ctx.config.sp_metadata_dir.clone();
-    let imported = services::admin::import_sp_metadata_dir(&ctx, &dir, now).await?;
+    let imported = services::apps::create::import_sp_metadata_dir(&ctx, &dir, now).await?;
     if imported > 0 {
         tracing::info!("registered {imported} application(s) from {}", dir.display());
     }
-    services::admin::ensure_all_certificates(&ctx, now).await?;
+    services::certs::ensure_all_certificates(&ctx, now).await?;
     let sessions =
         web::sessions::Store::connect(&ctx.config.database_url()).await.context("cannot open the session store")?;
     let router = web::router(web::AppState { ctx: ctx.clone() }, sessions.clone());
@@ -147,8 +147,8 @@ pub fn spawn_housekeeping(server: &Server) -> Housekeeping {
             if let Err(e) = services::throttle::purge_expired(&ctx, Utc::now()).await {
                 tracing::warn!("could not purge sign-in failure counters: {e}");
             }
-            services::rotation::housekeeping(&ctx, Utc::now()).await;
-            services::metadata_refresh::housekeeping(&ctx, Utc::now()).await;
+            services::certs::housekeeping(&ctx, Utc::now()).await;
+            services::apps::refresh::housekeeping(&ctx, Utc::now()).await;
             services::slo::housekeeping(&ctx, Utc::now()).await;
         }
     });

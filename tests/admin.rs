@@ -38,7 +38,7 @@ async fn admin_sign_in(app: &TestApp, username: &str, password: &str) -> (Reply,
 
 async fn count(app: &TestApp, name: EventName) -> usize {
     let filter = EventFilter { name: Some(name), limit: 100, ..Default::default() };
-    sesame::services::admin::list_events(&app.ctx, &filter).await.unwrap().len()
+    sesame::services::events::list_events(&app.ctx, &filter).await.unwrap().len()
 }
 
 #[tokio::test]
@@ -137,7 +137,7 @@ async fn totp_is_required_and_each_code_works_once() {
     let replay = app.post_form("/admin/login/totp", &[("csrf_token", &token), ("code", &code)], Some(&cookie)).await;
     assert_eq!(replay.status, StatusCode::UNAUTHORIZED);
     let filter = EventFilter { name: Some(EventName::AdminLoginFailed), limit: 10, ..Default::default() };
-    let events = sesame::services::admin::list_events(&app.ctx, &filter).await.unwrap();
+    let events = sesame::services::events::list_events(&app.ctx, &filter).await.unwrap();
     assert_eq!(events.first().unwrap().detail, "one-time code already used");
     // Without the password step, the code form does nothing.
     let (fresh, fresh_token) = admin_form(&app).await;
@@ -218,7 +218,7 @@ async fn throttles_by_client_address() {
     assert_eq!(attempt("alice", PASSWORD, peer).await, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(attempt("alice", PASSWORD, other).await, StatusCode::SEE_OTHER, "another address signs in");
     let filter = EventFilter { name: Some(EventName::UserLoginThrottled), limit: 10, ..Default::default() };
-    let events = sesame::services::admin::list_events(&app.ctx, &filter).await.unwrap();
+    let events = sesame::services::events::list_events(&app.ctx, &filter).await.unwrap();
     assert!(events.iter().all(|e| e.detail.contains("203.0.113.9")), "{events:?}");
 }
 

@@ -11,7 +11,7 @@ use common::*;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use sesame::audit::Actor;
-use sesame::services::api_tokens::{self, Scope};
+use sesame::services::tokens::{self, Scope};
 use tower::ServiceExt;
 
 struct Answer {
@@ -48,14 +48,14 @@ struct Api {
 impl Api {
     async fn new() -> Self {
         let app = TestApp::new().await;
-        let token = api_tokens::create(&app.ctx, &Actor::Cli, "ci", Scope::Full, Utc::now()).await.unwrap();
+        let token = tokens::create(&app.ctx, &Actor::Cli, "ci", Scope::Full, Utc::now()).await.unwrap();
         Self { app, token }
     }
 
     /// The same fixture, with a read-only token named `reader` as the caller.
     async fn read_only() -> Self {
         let app = TestApp::new().await;
-        let token = api_tokens::create(&app.ctx, &Actor::Cli, "reader", Scope::ReadOnly, Utc::now()).await.unwrap();
+        let token = tokens::create(&app.ctx, &Actor::Cli, "reader", Scope::ReadOnly, Utc::now()).await.unwrap();
         Self { app, token }
     }
 
@@ -139,7 +139,7 @@ async fn refuses_missing_unknown_and_revoked_tokens() {
     with_cookie.problem(StatusCode::UNAUTHORIZED, "unauthorized");
 
     assert_eq!(api.get("/api/v1/users").await.status, StatusCode::OK);
-    api_tokens::revoke(&api.app.ctx, &Actor::Cli, "ci", Utc::now()).await.unwrap();
+    tokens::revoke(&api.app.ctx, &Actor::Cli, "ci", Utc::now()).await.unwrap();
     let revoked = api.get("/api/v1/users").await;
     assert!(revoked.problem(StatusCode::UNAUTHORIZED, "revoked-token").contains("ci"));
     assert_eq!(revoked.www_authenticate.as_deref(), Some(r#"Bearer realm="sesame", error="invalid_token""#));

@@ -19,8 +19,9 @@ use sesame::directory::attributes::AttributeChange;
 use sesame::directory::user::Profile;
 use sesame::directory::{AttributeSource, User, UserId, UserStatus};
 use sesame::saml::keys::SigningKey;
-use sesame::services::catalog::{create_app, CreateFromConnector};
-use sesame::services::{attributes, Error};
+use sesame::services::apps::create::{apply_connector, CreateFromConnector};
+use sesame::services::Error;
+use sesame::services::{groups, users};
 use sesame::store::apps;
 
 /// A user with every directory property set.
@@ -282,11 +283,11 @@ async fn create(
     connector: &str,
     values: &[(&str, &str)],
     cert: Option<&str>,
-) -> Result<sesame::services::catalog::Created, Error> {
+) -> Result<sesame::services::apps::create::Created, Error> {
     let values = set(values);
     let request =
         CreateFromConnector { name, connector, values: &values, sp_certificate_pem: cert, display_label: None };
-    create_app(&app.ctx, &Actor::Cli, &request, Utc::now()).await
+    apply_connector(&app.ctx, &Actor::Cli, &request, Utc::now()).await
 }
 
 /// An SP-initiated redirect login of a signed-in user, answered at once; returns the page.
@@ -349,11 +350,17 @@ async fn jit_attributes_can_change_source_or_be_switched_off_but_keep_their_name
     admin_bind(&app, "hox").await;
     let now = Utc::now();
     let off = AttributeChange { is_enabled: Some(false), ..AttributeChange::default() };
-    attributes::change_attribute(&app.ctx, &Actor::Cli, "hox", "user.lastname", &off, now).await.unwrap();
+    sesame::services::apps::change::change_attribute(&app.ctx, &Actor::Cli, "hox", "user.lastname", &off, now)
+        .await
+        .unwrap();
     let constant =
         AttributeChange { source: Some(AttributeSource::Constant("Security".into())), ..AttributeChange::default() };
-    attributes::change_attribute(&app.ctx, &Actor::Cli, "hox", "user.department", &constant, now).await.unwrap();
-    assert!(attributes::change_attribute(&app.ctx, &Actor::Cli, "hox", "lastname", &off, now).await.is_err());
+    sesame::services::apps::change::change_attribute(&app.ctx, &Actor::Cli, "hox", "user.department", &constant, now)
+        .await
+        .unwrap();
+    assert!(sesame::services::apps::change::change_attribute(&app.ctx, &Actor::Cli, "hox", "lastname", &off, now)
+        .await
+        .is_err());
 
     // Re-running create (a new org ID) keeps the admin's changes.
     create(&app, "hox", "hoxhunt", &[("YOUR_ORG_ID", "org43")], None).await.unwrap();
@@ -385,7 +392,9 @@ async fn custom_apps_define_jit_sets_that_a_reimport_keeps() {
 }
 
 async fn admin_bind(app: &TestApp, name: &str) {
-    sesame::services::admin::change_binding(&app.ctx, &Actor::Cli, name, "staff", true, Utc::now()).await.unwrap();
+    sesame::services::apps::change::change_binding(&app.ctx, &Actor::Cli, name, "staff", true, Utc::now())
+        .await
+        .unwrap();
 }
 
 /// Each connector's SCIM mapping, sent by the provisioning module to a real SCIM server (scim2-server): for a user
@@ -395,7 +404,7 @@ async fn admin_bind(app: &TestApp, name: &str) {
 #[tokio::test]
 async fn each_connector_provisions_exactly_its_table_into_a_real_scim_server() {
     use common::scim::{ScimPeer, TOKEN};
-    use sesame::services::{admin, idm};
+    use sesame::services::idm;
 
     for (id, table) in TABLES {
         let scim = ScimPeer::start();
@@ -406,10 +415,12 @@ async fn each_connector_provisions_exactly_its_table_into_a_real_scim_server() {
         create(&app, "sp", id, &examples, None).await.unwrap();
         let now = Utc::now();
         let user = sample_user();
-        admin::create_user(&app.ctx, &Actor::Cli, &user.username, user.profile.clone(), None, now).await.unwrap();
-        admin::create_group(&app.ctx, &Actor::Cli, "finance", now).await.unwrap();
-        admin::change_member(&app.ctx, &Actor::Cli, "finance", &user.username, true, now).await.unwrap();
-        admin::change_binding(&app.ctx, &Actor::Cli, "sp", "finance", true, now).await.unwrap();
+        users::create_user(&app.ctx, &Actor::Cli, &user.username, user.profile.clone(), None, now).await.unwrap();
+        groups::create_group(&app.ctx, &Actor::Cli, "finance", now).await.unwrap();
+        groups::change_member(&app.ctx, &Actor::Cli, "finance", &user.username, true, now).await.unwrap();
+        sesame::services::apps::change::change_binding(&app.ctx, &Actor::Cli, "sp", "finance", true, now)
+            .await
+            .unwrap();
 
         let groups = connector.scim.groups_supported;
         if !groups {
@@ -435,7 +446,7 @@ async fn each_connector_provisions_exactly_its_table_into_a_real_scim_server() {
             assert!(scim.all("Groups").await.is_empty(), "{id}: no groups for an SP without them");
         }
 
-        admin::delete_user(&app.ctx, &Actor::Cli, &user.username, Utc::now()).await.unwrap();
+        users::delete_user(&app.ctx, &Actor::Cli, &user.username, Utc::now()).await.unwrap();
         app.run_provisioning().await;
         match scim.user(&user_name).await {
             Some(kept) if connector.scim.soft_delete => assert_eq!(kept["active"], false, "{id}: soft delete"),

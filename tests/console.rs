@@ -11,9 +11,11 @@ use chrono::Utc;
 use common::*;
 use sesame::audit::{Actor, EventFilter, EventName};
 use sesame::saml::keys::{Certificate, SigningKey};
-use sesame::services::api_tokens::{self, Scope};
-use sesame::services::apps::{self, AppChange};
-use sesame::services::{admin, admins, rotation};
+use sesame::services::apps;
+use sesame::services::apps::change::AppChange;
+use sesame::services::tokens::{self, Scope};
+use sesame::services::{admins, certs};
+use sesame::services::{events, users};
 
 const ADMIN_PASSWORD: &str = "admin password 123";
 
@@ -154,7 +156,7 @@ async fn post_upload(app: &TestApp, uri: &str, fields: &[(&str, &str)], file: &[
 
 async fn admin_events(app: &TestApp) -> Vec<sesame::audit::Event> {
     let filter = EventFilter { name_prefix: Some("admin_".into()), limit: 500, ..Default::default() };
-    admin::list_events(&app.ctx, &filter)
+    events::list_events(&app.ctx, &filter)
         .await
         .unwrap()
         .into_iter()
@@ -230,7 +232,7 @@ async fn a_portal_session_is_not_an_administrator() {
 #[tokio::test]
 async fn every_console_form_refuses_a_missing_or_wrong_csrf_token() {
     let (app, admin) = with_admin().await;
-    api_tokens::create(&app.ctx, &Actor::Cli, "ci", Scope::Full, Utc::now()).await.unwrap();
+    tokens::create(&app.ctx, &Actor::Cli, "ci", Scope::Full, Utc::now()).await.unwrap();
     let other_token = "0".repeat(admin.token.len());
     for (path, fields) in forms() {
         let missing = app.post_form(path, &fields, Some(&admin.cookie)).await;
@@ -252,13 +254,13 @@ async fn every_console_form_refuses_a_missing_or_wrong_csrf_token() {
         assert!(reply.body.contains("Form expired"), "{path}");
     }
     assert!(admin_events(&app).await.is_empty(), "no change was made");
-    assert!(apps::details(&app.ctx, "uploaded").await.is_err());
-    assert_eq!(apps::details(&app.ctx, "acme").await.unwrap().app.sp.entity_id, SP_ENTITY);
-    assert_eq!(rotation::list_certificates(&app.ctx, "acme").await.unwrap().len(), 1);
-    let acme = apps::details(&app.ctx, "acme").await.unwrap();
+    assert!(apps::view::details(&app.ctx, "uploaded").await.is_err());
+    assert_eq!(apps::view::details(&app.ctx, "acme").await.unwrap().app.sp.entity_id, SP_ENTITY);
+    assert_eq!(certs::list_certificates(&app.ctx, "acme").await.unwrap().len(), 1);
+    let acme = apps::view::details(&app.ctx, "acme").await.unwrap();
     assert!(acme.app.is_active && acme.app.display_label != "Changed");
-    assert!(admin::find_user(&app.ctx, "alice").await.unwrap().is_active());
-    let tokens = api_tokens::list(&app.ctx).await.unwrap();
+    assert!(users::find_user(&app.ctx, "alice").await.unwrap().is_active());
+    let tokens = tokens::list(&app.ctx).await.unwrap();
     assert!(tokens.len() == 1 && tokens.iter().all(|t| t.revoked_at.is_none()), "{tokens:?}");
     assert!(admins::sign_in(&app.ctx, "root", ADMIN_PASSWORD, None, Utc::now()).await.is_ok());
 }
@@ -311,7 +313,7 @@ async fn console_changes_are_events_of_the_administrator() {
         assert!(names.contains(&name), "{name:?} in {names:?}");
     }
     assert!(events.iter().all(|e| e.actor == "admin:root"), "{events:?}");
-    let acme = apps::details(&app.ctx, "acme").await.unwrap();
+    let acme = apps::view::details(&app.ctx, "acme").await.unwrap();
     assert!(acme.bound_groups.contains(&"crm-users".to_owned()));
     assert!(acme.app.sp.attributes.iter().any(|a| a.name == "memberOf"));
     assert_eq!(acme.app.sp.signing_mode.as_str(), "both");
@@ -370,7 +372,7 @@ async fn the_general_tab_sets_the_portal_tile() {
     let page = app.get("/admin/apps/acme", Some(&admin.cookie)).await.body;
     assert!(page.contains("flash-error") && page.contains("https URL"), "{page}");
     assert_eq!(
-        apps::details(&app.ctx, "acme").await.unwrap().app.sp.tile_image_url,
+        apps::view::details(&app.ctx, "acme").await.unwrap().app.sp.tile_image_url,
         "https://cdn.example.com/acme.png"
     );
 }
@@ -379,7 +381,7 @@ async fn the_general_tab_sets_the_portal_tile() {
 #[tokio::test]
 async fn deleting_applications_needs_the_typed_count() {
     let (app, admin) = with_admin().await;
-    apps::create_bookmark(&app.ctx, &Actor::Cli, "wiki", "https://wiki.example.com/", None, None, Utc::now())
+    apps::create::create_bookmark(&app.ctx, &Actor::Cli, "wiki", "https://wiki.example.com/", None, None, Utc::now())
         .await
         .unwrap();
     for confirm in ["", "1", "3", "two"] {
@@ -388,11 +390,15 @@ async fn deleting_applications_needs_the_typed_count() {
         assert_eq!(reply.location.as_deref(), Some("/admin/apps"));
         let list = app.get("/admin/apps", Some(&admin.cookie)).await;
         assert!(list.body.contains("Nothing was deleted: type 2"), "{confirm:?}");
-        assert!(apps::details(&app.ctx, "acme").await.is_ok() && apps::details(&app.ctx, "wiki").await.is_ok());
+        assert!(
+            apps::view::details(&app.ctx, "acme").await.is_ok() && apps::view::details(&app.ctx, "wiki").await.is_ok()
+        );
     }
     let fields = [("csrf_token", admin.token.as_str()), ("app", "acme"), ("app", "wiki"), ("confirm", "2")];
     app.post_form("/admin/apps/delete", &fields, Some(&admin.cookie)).await;
-    assert!(apps::details(&app.ctx, "acme").await.is_err() && apps::details(&app.ctx, "wiki").await.is_err());
+    assert!(
+        apps::view::details(&app.ctx, "acme").await.is_err() && apps::view::details(&app.ctx, "wiki").await.is_err()
+    );
     let deleted = admin_events(&app).await.into_iter().filter(|e| e.name == EventName::AdminAppDelete).count();
     assert_eq!(deleted, 2);
 }
@@ -408,7 +414,7 @@ async fn hostile_labels_are_escaped() {
         description: Some(hostile.to_owned()),
         ..AppChange::default()
     };
-    apps::update(&app.ctx, &Actor::Cli, "acme", &change, Utc::now()).await.unwrap();
+    apps::change::update(&app.ctx, &Actor::Cli, "acme", &change, Utc::now()).await.unwrap();
     let alice = app.login("alice", PASSWORD).await;
     for (page, cookie) in [
         ("/admin/apps", &admin.cookie),
@@ -479,7 +485,7 @@ async fn an_uploaded_metadata_file_creates_the_application() {
     assert!(
         page.contains("https://other.example.com/saml/metadata") && page.contains("https://other.example.com/saml/acs")
     );
-    let d = apps::details(&app.ctx, "uploaded").await.unwrap();
+    let d = apps::view::details(&app.ctx, "uploaded").await.unwrap();
     assert_eq!(d.app.sp.entity_id, "https://other.example.com/saml/metadata");
     assert_eq!(d.app.sp.acs.first().unwrap().url, "https://other.example.com/saml/acs");
     assert_eq!(d.app.display_label, "Uploaded SP");
@@ -526,7 +532,7 @@ async fn unusable_metadata_files_are_refused_with_a_message() {
         .body(Body::from("csrf_token=x&kind=metadata"))
         .unwrap();
     assert_eq!(app.send(request).await.status, StatusCode::BAD_REQUEST);
-    assert!(apps::details(&app.ctx, "refused").await.is_err());
+    assert!(apps::view::details(&app.ctx, "refused").await.is_err());
     assert!(admin_events(&app).await.is_empty(), "nothing was created");
 }
 
@@ -536,7 +542,7 @@ async fn unusable_metadata_files_are_refused_with_a_message() {
 async fn new_metadata_from_the_sso_tab_updates_the_application() {
     let (app, admin) = with_admin().await;
     let change = AppChange { require_signed_requests: Some(true), ..AppChange::default() };
-    apps::update(&app.ctx, &Actor::Cli, "acme", &change, Utc::now()).await.unwrap();
+    apps::change::update(&app.ctx, &Actor::Cli, "acme", &change, Utc::now()).await.unwrap();
     let fields = [("csrf_token", admin.token.as_str())];
     let xml = other_sp_metadata(&app);
     let reply = post_upload(&app, "/admin/apps/acme/metadata", &fields, xml.as_bytes(), Some(&admin.cookie)).await;
@@ -546,14 +552,14 @@ async fn new_metadata_from_the_sso_tab_updates_the_application() {
         page.contains("flash-ok") && page.contains("entity ID https://other.example.com/saml/metadata, 2 ACS URLs"),
         "{page}"
     );
-    let d = apps::details(&app.ctx, "acme").await.unwrap();
+    let d = apps::view::details(&app.ctx, "acme").await.unwrap();
     assert_eq!(d.app.sp.entity_id, "https://other.example.com/saml/metadata");
     assert!(d.app.sp.require_signed_requests, "a re-import never relaxes signed requests");
     assert_eq!(d.app.display_label, "Acme CRM", "the settings stay");
     // The form updates only: an unknown application is not created by it.
     let reply = post_upload(&app, "/admin/apps/ghost/metadata", &fields, xml.as_bytes(), Some(&admin.cookie)).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
-    assert!(apps::details(&app.ctx, "ghost").await.is_err());
+    assert!(apps::view::details(&app.ctx, "ghost").await.is_err());
 }
 
 /// The text of the page's error message (empty when there is none).
@@ -575,7 +581,7 @@ async fn published(app: &TestApp) -> Vec<String> {
 
 /// The states and fingerprints the console's SSO tab shows, in order.
 async fn states(app: &TestApp) -> Vec<(String, String)> {
-    rotation::list_certificates(&app.ctx, "acme")
+    certs::list_certificates(&app.ctx, "acme")
         .await
         .unwrap()
         .into_iter()
@@ -655,7 +661,7 @@ async fn encryption_settings_need_an_sp_encryption_certificate() {
     let page = app.get(sso, Some(&admin.cookie)).await.body;
     assert!(page.contains("flash-error") && page.contains("encryption certificate"), "{page}");
     assert!(page.contains("has no encryption certificate"));
-    assert!(!apps::details(&app.ctx, "acme").await.unwrap().app.sp.encrypt_assertions);
+    assert!(!apps::view::details(&app.ctx, "acme").await.unwrap().app.sp.encrypt_assertions);
 
     let enc = SigningKey::generate("sp-encryption", Utc::now(), 2).unwrap();
     let key = format!(
@@ -674,7 +680,7 @@ async fn encryption_settings_need_an_sp_encryption_certificate() {
     assert!(page.contains("expires in 1 day<"), "a certificate of 2 days is flagged: {page}");
 
     post(&app, &admin, "/admin/apps/acme/encryption", on[1..].to_vec()).await;
-    let sp = apps::details(&app.ctx, "acme").await.unwrap().app.sp;
+    let sp = apps::view::details(&app.ctx, "acme").await.unwrap().app.sp;
     assert!(sp.encrypt_assertions && sp.encrypt_name_id);
     assert_eq!(sp.data_encryption.as_str(), "aes256-cbc");
     let page = app.get(sso, Some(&admin.cookie)).await.body;
@@ -764,7 +770,7 @@ async fn changing_the_password_needs_the_current_one() {
         assert!(page.contains("flash-error") && page.contains(says), "{says}: {page}");
         assert!(admins::sign_in(&app.ctx, "root", ADMIN_PASSWORD, None, Utc::now()).await.is_ok(), "unchanged");
     }
-    let failed = admin::list_events(
+    let failed = events::list_events(
         &app.ctx,
         &EventFilter { name: Some(EventName::AdminLoginFailed), limit: 10, ..Default::default() },
     )

@@ -6,8 +6,9 @@ mod common;
 use chrono::{Duration, Utc};
 use common::TestApp;
 use sesame::audit::{Actor, EventFilter, EventName};
-use sesame::services::rotation::{self, Activation};
-use sesame::services::{admin, Error};
+use sesame::services::certs::{self, Activation};
+use sesame::services::events;
+use sesame::services::Error;
 
 /// The base64 certificates of the metadata's KeyDescriptors, in document order.
 async fn published(app: &TestApp) -> Vec<String> {
@@ -38,7 +39,7 @@ fn b64_of_pem(pem: &str) -> String {
 
 async fn events(app: &TestApp, name: EventName) -> Vec<sesame::audit::Event> {
     let filter = EventFilter { name: Some(name), app: Some("acme".into()), limit: 100, ..EventFilter::default() };
-    admin::list_events(&app.ctx, &filter).await.unwrap()
+    events::list_events(&app.ctx, &filter).await.unwrap()
 }
 
 #[tokio::test]
@@ -49,7 +50,7 @@ async fn staged_rotation_publishes_next_then_switches_signing_then_retires() {
     let [original] = published(&app).await.try_into().unwrap();
     assert_eq!(signing_cert(&app, &cookie).await, original);
 
-    let next = rotation::stage(&app.ctx, &Actor::Cli, "acme", now).await.unwrap();
+    let next = certs::stage(&app.ctx, &Actor::Cli, "acme", now).await.unwrap();
     // Published after the current certificate (many SPs read only the first), which still signs.
     assert_eq!(published(&app).await, vec![original.clone(), next.to_base64()]);
     let pem = app.get("/saml2/acme/certificate.pem", None).await.body;
@@ -58,18 +59,18 @@ async fn staged_rotation_publishes_next_then_switches_signing_then_retires() {
     assert_eq!(b64_of_pem(pems[0]), original);
     assert_eq!(b64_of_pem(pems[1]), next.to_base64());
     assert_eq!(signing_cert(&app, &cookie).await, original);
-    let shown = admin::show_app(&app.ctx, "acme", now).await.unwrap();
+    let shown = sesame::services::apps::view::show_app(&app.ctx, "acme", now).await.unwrap();
     let states: Vec<&str> = shown.certificates.iter().map(|c| c.state.as_str()).collect();
     assert_eq!(states, ["current", "next"]);
 
-    let activated = rotation::activate(&app.ctx, &Actor::Cli, "acme", None, now).await.unwrap();
+    let activated = certs::activate(&app.ctx, &Actor::Cli, "acme", None, now).await.unwrap();
     assert!(matches!(activated, Activation::Activated { fingerprint } if fingerprint == next.fingerprint));
     assert_eq!(published(&app).await, vec![next.to_base64(), original.clone()]);
     assert_eq!(signing_cert(&app, &cookie).await, next.to_base64());
-    let shown = admin::show_app(&app.ctx, "acme", now).await.unwrap();
+    let shown = sesame::services::apps::view::show_app(&app.ctx, "acme", now).await.unwrap();
     assert_eq!(shown.cert_fingerprint, next.fingerprint, "the existing keys describe the current certificate");
 
-    rotation::retire(&app.ctx, &Actor::Cli, "acme", now).await.unwrap();
+    certs::retire(&app.ctx, &Actor::Cli, "acme", now).await.unwrap();
     assert_eq!(published(&app).await, vec![next.to_base64()]);
     assert_eq!(signing_cert(&app, &cookie).await, next.to_base64());
 
@@ -82,26 +83,26 @@ async fn staged_rotation_publishes_next_then_switches_signing_then_retires() {
 async fn rotation_steps_out_of_order_are_refused_with_a_reason() {
     let app = TestApp::new().await;
     let now = Utc::now();
-    let err = rotation::activate(&app.ctx, &Actor::Cli, "acme", None, now).await.unwrap_err();
+    let err = certs::activate(&app.ctx, &Actor::Cli, "acme", None, now).await.unwrap_err();
     assert!(matches!(err, Error::Certificate { .. }) && err.to_string().contains("no certificate is staged"), "{err}");
-    let err = rotation::retire(&app.ctx, &Actor::Cli, "acme", now).await.unwrap_err();
+    let err = certs::retire(&app.ctx, &Actor::Cli, "acme", now).await.unwrap_err();
     assert!(err.to_string().contains("no previous certificate"), "{err}");
-    rotation::stage(&app.ctx, &Actor::Cli, "acme", now).await.unwrap();
-    let err = rotation::stage(&app.ctx, &Actor::Cli, "acme", now).await.unwrap_err();
+    certs::stage(&app.ctx, &Actor::Cli, "acme", now).await.unwrap();
+    let err = certs::stage(&app.ctx, &Actor::Cli, "acme", now).await.unwrap_err();
     assert!(err.to_string().contains("already staged"), "{err}");
-    let err = rotation::stage(&app.ctx, &Actor::Cli, "nope", now).await.unwrap_err();
+    let err = certs::stage(&app.ctx, &Actor::Cli, "nope", now).await.unwrap_err();
     assert!(matches!(err, Error::UnknownApp { .. }), "{err}");
 }
 
 #[tokio::test]
 async fn plain_rotation_replaces_the_certificate_at_once_for_scripts() {
     let app = TestApp::new().await;
-    let staged = rotation::stage(&app.ctx, &Actor::Cli, "acme", Utc::now()).await.unwrap();
-    let cert = admin::rotate_cert(&app.ctx, &Actor::Cli, "acme", Utc::now()).await.unwrap();
+    let staged = certs::stage(&app.ctx, &Actor::Cli, "acme", Utc::now()).await.unwrap();
+    let cert = certs::rotate(&app.ctx, &Actor::Cli, "acme", Utc::now()).await.unwrap();
     // One published certificate, the new one: the old current and the unused staged one are retired.
     assert_ne!(cert.fingerprint, staged.fingerprint);
     assert_eq!(published(&app).await, vec![cert.to_base64()]);
-    let shown = admin::show_app(&app.ctx, "acme", Utc::now()).await.unwrap();
+    let shown = sesame::services::apps::view::show_app(&app.ctx, "acme", Utc::now()).await.unwrap();
     let states: Vec<&str> = shown.certificates.iter().map(|c| c.state.as_str()).collect();
     assert_eq!(states, ["current", "retired", "retired"]);
     assert_eq!(events(&app, EventName::AdminAppRotateCert).await.len(), 1);
@@ -111,21 +112,21 @@ async fn plain_rotation_replaces_the_certificate_at_once_for_scripts() {
 async fn scheduled_activation_is_applied_once_by_housekeeping() {
     let app = TestApp::new().await;
     let now = Utc::now();
-    let next = rotation::stage(&app.ctx, &Actor::Cli, "acme", now).await.unwrap();
+    let next = certs::stage(&app.ctx, &Actor::Cli, "acme", now).await.unwrap();
     let at = now + Duration::hours(1);
-    let scheduled = rotation::activate(&app.ctx, &Actor::Cli, "acme", Some(at), now).await.unwrap();
+    let scheduled = certs::activate(&app.ctx, &Actor::Cli, "acme", Some(at), now).await.unwrap();
     assert!(matches!(scheduled, Activation::Scheduled { .. }));
-    let shown = admin::show_app(&app.ctx, "acme", now).await.unwrap();
+    let shown = sesame::services::apps::view::show_app(&app.ctx, "acme", now).await.unwrap();
     assert!(shown.certificates[1].activate_at.is_some());
 
-    assert_eq!(rotation::apply_scheduled(&app.ctx, now).await.unwrap(), 0, "not yet due");
+    assert_eq!(certs::apply_scheduled(&app.ctx, now).await.unwrap(), 0, "not yet due");
     assert_eq!(published(&app).await[1], next.to_base64());
     let later = at + Duration::minutes(1);
     // Two replicas' housekeeping passes at once: exactly one activation.
-    let (a, b) = tokio::join!(rotation::apply_scheduled(&app.ctx, later), rotation::apply_scheduled(&app.ctx, later));
+    let (a, b) = tokio::join!(certs::apply_scheduled(&app.ctx, later), certs::apply_scheduled(&app.ctx, later));
     assert_eq!(a.unwrap() + b.unwrap(), 1);
     assert_eq!(published(&app).await[0], next.to_base64());
-    assert_eq!(rotation::apply_scheduled(&app.ctx, later).await.unwrap(), 0);
+    assert_eq!(certs::apply_scheduled(&app.ctx, later).await.unwrap(), 0);
     let activations = events(&app, EventName::AdminAppActivateCert).await;
     assert_eq!(activations.len(), 2, "the scheduling and the activation");
     assert!(activations.iter().any(|e| e.actor == "system" && e.detail.contains("scheduled")));
@@ -135,27 +136,27 @@ async fn scheduled_activation_is_applied_once_by_housekeeping() {
 async fn expiry_warnings_are_given_once_per_threshold_across_restarts() {
     let app = TestApp::with("", |c| c.cert_validity_days = 20).await;
     let now = Utc::now();
-    let shown = admin::show_app(&app.ctx, "acme", now).await.unwrap();
+    let shown = sesame::services::apps::view::show_app(&app.ctx, "acme", now).await.unwrap();
     let warning = shown.certificates[0].warning.clone().expect("a warning in app show");
     assert!(warning.contains("expires in 19 days") || warning.contains("expires in 20 days"), "{warning}");
 
     // 20 days left: the 30-day warning (the 60-day one is behind us and is not given late).
-    assert_eq!(rotation::warn_expiring(&app.ctx, now).await.unwrap(), 1);
-    assert_eq!(rotation::warn_expiring(&app.ctx, now).await.unwrap(), 0);
+    assert_eq!(certs::warn_expiring(&app.ctx, now).await.unwrap(), 1);
+    assert_eq!(certs::warn_expiring(&app.ctx, now).await.unwrap(), 0);
     let app = app.restart().await;
-    assert_eq!(rotation::warn_expiring(&app.ctx, now + Duration::days(2)).await.unwrap(), 0);
-    assert_eq!(rotation::warn_expiring(&app.ctx, now + Duration::days(14)).await.unwrap(), 1, "7 days left");
-    assert_eq!(rotation::warn_expiring(&app.ctx, now + Duration::days(19) + Duration::hours(12)).await.unwrap(), 1);
-    assert_eq!(rotation::warn_expiring(&app.ctx, now + Duration::days(19) + Duration::hours(13)).await.unwrap(), 0);
+    assert_eq!(certs::warn_expiring(&app.ctx, now + Duration::days(2)).await.unwrap(), 0);
+    assert_eq!(certs::warn_expiring(&app.ctx, now + Duration::days(14)).await.unwrap(), 1, "7 days left");
+    assert_eq!(certs::warn_expiring(&app.ctx, now + Duration::days(19) + Duration::hours(12)).await.unwrap(), 1);
+    assert_eq!(certs::warn_expiring(&app.ctx, now + Duration::days(19) + Duration::hours(13)).await.unwrap(), 0);
     let given = events(&app, EventName::CertExpiryWarning).await;
     assert_eq!(given.len(), 3);
     assert!(given.iter().all(|e| e.actor == "system" && e.detail.contains("current certificate")));
 
     // A retired certificate is not warned about.
-    rotation::stage(&app.ctx, &Actor::Cli, "acme", now).await.unwrap();
-    rotation::activate(&app.ctx, &Actor::Cli, "acme", None, now).await.unwrap();
-    rotation::retire(&app.ctx, &Actor::Cli, "acme", now).await.unwrap();
-    let shown = admin::show_app(&app.ctx, "acme", now).await.unwrap();
+    certs::stage(&app.ctx, &Actor::Cli, "acme", now).await.unwrap();
+    certs::activate(&app.ctx, &Actor::Cli, "acme", None, now).await.unwrap();
+    certs::retire(&app.ctx, &Actor::Cli, "acme", now).await.unwrap();
+    let shown = sesame::services::apps::view::show_app(&app.ctx, "acme", now).await.unwrap();
     assert_eq!(shown.certificates.last().unwrap().state.as_str(), "retired");
     assert!(shown.certificates.last().unwrap().warning.is_none());
 }
@@ -175,8 +176,8 @@ mod refresh {
     use sesame::saml::response::PROTOCOL_NS;
     use sesame::saml::sign::{sign_enveloped, DSIG_NS};
     use sesame::saml::xml::CanonicalWriter;
-    use sesame::services::admin;
-    use sesame::services::metadata_refresh::{self, Outcome};
+
+    use sesame::services::apps::refresh::Outcome;
 
     use super::{common, events, TestApp};
     use common::{redirect_query, Req, ACS, ACS2, SP_ENTITY};
@@ -284,14 +285,14 @@ mod refresh {
     }
 
     async fn import_from(app: &TestApp, server: &MetadataServer, settings: Option<&str>) -> Result<(), String> {
-        admin::import_app(&app.ctx, &Actor::Cli, "acme", &server.url, settings, Utc::now())
+        sesame::services::apps::create::import_app(&app.ctx, &Actor::Cli, "acme", &server.url, settings, Utc::now())
             .await
             .map(drop)
             .map_err(|e| e.to_string())
     }
 
     async fn refresh(app: &TestApp) -> Outcome {
-        metadata_refresh::refresh_now(&app.ctx, &Actor::Cli, "acme", Utc::now()).await.unwrap().outcome
+        sesame::services::apps::refresh::refresh_now(&app.ctx, &Actor::Cli, "acme", Utc::now()).await.unwrap().outcome
     }
 
     async fn sp(app: &TestApp) -> sesame::directory::application::SpSettings {
@@ -310,7 +311,11 @@ mod refresh {
         let app = TestApp::new().await;
         let server = MetadataServer::start(Doc::new(&app.sp_key).xml(None)).await;
         import_from(&app, &server, None).await.unwrap();
-        let source = admin::show_app(&app.ctx, "acme", Utc::now()).await.unwrap().sp_metadata_source.unwrap();
+        let source = sesame::services::apps::view::show_app(&app.ctx, "acme", Utc::now())
+            .await
+            .unwrap()
+            .sp_metadata_source
+            .unwrap();
         assert_eq!(source.url, server.url);
         let rotated = SigningKey::generate("sp-next", Utc::now(), 2).unwrap();
         assert_eq!(signed_request_status(&app, &rotated, ACS).await, StatusCode::BAD_REQUEST, "not registered yet");
@@ -321,7 +326,7 @@ mod refresh {
         doc.cache_duration = Some("PT6H");
         server.set(200, doc.xml(None));
         let now = Utc::now();
-        let refreshed = metadata_refresh::refresh_now(&app.ctx, &Actor::Cli, "acme", now).await.unwrap();
+        let refreshed = sesame::services::apps::refresh::refresh_now(&app.ctx, &Actor::Cli, "acme", now).await.unwrap();
         let Outcome::Changed(changes) = &refreshed.outcome else { panic!("{:?}", refreshed.outcome) };
         assert!(changes.contains(&format!("ACS URL added: {ACS3}")), "{changes:?}");
         assert!(
@@ -339,8 +344,8 @@ mod refresh {
         assert_eq!(signed_request_status(&app, &app.sp_key, ACS).await, StatusCode::SEE_OTHER);
 
         // Housekeeping refreshes only what is due; an unchanged document records nothing.
-        assert!(metadata_refresh::refresh_due(&app.ctx, now).await.unwrap().is_empty());
-        let due = metadata_refresh::refresh_due(&app.ctx, now + Duration::hours(7)).await.unwrap();
+        assert!(sesame::services::apps::refresh::refresh_due(&app.ctx, now).await.unwrap().is_empty());
+        let due = sesame::services::apps::refresh::refresh_due(&app.ctx, now + Duration::hours(7)).await.unwrap();
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].outcome, Outcome::Unchanged);
         assert_eq!(events(&app, EventName::SpMetadataRefresh).await.len(), 1);
@@ -380,7 +385,11 @@ mod refresh {
         let failures = events(&app, EventName::SpMetadataRefresh).await;
         assert_eq!(failures.len(), 6);
         assert!(failures.iter().all(|e| !e.success && e.detail.contains("last good copy")));
-        let source = admin::show_app(&app.ctx, "acme", Utc::now()).await.unwrap().sp_metadata_source.unwrap();
+        let source = sesame::services::apps::view::show_app(&app.ctx, "acme", Utc::now())
+            .await
+            .unwrap()
+            .sp_metadata_source
+            .unwrap();
         assert!(source.last_error.contains("fetching"), "{}", source.last_error);
     }
 
@@ -440,7 +449,6 @@ mod encryption {
     use chrono::Utc;
     use sesame::audit::Actor;
     use sesame::saml::keys::SigningKey;
-    use sesame::services::admin;
 
     use super::{common, TestApp};
 
@@ -460,7 +468,17 @@ mod encryption {
         let app = TestApp::new().await;
         let enc = SigningKey::generate("sp-encryption", Utc::now(), 2).unwrap();
         let xml = metadata_with_encryption(&app, &enc);
-        admin::import_app_xml(&app.ctx, &Actor::Cli, "acme", &xml, None, Some(settings), Utc::now()).await.unwrap();
+        sesame::services::apps::create::import_app_xml(
+            &app.ctx,
+            &Actor::Cli,
+            "acme",
+            &xml,
+            None,
+            Some(settings),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
         let cookie = app.login("alice", common::PASSWORD).await;
         let response = app.get("/saml2/acme", Some(&cookie)).await.saml_response().unwrap();
         (app, enc, response)
@@ -548,7 +566,7 @@ mod encryption {
         let app = TestApp::new().await;
         // The test SP's only key is a signing key: nothing to encrypt to.
         let xml = common::sp_metadata(&app.sp_key, false);
-        let err = admin::import_app_xml(
+        let err = sesame::services::apps::create::import_app_xml(
             &app.ctx,
             &Actor::Cli,
             "acme",
@@ -560,7 +578,7 @@ mod encryption {
         .await
         .unwrap_err();
         assert!(err.to_string().contains("encryption certificate"), "{err}");
-        let err = admin::import_app_xml(
+        let err = sesame::services::apps::create::import_app_xml(
             &app.ctx,
             &Actor::Cli,
             "acme",
@@ -587,7 +605,6 @@ mod slo {
         build_logout_request, build_logout_response, OutgoingLogoutRequest, OutgoingLogoutResponse,
     };
     use sesame::saml::response::{status, NameId};
-    use sesame::services::admin;
 
     use super::{common, events, TestApp};
     use common::{b64, redirect_query, Reply, SP_ENTITY};
@@ -605,9 +622,21 @@ mod slo {
 
     async fn with_slo(app: &TestApp, name: &str, signed: bool, settings: &str) {
         let xml = metadata_with_slo(&app.sp_key, signed);
-        admin::import_app_xml(&app.ctx, &Actor::Cli, name, &xml, None, Some(settings), Utc::now()).await.unwrap();
+        sesame::services::apps::create::import_app_xml(
+            &app.ctx,
+            &Actor::Cli,
+            name,
+            &xml,
+            None,
+            Some(settings),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
         if name != "acme" {
-            admin::change_binding(&app.ctx, &Actor::Cli, name, "staff", true, Utc::now()).await.unwrap();
+            sesame::services::apps::change::change_binding(&app.ctx, &Actor::Cli, name, "staff", true, Utc::now())
+                .await
+                .unwrap();
         }
     }
 
@@ -784,7 +813,7 @@ mod slo {
         let response = decoded(&form_field(&reply, "SAMLResponse"));
         assert!(response.contains(sesame::saml::logout::UNKNOWN_PRINCIPAL), "{response}");
         assert_eq!(app.get("/", Some(&cookie)).await.status, StatusCode::OK, "bob is still signed in");
-        let shown = admin::show_app(&app.ctx, "acme", Utc::now()).await.unwrap();
+        let shown = sesame::services::apps::view::show_app(&app.ctx, "acme", Utc::now()).await.unwrap();
         assert_eq!(shown.slo_urls, [SP_SLO]);
     }
 
@@ -843,7 +872,7 @@ mod slo {
         let propagated = events(&app, EventName::SloPropagate).await;
         assert_eq!(propagated.len(), 1, "acme's");
         assert!(propagated[0].success);
-        let all = admin::list_events(
+        let all = events::list_events(
             &app.ctx,
             &sesame::audit::EventFilter { name: Some(EventName::SloPropagate), limit: 10, ..Default::default() },
         )

@@ -51,7 +51,7 @@ async fn failed_sign_ins_look_the_same_and_are_recorded() {
     assert!(unknown.body.contains("Invalid username or password"));
     assert!(wrong.body.contains("Invalid username or password"));
     let filter = EventFilter { name: Some(EventName::UserLoginFailed), limit: 10, ..Default::default() };
-    let events = sesame::services::admin::list_events(&app.ctx, &filter).await.unwrap();
+    let events = sesame::services::events::list_events(&app.ctx, &filter).await.unwrap();
     let details: Vec<&str> = events.iter().map(|e| e.detail.as_str()).collect();
     assert_eq!(details, ["wrong password", "unknown username"]);
 }

@@ -10,7 +10,8 @@ use common::*;
 use secrecy::SecretString;
 use sesame::audit::{Actor, EventFilter, EventName};
 use sesame::directory::user::Profile;
-use sesame::services::{admin, idm};
+use sesame::services::idm;
+use sesame::services::{apps, events, groups, users};
 use sesame::store::jobs::JobKind;
 
 fn activation(scim: &ScimPeer, manage_groups: bool, soft_delete: bool) -> idm::Activation {
@@ -29,7 +30,7 @@ async fn activate(app: &TestApp, scim: &ScimPeer, manage_groups: bool, soft_dele
 
 async fn events(app: &TestApp, name: EventName) -> Vec<sesame::audit::Event> {
     let filter = EventFilter { name: Some(name), limit: 1000, ..Default::default() };
-    admin::list_events(&app.ctx, &filter).await.unwrap()
+    events::list_events(&app.ctx, &filter).await.unwrap()
 }
 
 async fn open_jobs(app: &TestApp) -> i64 {
@@ -68,7 +69,7 @@ async fn activation_verifies_the_connection_and_seals_the_token() {
     let stored: (String,) =
         sqlx::query_as("SELECT token_enc FROM idm_integrations").fetch_one(&mut *conn).await.unwrap();
     assert!(!stored.0.contains(TOKEN), "the token is encrypted at rest");
-    let all = admin::list_events(&app.ctx, &EventFilter { limit: 1000, ..Default::default() }).await.unwrap();
+    let all = events::list_events(&app.ctx, &EventFilter { limit: 1000, ..Default::default() }).await.unwrap();
     assert!(all.iter().all(|e| !e.detail.contains(TOKEN) && !e.target.contains(TOKEN)), "no token in events");
 
     // Changing the token of an active integration goes through deactivation (and logs a reauth).
@@ -94,7 +95,7 @@ async fn creates_updates_deactivates_and_deletes_users() {
     let scim = ScimPeer::start();
     let app = TestApp::new().await;
     let now = Utc::now();
-    admin::update_user(&app.ctx, &Actor::Cli, "alice", profile("alice@example.com", "Alice L"), now).await.unwrap();
+    users::update_user(&app.ctx, &Actor::Cli, "alice", profile("alice@example.com", "Alice L"), now).await.unwrap();
     activate(&app, &scim, false, false).await;
 
     // alice is in the bound group; carol is suspended; bob's group is not bound.
@@ -108,7 +109,7 @@ async fn creates_updates_deactivates_and_deletes_users() {
     assert!(scim.user("carol").await.is_none() && scim.user("bob").await.is_none());
     assert_eq!(events(&app, EventName::UserCreateProvision).await.len(), 1);
 
-    admin::update_user(&app.ctx, &Actor::Cli, "alice", profile("alice@new.example.com", "Alice Lovelace"), now)
+    users::update_user(&app.ctx, &Actor::Cli, "alice", profile("alice@new.example.com", "Alice Lovelace"), now)
         .await
         .unwrap();
     app.run_provisioning().await;
@@ -117,21 +118,21 @@ async fn creates_updates_deactivates_and_deletes_users() {
     assert_eq!(alice["emails"][0]["value"], "alice@new.example.com");
 
     // Losing access (no bound group left) deactivates; regaining it reactivates the same account.
-    admin::change_member(&app.ctx, &Actor::Cli, "staff", "alice", false, now).await.unwrap();
+    groups::change_member(&app.ctx, &Actor::Cli, "staff", "alice", false, now).await.unwrap();
     app.run_provisioning().await;
     assert_eq!(scim.user("alice").await.unwrap()["active"], false);
-    admin::change_member(&app.ctx, &Actor::Cli, "staff", "alice", true, now).await.unwrap();
+    groups::change_member(&app.ctx, &Actor::Cli, "staff", "alice", true, now).await.unwrap();
     app.run_provisioning().await;
     let again = scim.user("alice").await.unwrap();
     assert_eq!(again["active"], true);
     assert_eq!(again["id"], alice["id"], "the same account, not a new one");
 
-    admin::suspend_user(&app.ctx, &Actor::Cli, "alice", now).await.unwrap();
+    users::suspend_user(&app.ctx, &Actor::Cli, "alice", now).await.unwrap();
     app.run_provisioning().await;
     assert_eq!(scim.user("alice").await.unwrap()["active"], false);
     assert!(!events(&app, EventName::UserDeprovision).await.is_empty());
 
-    admin::delete_user(&app.ctx, &Actor::Cli, "alice", now).await.unwrap();
+    users::delete_user(&app.ctx, &Actor::Cli, "alice", now).await.unwrap();
     app.run_provisioning().await;
     assert!(scim.user("alice").await.is_none(), "deleted in the SP");
     assert_eq!(events(&app, EventName::UserDeleteProvision).await.len(), 1);
@@ -144,7 +145,7 @@ async fn soft_delete_deactivates_deleted_users() {
     let scim = ScimPeer::start();
     let app = TestApp::new().await;
     activate(&app, &scim, false, true).await;
-    admin::delete_user(&app.ctx, &Actor::Cli, "alice", Utc::now()).await.unwrap();
+    users::delete_user(&app.ctx, &Actor::Cli, "alice", Utc::now()).await.unwrap();
     app.run_provisioning().await;
     let alice = scim.user("alice").await.expect("kept in the SP");
     assert_eq!(alice["active"], false);
@@ -170,11 +171,11 @@ async fn groups_follow_the_seed_rules() {
     let actor = Actor::Cli;
     // A group in the SP already carries the name of one of ours: it is taken over, not duplicated.
     let existing = scim.create_group("engineering").await;
-    admin::create_group(&app.ctx, &actor, "engineering", now).await.unwrap();
-    admin::change_member(&app.ctx, &actor, "engineering", "bob", true, now).await.unwrap();
-    admin::change_binding(&app.ctx, &actor, "acme", "engineering", true, now).await.unwrap();
-    admin::create_group(&app.ctx, &actor, "empty", now).await.unwrap();
-    admin::change_binding(&app.ctx, &actor, "acme", "empty", true, now).await.unwrap();
+    groups::create_group(&app.ctx, &actor, "engineering", now).await.unwrap();
+    groups::change_member(&app.ctx, &actor, "engineering", "bob", true, now).await.unwrap();
+    apps::change::change_binding(&app.ctx, &actor, "acme", "engineering", true, now).await.unwrap();
+    groups::create_group(&app.ctx, &actor, "empty", now).await.unwrap();
+    apps::change::change_binding(&app.ctx, &actor, "acme", "empty", true, now).await.unwrap();
     activate(&app, &scim, true, false).await;
 
     assert_eq!(scim.member_names("staff").await, ["alice"], "carol is suspended");
@@ -184,31 +185,31 @@ async fn groups_follow_the_seed_rules() {
     assert_eq!(scim.all("Groups").await.len(), 2);
 
     // Membership changes and renames propagate.
-    admin::change_member(&app.ctx, &actor, "engineering", "alice", true, now).await.unwrap();
-    admin::rename_group(&app.ctx, &actor, "engineering", "platform", now).await.unwrap();
+    groups::change_member(&app.ctx, &actor, "engineering", "alice", true, now).await.unwrap();
+    groups::rename_group(&app.ctx, &actor, "engineering", "platform", now).await.unwrap();
     app.run_provisioning().await;
     assert!(scim.group("engineering").await.is_none());
     assert_eq!(scim.member_names("platform").await, ["alice", "bob"]);
 
     // Unbinding stops the sync and leaves the SP group as it is; members without another bound group are
     // deactivated (bob), members with one stay active (alice, through staff).
-    admin::change_binding(&app.ctx, &actor, "acme", "platform", false, now).await.unwrap();
+    apps::change::change_binding(&app.ctx, &actor, "acme", "platform", false, now).await.unwrap();
     app.run_provisioning().await;
     assert_eq!(scim.member_names("platform").await, ["alice", "bob"], "left as-is");
     assert_eq!(scim.user("bob").await.unwrap()["active"], false);
     assert_eq!(scim.user("alice").await.unwrap()["active"], true);
-    admin::change_member(&app.ctx, &actor, "platform", "alice", false, now).await.unwrap();
+    groups::change_member(&app.ctx, &actor, "platform", "alice", false, now).await.unwrap();
     app.run_provisioning().await;
     assert_eq!(scim.member_names("platform").await, ["alice", "bob"], "no longer synced");
 
     // Deleting a group deletes it in the SP; its members without another bound group are deactivated.
-    admin::create_group(&app.ctx, &actor, "ops", now).await.unwrap();
-    admin::change_member(&app.ctx, &actor, "ops", "bob", true, now).await.unwrap();
-    admin::change_binding(&app.ctx, &actor, "acme", "ops", true, now).await.unwrap();
+    groups::create_group(&app.ctx, &actor, "ops", now).await.unwrap();
+    groups::change_member(&app.ctx, &actor, "ops", "bob", true, now).await.unwrap();
+    apps::change::change_binding(&app.ctx, &actor, "acme", "ops", true, now).await.unwrap();
     app.run_provisioning().await;
     assert_eq!(scim.member_names("ops").await, ["bob"]);
     assert_eq!(scim.user("bob").await.unwrap()["active"], true, "reactivated through ops");
-    admin::delete_group(&app.ctx, &actor, "ops", now).await.unwrap();
+    groups::delete_group(&app.ctx, &actor, "ops", now).await.unwrap();
     app.run_provisioning().await;
     assert!(scim.group("ops").await.is_none());
     assert_eq!(scim.user("bob").await.unwrap()["active"], false);
@@ -226,7 +227,7 @@ async fn disabling_group_management_leaves_groups_and_keeps_managing_users() {
     assert_eq!(scim.member_names("staff").await, ["alice"]);
     idm::deactivate(&app.ctx, &Actor::Cli, "acme", now).await.unwrap();
     activate(&app, &scim, false, false).await;
-    admin::change_member(&app.ctx, &Actor::Cli, "staff", "bob", true, now).await.unwrap();
+    groups::change_member(&app.ctx, &Actor::Cli, "staff", "bob", true, now).await.unwrap();
     app.run_provisioning().await;
     assert_eq!(scim.user("bob").await.unwrap()["active"], true, "users are still managed");
     assert_eq!(scim.member_names("staff").await, ["alice"], "groups are left as they are");
@@ -246,7 +247,7 @@ async fn imports_sp_users_into_the_directory() {
     let (imported, _) =
         idm::import_users(&app.ctx, &Actor::Cli, "acme", Some(&["dave".into()]), Utc::now()).await.unwrap();
     assert_eq!(imported, ["dave"]);
-    let dave = admin::find_user(&app.ctx, "dave").await.unwrap();
+    let dave = users::find_user(&app.ctx, "dave").await.unwrap();
     assert_eq!(dave.profile.email, "dave@example.com");
     assert_eq!(dave.profile.first_name, "Pre");
     let list = idm::list_import_candidates(&app.ctx, "acme").await.unwrap();
@@ -259,7 +260,7 @@ async fn reconciliation_repairs_changes_made_in_the_sp() {
     let scim = ScimPeer::start();
     let app = TestApp::new().await;
     let now = Utc::now();
-    admin::change_member(&app.ctx, &Actor::Cli, "staff", "bob", true, now).await.unwrap();
+    groups::change_member(&app.ctx, &Actor::Cli, "staff", "bob", true, now).await.unwrap();
     activate(&app, &scim, true, false).await;
     let alice = scim.user("alice").await.unwrap();
     let bob = scim.user("bob").await.unwrap();
@@ -300,11 +301,11 @@ async fn outage_and_restart_lose_nothing() {
     assert_eq!(scim.member_names("staff").await, ["alice"]);
 
     scim.stop_listening();
-    admin::create_user(&app.ctx, &actor, "frank", profile("frank@example.com", "Frank"), None, now).await.unwrap();
-    admin::change_member(&app.ctx, &actor, "staff", "frank", true, now).await.unwrap();
-    admin::update_user(&app.ctx, &actor, "alice", profile("alice@example.com", "Alice (outage)"), now).await.unwrap();
-    admin::change_member(&app.ctx, &actor, "staff", "bob", true, now).await.unwrap();
-    admin::change_member(&app.ctx, &actor, "staff", "bob", false, now).await.unwrap();
+    users::create_user(&app.ctx, &actor, "frank", profile("frank@example.com", "Frank"), None, now).await.unwrap();
+    groups::change_member(&app.ctx, &actor, "staff", "frank", true, now).await.unwrap();
+    users::update_user(&app.ctx, &actor, "alice", profile("alice@example.com", "Alice (outage)"), now).await.unwrap();
+    groups::change_member(&app.ctx, &actor, "staff", "bob", true, now).await.unwrap();
+    groups::change_member(&app.ctx, &actor, "staff", "bob", false, now).await.unwrap();
     assert!(app.run_provisioning().await > 0);
     let lookups = events(&app, EventName::UserLookupProvision).await;
     assert!(lookups.iter().any(|e| !e.success && e.username == "frank"), "the failed attempts are recorded");
@@ -336,7 +337,7 @@ async fn optional_mapping_entries_can_be_excluded_and_restored() {
     let scim = ScimPeer::start();
     let app = TestApp::new().await;
     let now = Utc::now();
-    admin::update_user(&app.ctx, &Actor::Cli, "alice", profile("alice@example.com", "Alice L"), now).await.unwrap();
+    users::update_user(&app.ctx, &Actor::Cli, "alice", profile("alice@example.com", "Alice L"), now).await.unwrap();
     activate(&app, &scim, false, false).await;
     assert_eq!(scim.user("alice").await.unwrap()["title"], "Analyst");
 
@@ -351,7 +352,7 @@ async fn optional_mapping_entries_can_be_excluded_and_restored() {
 
     let mut changed = profile("alice@example.com", "Alice Lovelace");
     changed.job_title = "Engineer".into();
-    admin::update_user(&app.ctx, &Actor::Cli, "alice", changed, now).await.unwrap();
+    users::update_user(&app.ctx, &Actor::Cli, "alice", changed, now).await.unwrap();
     app.run_provisioning().await;
     let alice = scim.user("alice").await.unwrap();
     assert_eq!(alice["displayName"], "Alice Lovelace");
@@ -374,7 +375,7 @@ async fn a_rate_limit_is_honoured_with_retry_after() {
 
     scim.throttle();
     let before = Utc::now().timestamp_millis();
-    admin::update_user(&app.ctx, &Actor::Cli, "alice", profile("alice@example.com", "Alice Throttled"), Utc::now())
+    users::update_user(&app.ctx, &Actor::Cli, "alice", profile("alice@example.com", "Alice Throttled"), Utc::now())
         .await
         .unwrap();
     assert_eq!(app.run_provisioning().await, 1, "one attempt, then the job waits");
@@ -411,7 +412,7 @@ async fn an_account_created_in_the_sp_after_the_listing_is_taken_over() {
     let app = TestApp::new().await;
     activate(&app, &scim, false, false).await;
     let now = Utc::now();
-    let dave = admin::create_user(&app.ctx, &Actor::Cli, "dave", profile("dave@example.com", "Dave"), None, now)
+    let dave = users::create_user(&app.ctx, &Actor::Cli, "dave", profile("dave@example.com", "Dave"), None, now)
         .await
         .unwrap();
     let existing = scim.create_user("dave", "dave@old.example.com").await;
@@ -453,7 +454,7 @@ async fn a_large_import_runs_in_the_background_with_progress() {
     let done = &idm::imports(&app.ctx, "acme").await.unwrap()[0];
     assert_eq!(done.state, "done");
     assert_eq!((done.total, done.imported, done.skipped), (451, 450, 1), "alice is skipped");
-    assert!(admin::find_user(&app.ctx, "sp-user-449").await.is_ok());
+    assert!(users::find_user(&app.ctx, "sp-user-449").await.is_ok());
     assert_eq!(events(&app, EventName::UserImport).await.len(), 450);
     assert_eq!(open_jobs(&app).await, 0);
 }

@@ -326,10 +326,10 @@ async fn denies_suspended_users_and_users_without_a_bound_group() {
 
     // Alice signs in, then is suspended: her session no longer yields assertions.
     let alice = app.login("alice", PASSWORD).await;
-    sesame::services::admin::suspend_user(&app.ctx, &sesame::audit::Actor::Cli, "alice", Utc::now()).await.unwrap();
+    sesame::services::users::suspend_user(&app.ctx, &sesame::audit::Actor::Cli, "alice", Utc::now()).await.unwrap();
     assert_refused(&app.get("/saml2/acme", Some(&alice)).await, StatusCode::FORBIDDEN, "do not have access");
 
-    let events = sesame::services::admin::list_events(
+    let events = sesame::services::events::list_events(
         &app.ctx,
         &sesame::audit::EventFilter {
             name: Some(sesame::audit::EventName::SsoDenied),

@@ -8,7 +8,7 @@ use chrono::Utc;
 use common::*;
 use sesame::audit::Actor;
 use sesame::saml::keys::SigningKey;
-use sesame::services::admin;
+use sesame::services::{apps, certs};
 
 #[tokio::test]
 async fn registers_sp_metadata_dir_and_creates_private_keys_0600() {
@@ -24,15 +24,15 @@ async fn registers_sp_metadata_dir_and_creates_private_keys_0600() {
     let certs_dir = config.certs_dir.clone();
 
     let server = sesame::build(config.clone()).await.unwrap();
-    let crm = admin::show_app(&server.ctx, "crm", Utc::now()).await.unwrap();
+    let crm = apps::view::show_app(&server.ctx, "crm", Utc::now()).await.unwrap();
     assert_eq!(crm.display_label, "CRM");
     assert_eq!(crm.signing, "response");
     assert!(crm.require_signed_requests, "AuthnRequestsSigned=\"true\" in the metadata");
     assert_eq!(
-        admin::show_app(&server.ctx, "wiki", Utc::now()).await.unwrap().kind,
+        apps::view::show_app(&server.ctx, "wiki", Utc::now()).await.unwrap().kind,
         sesame::directory::AppKind::Bookmark
     );
-    assert!(admin::show_app(&server.ctx, "broken", Utc::now()).await.is_err(), "a broken file is skipped");
+    assert!(apps::view::show_app(&server.ctx, "broken", Utc::now()).await.is_err(), "a broken file is skipped");
 
     let key = sesame::store::certs::key_path(&certs_dir, "crm", &crm.cert_fingerprint);
     assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
@@ -42,7 +42,7 @@ async fn registers_sp_metadata_dir_and_creates_private_keys_0600() {
     // A restart keeps the key: the certificate SPs imported stays valid.
     drop(server);
     let again = sesame::build(config).await.unwrap();
-    let crm_again = admin::show_app(&again.ctx, "crm", Utc::now()).await.unwrap();
+    let crm_again = apps::view::show_app(&again.ctx, "crm", Utc::now()).await.unwrap();
     assert_eq!(crm_again.cert_fingerprint, crm.cert_fingerprint);
 }
 
@@ -52,9 +52,9 @@ async fn registers_sp_metadata_dir_and_creates_private_keys_0600() {
 async fn reimport_never_relaxes_signed_requests() {
     let app = TestApp::new().await;
     app.import("acme", true, "").await;
-    assert!(admin::show_app(&app.ctx, "acme", Utc::now()).await.unwrap().require_signed_requests);
+    assert!(apps::view::show_app(&app.ctx, "acme", Utc::now()).await.unwrap().require_signed_requests);
     app.import("acme", false, "require_signed_requests = false").await;
-    assert!(admin::show_app(&app.ctx, "acme", Utc::now()).await.unwrap().require_signed_requests);
+    assert!(apps::view::show_app(&app.ctx, "acme", Utc::now()).await.unwrap().require_signed_requests);
 }
 
 #[tokio::test]
@@ -65,13 +65,15 @@ async fn imports_metadata_from_a_url() {
     let url = format!("http://{}/metadata", listener.local_addr().unwrap());
     let router = axum::Router::new().route("/metadata", axum::routing::get(move || async move { xml }));
     let served = tokio::spawn(async move { axum::serve(listener, router).await });
-    let (imported, created) = admin::import_app(&app.ctx, &Actor::Cli, "other", &url, None, Utc::now()).await.unwrap();
+    let (imported, created) =
+        apps::create::import_app(&app.ctx, &Actor::Cli, "other", &url, None, Utc::now()).await.unwrap();
     served.abort();
     assert!(created);
     assert_eq!(imported.sp.entity_id, "https://other.example/sp");
     assert_eq!(imported.sp.metadata_url, url);
 
-    let missing = admin::import_app(&app.ctx, &Actor::Cli, "gone", "http://127.0.0.1:9/none", None, Utc::now()).await;
+    let missing =
+        apps::create::import_app(&app.ctx, &Actor::Cli, "gone", "http://127.0.0.1:9/none", None, Utc::now()).await;
     assert!(matches!(missing, Err(sesame::services::Error::Fetch { .. })));
 }
 
@@ -80,13 +82,14 @@ async fn bookmark_tiles_open_their_url() {
     let app = TestApp::new().await;
     let now = Utc::now();
     let settings = "display_label = \"Team wiki\"\nbookmark_url = \"https://wiki.example.com/start?a=1&b=2\"\n";
-    admin::upsert_bookmark(&app.ctx, &Actor::Cli, "wiki", settings, now).await.unwrap();
-    admin::change_binding(&app.ctx, &Actor::Cli, "wiki", "staff", true, now).await.unwrap();
+    apps::create::upsert_bookmark(&app.ctx, &Actor::Cli, "wiki", settings, now).await.unwrap();
+    apps::change::change_binding(&app.ctx, &Actor::Cli, "wiki", "staff", true, now).await.unwrap();
     let cookie = app.login("alice", PASSWORD).await;
     let portal = app.get("/", Some(&cookie)).await;
     assert!(unescape(&portal.body).contains("href=\"https://wiki.example.com/start?a=1&b=2\""), "{}", portal.body);
     let bad =
-        admin::upsert_bookmark(&app.ctx, &Actor::Cli, "evil", "bookmark_url = \"javascript:alert(1)\"", now).await;
+        apps::create::upsert_bookmark(&app.ctx, &Actor::Cli, "evil", "bookmark_url = \"javascript:alert(1)\"", now)
+            .await;
     assert!(bad.is_err(), "script URLs never become links");
 }
 
@@ -97,7 +100,7 @@ async fn concurrent_certificate_rotations_leave_one_current_certificate() {
     let app = TestApp::new().await;
     let rotations = (0..4).map(|_| {
         let ctx = app.ctx.clone();
-        tokio::spawn(async move { admin::rotate_cert(&ctx, &Actor::Cli, "acme", Utc::now()).await })
+        tokio::spawn(async move { certs::rotate(&ctx, &Actor::Cli, "acme", Utc::now()).await })
     });
     let mut rotated = Vec::new();
     for rotation in rotations.collect::<Vec<_>>() {
@@ -108,5 +111,8 @@ async fn concurrent_certificate_rotations_leave_one_current_certificate() {
     let published = sesame::store::certs::list_published_certs(&mut conn, acme.id).await.unwrap();
     assert_eq!(published.len(), 1, "{published:?}");
     assert!(rotated.contains(&published[0].fingerprint));
-    assert_eq!(admin::show_app(&app.ctx, "acme", Utc::now()).await.unwrap().cert_fingerprint, published[0].fingerprint);
+    assert_eq!(
+        apps::view::show_app(&app.ctx, "acme", Utc::now()).await.unwrap().cert_fingerprint,
+        published[0].fingerprint
+    );
 }

@@ -132,6 +132,12 @@ pub fn decode_post(saml_request: &str, relay_state: Option<String>) -> Result<Re
     Ok(Received { xml, relay_state, redirect_signature: None })
 }
 
+/// Encodes a message we send by HTTP-POST (Bindings §3.5.4): base64 of the exact bytes (signed bytes are never
+/// re-serialised).
+pub fn encode_post(xml: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(xml.as_bytes())
+}
+
 /// Encodes a message we send by HTTP-Redirect (Bindings §3.4.4): DEFLATE, base64, URL-encoding, and the
 /// RSA-SHA256 signature over `param=…&RelayState=…&SigAlg=…` exactly as the query carries them. Returns the query
 /// string (without `?`).

@@ -12,7 +12,7 @@ use totp_rs::{Algorithm, TOTP};
 
 use crate::audit::{Actor, Event, EventName};
 use crate::directory::{check_name, Invalid};
-use crate::services::admin::named;
+use crate::services::error::named;
 use crate::services::login::{dummy_hash, hash_password, verify_password};
 use crate::services::throttle::{self, Realm};
 use crate::services::{millis, record, Ctx, Error};
@@ -140,7 +140,7 @@ pub async fn verify_totp(
 /// Turns TOTP on (or renews its secret) and returns the `otpauth://` URI to show once, as text or a QR code.
 pub async fn enable_totp(ctx: &Ctx, actor: &Actor, username: &str, now: DateTime<Utc>) -> Result<String, Error> {
     let secret: [u8; 20] = rand::random();
-    let sealed = ctx.secret.seal(&hex::encode(secret)).map_err(|e| Error::Task(e.to_string()))?;
+    let sealed = ctx.secret.seal(&hex::encode(secret))?;
     let mut tx = ctx.db.begin().await?;
     admins::update_totp_secret(&mut tx, username, Some(&sealed), millis(now))
         .await
@@ -199,7 +199,7 @@ pub async fn change_password(
 /// nothing.
 pub fn new_totp_secret(ctx: &Ctx) -> Result<String, Error> {
     let secret: [u8; 20] = rand::random();
-    ctx.secret.seal(&hex::encode(secret)).map_err(|e| Error::Task(e.to_string()))
+    Ok(ctx.secret.seal(&hex::encode(secret))?)
 }
 
 /// The URI and base32 secret of a sealed secret from `new_totp_secret`, to show while it is enrolled.
@@ -336,8 +336,8 @@ async fn reauthenticate(
 }
 
 fn open_secret(ctx: &Ctx, sealed: &str) -> Result<Vec<u8>, Error> {
-    let secret = ctx.secret.open(sealed).map_err(|e| Error::Task(e.to_string()))?;
-    hex::decode(secret.expose_secret()).map_err(|e| Error::Task(format!("stored TOTP secret: {e}")))
+    let secret = ctx.secret.open(sealed)?;
+    hex::decode(secret.expose_secret()).map_err(|_| crate::secret::Error::Decrypt.into())
 }
 
 fn unix_secs(now: DateTime<Utc>) -> u64 {

@@ -1,4 +1,6 @@
-//! Errors of the use cases, in domain words. `web` and `cli` decide what the outside sees.
+//! Errors of the use cases, in domain words. Each has a `kind`, one exhaustive enum that every edge matches
+//! without a fallback (the web page, the API's problem+json, the CLI), so a new variant fails to compile until
+//! each edge decides what the outside sees. Causes are kept as `#[source]`, never turned into strings.
 
 use crate::directory::access::Denied;
 use crate::directory::Invalid;
@@ -30,18 +32,30 @@ pub enum Error {
     NoSigningKey { app: String },
     #[error("application {app}: {reason}")]
     Certificate { app: String, reason: String },
-    #[error("the SP metadata's signature does not verify with the configured metadata-signing certificate: {reason}")]
-    MetadataSignature { reason: String },
+    #[error("the SP metadata's signature does not verify with the configured metadata-signing certificate: {source}")]
+    MetadataSignature {
+        #[source]
+        source: crate::saml::Error,
+    },
     #[error(transparent)]
     Logout(#[from] crate::saml::logout::LogoutError),
     #[error("this logout is unknown or has expired")]
     LogoutExpired,
-    #[error("the SP metadata could not be fetched from {url}: {reason}")]
-    Fetch { url: String, reason: String },
+    #[error("the SP metadata could not be fetched from {url}: {source}")]
+    Fetch {
+        url: String,
+        #[source]
+        source: FetchError,
+    },
     #[error("identity management for {app}: {reason}")]
     Idm { app: String, reason: String },
     #[error("settings file: {reason}")]
     Settings { reason: String },
+    #[error("settings file: {}", source.message())]
+    SettingsSyntax {
+        #[source]
+        source: toml::de::Error,
+    },
     #[error(transparent)]
     Catalog(#[from] crate::catalog::Error),
     #[error("application {app} was not created from connector {connector}")]
@@ -50,8 +64,20 @@ pub enum Error {
     Saml(#[from] crate::saml::Error),
     #[error(transparent)]
     Store(#[from] crate::store::Error),
-    #[error("background task failed: {0}")]
-    Task(String),
+    #[error(transparent)]
+    Secret(#[from] crate::secret::Error),
+    #[error("the provisioning worker could not start: {0}")]
+    Provisioning(#[from] crate::provisioning::ProvisionError),
+    #[error("a background task failed")]
+    Join(#[from] tokio::task::JoinError),
+    #[error("a value could not be encoded as JSON")]
+    Json(#[from] serde_json::Error),
+    #[error("password hashing failed: {0}")]
+    Hash(argon2::password_hash::Error),
+    #[error("the password hashing pool is closed")]
+    HashPoolClosed(#[from] tokio::sync::AcquireError),
+    #[error("a time could not be rounded")]
+    Time(#[from] chrono::RoundingError),
     #[error("too many failed sign-ins; try again later")]
     Throttled,
     #[error("the API token is missing or not valid")]
@@ -60,15 +86,112 @@ pub enum Error {
     RevokedToken { name: String },
 }
 
+/// Why SP metadata could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+    #[error("HTTP status {0}")]
+    Status(reqwest::StatusCode),
+    #[error(transparent)]
+    File(#[from] std::io::Error),
+    #[error("the document is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("the document is not UTF-8")]
+    NotUtf8,
+}
+
+/// What an error means for whoever asked: every edge maps each kind to what it shows, without a fallback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The thing named does not exist (an application, a user, a group, …).
+    NotFound,
+    /// The name is taken, or the thing is of another kind than the change needs.
+    Conflict,
+    /// A value the caller gave is invalid (a name, a setting, a settings file, a placeholder).
+    Invalid,
+    /// A SAML message from an SP was refused (malformed, unsigned, stale, replayed, from another issuer).
+    Refused,
+    /// The message is larger than we read.
+    TooLarge,
+    /// A sign-in or a logout run expired, or was already completed.
+    Expired,
+    /// The user may not use the application.
+    Denied,
+    /// The credentials (password, API token) are wrong, or the token was revoked.
+    Unauthenticated,
+    /// Too many failed attempts.
+    Throttled,
+    /// Another party we depend on failed (an SP's metadata host, a SCIM service).
+    Upstream,
+    /// Our own failure: the database, a missing key, a bug. The caller sees a reference, the log the cause.
+    Internal,
+}
+
 impl Error {
+    /// The kind of this error, for the edges to map.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::UnknownApp { .. } | Self::NotFound { .. } => ErrorKind::NotFound,
+            Self::Conflict { .. } | Self::NotSaml { .. } | Self::NotFromConnector { .. } => ErrorKind::Conflict,
+            Self::Invalid(_)
+            | Self::Certificate { .. }
+            | Self::MetadataSignature { .. }
+            | Self::Settings { .. }
+            | Self::SettingsSyntax { .. } => ErrorKind::Invalid,
+            Self::Request(RequestError::Malformed(crate::saml::Error::TooLarge { .. }))
+            | Self::Saml(crate::saml::Error::TooLarge { .. }) => ErrorKind::TooLarge,
+            Self::Saml(crate::saml::Error::Crypto { .. } | crate::saml::Error::BadKey { .. }) => ErrorKind::Internal,
+            Self::Request(_) | Self::ReplayedRequest { .. } | Self::Logout(_) | Self::Saml(_) => ErrorKind::Refused,
+            Self::PendingExpired | Self::LogoutExpired => ErrorKind::Expired,
+            Self::Denied { .. } => ErrorKind::Denied,
+            Self::BadCredentials | Self::BadToken | Self::RevokedToken { .. } => ErrorKind::Unauthenticated,
+            Self::Throttled => ErrorKind::Throttled,
+            Self::Fetch { .. } | Self::Idm { .. } => ErrorKind::Upstream,
+            Self::Catalog(crate::catalog::Error::BadEntry { .. }) => ErrorKind::Internal,
+            Self::Catalog(_) => ErrorKind::Invalid,
+            Self::Store(crate::store::Error::NotFound { .. }) => ErrorKind::NotFound,
+            Self::Store(crate::store::Error::Conflict { .. }) => ErrorKind::Conflict,
+            Self::Store(_)
+            | Self::NoSigningKey { .. }
+            | Self::Secret(_)
+            | Self::Provisioning(_)
+            | Self::Join(_)
+            | Self::Json(_)
+            | Self::Hash(_)
+            | Self::HashPoolClosed(_)
+            | Self::Time(_) => ErrorKind::Internal,
+        }
+    }
+
     /// Whether the fault is ours (a 5xx for HTTP callers) rather than the caller's.
     pub fn is_internal(&self) -> bool {
-        match self {
-            Self::Store(crate::store::Error::NotFound { .. } | crate::store::Error::Conflict { .. }) => false,
-            Self::Store(_) | Self::Task(_) | Self::NoSigningKey { .. } => true,
-            Self::Catalog(e) => matches!(e, crate::catalog::Error::BadEntry { .. }),
-            Self::Saml(e) => matches!(e, crate::saml::Error::Crypto { .. } | crate::saml::Error::BadKey { .. }),
-            _ => false,
+        self.kind() == ErrorKind::Internal
+    }
+}
+
+/// An error and each of its causes, for the log: `database error: database is locked`. A cause whose text the
+/// message before it already contains is not repeated.
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
         }
+        cause = c.source();
+    }
+    text
+}
+
+/// Maps the store's NotFound and Conflict to errors that name the thing.
+pub(crate) fn named(what: &'static str, name: &str) -> impl FnOnce(crate::store::Error) -> Error {
+    let name = name.to_owned();
+    move |e| match e {
+        crate::store::Error::NotFound { .. } => Error::NotFound { what, name },
+        crate::store::Error::Conflict { .. } => Error::Conflict { what, name },
+        other => Error::Store(other),
     }
 }

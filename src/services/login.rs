@@ -97,10 +97,8 @@ pub async fn hash_password(password: String) -> Result<String, Error> {
     with_argon2(move |memory| {
         let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
         let argon2 = Argon2::default();
-        let output = compute(&argon2, password.as_bytes(), &salt.as_salt(), None, memory)
-            .map_err(|e| Error::Task(format!("password hashing failed: {e}")))?;
-        let params = ParamsString::try_from(argon2.params())
-            .map_err(|e| Error::Task(format!("password hashing failed: {e}")))?;
+        let output = compute(&argon2, password.as_bytes(), &salt.as_salt(), None, memory).map_err(Error::Hash)?;
+        let params = ParamsString::try_from(argon2.params()).map_err(Error::Hash)?;
         let hash = PasswordHash {
             algorithm: Algorithm::default().ident(),
             version: Some(Version::default().into()),
@@ -148,7 +146,7 @@ async fn with_argon2<T: Send + 'static>(f: impl FnOnce(&mut Vec<Block>) -> T + S
     let pool = argon2_pool();
     // The permit moves into the blocking task, so a caller that gives up (a closed connection) does not free
     // it while the computation still runs.
-    let permit = pool.permits.clone().acquire_owned().await.map_err(|e| Error::Task(e.to_string()))?;
+    let permit = pool.permits.clone().acquire_owned().await?;
     tokio::task::spawn_blocking(move || {
         let mut memory = pool.memory.lock().map(|mut free| free.pop()).ok().flatten().unwrap_or_default();
         let out = f(&mut memory);
@@ -159,7 +157,7 @@ async fn with_argon2<T: Send + 'static>(f: impl FnOnce(&mut Vec<Block>) -> T + S
         out
     })
     .await
-    .map_err(|e| Error::Task(e.to_string()))
+    .map_err(Error::from)
 }
 
 struct Argon2Pool {

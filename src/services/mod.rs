@@ -1,43 +1,71 @@
-//! Use cases, one function each: SSO, sign-in, admin changes, SP import. They load through `store`, call the pure
-//! core (`saml`, `directory`), and write each change with its event in one transaction.
+//! Use cases, organised by the resource each manages: `users`, `groups`, `apps` (applications: creation from
+//! SP metadata, a connector or a bookmark, settings, attributes, bindings, metadata refresh), `certs` (signing
+//! certificates and their rotation), `keys` (parsed signing keys), `events` (the audit log and the dashboard),
+//! `admins`, `tokens` (API tokens), `idm` (identity management), `catalog` (connector search), `login` and
+//! `throttle` (sign-in), `inbound` (every SAML message an SP sends us, verified once), `sso`, `slo` and
+//! `participation` (which SPs an IdP session signed in to). Each function serves every caller (CLI, console,
+//! API): it loads through `store`, calls the pure core (`saml`, `directory`), and writes each change with its
+//! event in one transaction.
 //!
 //! Architecture Invariant: services know no HTTP status codes and no templates; `web` and `cli` call them.
 
-pub mod admin;
 pub mod admins;
-pub mod api_tokens;
 pub mod apps;
-pub mod attributes;
 pub mod catalog;
-pub mod dashboard;
+pub mod certs;
 pub mod error;
+pub mod events;
+pub mod groups;
 pub mod idm;
+pub mod inbound;
+pub mod keys;
 pub mod login;
-pub mod metadata_refresh;
-pub mod rotation;
+pub mod participation;
 pub mod slo;
-pub mod sp_import;
 pub mod sso;
 pub mod throttle;
+pub mod tokens;
 pub mod users;
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use crate::audit::Event;
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::directory::{AppId, Application};
+use crate::directory::Application;
 use crate::provisioning::worker::Worker;
-use crate::saml::keys::{Certificate, SigningKey};
+use crate::saml::keys::SigningKey;
 use crate::secret::SecretKey;
-use crate::store::certs::{self, CertState};
+use crate::services::keys::KeyCache;
 use crate::store::{Conn, Db};
 
 pub use error::Error;
+
+/// The most items one page holds.
+pub const MAX_PAGE: u32 = 500;
+
+/// One page of a list, and the key to ask for the next one (`None` on the last page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_after: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Cuts the `limit + 1` rows fetched to `limit`, keeping the last key when there is more.
+    pub(crate) fn of(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let next_after = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(key)
+        } else {
+            None
+        };
+        Self { items: rows, next_after }
+    }
+}
 
 /// What every service needs: configuration, the database, the parsed signing keys, the connector catalog, the key
 /// that seals secrets at rest, and the provisioning worker (to wake it after a change).
@@ -53,12 +81,9 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(config: Config, db: Db, catalog: Catalog) -> Result<Self, Error> {
-        let secret = Arc::new(
-            SecretKey::load(config.secret_key.as_ref(), &config.data_dir).map_err(|e| Error::Task(e.to_string()))?,
-        );
+        let secret = Arc::new(SecretKey::load(config.secret_key.as_ref(), &config.data_dir)?);
         let catalog = Arc::new(catalog);
-        let worker = Worker::new(db.clone(), secret.clone(), config.scim_allow_private_targets, catalog.clone())
-            .map_err(|e| Error::Task(e.to_string()))?
+        let worker = Worker::new(db.clone(), secret.clone(), config.scim_allow_private_targets, catalog.clone())?
             .with_lease(std::time::Duration::from_secs(config.provisioning_lease_secs));
         Ok(Self { config: Arc::new(config), db, keys: KeyCache::default(), catalog, secret, worker })
     }
@@ -66,6 +91,11 @@ impl Ctx {
     /// The IdP URL of an application: SP-initiated requests arrive here and IdP-initiated logins start here.
     pub fn sso_url(&self, app: &str) -> String {
         format!("{}/saml2/{app}", self.config.base_url)
+    }
+
+    /// The signing key of the application's current certificate (parsed once per process).
+    pub async fn signing_key(&self, conn: &mut Conn, app: &Application) -> Result<Arc<SigningKey>, Error> {
+        self.keys.current(&self.config.certs_dir, conn, app).await
     }
 
     /// The entity ID the application's SP knows the IdP by.
@@ -76,57 +106,6 @@ impl Ctx {
             app.sp.idp_entity_id.clone()
         }
     }
-}
-
-/// Parsed private keys. Parsing a key costs as much as a signature, so each is parsed once per process. Which
-/// certificate is current is read from the database at most once a second per application, so a rotation made by
-/// another process (the CLI, another replica) signs within a second.
-#[derive(Clone, Default)]
-pub struct KeyCache {
-    inner: Arc<RwLock<KeyCacheInner>>,
-}
-
-#[derive(Default)]
-struct KeyCacheInner {
-    by_fingerprint: HashMap<String, Arc<SigningKey>>,
-    current: HashMap<AppId, (Instant, Arc<SigningKey>)>,
-}
-
-/// How long the current-certificate lookup of an application is reused.
-const CURRENT_KEY_TTL: Duration = Duration::from_secs(1);
-
-impl KeyCache {
-    /// The signing key of the application's current certificate.
-    pub async fn current(&self, ctx: &Ctx, conn: &mut Conn, app: &Application) -> Result<Arc<SigningKey>, Error> {
-        if let Some((at, key)) = self.inner.read().ok().and_then(|c| c.current.get(&app.id).cloned()) {
-            if at.elapsed() < CURRENT_KEY_TTL {
-                return Ok(key);
-            }
-        }
-        let published = certs::list_published_certs(conn, app.id).await?;
-        let Some(row) = published.iter().find(|c| c.state == CertState::Current) else {
-            return Err(Error::NoSigningKey { app: app.name.to_string() });
-        };
-        let cached = self.inner.read().ok().and_then(|c| c.by_fingerprint.get(&row.fingerprint).cloned());
-        let key = match cached {
-            Some(key) => key,
-            None => {
-                let key_pem = certs::read_key(&ctx.config.certs_dir, app.name.as_str(), &row.fingerprint)?;
-                Arc::new(SigningKey::from_pem(&key_pem, row.cert_pem.as_bytes())?)
-            }
-        };
-        if let Ok(mut cache) = self.inner.write() {
-            cache.by_fingerprint.insert(row.fingerprint.clone(), key.clone());
-            cache.current.insert(app.id, (Instant::now(), key.clone()));
-        }
-        Ok(key)
-    }
-}
-
-/// The certificates an application publishes (current first), parsed.
-pub async fn published_certificates(conn: &mut Conn, app: &Application) -> Result<Vec<Certificate>, Error> {
-    let rows = certs::list_published_certs(conn, app.id).await?;
-    rows.iter().map(|r| Ok(Certificate::from_pem(r.cert_pem.as_bytes())?)).collect()
 }
 
 /// Records an event on its own, for outcomes that change nothing else (a refused request, a failed sign-in).

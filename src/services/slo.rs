@@ -13,28 +13,20 @@ use chrono::{DateTime, Duration, Utc};
 use tracing::info;
 
 use crate::audit::{Actor, Event, EventName};
-use crate::directory::{Application, UserId};
-use crate::saml::authn_request::{self, HTTP_POST, HTTP_REDIRECT};
-use crate::saml::binding;
-use crate::saml::logout::{self, LogoutError, PARTIAL_LOGOUT, UNKNOWN_PRINCIPAL};
+use crate::directory::Application;
+use crate::saml::authn_request::{HTTP_POST, HTTP_REDIRECT};
+use crate::saml::binding::{self, encode_post};
+use crate::saml::logout::{self, PARTIAL_LOGOUT, UNKNOWN_PRINCIPAL};
 use crate::saml::metadata::SloEndpoint;
-use crate::saml::response::{status, NameId, PROTOCOL_NS};
+use crate::saml::response::status;
+use crate::services::inbound::{self, Expected, Incoming, Message, Refusal, Verified};
 use crate::services::login::IdpSession;
-use crate::services::sso::{encode, freshness, load_saml_app, sp_certificates};
-use crate::services::{millis, record, Ctx, Error};
+use crate::services::participation::{stored_value, StoredNameId};
+use crate::services::{apps as app_lookup, millis, Ctx, Error};
 use crate::store::{apps, events, slo, sso, Conn};
 
 /// How long a logout run waits for the SPs (and the browser) before it is forgotten.
 const RUN_LIFETIME: Duration = Duration::minutes(10);
-
-/// How a logout message arrived at `/saml2/{app}/slo`.
-#[derive(Debug)]
-pub enum Incoming<'a> {
-    /// HTTP-Redirect: the raw query string, whose bytes the signature covers.
-    Redirect { raw_query: &'a str },
-    /// HTTP-POST: the base64 message and the RelayState.
-    Post { message: &'a str, relay_state: Option<String> },
-}
 
 /// A verified, valid LogoutRequest from an SP, as much as is needed to act on it (it is parked as JSON when it
 /// arrives by POST, without our cookie).
@@ -97,145 +89,52 @@ pub struct Finished {
     pub origin_label: Option<String>,
 }
 
-/// The NameID of a participation, stored as JSON.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct StoredNameId {
-    value: String,
-    format: String,
-    name_qualifier: Option<String>,
-    sp_name_qualifier: Option<String>,
-}
-
-impl StoredNameId {
-    fn into_name_id(self) -> NameId {
-        NameId {
-            value: self.value,
-            format: self.format,
-            name_qualifier: self.name_qualifier,
-            sp_name_qualifier: self.sp_name_qualifier,
-        }
-    }
-}
-
-/// Records that `session` signed in to `app` with `name_id` (called for every successful response).
-pub async fn record_participation(
-    ctx: &Ctx,
-    session: &IdpSession,
-    app: &Application,
-    user: UserId,
-    name_id: &NameId,
-    now: DateTime<Utc>,
-) -> Result<(), Error> {
-    let stored = StoredNameId {
-        value: name_id.value.clone(),
-        format: name_id.format.clone(),
-        name_qualifier: name_id.name_qualifier.clone(),
-        sp_name_qualifier: name_id.sp_name_qualifier.clone(),
-    };
-    let json = serde_json::to_string(&stored).map_err(|e| Error::Task(e.to_string()))?;
-    let lifetime = Duration::seconds(i64::try_from(ctx.config.session_lifetime_secs).unwrap_or(8 * 3600));
-    let mut conn = ctx.db.conn().await?;
-    slo::upsert_participation(
-        &mut conn,
-        &session.session_index,
-        app.id,
-        user,
-        &json,
-        millis(now),
-        millis(now + lifetime),
-    )
-    .await?;
-    Ok(())
-}
-
-/// Receives a LogoutRequest: decodes it with size caps, verifies its signature with the registered SP certificates
-/// (required when the application requires signed requests), validates issuer, destination and freshness, and
-/// records its ID (replay). A refusal is an event and an error page; nothing is sent to the SP.
+/// Receives a LogoutRequest (`inbound::receive`: signature, issuer, destination, freshness, replay). A refusal is
+/// an event and an error page; nothing is sent to the SP.
 pub async fn accept_request(
     ctx: &Ctx,
     app_name: &str,
     incoming: Incoming<'_>,
     now: DateTime<Utc>,
 ) -> Result<LogoutCall, Error> {
-    let mut conn = ctx.db.conn().await?;
-    let app = load_saml_app(&mut conn, app_name).await?;
-    match check_request(ctx, &mut conn, &app, incoming, now).await {
-        Ok(call) => Ok(call),
-        Err(e) => {
-            drop(conn);
-            let event = Event::new(now, EventName::SloRequestRejected, &Actor::Anonymous).app(app_name);
-            record(ctx, event.failed(e.to_string())).await?;
-            Err(e)
-        }
-    }
-}
-
-async fn check_request(
-    ctx: &Ctx,
-    conn: &mut Conn,
-    app: &Application,
-    incoming: Incoming<'_>,
-    now: DateTime<Utc>,
-) -> Result<LogoutCall, Error> {
-    let received = match incoming {
-        Incoming::Redirect { raw_query } => binding::decode_redirect_message(raw_query, "SAMLRequest")?,
-        Incoming::Post { message, relay_state } => binding::decode_post(message, relay_state)?,
+    let Verified { app, message, relay_state } = receive(ctx, app_name, Expected::LogoutRequest, incoming, now).await?;
+    let Message::LogoutRequest(request) = message else {
+        return Err(Error::LogoutExpired);
     };
-    let (xml, is_signed) = verified(app, &received, "LogoutRequest")?;
-    let request = logout::parse_logout_request(&xml, is_signed)?;
-    let time = freshness(ctx, now);
-    logout::validate_logout_request(
-        &request,
-        &app.sp.entity_id,
-        app.sp.require_signed_requests,
-        &slo_url(ctx, app),
-        time,
-    )?;
-    let expires = time.now + time.max_age + time.clock_skew * 2;
-    if !sso::insert_seen_request(conn, app.id, &request.id, millis(now), millis(expires)).await? {
-        return Err(Error::ReplayedRequest { id: request.id });
-    }
     Ok(LogoutCall {
         app: app.name.to_string(),
         request_id: request.id,
         name_id: request.name_id,
         session_indexes: request.session_indexes,
-        relay_state: received.relay_state,
+        relay_state,
     })
 }
 
-/// Verifies the signature a message carries, as for AuthnRequests: over the raw query (Redirect) or enveloped
-/// (POST, then only the signed bytes are returned). A message must be signed when the application requires signed
-/// requests; with no registered SP certificate it cannot be verified and counts as unsigned.
-fn verified(app: &Application, received: &binding::Received, root: &'static str) -> Result<(String, bool), Error> {
-    authn_request::precheck(&received.xml)?;
-    let certs = sp_certificates(app)?;
-    let allow_sha1 = app.sp.allow_sha1;
-    let (xml, is_signed) = if let Some(sig) = &received.redirect_signature {
-        if certs.is_empty() {
-            (received.xml.clone(), false)
-        } else {
-            binding::verify_redirect_signature(sig, &certs, allow_sha1)?;
-            (received.xml.clone(), true)
-        }
-    } else if !certs.is_empty() && authn_request::has_enveloped_signature(&received.xml)? {
-        (authn_request::verify_root_signature(&received.xml, &certs, allow_sha1, PROTOCOL_NS, root)?, true)
-    } else {
-        (received.xml.clone(), false)
-    };
-    if app.sp.require_signed_requests && !is_signed {
-        return Err(LogoutError::Unsigned.into());
-    }
-    Ok((xml, is_signed))
+/// `inbound::receive` for logout messages, whose refusals are always pages.
+async fn receive(
+    ctx: &Ctx,
+    app_name: &str,
+    expected: Expected,
+    incoming: Incoming<'_>,
+    now: DateTime<Utc>,
+) -> Result<Verified, Error> {
+    inbound::receive(ctx, app_name, expected, incoming, now).await.map_err(|refusal| match refusal {
+        Refusal::Page(e) => e,
+        Refusal::ToSp(status) => Error::Request(crate::saml::authn_request::RequestError::Status {
+            acs_url: status.acs_url,
+            second_code: status.second_code,
+            message: status.message,
+        }),
+    })
 }
 
 /// Parks a LogoutRequest that arrived by POST (cross-site, so without our cookie) until the browser is on our
 /// origin; returns its handle.
 pub async fn park(ctx: &Ctx, call: &LogoutCall, now: DateTime<Utc>) -> Result<String, Error> {
     let mut conn = ctx.db.conn().await?;
-    let app = load_saml_app(&mut conn, &call.app).await?;
+    let app = app_lookup::load_saml(&mut conn, &call.app).await?;
     let handle = crate::saml::new_id();
-    let json = serde_json::to_string(call).map_err(|e| Error::Task(e.to_string()))?;
+    let json = serde_json::to_string(call)?;
     let expires = now + Duration::minutes(5);
     sso::insert_pending(&mut conn, &handle, app.id, &json, millis(now), millis(expires)).await?;
     Ok(handle)
@@ -244,7 +143,7 @@ pub async fn park(ctx: &Ctx, call: &LogoutCall, now: DateTime<Utc>) -> Result<St
 /// Takes a parked LogoutRequest back (once).
 pub async fn resume(ctx: &Ctx, app_name: &str, handle: &str, now: DateTime<Utc>) -> Result<LogoutCall, Error> {
     let mut conn = ctx.db.conn().await?;
-    let app = load_saml_app(&mut conn, app_name).await?;
+    let app = app_lookup::load_saml(&mut conn, app_name).await?;
     let json = sso::find_pending(&mut conn, handle, app.id, millis(now)).await?.ok_or(Error::LogoutExpired)?;
     if !sso::delete_pending(&mut conn, handle).await? {
         return Err(Error::LogoutExpired);
@@ -261,7 +160,7 @@ pub async fn start(
 ) -> Result<Started, Error> {
     let mut tx = ctx.db.begin().await?;
     let origin_app = match origin {
-        Some(call) => Some(load_saml_app(&mut tx, &call.app).await?),
+        Some(call) => Some(app_lookup::load_saml(&mut tx, &call.app).await?),
         None => None,
     };
     let Some(session) = session else {
@@ -351,17 +250,15 @@ pub async fn start(
 pub async fn target_message(ctx: &Ctx, run_id: &str, app_name: &str, now: DateTime<Utc>) -> Result<Outgoing, Error> {
     let mut conn = ctx.db.conn().await?;
     slo::find_run(&mut conn, run_id, millis(now)).await?.ok_or(Error::LogoutExpired)?;
-    let app = load_saml_app(&mut conn, app_name).await?;
+    let app = app_lookup::load_saml(&mut conn, app_name).await?;
     let target = slo::list_targets(&mut conn, run_id)
         .await?
         .into_iter()
         .find(|t| t.app == app.id && t.state == "pending")
         .ok_or(Error::LogoutExpired)?;
     let endpoint = preferred(&app.sp.slo).ok_or(Error::LogoutExpired)?.clone();
-    let name_id = serde_json::from_str::<StoredNameId>(&target.name_id_json)
-        .map_err(|e| Error::Task(e.to_string()))?
-        .into_name_id();
-    let key = ctx.keys.current(ctx, &mut conn, &app).await?;
+    let name_id = serde_json::from_str::<StoredNameId>(&target.name_id_json)?.into_name_id();
+    let key = ctx.signing_key(&mut conn, &app).await?;
     drop(conn);
     let issuer = ctx.idp_entity_id(&app);
     let run_id = run_id.to_owned();
@@ -380,7 +277,7 @@ pub async fn target_message(ctx: &Ctx, run_id: &str, app_name: &str, now: DateTi
             Ok(Outgoing::Post {
                 url: endpoint.location.clone(),
                 field: "SAMLRequest",
-                value: encode(&xml),
+                value: encode_post(&xml),
                 relay_state: Some(run_id),
             })
         } else {
@@ -389,8 +286,7 @@ pub async fn target_message(ctx: &Ctx, run_id: &str, app_name: &str, now: DateTi
             Ok(Outgoing::Redirect { url: with_query(&endpoint.location, &query) })
         }
     })
-    .await
-    .map_err(|e| Error::Task(e.to_string()))?
+    .await?
 }
 
 /// Receives an SP's LogoutResponse to one of our LogoutRequests and settles that SP's target.
@@ -400,36 +296,11 @@ pub async fn accept_response(
     incoming: Incoming<'_>,
     now: DateTime<Utc>,
 ) -> Result<TargetView, Error> {
-    let mut conn = ctx.db.conn().await?;
-    let app = load_saml_app(&mut conn, app_name).await?;
-    let checked = async {
-        let received = match incoming {
-            Incoming::Redirect { raw_query } => binding::decode_redirect_message(raw_query, "SAMLResponse")?,
-            Incoming::Post { message, relay_state } => binding::decode_post(message, relay_state)?,
-        };
-        let (xml, is_signed) = verified(&app, &received, "LogoutResponse")?;
-        let response = logout::parse_logout_response(&xml, is_signed)?;
-        if response.issuer != app.sp.entity_id {
-            return Err(Error::from(LogoutError::WrongIssuer {
-                got: response.issuer,
-                expected: app.sp.entity_id.clone(),
-            }));
-        }
-        if let Some(d) = response.destination.as_ref().filter(|d| !authn_request::same_url(d, &slo_url(ctx, &app))) {
-            return Err(LogoutError::WrongDestination { got: d.clone() }.into());
-        }
-        Ok(response)
-    }
-    .await;
-    let response = match checked {
-        Ok(r) => r,
-        Err(e) => {
-            drop(conn);
-            let event = Event::new(now, EventName::SloRequestRejected, &Actor::Anonymous).app(app_name);
-            record(ctx, event.failed(e.to_string())).await?;
-            return Err(e);
-        }
+    let Verified { app, message, .. } = receive(ctx, app_name, Expected::LogoutResponse, incoming, now).await?;
+    let Message::LogoutResponse(response) = message else {
+        return Err(Error::LogoutExpired);
     };
+    let mut conn = ctx.db.conn().await?;
     let target =
         slo::find_target_by_request(&mut conn, app.id, &response.in_response_to).await?.ok_or(Error::LogoutExpired)?;
     let (state, detail) = if response.status == status::SUCCESS {
@@ -515,7 +386,7 @@ async fn respond(
     let Some(endpoint) = preferred(&app.sp.slo).cloned() else {
         return Ok(None);
     };
-    let key = ctx.keys.current(ctx, &mut *ctx.db.conn().await?, app).await?;
+    let key = ctx.signing_key(&mut *ctx.db.conn().await?, app).await?;
     let issuer = ctx.idp_entity_id(app);
     let call = call.clone();
     let outgoing = tokio::task::spawn_blocking(move || {
@@ -535,7 +406,7 @@ async fn respond(
             Ok::<_, Error>(Outgoing::Post {
                 url: destination.clone(),
                 field: "SAMLResponse",
-                value: encode(&xml),
+                value: encode_post(&xml),
                 relay_state: call.relay_state.clone(),
             })
         } else {
@@ -544,8 +415,7 @@ async fn respond(
             Ok(Outgoing::Redirect { url: with_query(&destination, &query) })
         }
     })
-    .await
-    .map_err(|e| Error::Task(e.to_string()))??;
+    .await??;
     Ok(Some(outgoing))
 }
 
@@ -574,15 +444,7 @@ fn frame_origin(app: &Application) -> Option<String> {
     url::Url::parse(&endpoint.location).ok().map(|u| u.origin().ascii_serialization())
 }
 
-fn slo_url(ctx: &Ctx, app: &Application) -> String {
-    format!("{}/slo", ctx.sso_url(app.name.as_str()))
-}
-
 fn with_query(location: &str, query: &str) -> String {
     let separator = if location.contains('?') { '&' } else { '?' };
     format!("{location}{separator}{query}")
-}
-
-fn stored_value(json: &str) -> String {
-    serde_json::from_str::<StoredNameId>(json).map(|n| n.value).unwrap_or_default()
 }

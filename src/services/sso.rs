@@ -1,33 +1,39 @@
-//! Single sign-on: accepting an SP's AuthnRequest, parking it while the user signs in, launching IdP-initiated
-//! logins, and answering with a signed Response for the ACS the request resolved to.
+//! Single sign-on (SAML Profiles §4.1): an SP's AuthnRequest or an IdP-initiated launch becomes, for the browser,
+//! either a signed Response posted to the ACS the request resolved to, a SAML error status to that ACS, or a
+//! detour through sign-in while the request waits server-side (parked) so nothing of it travels in URLs.
 //!
-//! Security order: decode with size caps, verify the signature with the registered SP certificates, read fields
-//! only from verified bytes, validate issuer, ACS, destination and freshness, then record the request ID (replay).
-//! Only after the ACS is known to be registered may an error go back to the SP as a SAML status.
+//! `request`, `resume` and `launch` are the use cases the web layer calls, one per endpoint; each takes the
+//! browser's IdP session (if any) and returns an `Outcome`. Requests are received by `inbound::receive`, which
+//! verifies everything before anything here acts on them.
 
-use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use tracing::{info, instrument};
 
 use crate::audit::{Actor, Event, EventName};
-use crate::directory::{access, attributes, AppName, Application, UserProperty};
-use crate::saml::authn_request::{self, authn_class, Freshness, RequestError, RequestedAuthnContext, SpPolicy};
-use crate::saml::binding::{self, Received};
+use crate::directory::{access, attributes, Application, UserProperty};
+use crate::saml::authn_request::{self, authn_class, RequestError, RequestedAuthnContext};
+use crate::saml::binding::encode_post;
 use crate::saml::encrypt::Encryption;
 use crate::saml::keys::{Certificate, SigningKey};
 use crate::saml::response::{self, name_format, status, Attribute, NameId};
 use crate::saml::{NameIdFormat, SigningMode};
+use crate::services::inbound::{self, Expected, Incoming, Message, Refusal, StatusFor};
 use crate::services::login::IdpSession;
-use crate::services::{millis, record, Ctx, Error};
-use crate::store::{apps, sso, users, Conn};
+use crate::services::{apps as app_lookup, millis, participation, record, Ctx, Error};
+use crate::store::{sso, users, Conn};
 
-/// How an AuthnRequest arrived.
+/// What the browser does next.
 #[derive(Debug)]
-pub enum Incoming<'a> {
-    /// HTTP-Redirect: the raw query string, whose bytes the signature covers.
-    Redirect { raw_query: &'a str },
-    /// HTTP-POST: the form fields.
-    Post { saml_request: &'a str, relay_state: Option<String> },
+pub enum Outcome {
+    /// Posts `form` to the SP's ACS (a signed Response: an assertion, or a SAML error status); `app_label` names
+    /// the application on the page.
+    Post { form: PostForm, app_label: String },
+    /// Signs in first; the sign-in page then continues at `continue_to` (a path of ours). `force` asks for the
+    /// password even with a session (ForceAuthn).
+    SignIn { continue_to: String, force: bool },
+    /// Continues on our own origin at `path`, where the session cookie is sent (after an HTTP-POST request,
+    /// which arrives cross-site without it).
+    Continue { path: String },
 }
 
 /// A request (or an IdP-initiated launch) waiting for its answer. It is stored server-side while the user signs
@@ -52,15 +58,6 @@ impl Pending {
     }
 }
 
-/// The outcome of receiving an AuthnRequest.
-#[derive(Debug)]
-pub enum Accepted {
-    /// A valid request for `app`.
-    Request { app: Box<Application>, pending: Pending },
-    /// A valid request we cannot satisfy; the signed error response goes to its registered ACS.
-    Refusal(PostForm),
-}
-
 /// What the browser posts to the SP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostForm {
@@ -69,80 +66,149 @@ pub struct PostForm {
     pub relay_state: Option<String>,
 }
 
-/// Receives an AuthnRequest for `app_name` and checks everything that can be checked before sign-in.
+/// An AuthnRequest at `/saml2/{app}`. By HTTP-Redirect the browser came straight from the SP with our cookie
+/// (SameSite=Lax allows top-level GETs), so a signed-in user is answered at once. By HTTP-POST it came cross-site
+/// without the cookie, so the request is parked and the browser continues on our origin (`resume`).
 #[instrument(skip_all, fields(app.name = %app_name))]
-pub async fn accept(ctx: &Ctx, app_name: &str, incoming: Incoming<'_>, now: DateTime<Utc>) -> Result<Accepted, Error> {
-    let mut conn = ctx.db.conn().await?;
-    let app = load_saml_app(&mut conn, app_name).await?;
-    let certs = sp_certificates(&app)?;
-    match check_request(ctx, &mut conn, &app, &certs, incoming, now).await {
-        Ok(pending) => Ok(Accepted::Request { app: Box::new(app), pending }),
-        Err(Refused::ToSp { pending, second_code, message }) => {
-            drop(conn);
-            record(
-                ctx,
-                Event::new(now, EventName::SsoRequestRejected, &Actor::Anonymous).app(app_name).failed(&message),
-            )
-            .await?;
-            let form = status_response(ctx, &app, &pending, second_code, &message, now).await?;
-            Ok(Accepted::Refusal(form))
+pub async fn request(
+    ctx: &Ctx,
+    app_name: &str,
+    incoming: Incoming<'_>,
+    session: Option<&IdpSession>,
+    now: DateTime<Utc>,
+) -> Result<Outcome, Error> {
+    let is_post = matches!(incoming, Incoming::Post { .. });
+    let (app, pending) = match inbound::receive(ctx, app_name, Expected::AuthnRequest, incoming, now).await {
+        Ok(verified) => {
+            let Message::AuthnRequest(valid) = verified.message else {
+                return Err(Error::PendingExpired);
+            };
+            let pending = Pending {
+                request_id: Some(valid.id),
+                acs_url: valid.acs_url,
+                relay_state: verified.relay_state,
+                force_authn: valid.force_authn,
+                is_passive: valid.is_passive,
+                name_id_format: valid.name_id_format,
+                requested_authn_context: valid.requested_authn_context.map(|r| (r.comparison, r.class_refs)),
+                received_at_ms: millis(now),
+            };
+            (verified.app, pending)
         }
-        Err(Refused::Page(error)) => {
-            drop(conn);
-            let event = Event::new(now, EventName::SsoRequestRejected, &Actor::Anonymous).app(app_name);
-            record(ctx, event.failed(error.to_string())).await?;
-            Err(error)
-        }
+        Err(Refusal::Page(e)) => return Err(e),
+        Err(Refusal::ToSp(refused)) => return refusal(ctx, *refused, now).await,
+    };
+    if is_post {
+        let handle = park(ctx, &app, &pending, now).await?;
+        return Ok(Outcome::Continue { path: continue_path(&app, &handle) });
     }
+    proceed(ctx, &app, &pending, session, None, now).await
 }
 
-/// Prepares an IdP-initiated login to the application's default ACS with its default RelayState.
-pub async fn launch(ctx: &Ctx, app_name: &str, now: DateTime<Utc>) -> Result<(Application, Pending), Error> {
+/// A parked request, once the browser is on our origin and, if needed, signed in. The handle is consumed when the
+/// request is answered, so it is answered at most once.
+pub async fn resume(
+    ctx: &Ctx,
+    app_name: &str,
+    handle: &str,
+    session: Option<&IdpSession>,
+    now: DateTime<Utc>,
+) -> Result<Outcome, Error> {
     let mut conn = ctx.db.conn().await?;
-    let app = load_saml_app(&mut conn, app_name).await?;
+    let app = app_lookup::load_saml(&mut conn, app_name).await?;
+    let json = sso::find_pending(&mut conn, handle, app.id, millis(now)).await?.ok_or(Error::PendingExpired)?;
+    drop(conn);
+    let pending: Pending = serde_json::from_str(&json).map_err(|_| Error::PendingExpired)?;
+    proceed(ctx, &app, &pending, session, Some(handle), now).await
+}
+
+/// An IdP-initiated login (`/saml2/{app}` without a request): to the application's default ACS with its default
+/// RelayState, after sign-in if needed.
+pub async fn launch(
+    ctx: &Ctx,
+    app_name: &str,
+    session: Option<&IdpSession>,
+    now: DateTime<Utc>,
+) -> Result<Outcome, Error> {
+    let app = app_lookup::load_saml(&mut *ctx.db.conn().await?, app_name).await?;
     let acs = authn_request::default_acs(&app.sp.acs).ok_or(RequestError::NoAcs)?;
-    let relay_state = Some(app.sp.default_relay_state.clone()).filter(|r| !r.is_empty());
     let pending = Pending {
         request_id: None,
         acs_url: acs.url.clone(),
-        relay_state,
+        relay_state: Some(app.sp.default_relay_state.clone()).filter(|r| !r.is_empty()),
         force_authn: false,
         is_passive: false,
         name_id_format: None,
         requested_authn_context: None,
         received_at_ms: millis(now),
     };
-    Ok((app, pending))
+    let Some(session) = session else {
+        return Ok(Outcome::SignIn { continue_to: format!("/saml2/{}", app.name), force: false });
+    };
+    let form = answer(ctx, &app, &pending, session, None, now).await?;
+    Ok(Outcome::Post { form, app_label: app.display_label })
+}
+
+/// Answers a pending request with the session if it satisfies it; otherwise NoPassive for a passive request, or
+/// sign-in with the request parked (under `handle` when it already is).
+async fn proceed(
+    ctx: &Ctx,
+    app: &Application,
+    pending: &Pending,
+    session: Option<&IdpSession>,
+    handle: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Outcome, Error> {
+    if let Some(session) = session.filter(|s| pending.is_satisfied_by(s)) {
+        let form = answer(ctx, app, pending, session, handle, now).await?;
+        return Ok(Outcome::Post { form, app_label: app.display_label.clone() });
+    }
+    if pending.is_passive {
+        let message = "the user is not signed in and the request does not allow interaction";
+        let form = status_response(ctx, app, pending, status::NO_PASSIVE, message, now).await?;
+        return Ok(Outcome::Post { form, app_label: app.display_label.clone() });
+    }
+    let handle = match handle {
+        Some(handle) => handle.to_owned(),
+        None => park(ctx, app, pending, now).await?,
+    };
+    Ok(Outcome::SignIn { continue_to: continue_path(app, &handle), force: pending.force_authn })
+}
+
+/// A valid request we cannot satisfy: the signed error response goes to its registered ACS.
+async fn refusal(ctx: &Ctx, refused: StatusFor, now: DateTime<Utc>) -> Result<Outcome, Error> {
+    let pending = Pending {
+        request_id: Some(refused.request_id),
+        acs_url: refused.acs_url,
+        relay_state: refused.relay_state,
+        force_authn: false,
+        is_passive: false,
+        name_id_format: None,
+        requested_authn_context: None,
+        received_at_ms: millis(now),
+    };
+    let form = status_response(ctx, &refused.app, &pending, refused.second_code, &refused.message, now).await?;
+    Ok(Outcome::Post { form, app_label: refused.app.display_label })
 }
 
 /// Parks a request while the user signs in and returns its handle.
-pub async fn park(ctx: &Ctx, app: &Application, pending: &Pending, now: DateTime<Utc>) -> Result<String, Error> {
+async fn park(ctx: &Ctx, app: &Application, pending: &Pending, now: DateTime<Utc>) -> Result<String, Error> {
     let handle = crate::saml::new_id();
-    let json = serde_json::to_string(pending).map_err(|e| Error::Task(e.to_string()))?;
+    let json = serde_json::to_string(pending)?;
     let expires = now + Duration::seconds(i64::try_from(ctx.config.login_timeout_secs).unwrap_or(900));
     let mut conn = ctx.db.conn().await?;
     sso::insert_pending(&mut conn, &handle, app.id, &json, millis(now), millis(expires)).await?;
     Ok(handle)
 }
 
-/// Finds a parked request again after sign-in.
-pub async fn resume(
-    ctx: &Ctx,
-    app_name: &str,
-    handle: &str,
-    now: DateTime<Utc>,
-) -> Result<(Application, Pending), Error> {
-    let mut conn = ctx.db.conn().await?;
-    let app = load_saml_app(&mut conn, app_name).await?;
-    let json = sso::find_pending(&mut conn, handle, app.id, millis(now)).await?.ok_or(Error::PendingExpired)?;
-    let pending = serde_json::from_str(&json).map_err(|_| Error::PendingExpired)?;
-    Ok((app, pending))
+fn continue_path(app: &Application, handle: &str) -> String {
+    format!("/saml2/{}/continue/{handle}", app.name)
 }
 
 /// Answers a request for a signed-in user: checks the user may use the app, then builds and signs the response.
 /// `handle` is the parked request being answered; it is consumed, so a request is answered at most once.
 #[instrument(skip_all, fields(app.name = %app.name, user.id = %session.user_id))]
-pub async fn answer(
+async fn answer(
     ctx: &Ctx,
     app: &Application,
     pending: &Pending,
@@ -193,7 +259,7 @@ pub async fn answer(
         .into_iter()
         .map(|r| Attribute { name_format: name_format_urn(&r.name_format).to_owned(), name: r.name, values: r.values })
         .collect();
-    let key = ctx.keys.current(ctx, &mut conn, app).await?;
+    let key = ctx.signing_key(&mut conn, app).await?;
     drop(conn);
     let encryption = encryption(app)?;
 
@@ -219,7 +285,7 @@ pub async fn answer(
     };
     let xml = sign_off_thread(key, job).await?;
     // Single logout reaches every SP this session signed in to, with the NameID it was sent.
-    crate::services::slo::record_participation(ctx, session, app, user.id, &sent_name_id, now).await?;
+    participation::record_participation(ctx, session, app, user.id, &sent_name_id, now).await?;
 
     let detail = if pending.request_id.is_some() { "sp-initiated" } else { "idp-initiated" };
     let event = Event::new(now, EventName::SsoLogin, &Actor::User(user.username.clone()))
@@ -230,13 +296,13 @@ pub async fn answer(
     info!(app.name = %app.name, user.id = %user.id, "issued assertion for {}", app.name);
     Ok(PostForm {
         acs_url: pending.acs_url.clone(),
-        saml_response: encode(&xml),
+        saml_response: encode_post(&xml),
         relay_state: pending.relay_state.clone(),
     })
 }
 
 /// A signed error response to a request whose ACS is registered (IsPassive without a session, say).
-pub async fn status_response(
+async fn status_response(
     ctx: &Ctx,
     app: &Application,
     pending: &Pending,
@@ -245,7 +311,7 @@ pub async fn status_response(
     now: DateTime<Utc>,
 ) -> Result<PostForm, Error> {
     let mut conn = ctx.db.conn().await?;
-    let key = ctx.keys.current(ctx, &mut conn, app).await?;
+    let key = ctx.signing_key(&mut conn, app).await?;
     drop(conn);
     let issuer = ctx.idp_entity_id(app);
     let (top, second) = match second_code {
@@ -271,113 +337,12 @@ pub async fn status_response(
             &key,
         )
     })
-    .await
-    .map_err(|e| Error::Task(e.to_string()))??;
+    .await??;
     Ok(PostForm {
         acs_url: pending.acs_url.clone(),
-        saml_response: encode(&xml),
+        saml_response: encode_post(&xml),
         relay_state: pending.relay_state.clone(),
     })
-}
-
-/// Refusals of `check_request`: an HTML page only, or (ACS verified) a SAML status to the SP.
-enum Refused {
-    Page(Error),
-    ToSp { pending: Pending, second_code: &'static str, message: String },
-}
-
-impl<E: Into<Error>> From<E> for Refused {
-    fn from(e: E) -> Self {
-        Self::Page(e.into())
-    }
-}
-
-async fn check_request(
-    ctx: &Ctx,
-    conn: &mut Conn,
-    app: &Application,
-    certs: &[Certificate],
-    incoming: Incoming<'_>,
-    now: DateTime<Utc>,
-) -> Result<Pending, Refused> {
-    let received: Received = match incoming {
-        Incoming::Redirect { raw_query } => binding::decode_redirect(raw_query)?,
-        Incoming::Post { saml_request, relay_state } => binding::decode_post(saml_request, relay_state)?,
-    };
-    authn_request::precheck(&received.xml).map_err(Error::from)?;
-    let allow_sha1 = app.sp.allow_sha1;
-    // A signature is checked whenever the SP has registered a certificate; an app that requires signatures and
-    // has none refuses every request (the admin sees why in the event).
-    let (xml, is_signed) = if let Some(sig) = &received.redirect_signature {
-        if certs.is_empty() {
-            (received.xml.clone(), false)
-        } else {
-            binding::verify_redirect_signature(sig, certs, allow_sha1)?;
-            (received.xml.clone(), true)
-        }
-    } else if !certs.is_empty() && authn_request::has_enveloped_signature(&received.xml)? {
-        (authn_request::verify_post_signature(&received.xml, certs, allow_sha1)?, true)
-    } else {
-        (received.xml.clone(), false)
-    };
-    let request = authn_request::parse(&xml, is_signed)?;
-    let sso_url = ctx.sso_url(app.name.as_str());
-    let policy = SpPolicy {
-        entity_id: &app.sp.entity_id,
-        acs: &app.sp.acs,
-        require_signed: app.sp.require_signed_requests,
-        sso_url: &sso_url,
-    };
-    let freshness = freshness(ctx, now);
-    let pending_for = |acs_url: String| Pending {
-        request_id: Some(request.id.clone()),
-        acs_url,
-        relay_state: received.relay_state.clone(),
-        force_authn: request.force_authn,
-        is_passive: request.is_passive,
-        name_id_format: None,
-        requested_authn_context: None,
-        received_at_ms: millis(now),
-    };
-    let valid = match authn_request::validate(&request, &policy, freshness) {
-        Ok(valid) => valid,
-        Err(RequestError::Status { acs_url, second_code, message }) => {
-            // Replay protection applies to refusals too, or a refusal could be replayed at will.
-            if !remember(conn, app, &request.id, freshness).await? {
-                return Err(Error::ReplayedRequest { id: request.id.clone() }.into());
-            }
-            return Err(Refused::ToSp { pending: pending_for(acs_url), second_code, message });
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if !remember(conn, app, &valid.id, freshness).await? {
-        return Err(Error::ReplayedRequest { id: valid.id }.into());
-    }
-    let mut pending = pending_for(valid.acs_url);
-    pending.name_id_format = valid.name_id_format;
-    pending.requested_authn_context = valid.requested_authn_context.map(|r| (r.comparison, r.class_refs));
-    Ok(pending)
-}
-
-/// Records a request ID for as long as a request with it could still be fresh.
-async fn remember(conn: &mut Conn, app: &Application, id: &str, f: Freshness) -> Result<bool, Error> {
-    let expires = f.now + f.max_age + f.clock_skew * 2;
-    Ok(sso::insert_seen_request(conn, app.id, id, millis(f.now), millis(expires)).await?)
-}
-
-pub(crate) fn freshness(ctx: &Ctx, now: DateTime<Utc>) -> Freshness {
-    let secs = |s: u64| Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2_000));
-    Freshness { now, clock_skew: secs(ctx.config.clock_skew_secs), max_age: secs(ctx.config.request_max_age_secs) }
-}
-
-pub(crate) async fn load_saml_app(conn: &mut Conn, app_name: &str) -> Result<Application, Error> {
-    // Names that cannot be application names are unknown, without a query.
-    let name = AppName::parse(app_name).map_err(|_| Error::UnknownApp { name: app_name.to_owned() })?;
-    let app = apps::find_app(conn, name.as_str()).await?.ok_or_else(|| Error::UnknownApp { name: name.to_string() })?;
-    if !app.is_saml() {
-        return Err(Error::NotSaml { name: name.to_string() });
-    }
-    Ok(app)
 }
 
 /// How to encrypt for the application's SP, if it asks for encryption: to the first encryption certificate of its
@@ -395,10 +360,6 @@ fn encryption(app: &Application) -> Result<Option<Encryption>, Error> {
         encrypts_assertion: app.sp.encrypt_assertions,
         encrypts_name_id: app.sp.encrypt_name_id,
     }))
-}
-
-pub(crate) fn sp_certificates(app: &Application) -> Result<Vec<Certificate>, Error> {
-    app.sp.signing_certificates.iter().map(|pem| Ok(Certificate::from_pem(pem.as_bytes())?)).collect()
 }
 
 async fn name_id(
@@ -483,33 +444,6 @@ async fn sign_off_thread(key: std::sync::Arc<SigningKey>, job: SignJob) -> Resul
         };
         response::build_response_encrypted(&assertion, job.mode, &key, job.encryption.as_ref())
     })
-    .await
-    .map_err(|e| Error::Task(e.to_string()))?
+    .await?
     .map_err(Error::from)
-}
-
-pub(crate) fn encode(xml: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(xml.as_bytes())
-}
-
-/// The signed-in user and the applications their portal shows, or `None` when the account no longer exists.
-/// A suspended user sees no applications.
-pub async fn portal(
-    ctx: &Ctx,
-    session: &IdpSession,
-) -> Result<Option<(crate::directory::User, Vec<Application>)>, Error> {
-    let mut conn = ctx.db.conn().await?;
-    let user = match users::get_user(&mut conn, session.user_id).await {
-        Ok(user) => user,
-        Err(crate::store::Error::NotFound { .. }) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let apps = if user.is_active() { apps::list_portal_apps(&mut conn, user.id).await? } else { Vec::new() };
-    Ok(Some((user, apps)))
-}
-
-/// The display label of an application, for the sign-in page ("to continue to …").
-pub async fn app_label(ctx: &Ctx, app_name: &str) -> Option<String> {
-    let mut conn = ctx.db.conn().await.ok()?;
-    apps::find_app(&mut conn, app_name).await.ok().flatten().map(|a| a.display_label)
 }

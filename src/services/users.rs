@@ -1,38 +1,17 @@
-//! What the admin API and console look up about users and groups (pages with filters, details), and the one
-//! user change `admin` lacks: setting a password.
+//! Users: creation, profile changes, suspension, deletion and passwords, for every caller (CLI, console, API),
+//! and the pages and details that admins look up. Each change commits together with its event and the
+//! provisioning jobs it causes.
 
 use chrono::{DateTime, Utc};
 
-use crate::audit::{Actor, Event, EventFilter, EventName};
-use crate::directory::{Group, Invalid, User, UserStatus};
-use crate::services::admin::named;
-use crate::services::{millis, Ctx, Error};
+use crate::audit::{Actor, Event, EventName};
+use crate::directory::user::{check_user, Profile};
+use crate::directory::{Invalid, User, UserStatus};
+use crate::provisioning;
+use crate::services::error::named;
+use crate::services::{millis, Ctx, Error, Page, MAX_PAGE};
 use crate::store::users::UserQuery;
-use crate::store::{events, groups, users};
-
-/// The most items one page holds.
-pub const MAX_PAGE: u32 = 500;
-
-/// One page of a list, and the key to ask for the next one (`None` on the last page).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_after: Option<String>,
-}
-
-impl<T> Page<T> {
-    /// Cuts the `limit + 1` rows fetched to `limit`, keeping the last key when there is more.
-    pub(crate) fn of(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Self {
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let next_after = if rows.len() > limit {
-            rows.truncate(limit);
-            rows.last().map(key)
-        } else {
-            None
-        };
-        Self { items: rows, next_after }
-    }
-}
+use crate::store::{events, users};
 
 /// Filters of the user list.
 #[derive(Debug, Clone, Default)]
@@ -80,39 +59,93 @@ pub async fn set_password(
     Ok(())
 }
 
-pub async fn list_groups(ctx: &Ctx, text: Option<&str>, after: Option<&str>, limit: u32) -> Result<Page<Group>, Error> {
-    let limit = limit.clamp(1, MAX_PAGE);
-    let rows = groups::list_groups_page(&mut *ctx.db.conn().await?, text, after, limit + 1).await?;
-    Ok(Page::of(rows, limit, |g| g.name.clone()))
+pub async fn create_user(
+    ctx: &Ctx,
+    actor: &Actor,
+    username: &str,
+    profile: Profile,
+    password: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<User, Error> {
+    check_user(username, &profile)?;
+    let hash = match password {
+        Some(p) if p.is_empty() => return Err(crate::directory::Invalid::new("password", "must not be empty").into()),
+        Some(p) => Some(crate::services::login::hash_password(p).await?),
+        None => None,
+    };
+    let mut tx = ctx.db.begin().await?;
+    let id = users::insert_user(&mut tx, username, &profile, hash.as_deref(), millis(now))
+        .await
+        .map_err(named("user", username))?;
+    events::insert_event(&mut tx, &Event::new(now, EventName::AdminUserCreate, actor).target(username).user(username))
+        .await?;
+    let user = users::get_user(&mut tx, id).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    Ok(user)
 }
 
-/// A group and the names of the applications it is bound to.
-pub async fn get_group(ctx: &Ctx, name: &str) -> Result<(Group, Vec<String>), Error> {
+pub async fn suspend_user(ctx: &Ctx, actor: &Actor, username: &str, now: DateTime<Utc>) -> Result<(), Error> {
+    let mut tx = ctx.db.begin().await?;
+    let user = users::get_user_by_username(&mut tx, username).await.map_err(named("user", username))?;
+    users::update_status(&mut tx, user.id, UserStatus::Suspended, millis(now)).await?;
+    provisioning::enqueue_user_change(&mut tx, user.id, millis(now)).await?;
+    events::insert_event(&mut tx, &Event::new(now, EventName::AdminUserSuspend, actor).target(username).user(username))
+        .await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    Ok(())
+}
+
+pub async fn delete_user(ctx: &Ctx, actor: &Actor, username: &str, now: DateTime<Utc>) -> Result<(), Error> {
+    let mut tx = ctx.db.begin().await?;
+    let user = users::get_user_by_username(&mut tx, username).await.map_err(named("user", username))?;
+    // Jobs first: they must know which apps the user was provisioned to, which the deletion forgets.
+    provisioning::enqueue_user_change(&mut tx, user.id, millis(now)).await?;
+    users::delete_user(&mut tx, user.id).await?;
+    events::insert_event(&mut tx, &Event::new(now, EventName::AdminUserDelete, actor).target(username).user(username))
+        .await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    Ok(())
+}
+
+/// One user, by username.
+pub async fn find_user(ctx: &Ctx, username: &str) -> Result<User, Error> {
     let mut conn = ctx.db.conn().await?;
-    let group = groups::get_group_by_name(&mut conn, name).await.map_err(named("group", name))?;
-    let apps = groups::list_bound_app_names(&mut conn, group.id).await?;
-    Ok((group, apps))
+    users::get_user_by_username(&mut conn, username).await.map_err(named("user", username))
 }
 
-/// A page of a group's members (usernames).
-pub async fn list_members(ctx: &Ctx, name: &str, after: Option<&str>, limit: u32) -> Result<Page<String>, Error> {
-    let limit = limit.clamp(1, MAX_PAGE);
-    let mut conn = ctx.db.conn().await?;
-    let group = groups::get_group_by_name(&mut conn, name).await.map_err(named("group", name))?;
-    let rows = groups::list_member_names(&mut conn, group.id, after, limit + 1).await?;
-    Ok(Page::of(rows, limit, Clone::clone))
+/// Rewrites a user's profile; the SPs the user is provisioned to receive the change.
+pub async fn update_user(
+    ctx: &Ctx,
+    actor: &Actor,
+    username: &str,
+    profile: Profile,
+    now: DateTime<Utc>,
+) -> Result<User, Error> {
+    check_user(username, &profile)?;
+    let mut tx = ctx.db.begin().await?;
+    let user = users::get_user_by_username(&mut tx, username).await.map_err(named("user", username))?;
+    users::update_profile(&mut tx, user.id, &profile, millis(now)).await?;
+    provisioning::enqueue_user_change(&mut tx, user.id, millis(now)).await?;
+    events::insert_event(&mut tx, &Event::new(now, EventName::AdminUserUpdate, actor).target(username).user(username))
+        .await?;
+    let user = users::get_user(&mut tx, user.id).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    ctx.worker.wake();
+    Ok(user)
 }
 
-/// A page of events, newest first; the key of the next page is the last event's `at:id`.
-pub async fn list_events(ctx: &Ctx, filter: &EventFilter) -> Result<Page<crate::audit::Event>, Error> {
-    let limit = filter.limit.clamp(1, MAX_PAGE);
-    let filter = EventFilter { limit: limit + 1, ..filter.clone() };
-    let rows = events::list_events(&mut *ctx.db.conn().await?, &filter).await?;
-    Ok(Page::of(rows, limit, |e| format!("{}:{}", e.at.timestamp_millis(), e.id.unwrap_or_default())))
-}
-
-/// Parses an event page key made by `list_events`.
-pub fn parse_event_key(key: &str) -> Option<(DateTime<Utc>, i64)> {
-    let (at, id) = key.split_once(':')?;
-    Some((DateTime::from_timestamp_millis(at.parse().ok()?)?, id.parse().ok()?))
+/// Lifts a suspension.
+pub async fn activate_user(ctx: &Ctx, actor: &Actor, username: &str, now: DateTime<Utc>) -> Result<(), Error> {
+    let mut tx = ctx.db.begin().await?;
+    let user = users::get_user_by_username(&mut tx, username).await.map_err(named("user", username))?;
+    users::update_status(&mut tx, user.id, UserStatus::Active, millis(now)).await?;
+    provisioning::enqueue_user_change(&mut tx, user.id, millis(now)).await?;
+    events::insert_event(
+        &mut tx,
+        &Event::new(now, EventName::AdminUserUpdate, actor).target(username).user(username).detail("activated"),
+    )
+    .await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    ctx.worker.wake();
+    Ok(())
 }

@@ -188,10 +188,10 @@ async fn fresh_csrf(session: &Session) -> Result<String, PageError> {
 }
 
 fn render(page: &impl Template, status: StatusCode) -> Result<Response, PageError> {
-    let html = page.render().map_err(|e| PageError::from(Error::Task(e.to_string())))?;
+    let html = page.render().map_err(PageError::from)?;
     Ok((status, Html(html)).into_response())
 }
 
 fn session_error(e: tower_sessions::session::Error) -> PageError {
-    PageError::from(Error::Task(format!("session store: {e}")))
+    PageError::from(e)
 }

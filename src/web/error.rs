@@ -1,11 +1,24 @@
-//! What people see when something goes wrong: an HTML page with a plain sentence and a reference to quote.
-//! Internal failures show a generic sentence; the full error goes to the log under the same reference.
+//! What people see when something goes wrong: an HTML page with a plain sentence and a reference to quote, which
+//! is the request's `x-request-id`. Internal failures show a generic sentence; the full error goes to the log,
+//! once, from the `report` middleware, inside the request's span (which carries the same id).
+//!
+//! Architecture Invariant: every status a page or the API shows for a service error comes from `page_status`
+//! and `api::problem`'s mapping of `ErrorKind`, matched without a fallback; handlers never pick a status for a
+//! service error themselves.
 
 use askama::Template;
+use axum::extract::Request;
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 
+use crate::directory::access::Denied;
+use crate::services::error::{with_causes, ErrorKind};
 use crate::services::Error;
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
 
 #[derive(Template)]
 #[template(path = "error.html")]
@@ -15,68 +28,118 @@ struct ErrorPage<'a> {
     request_id: &'a str,
 }
 
+/// An error page: the status, what the person reads, and what the log gets.
 #[derive(Debug)]
 pub struct PageError {
     pub status: StatusCode,
     pub title: String,
     pub message: String,
-    pub reference: String,
+    /// The error with its causes, for the log line the `report` middleware writes.
+    log: Option<String>,
+}
+
+/// The error a response carries to the `report` middleware, which logs it once with the request's span.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub is_internal: bool,
+    pub text: String,
 }
 
 impl PageError {
     pub fn new(status: StatusCode, title: &str, message: impl Into<String>) -> Self {
-        let bytes: [u8; 6] = rand::random();
-        Self { status, title: title.to_owned(), message: message.into(), reference: hex::encode(bytes) }
+        Self { status, title: title.to_owned(), message: message.into(), log: None }
+    }
+
+    /// An internal failure of the web layer itself (rendering a page, the session store).
+    fn internal(e: &dyn std::error::Error) -> Self {
+        let mut page = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", GENERIC);
+        page.log = Some(with_causes(e));
+        page
+    }
+}
+
+const GENERIC: &str =
+    "The identity provider could not complete this request. Try again, or give the reference below to your administrator.";
+
+/// The status and title of an error page for each kind of service error.
+pub fn page_status(kind: ErrorKind) -> (StatusCode, &'static str) {
+    match kind {
+        ErrorKind::NotFound => (StatusCode::NOT_FOUND, "Not found"),
+        ErrorKind::Conflict => (StatusCode::CONFLICT, "Request refused"),
+        ErrorKind::Invalid | ErrorKind::Refused => (StatusCode::BAD_REQUEST, "Request refused"),
+        ErrorKind::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "Request refused"),
+        ErrorKind::Expired => (StatusCode::BAD_REQUEST, "Sign-in expired"),
+        ErrorKind::Denied => (StatusCode::FORBIDDEN, "Access denied"),
+        ErrorKind::Unauthenticated => (StatusCode::UNAUTHORIZED, "Sign-in failed"),
+        ErrorKind::Throttled => (StatusCode::TOO_MANY_REQUESTS, "Too many attempts"),
+        ErrorKind::Upstream => (StatusCode::BAD_GATEWAY, "Another service failed"),
+        ErrorKind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong"),
     }
 }
 
 impl From<Error> for PageError {
     fn from(e: Error) -> Self {
-        use crate::saml::authn_request::RequestError;
-        let (status, title) = match &e {
-            Error::UnknownApp { .. } | Error::NotSaml { .. } | Error::NotFound { .. } => {
-                (StatusCode::NOT_FOUND, "Unknown application")
-            }
-            Error::Denied { .. } => (StatusCode::FORBIDDEN, "Access denied"),
-            Error::BadCredentials => (StatusCode::UNAUTHORIZED, "Sign-in failed"),
-            Error::PendingExpired => (StatusCode::BAD_REQUEST, "Sign-in expired"),
-            Error::Request(RequestError::Malformed(crate::saml::Error::TooLarge { .. }))
-            | Error::Saml(crate::saml::Error::TooLarge { .. }) => (StatusCode::PAYLOAD_TOO_LARGE, "Request refused"),
-            Error::Request(_) | Error::ReplayedRequest { .. } | Error::Saml(_) => {
-                (StatusCode::BAD_REQUEST, "Request refused")
-            }
-            _ if e.is_internal() => (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong"),
-            _ => (StatusCode::BAD_REQUEST, "Request refused"),
-        };
+        let (status, title) = page_status(e.kind());
         let message = if status.is_server_error() {
-            "The identity provider could not complete this request. Try again, or give the reference below to \
-             your administrator."
-                .to_owned()
-        } else if let Error::Denied { app, reason: crate::directory::access::Denied::AppInactive, .. } = &e {
+            GENERIC.to_owned()
+        } else if let Error::Denied { app, reason: Denied::AppInactive, .. } = &e {
             format!("Single sign-on to {app} is deactivated. Ask your administrator if you need it.")
         } else if let Error::Denied { app, .. } = &e {
             format!("You do not have access to {app}. Ask your administrator to add you to a group bound to it.")
         } else {
             capitalize(&e.to_string())
         };
-        let page = PageError::new(status, title, message);
-        if status.is_server_error() {
-            tracing::error!(reference = %page.reference, "request failed: {}", with_causes(&e));
-        } else {
-            tracing::info!(reference = %page.reference, "request refused: {e}");
-        }
+        let mut page = PageError::new(status, title, message);
+        page.log = Some(with_causes(&e));
         page
+    }
+}
+
+impl From<askama::Error> for PageError {
+    fn from(e: askama::Error) -> Self {
+        Self::internal(&e)
+    }
+}
+
+impl From<tower_sessions::session::Error> for PageError {
+    fn from(e: tower_sessions::session::Error) -> Self {
+        Self::internal(&e)
     }
 }
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let page = ErrorPage { title: &self.title, message: &self.message, request_id: &self.reference };
-        match page.render() {
+        let request_id = request_id();
+        let page = ErrorPage { title: &self.title, message: &self.message, request_id: &request_id };
+        let mut response = match page.render() {
             Ok(html) => (self.status, Html(html)).into_response(),
             Err(_) => (self.status, self.message).into_response(),
+        };
+        if let Some(text) = self.log {
+            response.extensions_mut().insert(Logged { is_internal: self.status.is_server_error(), text });
+        }
+        response
+    }
+}
+
+/// The `x-request-id` of the request being served (empty outside one).
+pub fn request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+/// Makes the request id known to the error pages and problems of this request, then logs the error its response
+/// carries, if any: once, inside the request's span.
+pub async fn report(request: Request, next: Next) -> Response {
+    let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let mut response = REQUEST_ID.scope(id, next.run(request)).await;
+    if let Some(logged) = response.extensions_mut().remove::<Logged>() {
+        if logged.is_internal {
+            tracing::error!(http.status = response.status().as_u16(), "request failed: {}", logged.text);
+        } else {
+            tracing::info!(http.status = response.status().as_u16(), "request refused: {}", logged.text);
         }
     }
+    response
 }
 
 fn capitalize(text: &str) -> String {
@@ -85,16 +148,4 @@ fn capitalize(text: &str) -> String {
         Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
         None => String::new(),
     }
-}
-
-/// An error and each of its causes, for the log: `database error: database is locked`.
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }

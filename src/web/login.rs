@@ -183,11 +183,11 @@ async fn render_login(
 ) -> Result<Response, PageError> {
     let token = csrf_token(session).await?;
     let label = match app_of(next) {
-        Some(app) => crate::services::sso::app_label(&state.ctx, app).await,
+        Some(app) => crate::services::apps::view::label(&state.ctx, app).await,
         None => None,
     };
     let page = LoginPage { csrf_token: &token, continue_to: next, force, username, error, app_label: label.as_deref() };
-    let html = page.render().map_err(|e| PageError::from(Error::Task(e.to_string())))?;
+    let html = page.render().map_err(PageError::from)?;
     Ok((status, Html(html)).into_response())
 }
 
@@ -208,7 +208,7 @@ fn app_of(path: &str) -> Option<&str> {
 }
 
 fn session_error(e: tower_sessions::session::Error) -> PageError {
-    PageError::from(Error::Task(format!("session store: {e}")))
+    PageError::from(e)
 }
 
 #[cfg(test)]

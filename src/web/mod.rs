@@ -80,10 +80,19 @@ pub fn router(state: AppState, store: sessions::Store) -> Router {
         // Defence in depth: no input should panic (tests/sso.rs fuzzes for it), but if one does, the client gets
         // a 500 and the process keeps serving everyone else.
         .layer(CatchPanicLayer::custom(panic_page))
-        .layer(TraceLayer::new_for_http())
+        // Inside the span: error pages and problems quote the request id, and their errors are logged once.
+        .layer(middleware::from_fn(error::report))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
         .with_state(state)
+}
+
+/// The span of one request: its id (as in `x-request-id` and on error pages), method and path (never the query,
+/// which carries SAML messages).
+fn request_span(request: &Request) -> tracing::Span {
+    let id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    tracing::info_span!("request", request.id = %id, http.method = %request.method(), http.path = %request.uri().path())
 }
 
 fn panic_page(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {

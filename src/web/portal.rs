@@ -9,7 +9,7 @@ use axum::Router;
 use tower_sessions::Session;
 
 use crate::directory::AppKind;
-use crate::services::{sso, Error};
+use crate::services::apps;
 use crate::web::error::PageError;
 use crate::web::login::{csrf_token, login_url, signed_in};
 use crate::web::AppState;
@@ -40,7 +40,7 @@ async fn portal(State(state): State<AppState>, session: Session) -> Result<Respo
     let Some(idp) = signed_in(&state.ctx, &session).await? else {
         return Ok(Redirect::to(&login_url("/", false)).into_response());
     };
-    let Some((user, apps)) = sso::portal(&state.ctx, &idp).await? else {
+    let Some((user, apps)) = apps::view::portal(&state.ctx, &idp).await? else {
         // The account was deleted since sign-in.
         let _ = session.flush().await;
         return Ok(Redirect::to("/login").into_response());
@@ -61,7 +61,7 @@ async fn portal(State(state): State<AppState>, session: Session) -> Result<Respo
         .collect();
     let token = csrf_token(&session).await?;
     let page = PortalPage { shown_name: &user.shown_name(), csrf_token: &token, tiles };
-    let html = page.render().map_err(|e| PageError::from(Error::Task(e.to_string())))?;
+    let html = page.render().map_err(PageError::from)?;
     // Tile images come from the https URLs admins chose; everything else stays as strict as on every page.
     Ok(([(header::CONTENT_SECURITY_POLICY, PORTAL_CSP)], Html(html)).into_response())
 }

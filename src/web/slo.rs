@@ -10,8 +10,8 @@ use axum::{Form, Json, Router};
 use chrono::Utc;
 use tower_sessions::Session;
 
-use crate::services::slo::{self, Incoming, LogoutCall, Outgoing, TargetView};
-use crate::services::Error;
+use crate::services::inbound::Incoming;
+use crate::services::slo::{self, LogoutCall, Outgoing, TargetView};
 use crate::web::error::PageError;
 use crate::web::login::current_session;
 use crate::web::AppState;
@@ -137,7 +137,7 @@ async fn proceed(state: &AppState, session: &Session, call: &LogoutCall) -> Resu
     let idp = current_session(session).await;
     let started = slo::start(&state.ctx, idp.as_ref(), Some(call), Utc::now()).await?;
     if started.ends_idp_session {
-        session.flush().await.map_err(|e| PageError::from(Error::Task(format!("session store: {e}"))))?;
+        session.flush().await.map_err(PageError::from)?;
     }
     if let Some(run) = started.run {
         return Ok(Redirect::to(&format!("/logout/{run}")).into_response());
@@ -156,7 +156,7 @@ pub async fn portal_logout(state: &AppState, session: &Session) -> Result<Respon
         Some(idp) => slo::start(&state.ctx, Some(idp), None, Utc::now()).await?.run,
         None => None,
     };
-    session.flush().await.map_err(|e| PageError::from(Error::Task(format!("session store: {e}"))))?;
+    session.flush().await.map_err(PageError::from)?;
     Ok(match run {
         Some(run) => Redirect::to(&format!("/logout/{run}")).into_response(),
         None => Redirect::to("/login").into_response(),
@@ -256,5 +256,5 @@ fn origin_of(url: &str) -> String {
 }
 
 fn render_error(e: askama::Error) -> PageError {
-    PageError::from(Error::Task(e.to_string()))
+    PageError::from(e)
 }

@@ -24,7 +24,8 @@ use sesame::saml::keys::SigningKey;
 use sesame::saml::response::{ASSERTION_NS, PROTOCOL_NS};
 use sesame::saml::sign::sign_enveloped;
 use sesame::saml::xml::CanonicalWriter;
-use sesame::services::{admin, Ctx};
+use sesame::services::Ctx;
+use sesame::services::{apps, groups, users};
 use tower::ServiceExt;
 
 pub const BASE: &str = "http://idp.test";
@@ -153,23 +154,25 @@ impl TestApp {
         for (name, display) in [("alice", "Alice <b>&</b> Co"), ("bob", "Bob"), ("carol", "Carol")] {
             let profile =
                 Profile { email: format!("{name}@example.com"), display_name: display.into(), ..Profile::default() };
-            admin::create_user(&app.ctx, &actor, name, profile, Some(PASSWORD.into()), now).await.unwrap();
+            users::create_user(&app.ctx, &actor, name, profile, Some(PASSWORD.into()), now).await.unwrap();
         }
         for group in ["staff", "outsiders"] {
-            admin::create_group(&app.ctx, &actor, group, now).await.unwrap();
+            groups::create_group(&app.ctx, &actor, group, now).await.unwrap();
         }
-        admin::change_member(&app.ctx, &actor, "staff", "alice", true, now).await.unwrap();
-        admin::change_member(&app.ctx, &actor, "staff", "carol", true, now).await.unwrap();
-        admin::change_member(&app.ctx, &actor, "outsiders", "bob", true, now).await.unwrap();
-        admin::suspend_user(&app.ctx, &actor, "carol", now).await.unwrap();
+        groups::change_member(&app.ctx, &actor, "staff", "alice", true, now).await.unwrap();
+        groups::change_member(&app.ctx, &actor, "staff", "carol", true, now).await.unwrap();
+        groups::change_member(&app.ctx, &actor, "outsiders", "bob", true, now).await.unwrap();
+        users::suspend_user(&app.ctx, &actor, "carol", now).await.unwrap();
         app.import("acme", false, &format!("{extra}\n{SETTINGS}")).await;
-        admin::change_binding(&app.ctx, &actor, "acme", "staff", true, now).await.unwrap();
+        apps::change::change_binding(&app.ctx, &actor, "acme", "staff", true, now).await.unwrap();
         app
     }
 
     pub async fn import(&self, name: &str, authn_requests_signed: bool, settings: &str) {
         let xml = sp_metadata(&self.sp_key, authn_requests_signed);
-        admin::import_app_xml(&self.ctx, &Actor::Cli, name, &xml, None, Some(settings), Utc::now()).await.unwrap();
+        apps::create::import_app_xml(&self.ctx, &Actor::Cli, name, &xml, None, Some(settings), Utc::now())
+            .await
+            .unwrap();
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {

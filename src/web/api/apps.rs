@@ -10,9 +10,12 @@ use secrecy::SecretString;
 use crate::directory::attributes::AttributeChange;
 use crate::directory::{AppKind, AttributeSource};
 use crate::saml::{NameIdFormat, SigningMode};
-use crate::services::apps::{self as app_service, AppChange, MetadataSource};
-use crate::services::catalog::{self, CreateFromConnector};
-use crate::services::{admin, attributes, idm, metadata_refresh, rotation, sp_import};
+use crate::services::apps as app_service;
+use crate::services::apps::change::AppChange;
+use crate::services::apps::create::CreateFromConnector;
+use crate::services::apps::create::MetadataSource;
+use crate::services::catalog;
+use crate::services::{apps, certs, idm};
 use crate::web::api::model::{
     AppListQuery, AppPage, AppPatch, AppSummary, AppView, AttributeBody, AttributePatch, CatalogQuery,
     CertificateActivate, CertificateView, ConnectorView, IdmActivate, IdmView, ImportCandidate, ImportRequest,
@@ -39,7 +42,7 @@ pub async fn list_apps(
     let after = decode_cursor(q.cursor.as_deref())?;
     let limit = limit(q.limit);
     let text = q.q.as_deref().filter(|t| !t.is_empty());
-    let page = app_service::list_apps(&state.ctx, text, kind, after.as_deref(), limit).await?;
+    let page = app_service::view::list_apps(&state.ctx, text, kind, after.as_deref(), limit).await?;
     let (next_cursor, next) =
         next_page("/api/v1/applications", &[("q", q.q.clone()), ("kind", q.kind)], limit, page.next_after.as_deref());
     let items = page.items.iter().map(AppSummary::of).collect();
@@ -78,9 +81,10 @@ pub async fn create_app(
             sp_certificate_pem: body.sp_certificate_pem.as_deref(),
             display_label: body.display_label.as_deref(),
         };
-        app_service::create_from_connector(&state.ctx, &actor, &request, now).await?;
+        app_service::create::create_from_connector(&state.ctx, &actor, &request, now).await?;
     } else if let Some(url) = &body.bookmark_url {
-        app_service::create_bookmark(&state.ctx, &actor, &body.name, url, overrides.0, overrides.1, now).await?;
+        app_service::create::create_bookmark(&state.ctx, &actor, &body.name, url, overrides.0, overrides.1, now)
+            .await?;
     } else {
         let source = match (body.metadata_xml, body.metadata_url) {
             (Some(xml), _) => MetadataSource::Xml(xml),
@@ -88,9 +92,10 @@ pub async fn create_app(
             (None, None) => return Err(Problem::invalid("no metadata given")),
         };
         let settings = body.settings_toml.as_deref();
-        app_service::create_from_metadata(&state.ctx, &actor, &body.name, source, settings, overrides, now).await?;
+        app_service::create::create_from_metadata(&state.ctx, &actor, &body.name, source, settings, overrides, now)
+            .await?;
     }
-    let details = app_service::details(&state.ctx, &body.name).await?;
+    let details = app_service::view::details(&state.ctx, &body.name).await?;
     Ok((StatusCode::CREATED, Json(AppView::of(details, now))))
 }
 
@@ -103,7 +108,7 @@ pub async fn get_app(
     _caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<AppView>, Problem> {
-    let details = app_service::details(&state.ctx, &name).await?;
+    let details = app_service::view::details(&state.ctx, &name).await?;
     Ok(Json(AppView::of(details, Utc::now())))
 }
 
@@ -134,7 +139,7 @@ pub async fn update_app(
         },
         name_id_source: match body.name_id_source.as_deref() {
             Some("") => Some(None),
-            Some(v) => Some(Some(sp_import::property(v)?)),
+            Some(v) => Some(Some(apps::sp_metadata::property(v)?)),
             None => None,
         },
         signing_mode: match body.signing_mode.as_deref() {
@@ -165,8 +170,8 @@ pub async fn update_app(
         ..AppChange::default()
     };
     let now = Utc::now();
-    app_service::update(&state.ctx, &actor, &name, &change, now).await?;
-    let details = app_service::details(&state.ctx, &name).await?;
+    app_service::change::update(&state.ctx, &actor, &name, &change, now).await?;
+    let details = app_service::view::details(&state.ctx, &name).await?;
     Ok(Json(AppView::of(details, now)))
 }
 
@@ -179,7 +184,7 @@ pub async fn delete_app(
     Caller(actor): Caller,
     Path(name): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    app_service::delete(&state.ctx, &actor, &name, Utc::now()).await?;
+    app_service::change::delete(&state.ctx, &actor, &name, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -211,8 +216,8 @@ pub async fn import_metadata(
         ));
     }
     let now = Utc::now();
-    let (_, created) = app_service::import_metadata(&state.ctx, &actor, &name, &body, now).await?;
-    let details = app_service::details(&state.ctx, &name).await?;
+    let (_, created) = app_service::create::import_metadata(&state.ctx, &actor, &name, &body, now).await?;
+    let details = app_service::view::details(&state.ctx, &name).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(AppView::of(details, now))))
 }
@@ -232,13 +237,13 @@ pub async fn change_attribute(
     Json(body): Json<AttributePatch>,
 ) -> Result<Json<AttributeBody>, Problem> {
     let source = match (body.property, body.constant) {
-        (Some(p), None) => Some(AttributeSource::Property(sp_import::property(&p)?)),
+        (Some(p), None) => Some(AttributeSource::Property(apps::sp_metadata::property(&p)?)),
         (None, Some(c)) => Some(AttributeSource::Constant(c)),
         (None, None) => None,
         (Some(_), Some(_)) => return Err(Problem::invalid("give property or constant, not both")),
     };
     let change = AttributeChange { source, is_enabled: body.enabled };
-    let changed = attributes::change_attribute(&state.ctx, &actor, &name, &attribute, &change, Utc::now()).await?;
+    let changed = apps::change::change_attribute(&state.ctx, &actor, &name, &attribute, &change, Utc::now()).await?;
     Ok(Json(AttributeBody::of(&changed)))
 }
 
@@ -251,7 +256,7 @@ pub async fn list_bound_groups(
     _caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Vec<String>>, Problem> {
-    Ok(Json(app_service::details(&state.ctx, &name).await?.bound_groups))
+    Ok(Json(app_service::view::details(&state.ctx, &name).await?.bound_groups))
 }
 
 /// Bind a group: its members may use the application.
@@ -269,7 +274,7 @@ pub async fn bind_group(
     Caller(actor): Caller,
     Path((name, group)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
-    admin::change_binding(&state.ctx, &actor, &name, &group, true, Utc::now()).await?;
+    apps::change::change_binding(&state.ctx, &actor, &name, &group, true, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -285,7 +290,7 @@ pub async fn unbind_group(
     Caller(actor): Caller,
     Path((name, group)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
-    admin::change_binding(&state.ctx, &actor, &name, &group, false, Utc::now()).await?;
+    apps::change::change_binding(&state.ctx, &actor, &name, &group, false, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -298,7 +303,7 @@ pub async fn get_certificate(
     _caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<CertificateView>, Problem> {
-    let certificates = app_service::certificates(&state.ctx, &name).await?;
+    let certificates = certs::certificates(&state.ctx, &name).await?;
     let Some(cert) = certificates.first() else {
         return Err(crate::services::Error::NoSigningKey { app: name }.into());
     };
@@ -315,7 +320,7 @@ pub async fn rotate_certificate(
     Path(name): Path<String>,
 ) -> Result<Json<CertificateView>, Problem> {
     let now = Utc::now();
-    let cert = app_service::rotate_certificate(&state.ctx, &actor, &name, now).await?;
+    let cert = certs::rotate(&state.ctx, &actor, &name, now).await?;
     Ok(Json(CertificateView::of(&cert, now, true)))
 }
 
@@ -329,7 +334,7 @@ pub async fn list_certificates(
     Path(name): Path<String>,
 ) -> Result<Json<Vec<CertificateView>>, Problem> {
     let now = Utc::now();
-    let certificates = app_service::certificates(&state.ctx, &name).await?;
+    let certificates = certs::certificates(&state.ctx, &name).await?;
     Ok(Json(certificates.iter().map(|c| CertificateView::of(c, now, true)).collect()))
 }
 
@@ -344,8 +349,8 @@ pub async fn stage_certificate(
     Path(name): Path<String>,
 ) -> Result<Json<CertificateView>, Problem> {
     let now = Utc::now();
-    app_service::certificates(&state.ctx, &name).await?;
-    let cert = rotation::stage(&state.ctx, &actor, &name, now).await?;
+    certs::certificates(&state.ctx, &name).await?;
+    let cert = certs::stage(&state.ctx, &actor, &name, now).await?;
     Ok(Json(CertificateView::of(&cert, now, true)))
 }
 
@@ -360,12 +365,12 @@ pub async fn activate_certificate(
     Path(name): Path<String>,
     Json(body): Json<CertificateActivate>,
 ) -> Result<Json<RotationStep>, Problem> {
-    app_service::certificates(&state.ctx, &name).await?;
-    let step = match rotation::activate(&state.ctx, &actor, &name, body.at, Utc::now()).await? {
-        rotation::Activation::Activated { fingerprint } => {
+    certs::certificates(&state.ctx, &name).await?;
+    let step = match certs::activate(&state.ctx, &actor, &name, body.at, Utc::now()).await? {
+        certs::Activation::Activated { fingerprint } => {
             RotationStep { fingerprint, outcome: "activated".into(), at: None }
         }
-        rotation::Activation::Scheduled { fingerprint, at } => {
+        certs::Activation::Scheduled { fingerprint, at } => {
             RotationStep { fingerprint, outcome: "scheduled".into(), at: Some(at) }
         }
     };
@@ -381,8 +386,8 @@ pub async fn retire_certificate(
     Caller(actor): Caller,
     Path(name): Path<String>,
 ) -> Result<Json<RotationStep>, Problem> {
-    app_service::certificates(&state.ctx, &name).await?;
-    let fingerprint = rotation::retire(&state.ctx, &actor, &name, Utc::now()).await?;
+    certs::certificates(&state.ctx, &name).await?;
+    let fingerprint = certs::retire(&state.ctx, &actor, &name, Utc::now()).await?;
     Ok(Json(RotationStep { fingerprint, outcome: "retired".into(), at: None }))
 }
 
@@ -395,11 +400,11 @@ pub async fn refresh_metadata(
     Caller(actor): Caller,
     Path(name): Path<String>,
 ) -> Result<Json<RefreshView>, Problem> {
-    let refreshed = metadata_refresh::refresh_now(&state.ctx, &actor, &name, Utc::now()).await?;
+    let refreshed = apps::refresh::refresh_now(&state.ctx, &actor, &name, Utc::now()).await?;
     let (outcome, details) = match refreshed.outcome {
-        metadata_refresh::Outcome::Changed(changes) => ("changed", changes),
-        metadata_refresh::Outcome::Unchanged => ("unchanged", Vec::new()),
-        metadata_refresh::Outcome::Failed(why) => ("failed", vec![why]),
+        apps::refresh::Outcome::Changed(changes) => ("changed", changes),
+        apps::refresh::Outcome::Unchanged => ("unchanged", Vec::new()),
+        apps::refresh::Outcome::Failed(why) => ("failed", vec![why]),
     };
     Ok(Json(RefreshView { outcome: outcome.into(), details, next_refresh: refreshed.next_refresh }))
 }
@@ -611,7 +616,7 @@ pub async fn list_connectors(
 }
 
 async fn idm_view(state: &AppState, name: &str) -> Result<Json<IdmView>, Problem> {
-    let details = app_service::details(&state.ctx, name).await?;
+    let details = app_service::view::details(&state.ctx, name).await?;
     match details.idm {
         Some(i) => Ok(Json(IdmView::of(i))),
         None => Err(crate::services::Error::NotFound { what: "integration", name: name.to_owned() }.into()),

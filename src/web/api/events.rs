@@ -5,7 +5,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 
 use crate::audit::{EventFilter, EventName};
-use crate::services::users;
+use crate::services::events;
 use crate::web::api::model::{EventListQuery, EventPage, EventView};
 use crate::web::api::{decode_cursor, limit, next_page, Caller, Problem};
 use crate::web::AppState;
@@ -32,7 +32,7 @@ pub async fn list_events(
     };
     let before = match decode_cursor(q.cursor.as_deref())? {
         Some(key) => Some(
-            users::parse_event_key(&key)
+            events::parse_event_key(&key)
                 .ok_or_else(|| Problem::bad_request("the cursor is not one this API gave out"))?,
         ),
         None => None,
@@ -49,7 +49,7 @@ pub async fn list_events(
         before,
         limit,
     };
-    let page = users::list_events(&state.ctx, &filter).await?;
+    let page = events::page_events(&state.ctx, &filter).await?;
     let filters = [
         ("name", q.name),
         ("type", q.kind),

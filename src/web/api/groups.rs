@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
 
-use crate::services::{admin, users};
+use crate::services::groups;
 use crate::web::api::model::{
     GroupListQuery, GroupPage, GroupPatch, GroupView, MemberBody, MemberPage, NewGroup, PageQuery,
 };
@@ -23,7 +23,7 @@ pub async fn list_groups(
     let after = decode_cursor(q.cursor.as_deref())?;
     let limit = limit(q.limit);
     let text = q.q.as_deref().filter(|t| !t.is_empty());
-    let page = users::list_groups(&state.ctx, text, after.as_deref(), limit).await?;
+    let page = groups::list_groups(&state.ctx, text, after.as_deref(), limit).await?;
     let (next_cursor, next) = next_page("/api/v1/groups", &[("q", q.q.clone())], limit, page.next_after.as_deref());
     let items = page.items.into_iter().map(|g| GroupView::of(g, None)).collect();
     Ok(Json(GroupPage { items, next_cursor, next }))
@@ -40,7 +40,7 @@ pub async fn create_group(
     Caller(actor): Caller,
     Json(body): Json<NewGroup>,
 ) -> Result<(StatusCode, Json<GroupView>), Problem> {
-    let group = admin::create_group(&state.ctx, &actor, &body.name, Utc::now()).await?;
+    let group = groups::create_group(&state.ctx, &actor, &body.name, Utc::now()).await?;
     Ok((StatusCode::CREATED, Json(GroupView::of(group, Some(Vec::new())))))
 }
 
@@ -53,7 +53,7 @@ pub async fn get_group(
     _caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<GroupView>, Problem> {
-    let (group, apps) = users::get_group(&state.ctx, &name).await?;
+    let (group, apps) = groups::get_group(&state.ctx, &name).await?;
     Ok(Json(GroupView::of(group, Some(apps))))
 }
 
@@ -71,9 +71,9 @@ pub async fn rename_group(
     Json(body): Json<GroupPatch>,
 ) -> Result<Json<GroupView>, Problem> {
     if body.name != name {
-        admin::rename_group(&state.ctx, &actor, &name, &body.name, Utc::now()).await?;
+        groups::rename_group(&state.ctx, &actor, &name, &body.name, Utc::now()).await?;
     }
-    let (group, apps) = users::get_group(&state.ctx, &body.name).await?;
+    let (group, apps) = groups::get_group(&state.ctx, &body.name).await?;
     Ok(Json(GroupView::of(group, Some(apps))))
 }
 
@@ -86,7 +86,7 @@ pub async fn delete_group(
     Caller(actor): Caller,
     Path(name): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    admin::delete_group(&state.ctx, &actor, &name, Utc::now()).await?;
+    groups::delete_group(&state.ctx, &actor, &name, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -104,7 +104,7 @@ pub async fn list_members(
 ) -> Result<Json<MemberPage>, Problem> {
     let after = decode_cursor(q.cursor.as_deref())?;
     let limit = limit(q.limit);
-    let page = users::list_members(&state.ctx, &name, after.as_deref(), limit).await?;
+    let page = groups::list_members(&state.ctx, &name, after.as_deref(), limit).await?;
     let path = format!("/api/v1/groups/{}/members", super::apps::path_segment(&name));
     let (next_cursor, next) = next_page(&path, &[], limit, page.next_after.as_deref());
     Ok(Json(MemberPage { items: page.items, next_cursor, next }))
@@ -123,7 +123,7 @@ pub async fn add_member(
     Path(name): Path<String>,
     Json(body): Json<MemberBody>,
 ) -> Result<StatusCode, Problem> {
-    admin::change_member(&state.ctx, &actor, &name, &body.username, true, Utc::now()).await?;
+    groups::change_member(&state.ctx, &actor, &name, &body.username, true, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -139,6 +139,6 @@ pub async fn remove_member(
     Caller(actor): Caller,
     Path((name, username)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
-    admin::change_member(&state.ctx, &actor, &name, &username, false, Utc::now()).await?;
+    groups::change_member(&state.ctx, &actor, &name, &username, false, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

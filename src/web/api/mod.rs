@@ -31,7 +31,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::audit::Actor;
-use crate::services::api_tokens;
+use crate::services::tokens;
 use crate::web::AppState;
 
 pub use problem::Problem;
@@ -157,7 +157,7 @@ impl FromRequestParts<AppState> for Caller {
         let Some(token) = token else {
             return Err(Problem::unauthorized("the Authorization header must be Bearer <token>", true));
         };
-        let client = api_tokens::authenticate(&state.ctx, token, Utc::now()).await?;
+        let client = tokens::authenticate(&state.ctx, token, Utc::now()).await?;
         let is_read = parts.method == Method::GET || parts.method == Method::HEAD;
         if !is_read && !client.scope.allows_changes() {
             return Err(Problem::insufficient_scope(&format!(
@@ -171,7 +171,7 @@ impl FromRequestParts<AppState> for Caller {
 
 /// The page size asked for, within bounds.
 pub(crate) fn limit(asked: Option<u32>) -> u32 {
-    asked.unwrap_or(DEFAULT_LIMIT).clamp(1, crate::services::users::MAX_PAGE)
+    asked.unwrap_or(DEFAULT_LIMIT).clamp(1, crate::services::MAX_PAGE)
 }
 
 /// Decodes a `cursor` made by `encode_cursor`.

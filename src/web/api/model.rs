@@ -10,9 +10,8 @@ use crate::audit::Event;
 use crate::directory::user::Profile;
 use crate::directory::{AttributeMapping, AttributeSource, Group, User};
 use crate::saml::keys::Certificate;
-use crate::services::apps::{AppDetails, IdmState};
-use crate::services::sp_import;
-use crate::services::Error;
+use crate::services::apps::view::{AppDetails, IdmState};
+use crate::services::{apps, Error};
 
 /// A directory user.
 #[derive(Debug, serde::Serialize, ToSchema)]
@@ -338,7 +337,7 @@ impl AttributeBody {
 
     pub fn mapping(&self) -> Result<AttributeMapping, Error> {
         let source = match (&self.property, &self.constant, self.groups) {
-            (Some(p), None, false) => AttributeSource::Property(sp_import::property(p)?),
+            (Some(p), None, false) => AttributeSource::Property(apps::sp_metadata::property(p)?),
             (None, Some(c), false) => AttributeSource::Constant(c.clone()),
             (None, None, true) => AttributeSource::Groups,
             _ => {

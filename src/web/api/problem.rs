@@ -5,7 +5,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::services::error::{with_causes, ErrorKind};
 use crate::services::Error;
+use crate::web::error::{request_id, Logged};
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
@@ -27,6 +29,10 @@ pub struct Problem {
     #[serde(skip)]
     #[schema(ignore)]
     pub www_authenticate: Option<&'static str>,
+    /// An internal failure's error with its causes, for the one log line the `report` middleware writes.
+    #[serde(skip)]
+    #[schema(ignore)]
+    log: Option<String>,
 }
 
 impl Problem {
@@ -37,6 +43,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             www_authenticate: None,
+            log: None,
         }
     }
 
@@ -92,35 +99,37 @@ impl Problem {
 
 impl From<Error> for Problem {
     fn from(e: Error) -> Self {
-        let (status, slug, title) = match &e {
-            Error::UnknownApp { .. } | Error::NotFound { .. } => (StatusCode::NOT_FOUND, "not-found", "Not found"),
-            Error::Conflict { .. } | Error::NotSaml { .. } | Error::NotFromConnector { .. } => {
-                (StatusCode::CONFLICT, "conflict", "Conflict")
+        let detail = e.to_string();
+        let (status, slug, title) = match e.kind() {
+            ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ErrorKind::Conflict => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ErrorKind::Invalid | ErrorKind::Refused | ErrorKind::Expired => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid", "Invalid request")
             }
-            Error::BadToken => return Self::unauthorized(&e.to_string(), true),
-            // RFC 6750 §3.1: a revoked token is an invalid token (401), with its own type for clients to tell.
-            Error::RevokedToken { .. } => {
-                let mut p = Self::new(StatusCode::UNAUTHORIZED, "revoked-token", "Token revoked", e.to_string());
+            ErrorKind::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload too large"),
+            ErrorKind::Denied => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            // RFC 6750 §3.1: a missing, unknown or revoked token is an invalid token (401); a revoked one has its
+            // own type for clients to tell.
+            ErrorKind::Unauthenticated if matches!(e, Error::RevokedToken { .. }) => {
+                let mut p = Self::new(StatusCode::UNAUTHORIZED, "revoked-token", "Token revoked", detail);
                 p.www_authenticate = Some(r#"Bearer realm="sesame", error="invalid_token""#);
                 return p;
             }
-            Error::Throttled => (StatusCode::TOO_MANY_REQUESTS, "too-many-requests", "Too many requests"),
-            Error::Fetch { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "metadata-unavailable", "Metadata unavailable"),
-            Error::Idm { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "idm-refused", "Identity management refused"),
-            _ if e.is_internal() => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
-            _ => (StatusCode::UNPROCESSABLE_ENTITY, "invalid", "Invalid request"),
+            ErrorKind::Unauthenticated => return Self::unauthorized(&detail, true),
+            ErrorKind::Throttled => (StatusCode::TOO_MANY_REQUESTS, "too-many-requests", "Too many requests"),
+            ErrorKind::Upstream if matches!(e, Error::Fetch { .. }) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "metadata-unavailable", "Metadata unavailable")
+            }
+            ErrorKind::Upstream => (StatusCode::UNPROCESSABLE_ENTITY, "idm-refused", "Identity management refused"),
+            ErrorKind::Internal => {
+                let reference = request_id();
+                let detail = format!("the request could not be completed (reference {reference})");
+                let mut p = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", detail);
+                p.log = Some(with_causes(&e));
+                return p;
+            }
         };
-        if status.is_server_error() {
-            let reference = hex::encode(rand::random::<[u8; 6]>());
-            tracing::error!(reference = %reference, "API request failed: {e}");
-            return Self::new(
-                status,
-                slug,
-                title,
-                format!("the request could not be completed (reference {reference})"),
-            );
-        }
-        Self::new(status, slug, title, e.to_string())
+        Self::new(status, slug, title, detail)
     }
 }
 
@@ -131,6 +140,9 @@ impl IntoResponse for Problem {
         let mut response = (status, [(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response();
         if let Some(challenge) = self.www_authenticate {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        if let Some(text) = self.log {
+            response.extensions_mut().insert(Logged { is_internal: true, text });
         }
         response
     }

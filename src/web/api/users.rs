@@ -6,8 +6,8 @@ use axum::Json;
 use chrono::Utc;
 
 use crate::directory::UserStatus;
+use crate::services::users;
 use crate::services::users::UserFilter;
-use crate::services::{admin, users};
 use crate::web::api::model::{NewUser, PasswordBody, UserListQuery, UserPage, UserPatch, UserView};
 use crate::web::api::{decode_cursor, limit, next_page, Caller, Problem};
 use crate::web::AppState;
@@ -48,7 +48,7 @@ pub async fn create_user(
     Json(body): Json<NewUser>,
 ) -> Result<(StatusCode, Json<UserView>), Problem> {
     let profile = body.profile();
-    let user = admin::create_user(&state.ctx, &actor, &body.username, profile, body.password, Utc::now()).await?;
+    let user = users::create_user(&state.ctx, &actor, &body.username, profile, body.password, Utc::now()).await?;
     let (user, groups) = users::get_user(&state.ctx, &user.username).await?;
     Ok((StatusCode::CREATED, Json(UserView::of(user, Some(groups)))))
 }
@@ -76,9 +76,9 @@ pub async fn update_user(
     Path(username): Path<String>,
     Json(body): Json<UserPatch>,
 ) -> Result<Json<UserView>, Problem> {
-    let mut profile = admin::find_user(&state.ctx, &username).await?.profile;
+    let mut profile = users::find_user(&state.ctx, &username).await?.profile;
     body.apply(&mut profile);
-    admin::update_user(&state.ctx, &actor, &username, profile, Utc::now()).await?;
+    users::update_user(&state.ctx, &actor, &username, profile, Utc::now()).await?;
     let (user, groups) = users::get_user(&state.ctx, &username).await?;
     Ok(Json(UserView::of(user, Some(groups))))
 }
@@ -92,7 +92,7 @@ pub async fn delete_user(
     Caller(actor): Caller,
     Path(username): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    admin::delete_user(&state.ctx, &actor, &username, Utc::now()).await?;
+    users::delete_user(&state.ctx, &actor, &username, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -105,7 +105,7 @@ pub async fn suspend_user(
     Caller(actor): Caller,
     Path(username): Path<String>,
 ) -> Result<Json<UserView>, Problem> {
-    admin::suspend_user(&state.ctx, &actor, &username, Utc::now()).await?;
+    users::suspend_user(&state.ctx, &actor, &username, Utc::now()).await?;
     let (user, groups) = users::get_user(&state.ctx, &username).await?;
     Ok(Json(UserView::of(user, Some(groups))))
 }
@@ -119,7 +119,7 @@ pub async fn activate_user(
     Caller(actor): Caller,
     Path(username): Path<String>,
 ) -> Result<Json<UserView>, Problem> {
-    admin::activate_user(&state.ctx, &actor, &username, Utc::now()).await?;
+    users::activate_user(&state.ctx, &actor, &username, Utc::now()).await?;
     let (user, groups) = users::get_user(&state.ctx, &username).await?;
     Ok(Json(UserView::of(user, Some(groups))))
 }

@@ -16,11 +16,16 @@ use crate::directory::attributes::AttributeChange;
 use crate::directory::{Application, AttributeMapping, AttributeSource, UserProperty};
 use crate::saml::metadata::MAX_SP_METADATA;
 use crate::saml::{DataEncryption, NameIdFormat, SigningMode};
-use crate::services::apps::{self as app_service, AppChange, AppDetails, MetadataSource};
-use crate::services::catalog::{self, CreateFromConnector};
-use crate::services::rotation::{self, Activation};
-use crate::services::users::{self, MAX_PAGE};
-use crate::services::{admin, attributes, idm, Error};
+use crate::services::apps as app_service;
+use crate::services::apps::change::AppChange;
+use crate::services::apps::create::CreateFromConnector;
+use crate::services::apps::create::MetadataSource;
+use crate::services::apps::view::AppDetails;
+use crate::services::catalog;
+use crate::services::certs::{self, Activation};
+use crate::services::groups;
+use crate::services::MAX_PAGE;
+use crate::services::{apps, idm, Error};
 use crate::web::console::{encode, parse_utc, render, Chrome, Console, Fields, Upload, UploadedFile};
 use crate::web::error::PageError;
 use crate::web::AppState;
@@ -81,7 +86,7 @@ async fn list(
 ) -> Result<Response, PageError> {
     let text = Some(q.q.trim()).filter(|t| !t.is_empty());
     let after = Some(q.after.as_str()).filter(|a| !a.is_empty());
-    let page = app_service::list_apps(&state.ctx, text, None, after, PAGE).await?;
+    let page = app_service::view::list_apps(&state.ctx, text, None, after, PAGE).await?;
     let next = page.next_after.map(|a| format!("/admin/apps?q={}&after={}", encode(&q.q), encode(&a)));
     let apps = page
         .items
@@ -114,7 +119,7 @@ async fn delete_many(State(state): State<AppState>, console: Console, f: Fields)
     }
     let now = Utc::now();
     for name in &names {
-        if let Err(e) = app_service::delete(&state.ctx, &console.actor(), name, now).await {
+        if let Err(e) = app_service::change::delete(&state.ctx, &console.actor(), name, now).await {
             return console.done(Err(e), "/admin/apps").await;
         }
     }
@@ -201,7 +206,7 @@ async fn create(State(state): State<AppState>, console: Console, upload: Upload)
                     return console.refuse(text, "/admin/apps/new").await;
                 }
             };
-            let created = app_service::create_from_metadata(
+            let created = app_service::create::create_from_metadata(
                 ctx,
                 &actor,
                 &name,
@@ -231,7 +236,7 @@ async fn create(State(state): State<AppState>, console: Console, upload: Upload)
                 sp_certificate_pem: certificate,
                 display_label: label.as_deref(),
             };
-            match app_service::create_from_connector(ctx, &actor, &request, now).await {
+            match app_service::create::create_from_connector(ctx, &actor, &request, now).await {
                 Ok(_) => Ok(()),
                 Err(e) => {
                     return console.done(Err(e), &format!("/admin/apps/new?connector={}", encode(&connector))).await
@@ -240,7 +245,7 @@ async fn create(State(state): State<AppState>, console: Console, upload: Upload)
         }
         "bookmark" => {
             let url = f.get("bookmark_url");
-            app_service::create_bookmark(ctx, &actor, &name, url, label.as_deref(), description.as_deref(), now)
+            app_service::create::create_bookmark(ctx, &actor, &name, url, label.as_deref(), description.as_deref(), now)
                 .await
                 .map(|_| ())
         }
@@ -445,7 +450,7 @@ async fn show(
     Path(name): Path<String>,
     Query(q): Query<TabQuery>,
 ) -> Result<Response, PageError> {
-    let d: AppDetails = app_service::details(&state.ctx, &name).await?;
+    let d: AppDetails = app_service::view::details(&state.ctx, &name).await?;
     let is_saml = d.app.is_saml();
     let tab = match q.tab.as_str() {
         "sso" if is_saml => "sso",
@@ -454,8 +459,7 @@ async fn show(
         _ => "general",
     };
     let now = Utc::now();
-    let all_certificates =
-        if tab == "sso" { rotation::list_certificates(&state.ctx, &name).await? } else { Vec::new() };
+    let all_certificates = if tab == "sso" { certs::list_certificates(&state.ctx, &name).await? } else { Vec::new() };
     let n_retired = all_certificates.iter().filter(|c| c.state.as_str() == "retired").count();
     let certificates: Vec<CertificateInfo> = all_certificates
         .iter()
@@ -490,11 +494,11 @@ async fn show(
                 constant,
                 is_enabled: a.is_enabled,
                 is_jit: a.is_jit,
-                description: attributes::describe(&a.source),
+                description: apps::change::describe(&a.source),
             }
         })
         .collect();
-    let all_groups = users::list_groups(&state.ctx, None, None, MAX_PAGE).await?.items;
+    let all_groups = groups::list_groups(&state.ctx, None, None, MAX_PAGE).await?.items;
     let other_groups = all_groups.into_iter().map(|g| g.name).filter(|g| !d.bound_groups.contains(g)).collect();
     let (mapping, imports) = if tab == "idm" && d.idm.as_ref().is_some_and(|i| i.is_active) {
         let mapping = idm::mapping(&state.ctx, &name)
@@ -594,8 +598,9 @@ async fn update(
     change: AppChange,
     tab: &str,
 ) -> Result<Response, PageError> {
-    let result =
-        app_service::update(&state.ctx, &console.actor(), name, &change, Utc::now()).await.map(|_| "Saved.".to_owned());
+    let result = app_service::change::update(&state.ctx, &console.actor(), name, &change, Utc::now())
+        .await
+        .map(|_| "Saved.".to_owned());
     console.done(result, &app_url(name, tab)).await
 }
 
@@ -678,12 +683,12 @@ async fn change_attributes(
     let result = match f.get("action") {
         "change" => {
             let change = AttributeChange { source: Some(source), is_enabled: Some(f.is_checked("enabled")) };
-            attributes::change_attribute(&state.ctx, &actor, &name, &attribute, &change, now)
+            apps::change::change_attribute(&state.ctx, &actor, &name, &attribute, &change, now)
                 .await
                 .map(|a| format!("Attribute {} saved.", a.name))
         }
         action @ ("add" | "remove") => {
-            let current = app_service::details(&state.ctx, &name).await?.app.sp.attributes;
+            let current = app_service::view::details(&state.ctx, &name).await?.app.sp.attributes;
             let mut list: Vec<AttributeMapping> = current.into_iter().filter(|a| a.name != attribute).collect();
             if action == "add" {
                 if attribute.is_empty() {
@@ -692,7 +697,7 @@ async fn change_attributes(
                 list.push(AttributeMapping::new(&attribute, source));
             }
             let change = AppChange { attributes: Some(list), ..AppChange::default() };
-            app_service::update(&state.ctx, &actor, &name, &change, now).await.map(|_| {
+            app_service::change::update(&state.ctx, &actor, &name, &change, now).await.map(|_| {
                 if action == "add" {
                     format!("Attribute {attribute} added.")
                 } else {
@@ -713,7 +718,7 @@ async fn change_groups(
 ) -> Result<Response, PageError> {
     let group = f.get("group");
     let is_bind = f.get("action") != "unbind";
-    let result = admin::change_binding(&state.ctx, &console.actor(), &name, group, is_bind, Utc::now())
+    let result = apps::change::change_binding(&state.ctx, &console.actor(), &name, group, is_bind, Utc::now())
         .await
         .map(|()| if is_bind { format!("Group {group} bound.") } else { format!("Group {group} unbound.") });
     console.done(result, &app_url(&name, "groups")).await
@@ -729,13 +734,14 @@ async fn change_activation(
 ) -> Result<Response, PageError> {
     let is_active = f.get("active") == "yes";
     let change = AppChange { is_active: Some(is_active), ..AppChange::default() };
-    let result = app_service::update(&state.ctx, &console.actor(), &name, &change, Utc::now()).await.map(|_| {
-        if is_active {
-            "SSO is active again.".to_owned()
-        } else {
-            "SSO is deactivated: sign-ins are refused.".to_owned()
-        }
-    });
+    let result =
+        app_service::change::update(&state.ctx, &console.actor(), &name, &change, Utc::now()).await.map(|_| {
+            if is_active {
+                "SSO is active again.".to_owned()
+            } else {
+                "SSO is deactivated: sign-ins are refused.".to_owned()
+            }
+        });
     console.done(result, &app_url(&name, "general")).await
 }
 
@@ -745,7 +751,7 @@ async fn rotate_certificate(
     Path(name): Path<String>,
     _f: Fields,
 ) -> Result<Response, PageError> {
-    let result = app_service::rotate_certificate(&state.ctx, &console.actor(), &name, Utc::now())
+    let result = certs::rotate(&state.ctx, &console.actor(), &name, Utc::now())
         .await
         .map(|_| "A new certificate signs from now on: give the SP the new metadata or certificate.".to_owned());
     console.done(result, &app_url(&name, "sso")).await
@@ -758,7 +764,7 @@ async fn stage_certificate(
     Path(name): Path<String>,
     _f: Fields,
 ) -> Result<Response, PageError> {
-    let result = rotation::stage(&state.ctx, &console.actor(), &name, Utc::now()).await.map(|cert| {
+    let result = certs::stage(&state.ctx, &console.actor(), &name, Utc::now()).await.map(|cert| {
         format!(
             "Next certificate {} staged: it is published in the metadata after the current one. Activate it once \
              the SP has loaded the new metadata.",
@@ -787,7 +793,7 @@ async fn activate_certificate(
             }
         },
     };
-    let result = rotation::activate(&state.ctx, &console.actor(), &name, at, Utc::now()).await.map(|a| match a {
+    let result = certs::activate(&state.ctx, &console.actor(), &name, at, Utc::now()).await.map(|a| match a {
         Activation::Activated { fingerprint } => format!(
             "Certificate {} signs from now on; the old one stays published as previous until you retire it.",
             short(&fingerprint)
@@ -806,7 +812,7 @@ async fn retire_certificate(
     Path(name): Path<String>,
     _f: Fields,
 ) -> Result<Response, PageError> {
-    let result = rotation::retire(&state.ctx, &console.actor(), &name, Utc::now())
+    let result = certs::retire(&state.ctx, &console.actor(), &name, Utc::now())
         .await
         .map(|fingerprint| format!("Previous certificate {} retired: it is no longer published.", short(&fingerprint)));
     console.done(result, &app_url(&name, "sso")).await
@@ -835,7 +841,7 @@ async fn save_encryption(
         encrypt_name_id: Some(f.is_checked("encrypt_name_id")),
         ..AppChange::default()
     };
-    let result = app_service::update(&state.ctx, &console.actor(), &name, &change, Utc::now())
+    let result = app_service::change::update(&state.ctx, &console.actor(), &name, &change, Utc::now())
         .await
         .map(|_| "Encryption settings saved.".to_owned());
     console.done(result, &back).await
@@ -852,21 +858,22 @@ async fn import_metadata(
 ) -> Result<Response, PageError> {
     let back = app_url(&name, "sso");
     // The import would create a missing application; this form only updates one.
-    app_service::details(&state.ctx, &name).await?;
+    app_service::view::details(&state.ctx, &name).await?;
     let xml = match metadata_text(&upload) {
         Ok(Some(xml)) => xml,
         Ok(None) => return console.refuse("Choose the SP's metadata file or paste its metadata.", &back).await,
         Err(text) => return console.refuse(&text, &back).await,
     };
-    let result =
-        app_service::import_metadata(&state.ctx, &console.actor(), &name, &xml, Utc::now()).await.map(|(app, _)| {
+    let result = app_service::create::import_metadata(&state.ctx, &console.actor(), &name, &xml, Utc::now()).await.map(
+        |(app, _)| {
             format!(
                 "SP metadata imported: entity ID {}, {} ACS URL{}.",
                 app.sp.entity_id,
                 app.sp.acs.len(),
                 if app.sp.acs.len() == 1 { "" } else { "s" }
             )
-        });
+        },
+    );
     match (result, upload.file("metadata_file")) {
         (Err(e), Some(file)) if !e.is_internal() => {
             console.refuse(&format!("{} was not imported: {e}.", file_label(file)), &back).await

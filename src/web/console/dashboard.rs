@@ -8,8 +8,7 @@ use axum::Router;
 use chrono::{Timelike, Utc};
 
 use crate::audit::EventFilter;
-use crate::services::dashboard::{self, Slot, Span};
-use crate::services::users;
+use crate::services::events::{self, Slot, Span};
 use crate::web::console::events::EventRow;
 use crate::web::console::{render, Chrome, Console};
 use crate::web::error::PageError;
@@ -74,8 +73,8 @@ async fn dashboard(
 ) -> Result<Response, PageError> {
     let span = if q.span == "14d" { Span::Fortnight } else { Span::Day };
     let now = Utc::now();
-    let slots = dashboard::activity(&state.ctx, span, now).await?;
-    let recent = users::list_events(&state.ctx, &EventFilter { limit: 8, ..EventFilter::default() }).await?;
+    let slots = events::activity(&state.ctx, span, now).await?;
+    let recent = events::page_events(&state.ctx, &EventFilter { limit: 8, ..EventFilter::default() }).await?;
     render(&DashboardPage {
         chrome: console.chrome("dashboard"),
         is_fortnight: span == Span::Fortnight,

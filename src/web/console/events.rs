@@ -7,7 +7,7 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::audit::{Event, EventFilter, EventName};
-use crate::services::users;
+use crate::services::events;
 use crate::web::console::{encode, parse_utc, render, Chrome, Console};
 use crate::web::error::PageError;
 use crate::web::AppState;
@@ -105,8 +105,8 @@ async fn list(
             None => error = Some(format!("{field}: {value:?} is not a date and time (YYYY-MM-DDTHH:MM, UTC).")),
         }
     }
-    filter.before = users::parse_event_key(&q.before);
-    let rows = if error.is_some() { Vec::new() } else { users::list_events(&state.ctx, &filter).await?.items };
+    filter.before = events::parse_event_key(&q.before);
+    let rows = if error.is_some() { Vec::new() } else { events::page_events(&state.ctx, &filter).await?.items };
     let older = (rows.len() == usize::try_from(PAGE).unwrap_or(usize::MAX))
         .then(|| rows.last())
         .flatten()

@@ -276,7 +276,7 @@ impl Chrome {
 }
 
 pub fn render(page: &impl Template) -> Result<Response, PageError> {
-    let html = page.render().map_err(|e| PageError::from(Error::Task(e.to_string())))?;
+    let html = page.render().map_err(PageError::from)?;
     Ok(Html(html).into_response())
 }
 
@@ -311,7 +311,7 @@ fn capitalize(text: &str) -> String {
 }
 
 pub(crate) fn session_error(e: tower_sessions::session::Error) -> PageError {
-    PageError::from(Error::Task(format!("session store: {e}")))
+    PageError::from(e)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, Utc};
 
-use crate::services::api_tokens::{self, Scope};
+use crate::services::tokens::{self, Scope};
 use crate::web::console::{render, segment, Chrome, Console, Fields};
 use crate::web::error::PageError;
 use crate::web::AppState;
@@ -54,7 +54,7 @@ async fn list_tokens(State(state): State<AppState>, console: Console) -> Result<
 async fn create_token(State(state): State<AppState>, console: Console, f: Fields) -> Result<Response, PageError> {
     let name = f.get("name").to_owned();
     let scope = if f.is_checked("read_only") { Scope::ReadOnly } else { Scope::Full };
-    match api_tokens::create(&state.ctx, &console.actor(), &name, scope, Utc::now()).await {
+    match tokens::create(&state.ctx, &console.actor(), &name, scope, Utc::now()).await {
         Ok(token) => page(&state, &console, Some(Created { name, scope: scope.as_str(), token })).await,
         Err(e) => console.done(Err(e), "/admin/tokens").await,
     }
@@ -66,14 +66,14 @@ async fn revoke_token(
     Path(name): Path<String>,
     _f: Fields,
 ) -> Result<Response, PageError> {
-    let result = api_tokens::revoke(&state.ctx, &console.actor(), &name, Utc::now())
+    let result = tokens::revoke(&state.ctx, &console.actor(), &name, Utc::now())
         .await
         .map(|()| format!("API token {name} revoked: the API refuses it from now on."));
     console.done(result, "/admin/tokens").await
 }
 
 async fn page(state: &AppState, console: &Console, created: Option<Created>) -> Result<Response, PageError> {
-    let tokens = api_tokens::list(&state.ctx)
+    let tokens = tokens::list(&state.ctx)
         .await?
         .into_iter()
         .map(|t| TokenRow {

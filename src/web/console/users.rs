@@ -9,8 +9,9 @@ use chrono::Utc;
 
 use crate::directory::user::Profile;
 use crate::directory::{User, UserStatus};
+use crate::services::groups;
 use crate::services::users::{self, UserFilter};
-use crate::services::{admin, Error};
+use crate::services::Error;
 use crate::web::console::{encode, render, segment, Chrome, Console, Fields};
 use crate::web::error::PageError;
 use crate::web::AppState;
@@ -139,7 +140,7 @@ fn profile_of(f: &Fields) -> Profile {
 async fn create_user(State(state): State<AppState>, console: Console, f: Fields) -> Result<Response, PageError> {
     let username = f.get("username").to_owned();
     let password = Some(f.raw("password").to_owned()).filter(|p| !p.is_empty());
-    let result = admin::create_user(&state.ctx, &console.actor(), &username, profile_of(&f), password, Utc::now())
+    let result = users::create_user(&state.ctx, &console.actor(), &username, profile_of(&f), password, Utc::now())
         .await
         .map(|u| format!("User {} created.", u.username));
     match result {
@@ -154,7 +155,7 @@ async fn show_user(
     Path(username): Path<String>,
 ) -> Result<Response, PageError> {
     let (user, groups) = users::get_user(&state.ctx, &username).await?;
-    let all = users::list_groups(&state.ctx, None, None, crate::services::users::MAX_PAGE).await?;
+    let all = groups::list_groups(&state.ctx, None, None, crate::services::MAX_PAGE).await?;
     let other_groups = all.items.into_iter().map(|g| g.name).filter(|g| !groups.contains(g)).collect();
     let p = &user.profile;
     let values = [
@@ -192,7 +193,7 @@ async fn update_user(
     Path(username): Path<String>,
     f: Fields,
 ) -> Result<Response, PageError> {
-    let result = admin::update_user(&state.ctx, &console.actor(), &username, profile_of(&f), Utc::now())
+    let result = users::update_user(&state.ctx, &console.actor(), &username, profile_of(&f), Utc::now())
         .await
         .map(|_| "Profile saved.".to_owned());
     console.done(result, &format!("/admin/users/{}", segment(&username))).await
@@ -206,10 +207,10 @@ async fn change_status(
 ) -> Result<Response, PageError> {
     let now = Utc::now();
     let result = match f.get("status") {
-        "suspended" => admin::suspend_user(&state.ctx, &console.actor(), &username, now)
+        "suspended" => users::suspend_user(&state.ctx, &console.actor(), &username, now)
             .await
             .map(|()| format!("{username} is suspended: sign-in and SSO are refused.")),
-        "active" => admin::activate_user(&state.ctx, &console.actor(), &username, now)
+        "active" => users::activate_user(&state.ctx, &console.actor(), &username, now)
             .await
             .map(|()| format!("{username} is active again.")),
         _ => {
@@ -241,7 +242,7 @@ async fn delete_user(
     if f.get("confirm") != username {
         return console.refuse("Type the username to confirm the deletion.", &back).await;
     }
-    match admin::delete_user(&state.ctx, &console.actor(), &username, Utc::now()).await {
+    match users::delete_user(&state.ctx, &console.actor(), &username, Utc::now()).await {
         Ok(()) => console.done(Ok(format!("User {username} deleted.")), "/admin/users").await,
         Err(e) => console.done(Err(e), &back).await,
     }
@@ -255,7 +256,7 @@ async fn change_user_group(
 ) -> Result<Response, PageError> {
     let group = f.get("group");
     let is_add = f.get("action") != "remove";
-    let result = admin::change_member(&state.ctx, &console.actor(), group, &username, is_add, Utc::now())
+    let result = groups::change_member(&state.ctx, &console.actor(), group, &username, is_add, Utc::now())
         .await
         .map(|()| if is_add { format!("Added to {group}.") } else { format!("Removed from {group}.") });
     console.done(result, &format!("/admin/users/{}", segment(&username))).await
@@ -268,14 +269,14 @@ async fn list_groups(
 ) -> Result<Response, PageError> {
     let text = Some(q.q.trim()).filter(|t| !t.is_empty());
     let after = Some(q.after.as_str()).filter(|a| !a.is_empty());
-    let page = users::list_groups(&state.ctx, text, after, PAGE).await?;
+    let page = groups::list_groups(&state.ctx, text, after, PAGE).await?;
     let next = page.next_after.map(|a| format!("/admin/groups?q={}&after={}", encode(&q.q), encode(&a)));
     render(&GroupsPage { chrome: console.chrome("groups"), q, groups: page.items, next })
 }
 
 async fn create_group(State(state): State<AppState>, console: Console, f: Fields) -> Result<Response, PageError> {
     let name = f.get("name").to_owned();
-    match admin::create_group(&state.ctx, &console.actor(), &name, Utc::now()).await {
+    match groups::create_group(&state.ctx, &console.actor(), &name, Utc::now()).await {
         Ok(g) => {
             console.done(Ok(format!("Group {} created.", g.name)), &format!("/admin/groups/{}", segment(&name))).await
         }
@@ -288,8 +289,8 @@ async fn show_group(
     console: Console,
     Path(name): Path<String>,
 ) -> Result<Response, PageError> {
-    let (group, apps) = users::get_group(&state.ctx, &name).await?;
-    let members = users::list_members(&state.ctx, &name, None, crate::services::users::MAX_PAGE).await?;
+    let (group, apps) = groups::get_group(&state.ctx, &name).await?;
+    let members = groups::list_members(&state.ctx, &name, None, crate::services::MAX_PAGE).await?;
     render(&GroupPage {
         chrome: console.chrome("groups"),
         path: format!("/admin/groups/{}", segment(&group.name)),
@@ -307,7 +308,7 @@ async fn rename_group(
     f: Fields,
 ) -> Result<Response, PageError> {
     let new_name = f.get("new_name").to_owned();
-    match admin::rename_group(&state.ctx, &console.actor(), &name, &new_name, Utc::now()).await {
+    match groups::rename_group(&state.ctx, &console.actor(), &name, &new_name, Utc::now()).await {
         Ok(()) => {
             console.done(Ok(format!("Renamed to {new_name}.")), &format!("/admin/groups/{}", segment(&new_name))).await
         }
@@ -325,7 +326,7 @@ async fn delete_group(
     if f.get("confirm") != name {
         return console.refuse("Type the group's name to confirm the deletion.", &back).await;
     }
-    match admin::delete_group(&state.ctx, &console.actor(), &name, Utc::now()).await {
+    match groups::delete_group(&state.ctx, &console.actor(), &name, Utc::now()).await {
         Ok(()) => console.done(Ok(format!("Group {name} deleted.")), "/admin/groups").await,
         Err(e) => console.done(Err(e), &back).await,
     }
@@ -340,7 +341,7 @@ async fn change_member(
     let username = f.get("username");
     let is_add = f.get("action") != "remove";
     let result: Result<String, Error> =
-        admin::change_member(&state.ctx, &console.actor(), &name, username, is_add, Utc::now()).await.map(|()| {
+        groups::change_member(&state.ctx, &console.actor(), &name, username, is_add, Utc::now()).await.map(|()| {
             if is_add {
                 format!("{username} added.")
             } else {

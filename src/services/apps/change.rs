@@ -1,52 +1,20 @@
-//! Applications as the admin API and console manage them: pages with search, everything about one application,
-//! creation that refuses an existing name, settings changes, deletion. Creation and import reuse `admin`,
-//! `sp_import` and `catalog`, so files, the CLI and the API register applications the same way.
+//! Changes to an existing application: its settings (`AppChange`), one attribute's source or switch, its group
+//! bindings, and its deletion. Each commits with its event; a binding change reaches the SPs that manage the
+//! group through provisioning jobs in the same transaction.
 
 use chrono::{DateTime, Utc};
 
 use crate::audit::{Actor, Event, EventName};
 use crate::directory::application::{check_http_url, check_settings, check_tile};
-use crate::directory::{check_name, AppKind, AppName, Application, AttributeMapping, Invalid, UserProperty};
-use crate::saml::keys::Certificate;
+use crate::directory::attributes::{self, AttributeChange};
+use crate::directory::Application;
+use crate::directory::{check_name, AttributeMapping, AttributeSource, Invalid, UserProperty};
+use crate::provisioning;
 use crate::saml::{NameIdFormat, SigningMode};
-use crate::services::catalog::{self, CreateFromConnector};
-use crate::services::users::{Page, MAX_PAGE};
-use crate::services::{admin, millis, published_certificates, sp_import, Ctx, Error};
+use crate::services::error::named;
+use crate::services::{millis, Ctx, Error};
 use crate::store::apps::{self, AppRecord};
-use crate::store::{events, idm};
-
-/// Everything about one application, for the API and the console's app page.
-#[derive(Debug)]
-pub struct AppDetails {
-    pub app: Application,
-    pub idp_url: String,
-    pub idp_entity_id: String,
-    pub metadata_url: String,
-    pub certificate_url: String,
-    pub bound_groups: Vec<String>,
-    /// The published certificates, current first.
-    pub certificates: Vec<Certificate>,
-    /// The SP's encryption certificates, from its metadata (the first one is used).
-    pub sp_encryption_certificates: Vec<Certificate>,
-    pub idm: Option<IdmState>,
-}
-
-/// The identity-management integration as shown: never its token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdmState {
-    pub base_url: String,
-    pub manage_groups: bool,
-    pub soft_delete: bool,
-    pub is_active: bool,
-}
-
-/// Where new SP metadata comes from.
-#[derive(Debug, Clone)]
-pub enum MetadataSource {
-    Xml(String),
-    /// An http(s) URL (file paths are for the CLI only).
-    Url(String),
-}
+use crate::store::{events, groups, idm};
 
 /// A change of settings: `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
@@ -92,131 +60,6 @@ impl AppChange {
             || self.data_encryption.is_some()
             || self.encrypt_name_id.is_some()
     }
-}
-
-pub async fn list_apps(
-    ctx: &Ctx,
-    text: Option<&str>,
-    kind: Option<AppKind>,
-    after: Option<&str>,
-    limit: u32,
-) -> Result<Page<Application>, Error> {
-    let limit = limit.clamp(1, MAX_PAGE);
-    let rows = apps::list_apps_page(&mut *ctx.db.conn().await?, text, kind, after, limit + 1).await?;
-    Ok(Page::of(rows, limit, |a| a.name.to_string()))
-}
-
-pub async fn details(ctx: &Ctx, name: &str) -> Result<AppDetails, Error> {
-    let mut conn = ctx.db.conn().await?;
-    let app = apps::find_app(&mut conn, name).await?.ok_or_else(|| Error::UnknownApp { name: name.to_owned() })?;
-    let certificates = if app.is_saml() { published_certificates(&mut conn, &app).await? } else { Vec::new() };
-    let sp_encryption_certificates = app
-        .sp
-        .encryption_certificates
-        .iter()
-        .map(|pem| Certificate::from_pem(pem.as_bytes()))
-        .collect::<Result<_, _>>()?;
-    let bound_groups = apps::list_bound_group_names(&mut conn, app.id).await?;
-    let idm = idm::find_integration(&mut conn, app.id).await?.map(|i| IdmState {
-        base_url: i.base_url,
-        manage_groups: i.manage_groups,
-        soft_delete: i.soft_delete,
-        is_active: i.is_active,
-    });
-    let idp_url = ctx.sso_url(app.name.as_str());
-    Ok(AppDetails {
-        idp_entity_id: ctx.idp_entity_id(&app),
-        metadata_url: format!("{idp_url}/metadata"),
-        certificate_url: format!("{idp_url}/certificate.pem"),
-        idp_url,
-        bound_groups,
-        certificates,
-        sp_encryption_certificates,
-        idm,
-        app,
-    })
-}
-
-/// Creates a SAML application from SP metadata and an optional settings file (TOML, as beside
-/// `sp-metadata/<app>.xml`), whose display label and description `label` and `description` replace when given;
-/// an existing name is a conflict.
-pub async fn create_from_metadata(
-    ctx: &Ctx,
-    actor: &Actor,
-    name: &str,
-    source: MetadataSource,
-    settings: Option<&str>,
-    (label, description): (Option<&str>, Option<&str>),
-    now: DateTime<Utc>,
-) -> Result<Application, Error> {
-    refuse_existing(ctx, name).await?;
-    let mut table: toml::Table = match settings {
-        Some(text) => text.parse().map_err(|e: toml::de::Error| Error::Settings { reason: e.message().to_owned() })?,
-        None => toml::Table::new(),
-    };
-    if let Some(label) = label {
-        table.insert("display_label".into(), label.into());
-    }
-    if let Some(text) = description {
-        table.insert("description".into(), text.into());
-    }
-    let settings = table.to_string();
-    let (xml, url) = match source {
-        MetadataSource::Xml(xml) => (xml, None),
-        MetadataSource::Url(url) => {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(Invalid::new("metadata URL", "must be an http(s) URL").into());
-            }
-            (sp_import::fetch_metadata(&url).await?, Some(url))
-        }
-    };
-    let (app, _) = admin::import_app_xml(ctx, actor, name, &xml, url.as_deref(), Some(&settings), now).await?;
-    Ok(app)
-}
-
-/// Creates or updates a SAML application from SP metadata text; true when it was created.
-pub async fn import_metadata(
-    ctx: &Ctx,
-    actor: &Actor,
-    name: &str,
-    xml: &str,
-    now: DateTime<Utc>,
-) -> Result<(Application, bool), Error> {
-    admin::import_app_xml(ctx, actor, name, xml, None, None, now).await
-}
-
-/// Creates an application from a catalog connector; an existing name is a conflict.
-pub async fn create_from_connector(
-    ctx: &Ctx,
-    actor: &Actor,
-    request: &CreateFromConnector<'_>,
-    now: DateTime<Utc>,
-) -> Result<catalog::Created, Error> {
-    refuse_existing(ctx, request.name).await?;
-    catalog::create_app(ctx, actor, request, now).await
-}
-
-/// Creates a bookmark application (a portal tile that opens `url`); an existing name is a conflict.
-pub async fn create_bookmark(
-    ctx: &Ctx,
-    actor: &Actor,
-    name: &str,
-    url: &str,
-    display_label: Option<&str>,
-    description: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<Application, Error> {
-    refuse_existing(ctx, name).await?;
-    let mut settings = toml::Table::new();
-    settings.insert("bookmark_url".into(), url.into());
-    if let Some(label) = display_label {
-        settings.insert("display_label".into(), label.into());
-    }
-    if let Some(text) = description {
-        settings.insert("description".into(), text.into());
-    }
-    let (app, _) = admin::upsert_bookmark(ctx, actor, name, &settings.to_string(), now).await?;
-    Ok(app)
 }
 
 /// Applies `change` and returns the application as it now is; the event lists the fields changed.
@@ -345,40 +188,85 @@ pub async fn delete(ctx: &Ctx, actor: &Actor, name: &str, now: DateTime<Utc>) ->
     Ok(())
 }
 
-/// The certificates an application publishes, current first; a bookmark has none (`NotSaml`).
-pub async fn certificates(ctx: &Ctx, name: &str) -> Result<Vec<Certificate>, Error> {
-    let mut conn = ctx.db.conn().await?;
-    let app = apps::find_app(&mut conn, name).await?.ok_or_else(|| Error::UnknownApp { name: name.to_owned() })?;
-    if !app.is_saml() {
-        return Err(Error::NotSaml { name: name.to_owned() });
-    }
-    let certificates = published_certificates(&mut conn, &app).await?;
-    if certificates.is_empty() {
-        return Err(Error::NoSigningKey { app: name.to_owned() });
-    }
-    Ok(certificates)
-}
-
-/// Replaces a SAML application's signing certificate (`admin::rotate_cert`); a bookmark has none to rotate.
-pub async fn rotate_certificate(
+/// Binds (`is_bind`) or unbinds a group.
+pub async fn change_binding(
     ctx: &Ctx,
     actor: &Actor,
-    name: &str,
+    app: &str,
+    group: &str,
+    is_bind: bool,
     now: DateTime<Utc>,
-) -> Result<Certificate, Error> {
-    let app = apps::find_app(&mut *ctx.db.conn().await?, name)
-        .await?
-        .ok_or_else(|| Error::UnknownApp { name: name.to_owned() })?;
-    if !app.is_saml() {
-        return Err(Error::NotSaml { name: name.to_owned() });
+) -> Result<(), Error> {
+    let mut tx = ctx.db.begin().await?;
+    let a = apps::find_app(&mut tx, app).await?.ok_or_else(|| Error::UnknownApp { name: app.to_owned() })?;
+    let g = groups::get_group_by_name(&mut tx, group).await.map_err(named("group", group))?;
+    let pair = format!("{group} to {app}");
+    let name = if is_bind {
+        apps::insert_binding(&mut tx, a.id, g.id).await.map_err(named("binding", &pair))?;
+        EventName::AdminAppBind
+    } else {
+        apps::delete_binding(&mut tx, a.id, g.id).await.map_err(named("binding", &pair))?;
+        EventName::AdminAppUnbind
+    };
+    if idm::find_integration(&mut tx, a.id).await?.is_some_and(|i| i.is_active) {
+        provisioning::enqueue_group_for_app(&mut tx, a.id, g.id, millis(now)).await?;
     }
-    admin::rotate_cert(ctx, actor, name, now).await
+    events::insert_event(&mut tx, &Event::new(now, name, actor).target(group).app(app)).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    ctx.worker.wake();
+    Ok(())
 }
 
-async fn refuse_existing(ctx: &Ctx, name: &str) -> Result<(), Error> {
-    AppName::parse(name)?;
-    if apps::find_app(&mut *ctx.db.conn().await?, name).await?.is_some() {
-        return Err(Error::Conflict { what: "application", name: name.to_owned() });
+/// Applies `change` to attribute `attribute` of application `app` and returns the attribute as it now is.
+pub async fn change_attribute(
+    ctx: &Ctx,
+    actor: &Actor,
+    app: &str,
+    attribute: &str,
+    change: &AttributeChange,
+    now: DateTime<Utc>,
+) -> Result<AttributeMapping, Error> {
+    let mut tx = ctx.db.begin().await?;
+    let current = apps::find_app(&mut tx, app).await?.ok_or_else(|| Error::UnknownApp { name: app.to_owned() })?;
+    if !current.is_saml() {
+        return Err(Error::NotSaml { name: app.to_owned() });
     }
-    Ok(())
+    let mut sp = current.sp.clone();
+    attributes::change(&mut sp.attributes, attribute, change)?;
+    check_settings(&sp)?;
+    let record = AppRecord {
+        display_label: &current.display_label,
+        description: &current.description,
+        show_in_portal: current.show_in_portal,
+        kind: current.kind,
+        bookmark_url: current.bookmark_url.as_deref(),
+        is_active: current.is_active,
+        sp: &sp,
+    };
+    apps::update_app(&mut tx, current.id, &record, millis(now)).await?;
+    let changed = sp.attributes.iter().find(|a| a.name == attribute).cloned();
+    let Some(changed) = changed else {
+        return Err(Error::NotFound { what: "attribute", name: attribute.to_owned() });
+    };
+    let detail = format!(
+        "attribute {attribute}: {} {}",
+        if changed.is_enabled { "on" } else { "off" },
+        describe(&changed.source)
+    );
+    events::insert_event(
+        &mut tx,
+        &Event::new(now, EventName::AdminAppUpdate, actor).target(app).app(app).detail(detail),
+    )
+    .await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    Ok(changed)
+}
+
+/// A short description of an attribute's source, for events and the CLI.
+pub fn describe(source: &AttributeSource) -> String {
+    match source {
+        AttributeSource::Property(p) => format!("property {}", p.as_str()),
+        AttributeSource::Constant(c) => format!("constant {c:?}"),
+        AttributeSource::Groups => "groups".to_owned(),
+    }
 }

@@ -1,4 +1,5 @@
-//! The signing-certificate lifecycle of an application: staged rotation without downtime and expiry warnings.
+//! The signing certificates of applications: generation (a key pair per application, created when missing),
+//! what an application publishes, staged rotation without downtime, and expiry warnings.
 //!
 //! A rotation has three steps. `stage` generates a `next` certificate, published in the metadata after the current
 //! one, so SPs that refresh (or cache) the metadata learn it before it signs anything. `activate` (now, or at a
@@ -15,8 +16,8 @@ use tracing::{info, warn};
 
 use crate::audit::{Actor, Event, EventName};
 use crate::directory::Application;
-use crate::saml::keys::{expiry_threshold, Certificate, EXPIRY_WARNING_DAYS};
-use crate::services::admin::generate_certificate;
+use crate::saml::keys::{expiry_threshold, Certificate, SigningKey, EXPIRY_WARNING_DAYS};
+use crate::services::keys::published_certificates;
 use crate::services::{millis, Ctx, Error};
 use crate::store::certs::{self, CertInfo, CertState};
 use crate::store::{apps, events, Conn};
@@ -266,6 +267,74 @@ pub async fn cert_views(conn: &mut Conn, app: &Application, now: DateTime<Utc>) 
         .collect())
 }
 
+/// Gives every SAML application a signing certificate (created at start-up when missing).
+pub async fn ensure_all_certificates(ctx: &Ctx, now: DateTime<Utc>) -> Result<(), Error> {
+    let listed = apps::list_apps(&mut *ctx.db.conn().await?).await?;
+    for app in listed.iter().filter(|a| a.is_saml()) {
+        // Replicas starting together take turns per application; the second finds the first one's certificate.
+        let mut tx = ctx.db.begin().await?;
+        if apps::lock_app(&mut tx, app.name.as_str()).await? {
+            ensure_certificate(ctx, &mut tx, app, now).await?;
+        }
+        tx.commit().await.map_err(crate::store::Error::from)?;
+    }
+    Ok(())
+}
+
+pub async fn ensure_certificate(
+    ctx: &Ctx,
+    conn: &mut Conn,
+    app: &Application,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let published = certs::list_published_certs(conn, app.id).await?;
+    if published.iter().any(|c| c.state == CertState::Current) {
+        return Ok(());
+    }
+    generate_certificate(ctx, conn, app, CertState::Current, now).await?;
+    Ok(())
+}
+
+/// Generates a key pair, writes the key file (0600) and records the certificate in `state`.
+async fn generate_certificate(
+    ctx: &Ctx,
+    conn: &mut Conn,
+    app: &Application,
+    state: CertState,
+    now: DateTime<Utc>,
+) -> Result<Certificate, Error> {
+    let cn = format!("{} ({})", app.name, host_of(&ctx.config.base_url));
+    let days = ctx.config.cert_validity_days;
+    let key = tokio::task::spawn_blocking(move || SigningKey::generate(&cn, now, days)).await??;
+    let cert_pem = key.cert.to_pem()?;
+    certs::write_key(
+        &ctx.config.certs_dir,
+        app.name.as_str(),
+        &key.cert.fingerprint,
+        &key.private_key_pem()?,
+        cert_pem.as_bytes(),
+    )?;
+    let validity = (millis(key.cert.not_before), millis(key.cert.not_after));
+    certs::insert_cert(conn, app.id, &key.cert.fingerprint, &cert_pem, validity, state, millis(now)).await?;
+    Ok(key.cert)
+}
+
+/// The certificates a SAML application publishes, current first; a bookmark has none (`NotSaml`).
+pub async fn certificates(ctx: &Ctx, name: &str) -> Result<Vec<Certificate>, Error> {
+    let mut conn = ctx.db.conn().await?;
+    let app = crate::services::apps::load_saml(&mut conn, name).await?;
+    let certificates = published_certificates(&mut conn, &app).await?;
+    if certificates.is_empty() {
+        return Err(Error::NoSigningKey { app: name.to_owned() });
+    }
+    Ok(certificates)
+}
+
+/// The certificates an application publishes, as PEM (current first): the `certificate.pem` download.
+pub async fn certificate_pem(ctx: &Ctx, name: &str) -> Result<String, Error> {
+    certificates(ctx, name).await?.iter().map(|c| Ok(c.to_pem()?)).collect()
+}
+
 /// Moves certificates one step: previous → retired, current → previous, next → current. Returns the new current.
 async fn activate_locked(conn: &mut Conn, app: &Application, list: &[CertInfo]) -> Result<String, Error> {
     let Some(next) = list.iter().find(|c| c.state == CertState::Next) else {
@@ -313,4 +382,8 @@ fn short(c: &CertInfo) -> &str {
 
 fn refused(app: &str, reason: String) -> Error {
     Error::Certificate { app: app.to_owned(), reason }
+}
+
+fn host_of(base_url: &str) -> String {
+    url::Url::parse(base_url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default()
 }

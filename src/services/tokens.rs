@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::audit::{Actor, Event, EventName};
 use crate::directory::check_name;
-use crate::services::admin::named;
+use crate::services::error::named;
 use crate::services::{millis, Ctx, Error};
 use crate::store::{api_tokens, events};
 

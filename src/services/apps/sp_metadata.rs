@@ -1,4 +1,5 @@
-//! Registering an application from SP metadata (a file, a URL or XML text) and an optional settings file.
+//! SP metadata and settings files: reading them (a file, a URL or XML text), checking a metadata signature, and
+//! merging them into an application's SSO settings.
 //!
 //! Importing never relaxes a requirement: once an application requires signed requests, a re-import whose
 //! metadata no longer says `AuthnRequestsSigned="true"` keeps requiring them (notes/saml-security.md).
@@ -7,8 +8,10 @@ use std::time::Duration as StdDuration;
 
 use crate::directory::application::{check_http_url, SpSettings};
 use crate::directory::{AttributeMapping, AttributeSource, UserProperty};
-use crate::saml::metadata::{parse_sp_metadata, SpMetadata, MAX_SP_METADATA};
+use crate::saml::keys::Certificate;
+use crate::saml::metadata::{parse_sp_metadata, verify_sp_metadata_signature, SpMetadata, MAX_SP_METADATA};
 use crate::saml::{NameIdFormat, SigningMode};
+use crate::services::error::FetchError;
 use crate::services::Error;
 
 /// The settings file beside `sp-metadata/<app>.xml`, or given to `sesame app import --settings`.
@@ -58,54 +61,50 @@ pub struct AttributeEntry {
 
 impl SettingsFile {
     pub fn parse(text: &str) -> Result<Self, Error> {
-        toml::from_str(text).map_err(|e| Error::Settings { reason: e.message().to_owned() })
+        toml::from_str(text).map_err(|source| Error::SettingsSyntax { source })
     }
 }
 
 /// Reads metadata from a URL (http or https) or a file path.
 pub async fn fetch_metadata(source: &str) -> Result<String, Error> {
     if source.starts_with("http://") || source.starts_with("https://") {
-        fetch_url(source).await.map_err(|reason| Error::Fetch { url: source.to_owned(), reason })
+        fetch_url(source).await.map_err(|e| Error::Fetch { url: source.to_owned(), source: e })
     } else {
-        let meta = tokio::fs::metadata(source)
-            .await
-            .map_err(|e| Error::Fetch { url: source.to_owned(), reason: e.to_string() })?;
+        let failed = |e: FetchError| Error::Fetch { url: source.to_owned(), source: e };
+        let meta = tokio::fs::metadata(source).await.map_err(|e| failed(e.into()))?;
         if meta.len() > MAX_SP_METADATA as u64 {
-            return Err(Error::Fetch { url: source.to_owned(), reason: "the file is too large".into() });
+            return Err(failed(FetchError::TooLarge { limit: MAX_SP_METADATA }));
         }
-        tokio::fs::read_to_string(source)
-            .await
-            .map_err(|e| Error::Fetch { url: source.to_owned(), reason: e.to_string() })
+        tokio::fs::read_to_string(source).await.map_err(|e| failed(e.into()))
     }
 }
 
 /// Fetches SP metadata over http(s) with timeouts and a size cap that holds while reading (a server that sends
 /// more than `MAX_SP_METADATA` bytes is cut off, whatever its Content-Length says). Metadata URLs are chosen by
 /// admins, so loopback and private addresses are allowed (an SP's metadata is often served on an internal host).
-pub async fn fetch_url(url: &str) -> Result<String, String> {
+pub async fn fetch_url(url: &str) -> Result<String, FetchError> {
     let client = reqwest::Client::builder()
         .connect_timeout(StdDuration::from_secs(5))
         .timeout(StdDuration::from_secs(20))
         .redirect(reqwest::redirect::Policy::limited(3))
         .user_agent(concat!("sesame/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let mut response = client.get(url).send().await.map_err(|e| e.to_string())?;
+        .build()?;
+    let mut response = client.get(url).send().await?;
     if !response.status().is_success() {
-        return Err(format!("HTTP status {}", response.status()));
+        return Err(FetchError::Status(response.status()));
     }
-    let too_large = || format!("the document is larger than {MAX_SP_METADATA} bytes");
+    let too_large = FetchError::TooLarge { limit: MAX_SP_METADATA };
     if response.content_length().is_some_and(|n| n > MAX_SP_METADATA as u64) {
-        return Err(too_large());
+        return Err(too_large);
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+    while let Some(chunk) = response.chunk().await? {
         if body.len() + chunk.len() > MAX_SP_METADATA {
-            return Err(too_large());
+            return Err(too_large);
         }
         body.extend_from_slice(&chunk);
     }
-    String::from_utf8(body).map_err(|_| "the document is not UTF-8".into())
+    String::from_utf8(body).map_err(|_| FetchError::NotUtf8)
 }
 
 /// Combines metadata, the settings file and (on re-import) the current settings into new settings.
@@ -202,6 +201,17 @@ pub fn parse_and_merge(
 ) -> Result<SpSettings, Error> {
     let metadata = parse_sp_metadata(xml)?;
     merge(&metadata, settings, current, metadata_url)
+}
+
+/// Parses metadata, after verifying its signature when the application has a metadata-signing certificate (then
+/// only the signed bytes are read). Also used by imports.
+pub fn checked_metadata(document: &str, sp: &SpSettings) -> Result<SpMetadata, Error> {
+    if sp.metadata_signing_certificate.is_empty() {
+        return Ok(parse_sp_metadata(document)?);
+    }
+    let cert = Certificate::from_pem(sp.metadata_signing_certificate.as_bytes())?;
+    let signed = verify_sp_metadata_signature(document, &cert).map_err(|source| Error::MetadataSignature { source })?;
+    Ok(parse_sp_metadata(&signed)?)
 }
 
 fn attribute(entry: &AttributeEntry) -> Result<AttributeMapping, Error> {

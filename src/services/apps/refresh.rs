@@ -16,8 +16,8 @@ use crate::audit::{Actor, Event, EventName};
 use crate::directory::application::SpSettings;
 use crate::directory::{AppId, Application};
 use crate::saml::keys::Certificate;
-use crate::saml::metadata::{next_refresh, parse_sp_metadata, verify_sp_metadata_signature, SpMetadata};
-use crate::services::sp_import::{self, SettingsFile};
+use crate::saml::metadata::{next_refresh, SpMetadata};
+use crate::services::apps::sp_metadata::{self, checked_metadata, SettingsFile};
 use crate::services::{millis, Ctx, Error};
 use crate::store::apps::{self, AppRecord};
 use crate::store::{events, metadata_sources};
@@ -130,7 +130,7 @@ async fn apply(
     let mut tx = ctx.db.begin().await?;
     apps::lock_app(&mut tx, name).await?;
     let app = apps::get_app(&mut tx, name).await?;
-    let sp = match sp_import::merge(metadata, &SettingsFile::default(), Some(&app.sp), None) {
+    let sp = match sp_metadata::merge(metadata, &SettingsFile::default(), Some(&app.sp), None) {
         Ok(sp) => sp,
         Err(e) => return Ok(Err(e.to_string())),
     };
@@ -166,7 +166,7 @@ async fn apply(
 
 /// Fetches and checks a document; `Err` is the reason to keep the last good copy.
 async fn fetch_and_check(app: &Application, url: &str, now: DateTime<Utc>) -> Result<(String, SpMetadata), String> {
-    let document = sp_import::fetch_url(url).await.map_err(|e| format!("fetching {url} failed: {e}"))?;
+    let document = sp_metadata::fetch_url(url).await.map_err(|e| format!("fetching {url} failed: {e}"))?;
     let metadata = checked_metadata(&document, &app.sp).map_err(|e| match e {
         Error::MetadataSignature { .. } => e.to_string(),
         _ => format!("the document is invalid: {e}"),
@@ -182,19 +182,6 @@ async fn fetch_and_check(app: &Application, url: &str, now: DateTime<Utc>) -> Re
     }
     Ok((document, metadata))
 }
-
-/// Parses metadata, after verifying its signature when the application has a metadata-signing certificate (then
-/// only the signed bytes are read). Also used by imports.
-pub fn checked_metadata(document: &str, sp: &SpSettings) -> Result<SpMetadata, Error> {
-    if sp.metadata_signing_certificate.is_empty() {
-        return Ok(parse_sp_metadata(document)?);
-    }
-    let cert = Certificate::from_pem(sp.metadata_signing_certificate.as_bytes())?;
-    let signed = verify_sp_metadata_signature(document, &cert)
-        .map_err(|e| Error::MetadataSignature { reason: e.to_string() })?;
-    Ok(parse_sp_metadata(&signed)?)
-}
-
 /// What changed between two settings, in words for the event log.
 pub fn differences(old: &SpSettings, new: &SpSettings) -> Vec<String> {
     let mut changes = Vec::new();

@@ -1,10 +1,31 @@
-//! What the console's dashboard shows: sign-ins and failures over time, counted from the audit log.
+//! The audit log as admins read it: filtered lists and pages of events, and the dashboard's counts of sign-ins
+//! and failures over time.
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
-use crate::audit::EventName;
-use crate::services::{Ctx, Error};
+use crate::audit::{Event, EventFilter, EventName};
+use crate::services::{Ctx, Error, Page, MAX_PAGE};
 use crate::store::events;
+
+/// Every event the filter selects, newest first (the CLI prints them all).
+pub async fn list_events(ctx: &Ctx, filter: &EventFilter) -> Result<Vec<Event>, Error> {
+    let mut conn = ctx.db.conn().await?;
+    Ok(events::list_events(&mut conn, filter).await?)
+}
+
+/// A page of events, newest first; the key of the next page is the last event's `at:id`.
+pub async fn page_events(ctx: &Ctx, filter: &EventFilter) -> Result<Page<Event>, Error> {
+    let limit = filter.limit.clamp(1, MAX_PAGE);
+    let filter = EventFilter { limit: limit + 1, ..filter.clone() };
+    let rows = events::list_events(&mut *ctx.db.conn().await?, &filter).await?;
+    Ok(Page::of(rows, limit, |e| format!("{}:{}", e.at.timestamp_millis(), e.id.unwrap_or_default())))
+}
+
+/// Parses an event page key made by `page_events`.
+pub fn parse_event_key(key: &str) -> Option<(DateTime<Utc>, i64)> {
+    let (at, id) = key.split_once(':')?;
+    Some((DateTime::from_timestamp_millis(at.parse().ok()?)?, id.parse().ok()?))
+}
 
 /// The period a chart covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +61,7 @@ pub async fn activity(ctx: &Ctx, span: Span, now: DateTime<Utc>) -> Result<Vec<S
         Span::Day => (Duration::hours(1), 24),
         Span::Fortnight => (Duration::days(1), 14),
     };
-    let current = now.duration_trunc(width).map_err(|e| Error::Task(e.to_string()))?;
+    let current = now.duration_trunc(width)?;
     let since = current - width * (n - 1);
     let mut slots: Vec<Slot> = (0..n).map(|i| Slot { start: since + width * i, ..Slot::default() }).collect();
     let counts =
