@@ -16,9 +16,9 @@ use tracing::{info, warn};
 
 use crate::audit::{Actor, Event, EventName};
 use crate::catalog::Catalog;
-use crate::directory::Application;
-use crate::directory::{AppId, Group, GroupId, User, UserId};
-use crate::provisioning::scim::mapping::UserMapping;
+use crate::directory::{AppId, Application, Group, GroupId, User, UserId};
+use crate::mapping::UserMapping;
+use crate::provisioning::job::JobError;
 use crate::provisioning::scim::{check_base_url, http_client, ScimProvisioner};
 use crate::provisioning::{import, reconcile, user_mapping, ProvisionError, Provisioner};
 use crate::secret::SecretKey;
@@ -31,17 +31,6 @@ const MAX_ATTEMPTS: i64 = 12;
 /// The default lease of a claimed job (`provisioning_lease_secs`).
 const LEASE: Duration = Duration::from_secs(120);
 const BACKOFF_CAP: Duration = Duration::from_secs(30 * 60);
-
-/// A failure of one job, with whether to try again.
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    #[error(transparent)]
-    Sp(#[from] ProvisionError),
-    #[error(transparent)]
-    Store(#[from] crate::store::Error),
-    #[error("the integration cannot be used: {0}")]
-    Config(String),
-}
 
 /// Provisioners by application, with what they were built from and when.
 type ProvisionerCache = HashMap<AppId, CachedProvisioner>;
