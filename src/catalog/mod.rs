@@ -13,7 +13,7 @@ pub mod template;
 use std::collections::BTreeMap;
 
 use crate::catalog::scim::{SameSource, Scim, ScimAttribute};
-use crate::catalog::template::{PlaceholderKind, Template};
+use crate::catalog::template::{Placeholder, Template};
 use crate::directory::application::{check_settings, ConnectorRef, SpSettings};
 use crate::directory::{Application, AttributeMapping, AttributeSource, UserProperty};
 use crate::mapping::{ScimSource, UserMapping};
@@ -119,17 +119,6 @@ pub struct Connector {
     pub placeholders: Vec<Placeholder>,
     pub sso: Sso,
     pub scim: Scim,
-}
-
-/// A value the admin fills in.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Placeholder {
-    pub name: String,
-    pub label: String,
-    pub kind: PlaceholderKind,
-    pub example: String,
-    /// Where the placeholder comes from: the article's section, or why it was added.
-    pub source: String,
 }
 
 /// The SAML side of a connector.

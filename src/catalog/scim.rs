@@ -6,8 +6,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::catalog::template::Template;
-use crate::catalog::Placeholder;
+use crate::catalog::template::{Placeholder, Template};
 use crate::directory::{User, UserProperty};
 use crate::mapping::{is_supported_path, set_path, MappedUser, MappingEntry, ScimSource, UserMapping, GROUP_SCHEMA};
 

@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use tracing::info;
 
 use crate::audit::{Actor, Event, EventName};
-use crate::catalog::{Connector, Placeholder};
+use crate::catalog::template::Placeholder;
+use crate::catalog::Connector;
 use crate::directory::{check_name, AppKind, AppName, Application};
 use crate::saml::keys::Certificate;
 use crate::services::admin::{ensure_certificate, named};
