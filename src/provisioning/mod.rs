@@ -172,6 +172,11 @@ pub async fn enqueue_group_for_app(
     jobs::enqueue_members(conn, app, group, now_ms).await
 }
 
+/// Enqueues the first step of background import `import` (a row of `store::imports`); each step enqueues the next.
+pub async fn enqueue_import(conn: &mut Conn, app: AppId, import: i64, now_ms: i64) -> Result<(), crate::store::Error> {
+    jobs::enqueue(conn, app, JobKind::Import, import, now_ms).await
+}
+
 /// Enqueues a full comparison of the app with its SP (activation, the periodic reconciliation).
 pub async fn enqueue_reconcile(conn: &mut Conn, app: AppId, now_ms: i64) -> Result<(), crate::store::Error> {
     jobs::enqueue(conn, app, JobKind::Reconcile, 0, now_ms).await

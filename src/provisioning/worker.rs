@@ -5,6 +5,9 @@
 //! The group rules follow the seeds: empty groups are not created, a same-named SP group is taken over, renames
 //! propagate, an unbound group is left as it is in the SP, a deleted group is deleted, and users who lose their last
 //! bound group are deactivated (deleted users are deleted, or deactivated where the integration soft-deletes).
+//!
+//! It is the top of provisioning: it runs the job modules (`reconcile`, `import`) and owns the provisioners they
+//! use; none of them knows it. Services hold a `Worker` only to wake it and to pass it to `remote`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -8,7 +8,7 @@ use crate::audit::{Actor, Event, EventName};
 use crate::catalog::Catalog;
 use crate::directory::Application;
 use crate::provisioning::remote::{self, Connection};
-use crate::provisioning::{enqueue_reconcile, RemoteUser};
+use crate::provisioning::{enqueue_import, enqueue_reconcile, RemoteUser};
 use crate::services::{millis, record, Ctx, Error};
 use crate::store::idm::{self, Integration};
 use crate::store::imports::{self, Import};
@@ -294,7 +294,7 @@ pub async fn start_import(
     let (integration, _) = provisioner_for(ctx, app_name).await?;
     let mut tx = ctx.db.begin().await?;
     let id = imports::insert_import(&mut tx, integration.app, selected, &actor.label(), millis(now)).await?;
-    crate::store::jobs::enqueue(&mut tx, integration.app, crate::store::jobs::JobKind::Import, id, millis(now)).await?;
+    enqueue_import(&mut tx, integration.app, id, millis(now)).await?;
     tx.commit().await.map_err(crate::store::Error::from)?;
     ctx.worker.wake();
     Ok(id)
