@@ -25,7 +25,7 @@ use sesame::audit::Actor;
 use sesame::config::Config;
 use sesame::directory::user::Profile;
 use sesame::directory::{User, UserId, UserStatus};
-use sesame::provisioning::scim::mapping::UserMapping;
+use sesame::mapping::UserMapping;
 use sesame::services::idm;
 use sesame::services::{apps, groups, users};
 use tokio::sync::watch;

@@ -1,14 +1,15 @@
 //! sesame: a SAML 2.0 identity provider in one binary.
 //!
-//! Modules in reading order: the pure core (`saml`, `directory`, `audit`), the connector catalog (`catalog`),
-//! storage (`store`), the use cases (`services`), and the edges (`web`, `cli`). ARCHITECTURE.md has the map and
-//! its invariants.
+//! Modules in reading order: the pure core (`saml`, `directory`, `mapping`, `audit`), the connector catalog
+//! (`catalog`), storage (`store`), provisioning (`provisioning`), the use cases (`services`), and the edges (`web`,
+//! `cli`). ARCHITECTURE.md has the map and its invariants.
 
 pub mod audit;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod directory;
+pub mod mapping;
 pub mod provisioning;
 pub mod saml;
 pub mod secret;

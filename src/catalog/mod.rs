@@ -3,20 +3,22 @@
 //! SP's SCIM side as data for the provisioning module.
 //!
 //! Architecture Invariant: this module is pure. It parses the embedded files, checks and substitutes placeholder
-//! values and builds `directory` settings; it does no IO, and a placeholder without a value never yields a URL.
+//! values and builds `directory` settings and `mapping` tables; it does no IO, and a placeholder without a value
+//! never yields a URL. It knows nothing of provisioning, the store or HTTP: it may use `mapping`, `directory` and
+//! `saml` value types only.
 
 pub mod scim;
 pub mod template;
 
 use std::collections::BTreeMap;
 
+use crate::catalog::scim::{SameSource, Scim, ScimAttribute};
+use crate::catalog::template::{Placeholder, Template};
 use crate::directory::application::{check_settings, ConnectorRef, SpSettings};
-use crate::directory::{AttributeMapping, AttributeSource, UserProperty};
+use crate::directory::{Application, AttributeMapping, AttributeSource, UserProperty};
+use crate::mapping::{ScimSource, UserMapping};
 use crate::saml::authn_request::{AcsEndpoint, HTTP_POST};
 use crate::saml::{NameIdFormat, SigningMode};
-
-use self::scim::{SameSource, Scim, ScimAttribute, ScimSource};
-use self::template::{PlaceholderKind, Template};
 
 /// The connectors shipped in the binary: `catalog/<id>.toml`, one per SP.
 const EMBEDDED: [(&str, &str); 5] = [
@@ -81,6 +83,18 @@ impl Catalog {
         self.connectors.iter().find(|c| c.id == id).ok_or_else(|| Error::UnknownConnector { id: id.to_owned() })
     }
 
+    /// The SCIM side of the connector an application was created from, if any.
+    pub fn connector_scim(&self, app: &Application) -> Option<&Scim> {
+        let id = &app.sp.connector.as_ref()?.id;
+        self.get(id).ok().map(|c| &c.scim)
+    }
+
+    /// The attributes the application's users carry to its SP: its connector's table, or the default one (before
+    /// the entries an admin excluded).
+    pub fn user_mapping(&self, app: &Application) -> UserMapping {
+        self.connector_scim(app).map_or_else(UserMapping::default, Scim::user_mapping)
+    }
+
     /// Connectors whose id, name or description contains every word of `query` (case-insensitive), as the
     /// "+ Add New Application" search box and `sesame catalog list QUERY` use it. An empty query matches all.
     pub fn search(&self, query: &str) -> Vec<&Connector> {
@@ -105,17 +119,6 @@ pub struct Connector {
     pub placeholders: Vec<Placeholder>,
     pub sso: Sso,
     pub scim: Scim,
-}
-
-/// A value the admin fills in.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Placeholder {
-    pub name: String,
-    pub label: String,
-    pub kind: PlaceholderKind,
-    pub example: String,
-    /// Where the placeholder comes from: the article's section, or why it was added.
-    pub source: String,
 }
 
 /// The SAML side of a connector.

@@ -1,16 +1,14 @@
-//! The SCIM side of a connector as plain data (base URL template, user and group mappings, what the SP supports),
-//! and the pure mapping from a directory user to the SCIM 2.0 attributes its table lists. No HTTP: the
-//! provisioning module sends what this produces.
+//! The SCIM side of a connector as plain data (base URL template, user and group tables, what the SP supports), and
+//! what its tables produce for a user or a group, built with the mapping engine (`crate::mapping`).
+//!
+//! Architecture Invariant: no HTTP and no knowledge of provisioning: `provisioning` reads these tables (through
+//! `Scim::user_mapping`) and sends what they produce.
 
 use serde_json::{json, Map, Value};
 
-use crate::catalog::template::Template;
-use crate::catalog::Placeholder;
+use crate::catalog::template::{Placeholder, Template};
 use crate::directory::{User, UserProperty};
-pub use crate::provisioning::scim::mapping::{
-    attribute_paths, values_by_path, MappedUser, ScimSource, ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA,
-};
-use crate::provisioning::scim::mapping::{is_supported_path, set_path, MappingEntry, UserMapping};
+use crate::mapping::{is_supported_path, set_path, MappedUser, MappingEntry, ScimSource, UserMapping, GROUP_SCHEMA};
 
 /// What a connector says about provisioning.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -100,6 +100,17 @@ impl PlaceholderKind {
     }
 }
 
+/// A value the admin fills in.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Placeholder {
+    pub name: String,
+    pub label: String,
+    pub kind: PlaceholderKind,
+    pub example: String,
+    /// Where the placeholder comes from: the article's section, or why it was added.
+    pub source: String,
+}
+
 /// RFC 1123 label: 1 to 63 letters, digits and hyphens, not starting or ending with a hyphen.
 fn is_dns_label(label: &str) -> bool {
     !label.is_empty()

@@ -1,13 +1,14 @@
 //! Importing an SP's accounts into the directory (the seeds' "Importing Users"): inline for a few, or in the
 //! background for many, as a job that lists the SP once and then imports in batches, recording progress after each
 //! batch in the same transaction as the users it created, so a restart resumes where it stopped.
+//!
+//! It knows the store and the `Provisioner` interface, not the worker that schedules its steps.
 
 use chrono::{DateTime, Utc};
 
 use crate::audit::{Actor, Event, EventName};
 use crate::directory::user::{check_user, Profile};
-use crate::provisioning::reconcile::list_all_users;
-use crate::provisioning::worker::JobError;
+use crate::provisioning::job::{list_all_users, JobError};
 use crate::provisioning::{Provisioner, RemoteUser};
 use crate::store::imports::{self, Account};
 use crate::store::{events, users, Conn, Db};

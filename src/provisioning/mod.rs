@@ -1,14 +1,21 @@
 //! Provisioning: keeping service providers' accounts and groups in step with the directory.
 //!
-//! `Provisioner` is the interface a kind of SP integration implements; SCIM 2.0 (`scim`) is the first. Directory
-//! changes enqueue jobs (`store::jobs`) in their own transaction; `worker` delivers them with retries and records
-//! an event for every attempt; `reconcile` repairs drift.
+//! `Provisioner` is the interface a kind of SP integration implements; SCIM 2.0 (`scim`) is the first, sending what
+//! the mapping engine (`crate::mapping`) builds from the connector's table (`catalog`). Directory changes enqueue jobs
+//! (`store::jobs`) in their own transaction; `worker` delivers them with retries and records an event for every
+//! attempt; `reconcile` repairs drift; `import` brings an SP's accounts into the directory; `job` holds what those
+//! share. This file holds the plain types and the interface every part uses, and imports none of its parts.
 //!
-//! Architecture Invariant: nothing here is called from a request handler except `enqueue_*`, which only writes
-//! job rows; the SCIM token is used only in the Authorization header and never logged or recorded.
+//! Architecture Invariant: services reach provisioning only through `enqueue_*`, which only writes job rows, and
+//! `remote` (probing an endpoint, listing and importing an SP's accounts for an admin); they see its plain data
+//! types, never its parts. It knows nothing of `web`, `services`, templates or SAML.
+//!
+//! Architecture Invariant: the SCIM token is used only in the Authorization header and never logged or recorded.
 
 pub mod import;
+pub mod job;
 pub mod reconcile;
+pub mod remote;
 pub mod scim;
 pub mod worker;
 
@@ -16,10 +23,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::catalog::scim::Scim;
 use crate::catalog::Catalog;
 use crate::directory::{AppId, Application, GroupId, User, UserId};
-use crate::provisioning::scim::mapping::UserMapping;
+use crate::mapping::UserMapping;
 use crate::store::idm::Integration;
 use crate::store::jobs::{self, JobKind};
 use crate::store::{idm, Conn};
@@ -117,17 +123,10 @@ pub trait Provisioner: Send + Sync {
     async fn delete_group(&self, id: &str) -> Result<(), ProvisionError>;
 }
 
-/// The SCIM side of the connector an application was created from, if any.
-pub fn connector_scim<'a>(catalog: &'a Catalog, app: &Application) -> Option<&'a Scim> {
-    let id = &app.sp.connector.as_ref()?.id;
-    catalog.get(id).ok().map(|c| &c.scim)
-}
-
 /// The attributes sent for an application's users: its connector's table (or the default one), without the
 /// optional entries the admin excluded.
 pub fn user_mapping(catalog: &Catalog, app: &Application, integration: &Integration) -> UserMapping {
-    let full = connector_scim(catalog, app).map_or_else(UserMapping::default, Scim::user_mapping);
-    full.without(&integration.excluded_attributes)
+    catalog.user_mapping(app).without(&integration.excluded_attributes)
 }
 
 /// Enqueues what a change of `user` (properties, status, deletion) needs: a user job per integrated app.
@@ -171,6 +170,11 @@ pub async fn enqueue_group_for_app(
 ) -> Result<(), crate::store::Error> {
     jobs::enqueue(conn, app, JobKind::Group, group.0, now_ms).await?;
     jobs::enqueue_members(conn, app, group, now_ms).await
+}
+
+/// Enqueues the first step of background import `import` (a row of `store::imports`); each step enqueues the next.
+pub async fn enqueue_import(conn: &mut Conn, app: AppId, import: i64, now_ms: i64) -> Result<(), crate::store::Error> {
+    jobs::enqueue(conn, app, JobKind::Import, import, now_ms).await
 }
 
 /// Enqueues a full comparison of the app with its SP (activation, the periodic reconciliation).

@@ -1,21 +1,19 @@
 //! Reconciliation: compares an application's SP with the directory and enqueues a job for every difference, so
 //! changes made in the SP behind our back (an account deleted, deactivated or edited, a group's members changed)
 //! are repaired by the ordinary, idempotent jobs. One job per application runs at a time, on one replica.
+//!
+//! It enqueues repairs and never delivers them: it knows the store and the `Provisioner` interface, not the worker.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::Utc;
 
 use crate::directory::{User, UserId};
-
-use crate::provisioning::worker::JobError;
-use crate::provisioning::{Provisioner, RemoteUser};
+use crate::provisioning::job::{list_all_users, JobError};
+use crate::provisioning::Provisioner;
 use crate::store::idm::{self, Integration};
 use crate::store::jobs::{self, JobKind};
 use crate::store::{users, Db};
-
-/// Page size for listing the SP's users (RFC 7644 §3.4.2.4).
-const PAGE: usize = 100;
 
 pub async fn run(db: &Db, integration: &Integration, sp: &dyn Provisioner) -> Result<(), JobError> {
     let app = integration.app;
@@ -89,21 +87,4 @@ pub async fn run(db: &Db, integration: &Integration, sp: &dyn Provisioner) -> Re
         }
     }
     Ok(())
-}
-
-/// Every user the SP holds, by SP id.
-pub async fn list_all_users(sp: &dyn Provisioner) -> Result<HashMap<String, RemoteUser>, JobError> {
-    let mut all = HashMap::new();
-    let mut start = 1;
-    loop {
-        let page = sp.list_users(start, PAGE).await?;
-        let n = page.items.len();
-        for user in page.items {
-            all.insert(user.id.clone(), user);
-        }
-        start += n;
-        if n == 0 || start > page.total {
-            return Ok(all);
-        }
-    }
 }

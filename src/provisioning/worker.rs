@@ -5,6 +5,9 @@
 //! The group rules follow the seeds: empty groups are not created, a same-named SP group is taken over, renames
 //! propagate, an unbound group is left as it is in the SP, a deleted group is deleted, and users who lose their last
 //! bound group are deactivated (deleted users are deleted, or deactivated where the integration soft-deletes).
+//!
+//! It is the top of provisioning: it runs the job modules (`reconcile`, `import`) and owns the provisioners they
+//! use; none of them knows it. Services hold a `Worker` only to wake it and to pass it to `remote`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,9 +19,9 @@ use tracing::{info, warn};
 
 use crate::audit::{Actor, Event, EventName};
 use crate::catalog::Catalog;
-use crate::directory::Application;
-use crate::directory::{AppId, Group, GroupId, User, UserId};
-use crate::provisioning::scim::mapping::UserMapping;
+use crate::directory::{AppId, Application, Group, GroupId, User, UserId};
+use crate::mapping::UserMapping;
+use crate::provisioning::job::JobError;
 use crate::provisioning::scim::{check_base_url, http_client, ScimProvisioner};
 use crate::provisioning::{import, reconcile, user_mapping, ProvisionError, Provisioner};
 use crate::secret::SecretKey;
@@ -31,17 +34,6 @@ const MAX_ATTEMPTS: i64 = 12;
 /// The default lease of a claimed job (`provisioning_lease_secs`).
 const LEASE: Duration = Duration::from_secs(120);
 const BACKOFF_CAP: Duration = Duration::from_secs(30 * 60);
-
-/// A failure of one job, with whether to try again.
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    #[error(transparent)]
-    Sp(#[from] ProvisionError),
-    #[error(transparent)]
-    Store(#[from] crate::store::Error),
-    #[error("the integration cannot be used: {0}")]
-    Config(String),
-}
 
 /// Provisioners by application, with what they were built from and when.
 type ProvisionerCache = HashMap<AppId, CachedProvisioner>;

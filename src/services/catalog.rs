@@ -1,7 +1,8 @@
 //! The connector catalog as admins browse it: search, and each connector as the CLI and API show it. Creating an
 //! application from a connector is `apps::create`.
 
-use crate::catalog::{Connector, Placeholder};
+use crate::catalog::template::Placeholder;
+use crate::catalog::Connector;
 use crate::services::Ctx;
 
 /// What `sesame catalog list --json` prints per connector (and what the API will return): stable snake_case keys.

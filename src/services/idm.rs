@@ -5,17 +5,13 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::audit::{Actor, Event, EventName};
-use crate::catalog::scim::Scim;
 use crate::catalog::Catalog;
 use crate::directory::Application;
-use crate::provisioning::import::import_account;
-use crate::provisioning::reconcile::list_all_users;
-use crate::provisioning::scim::mapping::UserMapping;
-use crate::provisioning::scim::{check_base_url, ScimProvisioner};
-use crate::provisioning::{connector_scim, enqueue_reconcile, user_mapping, Provisioner, RemoteUser};
+use crate::provisioning::remote::{self, Connection};
+use crate::provisioning::{enqueue_import, enqueue_reconcile, RemoteUser};
 use crate::services::{millis, record, Ctx, Error};
 use crate::store::idm::{self, Integration};
-use crate::store::imports::{self, Account, Import};
+use crate::store::imports::{self, Import};
 use crate::store::{apps, events, users};
 
 /// What an admin asks for when activating.
@@ -56,7 +52,7 @@ pub async fn activate(
     let current = idm::find_integration(&mut conn, app.id).await?;
     drop(conn);
     let fail = |reason: String| Error::Idm { app: app_name.to_owned(), reason };
-    let connector = connector_scim(&ctx.catalog, &app);
+    let connector = ctx.catalog.connector_scim(&app);
     if a.manage_groups && connector.is_some_and(|c| !c.groups_supported) {
         return Err(fail("this service provider does not support groups over SCIM; activate without them".into()));
     }
@@ -64,8 +60,7 @@ pub async fn activate(
         Some(url) => url.trim().to_owned(),
         None => connector_base_url(&ctx.catalog, &app, &a.values).map_err(fail)?,
     };
-    let base_url = check_base_url(&base_url, ctx.config.scim_allow_private_targets).map_err(fail)?;
-    let base_url = base_url.as_str().trim_end_matches('/').to_owned();
+    let base_url = remote::check_base_url(&base_url, ctx.config.scim_allow_private_targets).map_err(fail)?;
     if a.token.expose_secret().trim().is_empty() {
         return Err(fail("the token is empty".into()));
     }
@@ -94,10 +89,8 @@ pub async fn activate(
         excluded_attributes: current.map(|c| c.excluded_attributes).unwrap_or_default(),
     };
 
-    let mapping = user_mapping(&ctx.catalog, &app, &integration);
-    let sp = ScimProvisioner::new(ctx.worker.http(), &base_url, a.token.clone(), mapping);
     let event = Event::new(now, event_name, actor).app(app_name).target(&base_url);
-    if let Err(e) = sp.verify().await {
+    if let Err(e) = remote::probe(&ctx.worker, &ctx.catalog, &app, &integration, a.token.clone()).await {
         record(ctx, event.failed(e.to_string())).await?;
         return Err(fail(format!("the SCIM service did not accept the connection: {e}")));
     }
@@ -116,7 +109,7 @@ pub async fn activate(
 
 /// The connector's SCIM Base URL for an application, with every placeholder filled and checked.
 fn connector_base_url(catalog: &Catalog, app: &Application, given: &[(String, String)]) -> Result<String, String> {
-    let (Some(from), Some(scim)) = (&app.sp.connector, connector_scim(catalog, app)) else {
+    let (Some(from), Some(scim)) = (&app.sp.connector, catalog.connector_scim(app)) else {
         return Err("give the SCIM Base URL (the application is not from a catalog connector)".into());
     };
     let Some(template) = &scim.base_url else {
@@ -152,7 +145,7 @@ pub async fn mapping(ctx: &Ctx, app_name: &str) -> Result<Vec<MappingRow>, Error
     let app =
         apps::find_app(&mut conn, app_name).await?.ok_or_else(|| Error::UnknownApp { name: app_name.to_owned() })?;
     let excluded = idm::find_integration(&mut conn, app.id).await?.map(|i| i.excluded_attributes).unwrap_or_default();
-    let full = connector_scim(&ctx.catalog, &app).map_or_else(UserMapping::default, Scim::user_mapping);
+    let full = ctx.catalog.user_mapping(&app);
     Ok(full
         .entries
         .into_iter()
@@ -247,9 +240,7 @@ pub struct ImportCandidate {
 /// Lists every account of the SP (all pages), marking those the directory has as `imported`.
 pub async fn list_import_candidates(ctx: &Ctx, app_name: &str) -> Result<Vec<ImportCandidate>, Error> {
     let (_, sp) = provisioner_for(ctx, app_name).await?;
-    let remote = list_all_users(sp.as_ref())
-        .await
-        .map_err(|e| Error::Idm { app: app_name.to_owned(), reason: e.to_string() })?;
+    let remote = sp.list_users().await.map_err(|e| Error::Idm { app: app_name.to_owned(), reason: e.to_string() })?;
     let mut conn = ctx.db.conn().await?;
     let mut out = Vec::new();
     let mut sorted: Vec<RemoteUser> = remote.into_values().collect();
@@ -280,7 +271,7 @@ pub async fn import_users(
             continue;
         }
         let mut tx = ctx.db.begin().await?;
-        match import_account(&mut tx, &Account::from(&c.user), actor, app_name, now).await? {
+        match remote::import_account(&mut tx, &c.user, actor, app_name, now).await? {
             Ok(()) => {
                 tx.commit().await.map_err(crate::store::Error::from)?;
                 imported.push(c.user.user_name);
@@ -303,7 +294,7 @@ pub async fn start_import(
     let (integration, _) = provisioner_for(ctx, app_name).await?;
     let mut tx = ctx.db.begin().await?;
     let id = imports::insert_import(&mut tx, integration.app, selected, &actor.label(), millis(now)).await?;
-    crate::store::jobs::enqueue(&mut tx, integration.app, crate::store::jobs::JobKind::Import, id, millis(now)).await?;
+    enqueue_import(&mut tx, integration.app, id, millis(now)).await?;
     tx.commit().await.map_err(crate::store::Error::from)?;
     ctx.worker.wake();
     Ok(id)
@@ -327,16 +318,14 @@ pub async fn retry_now(ctx: &Ctx, app_name: &str, now: DateTime<Utc>) -> Result<
     Ok(n)
 }
 
-async fn provisioner_for(ctx: &Ctx, app_name: &str) -> Result<(Integration, std::sync::Arc<dyn Provisioner>), Error> {
+async fn provisioner_for(ctx: &Ctx, app_name: &str) -> Result<(Integration, Connection), Error> {
     let mut conn = ctx.db.conn().await?;
     let app =
         apps::find_app(&mut conn, app_name).await?.ok_or_else(|| Error::UnknownApp { name: app_name.to_owned() })?;
     let Some(integration) = idm::find_integration(&mut conn, app.id).await?.filter(|i| i.is_active) else {
         return Err(Error::Idm { app: app_name.to_owned(), reason: "identity management is not active".into() });
     };
-    let sp = ctx
-        .worker
-        .provisioner(&app, &integration)
+    let sp = Connection::open(&ctx.worker, &app, &integration)
         .map_err(|e| Error::Idm { app: app_name.to_owned(), reason: e.to_string() })?;
     Ok((integration, sp))
 }

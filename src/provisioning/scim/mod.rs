@@ -2,8 +2,7 @@
 //!
 //! The bearer token goes only into the Authorization header. Updates use PATCH when the SP's
 //! ServiceProviderConfig says it supports it (RFC 7644 §3.5.2), else PUT with the whole resource.
-
-pub mod mapping;
+//! The resources it sends are built by the mapping engine (`crate::mapping`); this module only carries them.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -18,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
 use crate::directory::User;
-use crate::provisioning::scim::mapping::{group_resource, UserMapping};
+use crate::mapping::{group_resource, UserMapping};
 use crate::provisioning::{Page, ProvisionError, Provisioner, RemoteGroup, RemoteUser};
 
 const SCIM_JSON: &str = "application/scim+json";

@@ -1,4 +1,5 @@
-//! Which directory values become which SCIM attributes (RFC 7643 §4.1, and the enterprise extension §4.3).
+//! The SCIM mapping engine: which directory values become which SCIM attributes (RFC 7643 §4.1, and the enterprise
+//! extension §4.3), the allowed values an SP accepts, and the drift comparison of a resource with what we would send.
 //!
 //! A mapping is data: a list of (SCIM attribute path, source, required, allowed values). A catalog connector gives
 //! the table of its SP's article (`catalog::scim`); other applications use the default table the seed articles
@@ -8,6 +9,9 @@
 //! `attr[type eq "work"].sub` (one typed value of a multi-valued attribute; the first one written is primary), and
 //! `urn:…:enterprise:2.0:User:attr` (an extension attribute). Empty values are left out, since an empty attribute is
 //! not the same as an absent one to most SPs.
+//!
+//! Architecture Invariant: pure. It knows `directory` users and JSON values only: no IO, no store, no HTTP, no
+//! catalog files; `catalog` describes a connector's table with these types and `provisioning` sends what this builds.
 
 use std::collections::{BTreeMap, BTreeSet};
 
