@@ -1,0 +1,49 @@
+//! `sesame admin …`: administrators of the admin console and API (separate from portal users), and their TOTP.
+//! It must not know how passwords or TOTP secrets are hashed or sealed: each command calls one `services::admins`
+//! function.
+
+use chrono::{DateTime, Utc};
+use clap::Subcommand;
+
+use crate::audit::Actor;
+use crate::cli::read_password;
+use crate::services::{admins, Ctx};
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an administrator (separate from portal users).
+    Add {
+        username: String,
+        /// Read the password from standard input (one line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Two-factor sign-in with an authenticator app.
+    #[command(subcommand)]
+    Totp(TotpCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TotpCommand {
+    /// Turn TOTP on (or renew its secret) and print the otpauth:// URI once, for the authenticator app.
+    Enable { username: String },
+}
+
+pub async fn run(ctx: &Ctx, actor: &Actor, command: AdminCommand, now: DateTime<Utc>) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::Add { username, password_stdin } => {
+            // A password on the command line would be visible to other users of the machine (ps, shell history).
+            if !password_stdin {
+                anyhow::bail!("the password is read from standard input: pass --password-stdin");
+            }
+            admins::create_admin(ctx, actor, &username, read_password()?, now).await?;
+            println!("created administrator {username}");
+        }
+        AdminCommand::Totp(TotpCommand::Enable { username }) => {
+            let uri = admins::enable_totp(ctx, actor, &username, now).await?;
+            println!("{uri}");
+            eprintln!("add this URI to the authenticator app now (as text or a QR code); it is not shown again");
+        }
+    }
+    Ok(())
+}
