@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("sesame: {}", one_line(&e));
+            eprintln!("sesame: {}", sesame::cli::error_line(&e));
             ExitCode::from(1)
         }
     }
@@ -104,9 +104,4 @@ fn init_tracing(config: &Config, is_serve: bool) {
     } else {
         builder.init();
     }
-}
-
-/// The error and its causes on one line, as the CLI contract asks.
-fn one_line(e: &anyhow::Error) -> String {
-    e.chain().map(ToString::to_string).collect::<Vec<_>>().join(": ").replace('\n', " ")
 }

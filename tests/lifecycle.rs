@@ -59,7 +59,10 @@ async fn staged_rotation_publishes_next_then_switches_signing_then_retires() {
     assert_eq!(b64_of_pem(pems[0]), original);
     assert_eq!(b64_of_pem(pems[1]), next.to_base64());
     assert_eq!(signing_cert(&app, &cookie).await, original);
-    let shown = sesame::services::apps::view::show_app(&app.ctx, "acme", now).await.unwrap();
+    let shown = sesame::cli::app_view::AppView::of(
+        &sesame::services::apps::view::details(&app.ctx, "acme").await.unwrap(),
+        now,
+    );
     let states: Vec<&str> = shown.certificates.iter().map(|c| c.state.as_str()).collect();
     assert_eq!(states, ["current", "next"]);
 
@@ -67,7 +70,10 @@ async fn staged_rotation_publishes_next_then_switches_signing_then_retires() {
     assert!(matches!(activated, Activation::Activated { fingerprint } if fingerprint == next.fingerprint));
     assert_eq!(published(&app).await, vec![next.to_base64(), original.clone()]);
     assert_eq!(signing_cert(&app, &cookie).await, next.to_base64());
-    let shown = sesame::services::apps::view::show_app(&app.ctx, "acme", now).await.unwrap();
+    let shown = sesame::cli::app_view::AppView::of(
+        &sesame::services::apps::view::details(&app.ctx, "acme").await.unwrap(),
+        now,
+    );
     assert_eq!(shown.cert_fingerprint, next.fingerprint, "the existing keys describe the current certificate");
 
     certs::retire(&app.ctx, &Actor::Cli, "acme", now).await.unwrap();
@@ -102,7 +108,10 @@ async fn plain_rotation_replaces_the_certificate_at_once_for_scripts() {
     // One published certificate, the new one: the old current and the unused staged one are retired.
     assert_ne!(cert.fingerprint, staged.fingerprint);
     assert_eq!(published(&app).await, vec![cert.to_base64()]);
-    let shown = sesame::services::apps::view::show_app(&app.ctx, "acme", Utc::now()).await.unwrap();
+    let shown = sesame::cli::app_view::AppView::of(
+        &sesame::services::apps::view::details(&app.ctx, "acme").await.unwrap(),
+        Utc::now(),
+    );
     let states: Vec<&str> = shown.certificates.iter().map(|c| c.state.as_str()).collect();
     assert_eq!(states, ["current", "retired", "retired"]);
     assert_eq!(events(&app, EventName::AdminAppRotateCert).await.len(), 1);
@@ -116,7 +125,10 @@ async fn scheduled_activation_is_applied_once_by_housekeeping() {
     let at = now + Duration::hours(1);
     let scheduled = certs::activate(&app.ctx, &Actor::Cli, "acme", Some(at), now).await.unwrap();
     assert!(matches!(scheduled, Activation::Scheduled { .. }));
-    let shown = sesame::services::apps::view::show_app(&app.ctx, "acme", now).await.unwrap();
+    let shown = sesame::cli::app_view::AppView::of(
+        &sesame::services::apps::view::details(&app.ctx, "acme").await.unwrap(),
+        now,
+    );
     assert!(shown.certificates[1].activate_at.is_some());
 
     assert_eq!(certs::apply_scheduled(&app.ctx, now).await.unwrap(), 0, "not yet due");
@@ -136,7 +148,10 @@ async fn scheduled_activation_is_applied_once_by_housekeeping() {
 async fn expiry_warnings_are_given_once_per_threshold_across_restarts() {
     let app = TestApp::with("", |c| c.cert_validity_days = 20).await;
     let now = Utc::now();
-    let shown = sesame::services::apps::view::show_app(&app.ctx, "acme", now).await.unwrap();
+    let shown = sesame::cli::app_view::AppView::of(
+        &sesame::services::apps::view::details(&app.ctx, "acme").await.unwrap(),
+        now,
+    );
     let warning = shown.certificates[0].warning.clone().expect("a warning in app show");
     assert!(warning.contains("expires in 19 days") || warning.contains("expires in 20 days"), "{warning}");
 
@@ -156,7 +171,10 @@ async fn expiry_warnings_are_given_once_per_threshold_across_restarts() {
     certs::stage(&app.ctx, &Actor::Cli, "acme", now).await.unwrap();
     certs::activate(&app.ctx, &Actor::Cli, "acme", None, now).await.unwrap();
     certs::retire(&app.ctx, &Actor::Cli, "acme", now).await.unwrap();
-    let shown = sesame::services::apps::view::show_app(&app.ctx, "acme", now).await.unwrap();
+    let shown = sesame::cli::app_view::AppView::of(
+        &sesame::services::apps::view::details(&app.ctx, "acme").await.unwrap(),
+        now,
+    );
     assert_eq!(shown.certificates.last().unwrap().state.as_str(), "retired");
     assert!(shown.certificates.last().unwrap().warning.is_none());
 }
@@ -311,11 +329,12 @@ mod refresh {
         let app = TestApp::new().await;
         let server = MetadataServer::start(Doc::new(&app.sp_key).xml(None)).await;
         import_from(&app, &server, None).await.unwrap();
-        let source = sesame::services::apps::view::show_app(&app.ctx, "acme", Utc::now())
-            .await
-            .unwrap()
-            .sp_metadata_source
-            .unwrap();
+        let source = sesame::cli::app_view::AppView::of(
+            &sesame::services::apps::view::details(&app.ctx, "acme").await.unwrap(),
+            Utc::now(),
+        )
+        .sp_metadata_source
+        .unwrap();
         assert_eq!(source.url, server.url);
         let rotated = SigningKey::generate("sp-next", Utc::now(), 2).unwrap();
         assert_eq!(signed_request_status(&app, &rotated, ACS).await, StatusCode::BAD_REQUEST, "not registered yet");
@@ -385,11 +404,12 @@ mod refresh {
         let failures = events(&app, EventName::SpMetadataRefresh).await;
         assert_eq!(failures.len(), 6);
         assert!(failures.iter().all(|e| !e.success && e.detail.contains("last good copy")));
-        let source = sesame::services::apps::view::show_app(&app.ctx, "acme", Utc::now())
-            .await
-            .unwrap()
-            .sp_metadata_source
-            .unwrap();
+        let source = sesame::cli::app_view::AppView::of(
+            &sesame::services::apps::view::details(&app.ctx, "acme").await.unwrap(),
+            Utc::now(),
+        )
+        .sp_metadata_source
+        .unwrap();
         assert!(source.last_error.contains("fetching"), "{}", source.last_error);
     }
 
@@ -813,7 +833,10 @@ mod slo {
         let response = decoded(&form_field(&reply, "SAMLResponse"));
         assert!(response.contains(sesame::saml::logout::UNKNOWN_PRINCIPAL), "{response}");
         assert_eq!(app.get("/", Some(&cookie)).await.status, StatusCode::OK, "bob is still signed in");
-        let shown = sesame::services::apps::view::show_app(&app.ctx, "acme", Utc::now()).await.unwrap();
+        let shown = sesame::cli::app_view::AppView::of(
+            &sesame::services::apps::view::details(&app.ctx, "acme").await.unwrap(),
+            Utc::now(),
+        );
         assert_eq!(shown.slo_urls, [SP_SLO]);
     }
 

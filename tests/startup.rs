@@ -24,15 +24,28 @@ async fn registers_sp_metadata_dir_and_creates_private_keys_0600() {
     let certs_dir = config.certs_dir.clone();
 
     let server = sesame::build(config.clone()).await.unwrap();
-    let crm = apps::view::show_app(&server.ctx, "crm", Utc::now()).await.unwrap();
+    let crm = apps::view::details(&server.ctx, "crm")
+        .await
+        .map(|d| sesame::cli::app_view::AppView::of(&d, Utc::now()))
+        .unwrap();
     assert_eq!(crm.display_label, "CRM");
     assert_eq!(crm.signing, "response");
     assert!(crm.require_signed_requests, "AuthnRequestsSigned=\"true\" in the metadata");
     assert_eq!(
-        apps::view::show_app(&server.ctx, "wiki", Utc::now()).await.unwrap().kind,
+        apps::view::details(&server.ctx, "wiki")
+            .await
+            .map(|d| sesame::cli::app_view::AppView::of(&d, Utc::now()))
+            .unwrap()
+            .kind,
         sesame::directory::AppKind::Bookmark
     );
-    assert!(apps::view::show_app(&server.ctx, "broken", Utc::now()).await.is_err(), "a broken file is skipped");
+    assert!(
+        apps::view::details(&server.ctx, "broken")
+            .await
+            .map(|d| sesame::cli::app_view::AppView::of(&d, Utc::now()))
+            .is_err(),
+        "a broken file is skipped"
+    );
 
     let key = sesame::store::certs::key_path(&certs_dir, "crm", &crm.cert_fingerprint);
     assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
@@ -42,7 +55,10 @@ async fn registers_sp_metadata_dir_and_creates_private_keys_0600() {
     // A restart keeps the key: the certificate SPs imported stays valid.
     drop(server);
     let again = sesame::build(config).await.unwrap();
-    let crm_again = apps::view::show_app(&again.ctx, "crm", Utc::now()).await.unwrap();
+    let crm_again = apps::view::details(&again.ctx, "crm")
+        .await
+        .map(|d| sesame::cli::app_view::AppView::of(&d, Utc::now()))
+        .unwrap();
     assert_eq!(crm_again.cert_fingerprint, crm.cert_fingerprint);
 }
 
@@ -52,9 +68,21 @@ async fn registers_sp_metadata_dir_and_creates_private_keys_0600() {
 async fn reimport_never_relaxes_signed_requests() {
     let app = TestApp::new().await;
     app.import("acme", true, "").await;
-    assert!(apps::view::show_app(&app.ctx, "acme", Utc::now()).await.unwrap().require_signed_requests);
+    assert!(
+        apps::view::details(&app.ctx, "acme")
+            .await
+            .map(|d| sesame::cli::app_view::AppView::of(&d, Utc::now()))
+            .unwrap()
+            .require_signed_requests
+    );
     app.import("acme", false, "require_signed_requests = false").await;
-    assert!(apps::view::show_app(&app.ctx, "acme", Utc::now()).await.unwrap().require_signed_requests);
+    assert!(
+        apps::view::details(&app.ctx, "acme")
+            .await
+            .map(|d| sesame::cli::app_view::AppView::of(&d, Utc::now()))
+            .unwrap()
+            .require_signed_requests
+    );
 }
 
 #[tokio::test]
@@ -112,7 +140,11 @@ async fn concurrent_certificate_rotations_leave_one_current_certificate() {
     assert_eq!(published.len(), 1, "{published:?}");
     assert!(rotated.contains(&published[0].fingerprint));
     assert_eq!(
-        apps::view::show_app(&app.ctx, "acme", Utc::now()).await.unwrap().cert_fingerprint,
+        apps::view::details(&app.ctx, "acme")
+            .await
+            .map(|d| sesame::cli::app_view::AppView::of(&d, Utc::now()))
+            .unwrap()
+            .cert_fingerprint,
         published[0].fingerprint
     );
 }

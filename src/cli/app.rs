@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 
 use crate::audit::Actor;
+use crate::cli::app_view::AppView;
 use crate::cli::idm::{self, IdmCommand};
 use crate::cli::{parse_key_value, print_json};
 use crate::directory::attributes::AttributeChange;
@@ -15,8 +16,7 @@ use crate::directory::AttributeSource;
 use crate::services::apps;
 use crate::services::apps::create::CreateFromConnector;
 use crate::services::apps::refresh::Outcome;
-use crate::services::apps::view::AppView;
-use crate::services::certs::{self, Activation, CertView};
+use crate::services::certs::{self, Activation};
 use crate::services::Ctx;
 
 #[derive(Debug, Subcommand)]
@@ -117,11 +117,11 @@ pub async fn run(ctx: &Ctx, actor: &Actor, command: AppCommand, now: DateTime<Ut
             println!("unbound group {group} from {app}");
         }
         AppCommand::Show { app, json } => {
-            let view = apps::view::show_app(ctx, &app, now).await?;
+            let view = AppView::of(&apps::view::details(ctx, &app).await?, now);
             if json {
                 print_json(&view)?;
             } else {
-                print_show(&view);
+                view.print();
             }
         }
         AppCommand::RotateCert(r) => rotate_cert(ctx, actor, *r, now).await?,
@@ -155,75 +155,6 @@ async fn import(
 /// Reads a file named on the command line; `what` names it in the one-line error.
 fn read_file(path: &Path, what: &str) -> anyhow::Result<String> {
     std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {what} {}: {e}", path.display()))
-}
-
-/// The text of `sesame app show`: one `key  value` line per setting, keys padded to one column.
-fn print_show(view: &AppView) {
-    println!("name             {}", view.name);
-    println!("label            {}", view.display_label);
-    println!("idp_url          {}", view.idp_url);
-    println!("entity_id        {}", view.entity_id);
-    println!("metadata_url     {}", view.metadata_url);
-    println!("certificate_url  {}", view.certificate_url);
-    for c in &view.certificates {
-        println!("{}", certificate_line(c));
-    }
-    println!("sp_entity_id     {}", view.sp_entity_id);
-    println!("acs_urls         {}", view.acs_urls.join(" "));
-    if !view.slo_urls.is_empty() {
-        println!("slo_urls         {}", view.slo_urls.join(" "));
-    }
-    println!("signing          {}", view.signing);
-    println!("nameid_format    {}", view.nameid_format);
-    println!("signed_requests  {}", if view.require_signed_requests { "required" } else { "optional" });
-    println!("encryption       {}", encryption(view));
-    println!("bound_groups     {}", view.bound_groups.join(", "));
-    print_show_sources(view);
-}
-
-fn certificate_line(c: &CertView) -> String {
-    let mut line = format!(
-        "certificate      {} {} valid {} to {} ({} days left)",
-        c.fingerprint.get(..16).unwrap_or_default(),
-        c.state.as_str(),
-        c.not_before,
-        c.not_after,
-        c.expires_in_days
-    );
-    if let Some(at) = &c.activate_at {
-        line.push_str(&format!(", activates at {at}"));
-    }
-    if let Some(warning) = &c.warning {
-        line.push_str(&format!(", WARNING: {warning}"));
-    }
-    line
-}
-
-fn encryption(view: &AppView) -> String {
-    match (view.encrypt_assertions, view.encrypt_name_id) {
-        (false, false) => "off".to_owned(),
-        (true, false) => format!("assertions, {} with rsa-oaep", view.encryption_algorithm),
-        (false, true) => format!("nameid, {} with rsa-oaep", view.encryption_algorithm),
-        (true, true) => format!("assertions and nameid, {} with rsa-oaep", view.encryption_algorithm),
-    }
-}
-
-/// The end of `sesame app show`: where the SP metadata and the settings came from, and the attributes sent.
-fn print_show_sources(view: &AppView) {
-    if let Some(m) = &view.sp_metadata_source {
-        let error = if m.last_error.is_empty() { String::new() } else { format!(", last error: {}", m.last_error) };
-        println!(
-            "sp_metadata      {} (last refreshed {}, next {}{error})",
-            m.url, m.last_success_at, m.next_refresh_at
-        );
-    }
-    if let Some(connector) = &view.connector {
-        println!("connector        {connector}");
-    }
-    for a in &view.attributes {
-        let flags = format!("{}{}", if a.enabled { "on" } else { "off" }, if a.jit { ", jit" } else { "" });
-        println!("attribute        {} = {} ({flags})", a.name, a.source);
-    }
 }
 
 async fn rotate_cert(ctx: &Ctx, actor: &Actor, r: RotateCert, now: DateTime<Utc>) -> anyhow::Result<()> {

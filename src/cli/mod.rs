@@ -6,6 +6,7 @@
 
 mod admin;
 mod app;
+pub mod app_view;
 mod catalog;
 mod events;
 mod group;
@@ -27,6 +28,7 @@ use crate::cli::events::EventsArgs;
 use crate::cli::group::GroupCommand;
 use crate::cli::token::ApiTokenCommand;
 use crate::cli::user::UserCommand;
+use crate::services::error::ErrorKind;
 use crate::services::Ctx;
 
 #[derive(Debug, Parser)]
@@ -78,6 +80,38 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Catalog(command) => catalog::run(ctx, command),
         Command::Admin(command) => admin::run(ctx, &actor, command, now).await,
         Command::ApiToken(command) => token::run(ctx, &actor, command, now).await,
+    }
+}
+
+/// What a failed command prints on its one line of stderr (its exit status is 1 either way, as DESIGN.md fixes it):
+/// a refusal says what to change; our own failure says so, so that nobody changes their input in vain.
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&more);
+        }
+    }
+    let text = text.replace('\n', " ");
+    let Some(error) = e.downcast_ref::<crate::services::Error>() else {
+        return text;
+    };
+    match error.kind() {
+        ErrorKind::NotFound
+        | ErrorKind::Conflict
+        | ErrorKind::Invalid
+        | ErrorKind::Refused
+        | ErrorKind::TooLarge
+        | ErrorKind::Expired
+        | ErrorKind::Denied
+        | ErrorKind::Unauthenticated
+        | ErrorKind::Throttled
+        | ErrorKind::Upstream => text,
+        ErrorKind::Internal => format!("internal error: {text}"),
     }
 }
 

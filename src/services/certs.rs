@@ -212,11 +212,8 @@ pub struct CertEntry {
 /// newest first within a state.
 pub async fn list_certificates(ctx: &Ctx, name: &str) -> Result<Vec<CertEntry>, Error> {
     let mut conn = ctx.db.conn().await?;
-    let app = apps::find_app(&mut conn, name).await?.ok_or_else(|| Error::UnknownApp { name: name.to_owned() })?;
-    if !app.is_saml() {
-        return Err(Error::NotSaml { name: name.to_owned() });
-    }
-    Ok(certs::list_certs(&mut conn, app.id).await?.iter().map(CertEntry::of).collect())
+    let app = crate::services::apps::load_saml(&mut conn, name).await?;
+    entries(&mut conn, &app).await
 }
 
 impl CertEntry {
@@ -231,40 +228,22 @@ impl CertEntry {
     }
 }
 
-/// One certificate as `sesame app show` prints it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct CertView {
-    pub fingerprint: String,
-    pub state: CertState,
-    pub not_before: String,
-    pub not_after: String,
-    pub expires_in_days: i64,
-    /// Set when a warning threshold is reached (published certificates only), e.g. "expires in 5 days".
-    pub warning: Option<String>,
-    /// For a staged certificate whose activation is scheduled.
-    pub activate_at: Option<String>,
+impl CertEntry {
+    /// Days until the certificate expires (negative once it has).
+    pub fn expires_in_days(&self, now: DateTime<Utc>) -> i64 {
+        (self.not_after - now).num_days()
+    }
+
+    /// The expiry warning of a published certificate that reached a warning threshold, e.g. "expires in 5 days".
+    pub fn warning(&self, now: DateTime<Utc>) -> Option<String> {
+        let is_published = self.state != CertState::Retired;
+        (is_published && expiry_threshold(self.not_after, now).is_some()).then(|| expiry_message(self.not_after, now))
+    }
 }
 
-/// The views of an application's certificates: published ones first (current, next, previous), then retired.
-pub async fn cert_views(conn: &mut Conn, app: &Application, now: DateTime<Utc>) -> Result<Vec<CertView>, Error> {
-    let list = certs::list_certs(conn, app.id).await?;
-    Ok(list
-        .iter()
-        .map(CertEntry::of)
-        .map(|c| {
-            let is_published = c.state != CertState::Retired;
-            CertView {
-                expires_in_days: (c.not_after - now).num_days(),
-                warning: (is_published && expiry_threshold(c.not_after, now).is_some())
-                    .then(|| expiry_message(c.not_after, now)),
-                not_before: c.not_before.to_rfc3339(),
-                not_after: c.not_after.to_rfc3339(),
-                activate_at: c.activate_at.map(|at| at.to_rfc3339()),
-                state: c.state,
-                fingerprint: c.fingerprint,
-            }
-        })
-        .collect())
+/// Every certificate of an application with its state: published ones first, then retired ones.
+pub async fn entries(conn: &mut Conn, app: &Application) -> Result<Vec<CertEntry>, Error> {
+    Ok(certs::list_certs(conn, app.id).await?.iter().map(CertEntry::of).collect())
 }
 
 /// Gives every SAML application a signing certificate (created at start-up when missing).

@@ -7,10 +7,11 @@ use crate::directory::{AppKind, Application};
 use crate::saml::keys::Certificate;
 use crate::saml::metadata::{idp_metadata, IdpMetadata};
 use crate::saml::NameIdFormat;
+use crate::services::certs::{self, CertEntry};
 use crate::services::keys::published_certificates;
 use crate::services::login::IdpSession;
 use crate::services::{Ctx, Error, Page, MAX_PAGE};
-use crate::store::{apps, groups, idm, users};
+use crate::store::{apps, idm, metadata_sources, users};
 
 /// Everything about one application, for the API and the console's app page.
 #[derive(Debug)]
@@ -25,7 +26,22 @@ pub struct AppDetails {
     pub certificates: Vec<Certificate>,
     /// The SP's encryption certificates, from its metadata (the first one is used).
     pub sp_encryption_certificates: Vec<Certificate>,
+    /// Every certificate with its state (published ones first, then retired), validity and scheduled activation.
+    pub certificate_history: Vec<CertEntry>,
+    /// For an application registered from a URL: where its SP metadata is refreshed from, and how that went.
+    pub metadata_source: Option<MetadataSourceState>,
     pub idm: Option<IdmState>,
+}
+
+/// The refresh state of SP metadata registered from a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataSourceState {
+    pub url: String,
+    pub last_success_at: DateTime<Utc>,
+    pub last_attempt_at: DateTime<Utc>,
+    pub next_refresh_at: DateTime<Utc>,
+    /// Why the last attempt failed (the last good copy stays in use); empty after a success.
+    pub last_error: String,
 }
 
 /// The identity-management integration as shown: never its token.
@@ -66,6 +82,15 @@ pub async fn details(ctx: &Ctx, name: &str) -> Result<AppDetails, Error> {
         soft_delete: i.soft_delete,
         is_active: i.is_active,
     });
+    let certificate_history = certs::entries(&mut conn, &app).await?;
+    let time = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap_or_default();
+    let metadata_source = metadata_sources::find_source(&mut conn, app.id).await?.map(|m| MetadataSourceState {
+        url: m.url,
+        last_success_at: time(m.last_success_at_ms),
+        last_attempt_at: time(m.last_attempt_at_ms),
+        next_refresh_at: time(m.next_refresh_at_ms),
+        last_error: m.last_error,
+    });
     let idp_url = ctx.sso_url(app.name.as_str());
     Ok(AppDetails {
         idp_entity_id: ctx.idp_entity_id(&app),
@@ -75,130 +100,10 @@ pub async fn details(ctx: &Ctx, name: &str) -> Result<AppDetails, Error> {
         bound_groups,
         certificates,
         sp_encryption_certificates,
+        certificate_history,
+        metadata_source,
         idm,
         app,
-    })
-}
-
-/// What `sesame app show` prints.
-#[derive(Debug, serde::Serialize)]
-pub struct AppView {
-    pub name: String,
-    pub display_label: String,
-    pub kind: AppKind,
-    pub is_active: bool,
-    pub idp_url: String,
-    pub entity_id: String,
-    pub metadata_url: String,
-    pub certificate_url: String,
-    pub cert_fingerprint: String,
-    pub cert_not_before: String,
-    pub cert_not_after: String,
-    pub cert_days_left: i64,
-    /// Every certificate with its state (current, next, previous, retired), validity and expiry warning.
-    pub certificates: Vec<crate::services::certs::CertView>,
-    /// For an application registered from a URL: where its SP metadata is refreshed from, and how that went.
-    pub sp_metadata_source: Option<MetadataSourceView>,
-    pub sp_entity_id: String,
-    pub acs_urls: Vec<String>,
-    /// The SP's single logout endpoints (from its metadata); logout reaches the SP only when there is one.
-    pub slo_urls: Vec<String>,
-    pub signing: String,
-    pub nameid_format: String,
-    pub require_signed_requests: bool,
-    pub sp_certificates: usize,
-    pub encrypt_assertions: bool,
-    /// `aes256-gcm` or `aes256-cbc`, with RSA-OAEP key transport.
-    pub encryption_algorithm: String,
-    pub encrypt_name_id: bool,
-    pub sp_encryption_certificates: usize,
-    pub bound_groups: Vec<String>,
-    /// The catalog connector the application was created from, if any.
-    pub connector: Option<String>,
-    pub attributes: Vec<AttributeView>,
-}
-
-/// The refresh state of SP metadata registered from a URL.
-#[derive(Debug, serde::Serialize)]
-pub struct MetadataSourceView {
-    pub url: String,
-    pub last_success_at: String,
-    pub last_attempt_at: String,
-    pub next_refresh_at: String,
-    /// Why the last attempt failed (the last good copy stays in use); empty after a success.
-    pub last_error: String,
-}
-
-/// One attribute as `app show` prints it.
-#[derive(Debug, serde::Serialize)]
-pub struct AttributeView {
-    pub name: String,
-    pub source: String,
-    pub enabled: bool,
-    pub jit: bool,
-}
-
-pub async fn show_app(ctx: &Ctx, name: &str, now: DateTime<Utc>) -> Result<AppView, Error> {
-    let mut conn = ctx.db.conn().await?;
-    let app = apps::find_app(&mut conn, name).await?.ok_or_else(|| Error::UnknownApp { name: name.to_owned() })?;
-    let certs = published_certificates(&mut conn, &app).await?;
-    let bound = apps::list_bound_group_ids(&mut conn, app.id).await?;
-    let all_groups = groups::list_groups(&mut conn).await?;
-    let idp_url = ctx.sso_url(app.name.as_str());
-    let current = certs.first();
-    let certificates = crate::services::certs::cert_views(&mut conn, &app, now).await?;
-    let time = |ms: i64| chrono::TimeZone::timestamp_millis_opt(&Utc, ms).single().unwrap_or_default().to_rfc3339();
-    let sp_metadata_source =
-        crate::store::metadata_sources::find_source(&mut conn, app.id).await?.map(|m| MetadataSourceView {
-            url: m.url,
-            last_success_at: time(m.last_success_at_ms),
-            last_attempt_at: time(m.last_attempt_at_ms),
-            next_refresh_at: time(m.next_refresh_at_ms),
-            last_error: m.last_error,
-        });
-    Ok(AppView {
-        name: app.name.to_string(),
-        display_label: app.display_label.clone(),
-        kind: app.kind,
-        is_active: app.is_active,
-        entity_id: ctx.idp_entity_id(&app),
-        metadata_url: format!("{idp_url}/metadata"),
-        certificate_url: format!("{idp_url}/certificate.pem"),
-        idp_url,
-        cert_fingerprint: current.map(|c| c.fingerprint.clone()).unwrap_or_default(),
-        cert_not_before: current.map(|c| c.not_before.to_rfc3339()).unwrap_or_default(),
-        cert_not_after: current.map(|c| c.not_after.to_rfc3339()).unwrap_or_default(),
-        cert_days_left: current.map(|c| (c.not_after - now).num_days()).unwrap_or_default(),
-        certificates,
-        sp_metadata_source,
-        sp_entity_id: app.sp.entity_id.clone(),
-        acs_urls: app.sp.acs.iter().map(|a| a.url.clone()).collect(),
-        slo_urls: {
-            let mut urls: Vec<String> = app.sp.slo.iter().map(|e| e.location.clone()).collect();
-            urls.dedup();
-            urls
-        },
-        signing: app.sp.signing_mode.as_str().to_owned(),
-        nameid_format: app.sp.name_id_format.as_str().to_owned(),
-        require_signed_requests: app.sp.require_signed_requests,
-        sp_certificates: app.sp.signing_certificates.len(),
-        encrypt_assertions: app.sp.encrypt_assertions,
-        encryption_algorithm: app.sp.data_encryption.as_str().to_owned(),
-        encrypt_name_id: app.sp.encrypt_name_id,
-        sp_encryption_certificates: app.sp.encryption_certificates.len(),
-        bound_groups: all_groups.into_iter().filter(|g| bound.contains(&g.id)).map(|g| g.name).collect(),
-        connector: app.sp.connector.as_ref().map(|c| c.id.clone()),
-        attributes: app
-            .sp
-            .attributes
-            .iter()
-            .map(|a| AttributeView {
-                name: a.name.clone(),
-                source: crate::services::apps::change::describe(&a.source),
-                enabled: a.is_enabled,
-                jit: a.is_jit,
-            })
-            .collect(),
     })
 }
 
