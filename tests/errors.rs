@@ -13,8 +13,9 @@ use chrono::Utc;
 use common::TestApp;
 use http_body_util::BodyExt;
 use sesame::audit::Actor;
+use sesame::saml::keys::CertState;
 use sesame::services::tokens::{self, Scope};
-use sesame::store::certs::{self, CertState};
+use sesame::store::certs;
 use tower::ServiceExt;
 
 /// A log sink the test reads back.

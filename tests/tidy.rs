@@ -9,7 +9,8 @@
 //! declarations (`pub use error::Error` in a `mod.rs`, `store::Db::connect` in `lib.rs`). `mod x;` is a
 //! declaration, not an import. A path resolves to the longest prefix that is a file: `crate::services::sso::Pending`
 //! is `src/services/sso.rs`, `crate::services::Ctx` is `src/services/mod.rs`. Code under `#[cfg(test)]` counts for
-//! the layering but not for circles (a test module's `use super::*` is its own file anyway).
+//! the layering but not for circles (a test module's `use super::*` is its own file anyway). A `mod.rs` that uses its
+//! own submodules (composing their routers, re-exporting their error) contains them; that is no circle.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -107,12 +108,14 @@ fn checker_resolves_relative_paths() {
     let files = vec![
         file("src/lib.rs", "pub mod services;\n"),
         file("src/services/mod.rs", "pub mod error;\npub mod sso;\npub use error::Error;\npub struct Ctx;\n"),
-        file("src/services/error.rs", "pub enum Error {}\n"),
+        file("src/services/error.rs", "use super::sso::Pending;\npub enum Error {}\n"),
         file("src/services/sso.rs", "use super::Ctx;\nuse self::inner::X;\nmod inner { pub struct X; }\n"),
     ];
     let graph = graph(&files, false);
     let targets = |from: &str| graph.get(from).map(|t| t.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
-    assert_eq!(targets("src/services/mod.rs"), ["src/services/error.rs"]);
+    // A parent's use of its own submodule (the re-exported error) is containment, not an edge.
+    assert!(targets("src/services/mod.rs").is_empty());
+    assert_eq!(targets("src/services/error.rs"), ["src/services/sso.rs"]);
     assert_eq!(targets("src/services/sso.rs"), ["src/services/mod.rs"]);
 }
 
@@ -244,12 +247,24 @@ fn graph(files: &[File], with_tests: bool) -> BTreeMap<String, BTreeMap<String, 
                 continue;
             }
             let Some(target) = resolve(&r.module, &known) else { continue };
-            if target != f.path {
+            if target != f.path && !contains(&f.path, &target) {
                 edges.entry(target).or_default().insert(r.shown);
             }
         }
     }
     graph
+}
+
+/// Whether `parent` is the module file (`mod.rs`, or `lib.rs` for the crate) of a directory that holds `child`: a
+/// parent assembles its own submodules (routers, re-exported errors), which is containment, not an import; its
+/// children may then use what it shares without closing a circle. Siblings and other modules get no such pass.
+fn contains(parent: &str, child: &str) -> bool {
+    let dir = match parent.strip_suffix("mod.rs") {
+        Some(dir) => dir,
+        None if parent == "src/lib.rs" => "src/",
+        None => return false,
+    };
+    child.starts_with(dir)
 }
 
 /// The file of the longest prefix of an absolute module path that is a file; the crate root is `src/lib.rs`.

@@ -4,10 +4,10 @@
 use chrono::{DateTime, Utc};
 
 use crate::directory::AppKind;
+use crate::saml::keys::CertState;
 use crate::services::apps::change::describe;
 use crate::services::apps::view::AppDetails;
 use crate::services::certs::CertEntry;
-use crate::store::certs::CertState;
 
 /// What `sesame app show` prints.
 #[derive(Debug, serde::Serialize)]

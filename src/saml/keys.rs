@@ -163,6 +163,41 @@ fn timestamp(secs: i64) -> Result<DateTime<Utc>, Error> {
         .ok_or_else(|| Error::BadCertificate { reason: format!("time {secs} is out of range") })
 }
 
+/// Where a certificate is in an application's rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertState {
+    /// Signs responses and is published first.
+    Current,
+    /// Published beside the current one so SPs can learn it before it signs (rotation).
+    Next,
+    /// Signed until the last activation; still published (after the others) until it is retired.
+    Previous,
+    /// No longer used or published.
+    Retired,
+}
+
+impl CertState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Current => "current",
+            Self::Next => "next",
+            Self::Previous => "previous",
+            Self::Retired => "retired",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "current" => Some(Self::Current),
+            "next" => Some(Self::Next),
+            "previous" => Some(Self::Previous),
+            "retired" => Some(Self::Retired),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

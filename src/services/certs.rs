@@ -16,10 +16,11 @@ use tracing::{info, warn};
 
 use crate::audit::{Actor, Event, EventName};
 use crate::directory::Application;
+use crate::saml::keys::CertState;
 use crate::saml::keys::{expiry_threshold, Certificate, SigningKey, EXPIRY_WARNING_DAYS};
 use crate::services::keys::published_certificates;
 use crate::services::{millis, Ctx, Error};
-use crate::store::certs::{self, CertInfo, CertState};
+use crate::store::certs::{self, CertInfo};
 use crate::store::{apps, events, Conn};
 
 /// What `activate` did.

@@ -9,9 +9,10 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::directory::{AppId, Application};
+use crate::saml::keys::CertState;
 use crate::saml::keys::{Certificate, SigningKey};
 use crate::services::Error;
-use crate::store::certs::{self, CertState};
+use crate::store::certs;
 use crate::store::Conn;
 
 /// Parsed private keys. Parsing a key costs as much as a signature, so each is parsed once per process. Which
