@@ -80,8 +80,7 @@ pub async fn change_member(
     Ok(())
 }
 
-/// Creates or updates application `name` from SP metadata (file path, URL or, with `xml`, the text itself).
-
+/// A page of groups, by name, whose name contains `text` when given.
 pub async fn list_groups(ctx: &Ctx, text: Option<&str>, after: Option<&str>, limit: u32) -> Result<Page<Group>, Error> {
     let limit = limit.clamp(1, MAX_PAGE);
     let rows = groups::list_groups_page(&mut *ctx.db.conn().await?, text, after, limit + 1).await?;

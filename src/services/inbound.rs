@@ -107,6 +107,21 @@ pub struct StatusFor {
     pub message: String,
 }
 
+impl Refusal {
+    /// The refusal as an error, for callers that answer every refusal with a page (logout messages, which never
+    /// get a status from us).
+    pub fn into_error(self) -> Error {
+        match self {
+            Self::Page(e) => e,
+            Self::ToSp(status) => Error::Request(RequestError::Status {
+                acs_url: status.acs_url,
+                second_code: status.second_code,
+                message: status.message,
+            }),
+        }
+    }
+}
+
 impl<E: Into<Error>> From<E> for Refusal {
     fn from(e: E) -> Self {
         Self::Page(e.into())
@@ -134,13 +149,7 @@ pub async fn receive(
             };
             let event = Event::new(now, expected.rejected_event(), &Actor::Anonymous).app(app_name).failed(detail);
             record(ctx, event).await?;
-            Err(match refusal {
-                Refusal::ToSp(mut status) => {
-                    status.app = app;
-                    Refusal::ToSp(status)
-                }
-                page => page,
-            })
+            Err(refusal)
         }
     }
 }

@@ -97,7 +97,8 @@ pub async fn accept_request(
     incoming: Incoming<'_>,
     now: DateTime<Utc>,
 ) -> Result<LogoutCall, Error> {
-    let Verified { app, message, relay_state } = receive(ctx, app_name, Expected::LogoutRequest, incoming, now).await?;
+    let Verified { app, message, relay_state } =
+        inbound::receive(ctx, app_name, Expected::LogoutRequest, incoming, now).await.map_err(Refusal::into_error)?;
     let Message::LogoutRequest(request) = message else {
         return Err(Error::LogoutExpired);
     };
@@ -107,24 +108,6 @@ pub async fn accept_request(
         name_id: request.name_id,
         session_indexes: request.session_indexes,
         relay_state,
-    })
-}
-
-/// `inbound::receive` for logout messages, whose refusals are always pages.
-async fn receive(
-    ctx: &Ctx,
-    app_name: &str,
-    expected: Expected,
-    incoming: Incoming<'_>,
-    now: DateTime<Utc>,
-) -> Result<Verified, Error> {
-    inbound::receive(ctx, app_name, expected, incoming, now).await.map_err(|refusal| match refusal {
-        Refusal::Page(e) => e,
-        Refusal::ToSp(status) => Error::Request(crate::saml::authn_request::RequestError::Status {
-            acs_url: status.acs_url,
-            second_code: status.second_code,
-            message: status.message,
-        }),
     })
 }
 
@@ -296,7 +279,8 @@ pub async fn accept_response(
     incoming: Incoming<'_>,
     now: DateTime<Utc>,
 ) -> Result<TargetView, Error> {
-    let Verified { app, message, .. } = receive(ctx, app_name, Expected::LogoutResponse, incoming, now).await?;
+    let Verified { app, message, .. } =
+        inbound::receive(ctx, app_name, Expected::LogoutResponse, incoming, now).await.map_err(Refusal::into_error)?;
     let Message::LogoutResponse(response) = message else {
         return Err(Error::LogoutExpired);
     };
