@@ -1,4 +1,4 @@
-//! Signing in and out at the IdP, the IdP session, and CSRF tokens for our forms.
+//! Signing in and out at the IdP: the sign-in page and form, and sign-out (which hands over to single logout).
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -9,14 +9,11 @@ use axum::{Form, Router};
 use chrono::Utc;
 use tower_sessions::Session;
 
-use crate::services::login::{self, IdpSession};
-use crate::services::{Ctx, Error};
+use crate::services::{login, Error};
 use crate::web::client::ClientIp;
 use crate::web::error::PageError;
+use crate::web::session::{check_csrf, csrf_token, signed_in, start_idp};
 use crate::web::AppState;
-
-const SESSION_KEY: &str = "idp";
-pub(crate) const CSRF_KEY: &str = "csrf";
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/login", get(login_page).post(login_submit)).route("/logout", post(logout))
@@ -55,25 +52,6 @@ pub struct CsrfOnly {
     pub csrf_token: String,
 }
 
-/// The IdP session of this browser, if any, as stored (single logout uses it even when it no longer stands, to
-/// reach the SPs it signed in to); everything else asks `signed_in`.
-pub async fn current_session(session: &Session) -> Option<IdpSession> {
-    session.get::<IdpSession>(SESSION_KEY).await.ok().flatten()
-}
-
-/// The signed-in user, if the IdP session still stands (`login::session_is_current`); one that no longer does
-/// (the password was set since) is ended here, and the browser is treated as signed out.
-pub async fn signed_in(ctx: &Ctx, session: &Session) -> Result<Option<IdpSession>, PageError> {
-    let Some(idp) = current_session(session).await else {
-        return Ok(None);
-    };
-    if login::session_is_current(ctx, &idp).await? {
-        return Ok(Some(idp));
-    }
-    session.remove::<IdpSession>(SESSION_KEY).await.map_err(session_error)?;
-    Ok(None)
-}
-
 /// The sign-in page URL that continues to `next` afterwards.
 pub fn login_url(next: &str, force: bool) -> String {
     let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
@@ -81,35 +59,6 @@ pub fn login_url(next: &str, force: bool) -> String {
         format!("/login?continue={next}&force=1")
     } else {
         format!("/login?continue={next}")
-    }
-}
-
-/// The session's CSRF token, created on first use (synchronizer token pattern).
-pub async fn csrf_token(session: &Session) -> Result<String, PageError> {
-    if let Ok(Some(token)) = session.get::<String>(CSRF_KEY).await {
-        return Ok(token);
-    }
-    let bytes: [u8; 32] = rand::random();
-    let token = hex::encode(bytes);
-    session.insert(CSRF_KEY, &token).await.map_err(session_error)?;
-    Ok(token)
-}
-
-/// Refuses a form whose token does not match the session's (cross-site request forgery).
-pub async fn check_csrf(session: &Session, submitted: &str) -> Result<(), PageError> {
-    let expected = session.get::<String>(CSRF_KEY).await.ok().flatten().unwrap_or_default();
-    // Lengths first: the constant-time comparison requires equal lengths (and asserts it).
-    let matches = !expected.is_empty()
-        && submitted.len() == expected.len()
-        && openssl::memcmp::eq(expected.as_bytes(), submitted.as_bytes());
-    if matches {
-        Ok(())
-    } else {
-        Err(PageError::new(
-            StatusCode::FORBIDDEN,
-            "Form expired",
-            "This form was not sent from this page or has expired. Go back, reload the page and try again.",
-        ))
     }
 }
 
@@ -141,10 +90,7 @@ async fn login_submit(
     match login::sign_in(&state.ctx, form.username.trim(), &form.password, client, Utc::now()).await {
         Ok(idp) => {
             // A new session id at sign-in, so an id planted before sign-in is worthless (session fixation).
-            session.cycle_id().await.map_err(session_error)?;
-            session.insert(SESSION_KEY, &idp).await.map_err(session_error)?;
-            let bytes: [u8; 32] = rand::random();
-            session.insert(CSRF_KEY, hex::encode(bytes)).await.map_err(session_error)?;
+            start_idp(&session, &idp).await?;
             Ok(Redirect::to(&next).into_response())
         }
         Err(Error::BadCredentials) => {
@@ -205,10 +151,6 @@ fn safe_next(next: Option<&str>) -> String {
 
 fn app_of(path: &str) -> Option<&str> {
     path.strip_prefix("/saml2/")?.split('/').next()
-}
-
-fn session_error(e: tower_sessions::session::Error) -> PageError {
-    PageError::from(Error::Task(format!("session store: {e}")))
 }
 
 #[cfg(test)]

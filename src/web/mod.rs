@@ -11,6 +11,7 @@ pub mod error;
 pub mod login;
 pub mod portal;
 pub mod saml;
+pub mod session;
 pub mod slo;
 
 use std::time::Duration;

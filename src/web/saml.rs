@@ -14,7 +14,8 @@ use crate::saml::response::status;
 use crate::services::sso::{self, Accepted, Incoming, Pending, PostForm};
 use crate::services::{admin, Error};
 use crate::web::error::PageError;
-use crate::web::login::{login_url, signed_in};
+use crate::web::login::login_url;
+use crate::web::session::signed_in;
 use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {

@@ -27,9 +27,8 @@ use tower_sessions::Session;
 use crate::audit::Actor;
 use crate::saml::metadata::MAX_SP_METADATA;
 use crate::services::{admins, Error};
-use crate::web::admin::{current_admin, end_admin};
 use crate::web::error::PageError;
-use crate::web::login::{check_csrf, csrf_token};
+use crate::web::session::{check_csrf, csrf_token, current_admin, end_admin, session_error};
 use crate::web::AppState;
 
 /// The one-time message shown on the page a change redirects to.
@@ -308,10 +307,6 @@ fn capitalize(text: &str) -> String {
         Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
         None => String::new(),
     }
-}
-
-pub(crate) fn session_error(e: tower_sessions::session::Error) -> PageError {
-    PageError::from(Error::Task(format!("session store: {e}")))
 }
 
 #[cfg(test)]
