@@ -1,15 +1,15 @@
 //! The admin console's sign-in and sign-out (the console's pages, `web::console`, build on these).
 //!
 //! The administrator is held under its own session key (`admin`, `web::session`), apart from the portal user
-//! (`idp`), so a portal sign-in never grants the console. Every form carries the session's CSRF token, the session id changes at
-//! sign-in (no fixation), and failures are throttled like the portal's.
+//! (`idp`), so a portal sign-in never grants the console. Every form carries the session's CSRF token
+//! (`CsrfForm`), the session id changes at sign-in (no fixation), and failures are throttled like the portal's.
 
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use chrono::Utc;
 use tower_sessions::Session;
 
@@ -18,8 +18,9 @@ use crate::services::admins::{self, AdminSession, SignIn};
 use crate::services::{record, Error};
 use crate::web::client::ClientIp;
 use crate::web::error::PageError;
-use crate::web::login::CsrfOnly;
-use crate::web::session::{check_csrf, csrf_token, current_admin, end_admin, fresh_csrf, session_error, start_admin};
+use crate::web::session::{
+    csrf_token, current_admin, end_admin, fresh_csrf, session_error, start_admin, CsrfFields, CsrfForm, CsrfOnly,
+};
 use crate::web::AppState;
 
 /// An administrator whose password was right and whose one-time code is awaited.
@@ -50,10 +51,22 @@ pub struct LoginForm {
     password: String,
 }
 
+impl CsrfFields for LoginForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 #[derive(Debug, serde::Deserialize)]
 pub struct TotpForm {
     csrf_token: String,
     code: String,
+}
+
+impl CsrfFields for TotpForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
 }
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -74,12 +87,8 @@ async fn login_submit(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     session: Session,
-    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+    CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<Response, PageError> {
-    let Ok(Form(form)) = form else {
-        return Err(PageError::new(StatusCode::BAD_REQUEST, "Sign-in failed", "The sign-in form could not be read."));
-    };
-    check_csrf(&session, &form.csrf_token).await?;
     let username = form.username.trim();
     match admins::sign_in(&state.ctx, username, &form.password, client, Utc::now()).await {
         Ok(SignIn::Done(admin)) => establish(&session, &admin).await,
@@ -102,12 +111,8 @@ async fn totp_submit(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     session: Session,
-    form: Result<Form<TotpForm>, axum::extract::rejection::FormRejection>,
+    CsrfForm(form): CsrfForm<TotpForm>,
 ) -> Result<Response, PageError> {
-    let Ok(Form(form)) = form else {
-        return Err(PageError::new(StatusCode::BAD_REQUEST, "Sign-in failed", "The sign-in form could not be read."));
-    };
-    check_csrf(&session, &form.csrf_token).await?;
     let now = Utc::now();
     let pending = session.get::<Pending>(PENDING_KEY).await.ok().flatten();
     let Some(pending) = pending.filter(|p| now.timestamp_millis() - p.at_ms < PENDING_MS) else {
@@ -126,10 +131,8 @@ async fn totp_submit(
 async fn logout(
     State(state): State<AppState>,
     session: Session,
-    form: Result<Form<CsrfOnly>, axum::extract::rejection::FormRejection>,
+    _form: CsrfForm<CsrfOnly>,
 ) -> Result<Response, PageError> {
-    let token = form.map(|Form(f)| f.csrf_token).unwrap_or_default();
-    check_csrf(&session, &token).await?;
     if let Some(admin) = current_admin(&session).await {
         let actor = Actor::Admin(admin.username.clone());
         record(&state.ctx, Event::new(Utc::now(), EventName::AdminLogout, &actor).target(&admin.username)).await?;

@@ -5,14 +5,14 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use chrono::Utc;
 use tower_sessions::Session;
 
 use crate::services::{login, Error};
 use crate::web::client::ClientIp;
 use crate::web::error::PageError;
-use crate::web::session::{check_csrf, csrf_token, signed_in, start_idp};
+use crate::web::session::{csrf_token, signed_in, start_idp, CsrfFields, CsrfForm, CsrfOnly};
 use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -47,9 +47,10 @@ pub struct LoginForm {
     force: Option<String>,
 }
 
-#[derive(Debug, serde::Deserialize)]
-pub struct CsrfOnly {
-    pub csrf_token: String,
+impl CsrfFields for LoginForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
 }
 
 /// The sign-in page URL that continues to `next` afterwards.
@@ -79,12 +80,8 @@ async fn login_submit(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     session: Session,
-    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+    CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<Response, PageError> {
-    let Ok(Form(form)) = form else {
-        return Err(PageError::new(StatusCode::BAD_REQUEST, "Sign-in failed", "The sign-in form could not be read."));
-    };
-    check_csrf(&session, &form.csrf_token).await?;
     let next = safe_next(Some(&form.continue_to));
     let force = form.force.is_some();
     match login::sign_in(&state.ctx, form.username.trim(), &form.password, client, Utc::now()).await {
@@ -110,10 +107,8 @@ async fn login_submit(
 async fn logout(
     State(state): State<AppState>,
     session: Session,
-    form: Result<Form<CsrfOnly>, axum::extract::rejection::FormRejection>,
+    _form: CsrfForm<CsrfOnly>,
 ) -> Result<Response, PageError> {
-    let token = form.map(|Form(f)| f.csrf_token).unwrap_or_default();
-    check_csrf(&session, &token).await?;
     // Ends the IdP session and, when it signed in to SPs with an SLO endpoint, tells each of them (single logout).
     crate::web::slo::portal_logout(&state, &session).await
 }

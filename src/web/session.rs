@@ -1,11 +1,19 @@
-//! What our pages keep in the browser's session: the IdP session (key `idp`), the administrator's (key `admin`,
-//! never the portal user's) and the CSRF token of our forms (key `csrf`, synchronizer token pattern).
+//! What our pages keep in the browser's session, and the forms they accept: the IdP session (key `idp`), the
+//! administrator's (key `admin`, never the portal user's), the CSRF token (key `csrf`, synchronizer token
+//! pattern), and `CsrfForm`, the extractor of every form we issue, which yields its fields only after their token
+//! matched the session's.
 //!
 //! It knows what the keys hold and when a session id must change (at every sign-in, so an id planted before is
 //! worthless); it does not know the pages that use them, nor where sessions are stored (`web::router` is given
-//! the store).
+//! the store). The SAML POST-binding forms (`web::saml`, `web::slo`) come from SPs and carry no token; they do
+//! not use `CsrfForm`.
 
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Form;
+use serde::de::DeserializeOwned;
 use tower_sessions::Session;
 
 use crate::services::admins::AdminSession;
@@ -18,6 +26,8 @@ const IDP_KEY: &str = "idp";
 /// The administrator's session, apart from the portal user's, so a portal sign-in never grants the console.
 const ADMIN_KEY: &str = "admin";
 const CSRF_KEY: &str = "csrf";
+/// The largest form we read (SP metadata pasted into a console text area fits); the router's body limit too.
+const MAX_FORM_BYTES: usize = 256 * 1024;
 
 /// The IdP session of this browser, if any, as stored (single logout uses it even when it no longer stands, to
 /// reach the SPs it signed in to); everything else asks `signed_in`.
@@ -109,4 +119,68 @@ pub async fn check_csrf(session: &Session, submitted: &str) -> Result<(), PageEr
 /// A failure of the session store, as our own failure (the error page with a reference).
 pub fn session_error(e: tower_sessions::session::Error) -> PageError {
     PageError::from(Error::Task(format!("session store: {e}")))
+}
+
+/// The fields of a form that carries the session's CSRF token in its `csrf_token` field.
+pub trait CsrfFields: DeserializeOwned {
+    /// The token as sent; empty when the form had none.
+    fn csrf_token(&self) -> &str;
+}
+
+/// A form of ours (`application/x-www-form-urlencoded`, at most 256 KiB), handed to the handler only after its
+/// CSRF token matched the session's. A larger body is refused with 413, fields that cannot be read (a missing
+/// required field) with 400, and a missing or foreign token with 403, before anything happens.
+pub struct CsrfForm<T>(pub T);
+
+impl<T> std::ops::Deref for CsrfForm<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T, S> FromRequest<S> for CsrfForm<T>
+where
+    T: CsrfFields + Send,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let session = Session::from_request_parts(&mut parts, state).await.map_err(IntoResponse::into_response)?;
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
+            return Err(PageError::new(StatusCode::PAYLOAD_TOO_LARGE, "Form too large", "The form is too large.")
+                .into_response());
+        };
+        // The body is read as a form whatever its declared type, as the console always did.
+        let mut form = Request::new(Body::from(bytes));
+        *form.method_mut() = Method::POST;
+        form.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+        let Ok(Form(fields)) = Form::<T>::from_request(form, state).await else {
+            // Only the sign-in forms have required fields, so only they can be unreadable.
+            return Err(PageError::new(
+                StatusCode::BAD_REQUEST,
+                "Sign-in failed",
+                "The sign-in form could not be read.",
+            )
+            .into_response());
+        };
+        check_csrf(&session, fields.csrf_token()).await.map_err(IntoResponse::into_response)?;
+        Ok(Self(fields))
+    }
+}
+
+/// A form with no fields but its token (sign-out, and console buttons that need nothing more).
+#[derive(Debug, serde::Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+impl CsrfFields for CsrfOnly {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
 }
