@@ -30,7 +30,7 @@ use crate::services::Ctx;
 pub struct Server {
     pub ctx: Ctx,
     pub router: axum::Router,
-    pub sessions: web::sessions::Store,
+    pub sessions: store::sessions::Store,
 }
 
 /// Opens the database (running migrations) and prepares directories; used by the admin commands, which try the
@@ -92,7 +92,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     }
     services::certs::ensure_all_certificates(&ctx, now).await?;
     let sessions =
-        web::sessions::Store::connect(&ctx.config.database_url()).await.context("cannot open the session store")?;
+        store::sessions::Store::connect(&ctx.config.database_url()).await.context("cannot open the session store")?;
     let router = web::router(web::AppState { ctx: ctx.clone() }, sessions.clone());
     Ok(Server { ctx, router, sessions })
 }

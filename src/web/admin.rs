@@ -1,15 +1,15 @@
 //! The admin console's sign-in and sign-out (the console's pages, `web::console`, build on these).
 //!
-//! The administrator is held under its own session key (`admin`), apart from the portal user (`idp`), so a portal
-//! sign-in never grants the console. Every form carries the session's CSRF token, the session id changes at
-//! sign-in (no fixation), and failures are throttled like the portal's.
+//! The administrator is held under its own session key (`admin`, `web::session`), apart from the portal user
+//! (`idp`), so a portal sign-in never grants the console. Every form carries the session's CSRF token
+//! (`CsrfForm`), the session id changes at sign-in (no fixation), and failures are throttled like the portal's.
 
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use chrono::Utc;
 use tower_sessions::Session;
 
@@ -18,10 +18,11 @@ use crate::services::admins::{self, AdminSession, SignIn};
 use crate::services::{record, Error};
 use crate::web::client::ClientIp;
 use crate::web::error::PageError;
-use crate::web::login::{check_csrf, csrf_token, CsrfOnly, CSRF_KEY};
+use crate::web::session::{
+    csrf_token, current_admin, end_admin, fresh_csrf, session_error, start_admin, CsrfFields, CsrfForm, CsrfOnly,
+};
 use crate::web::AppState;
 
-const SESSION_KEY: &str = "admin";
 /// An administrator whose password was right and whose one-time code is awaited.
 const PENDING_KEY: &str = "admin_pending";
 /// How long the code may take after the password.
@@ -50,21 +51,28 @@ pub struct LoginForm {
     password: String,
 }
 
+impl CsrfFields for LoginForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 #[derive(Debug, serde::Deserialize)]
 pub struct TotpForm {
     csrf_token: String,
     code: String,
 }
 
+impl CsrfFields for TotpForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Pending {
     username: String,
     at_ms: i64,
-}
-
-/// The signed-in administrator, if any.
-pub async fn current_admin(session: &Session) -> Option<AdminSession> {
-    session.get::<AdminSession>(SESSION_KEY).await.ok().flatten()
 }
 
 async fn login_page(session: Session) -> Result<Response, PageError> {
@@ -79,12 +87,8 @@ async fn login_submit(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     session: Session,
-    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+    CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<Response, PageError> {
-    let Ok(Form(form)) = form else {
-        return Err(PageError::new(StatusCode::BAD_REQUEST, "Sign-in failed", "The sign-in form could not be read."));
-    };
-    check_csrf(&session, &form.csrf_token).await?;
     let username = form.username.trim();
     match admins::sign_in(&state.ctx, username, &form.password, client, Utc::now()).await {
         Ok(SignIn::Done(admin)) => establish(&session, &admin).await,
@@ -107,12 +111,8 @@ async fn totp_submit(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     session: Session,
-    form: Result<Form<TotpForm>, axum::extract::rejection::FormRejection>,
+    CsrfForm(form): CsrfForm<TotpForm>,
 ) -> Result<Response, PageError> {
-    let Ok(Form(form)) = form else {
-        return Err(PageError::new(StatusCode::BAD_REQUEST, "Sign-in failed", "The sign-in form could not be read."));
-    };
-    check_csrf(&session, &form.csrf_token).await?;
     let now = Utc::now();
     let pending = session.get::<Pending>(PENDING_KEY).await.ok().flatten();
     let Some(pending) = pending.filter(|p| now.timestamp_millis() - p.at_ms < PENDING_MS) else {
@@ -131,15 +131,13 @@ async fn totp_submit(
 async fn logout(
     State(state): State<AppState>,
     session: Session,
-    form: Result<Form<CsrfOnly>, axum::extract::rejection::FormRejection>,
+    _form: CsrfForm<CsrfOnly>,
 ) -> Result<Response, PageError> {
-    let token = form.map(|Form(f)| f.csrf_token).unwrap_or_default();
-    check_csrf(&session, &token).await?;
     if let Some(admin) = current_admin(&session).await {
         let actor = Actor::Admin(admin.username.clone());
         record(&state.ctx, Event::new(Utc::now(), EventName::AdminLogout, &actor).target(&admin.username)).await?;
     }
-    session.remove::<AdminSession>(SESSION_KEY).await.map_err(session_error)?;
+    end_admin(&session).await?;
     session.remove::<Pending>(PENDING_KEY).await.map_err(session_error)?;
     session.cycle_id().await.map_err(session_error)?;
     fresh_csrf(&session).await?;
@@ -148,24 +146,8 @@ async fn logout(
 
 /// Signs the administrator in under a new session id and CSRF token (no fixation).
 async fn establish(session: &Session, admin: &AdminSession) -> Result<Response, PageError> {
-    session.cycle_id().await.map_err(session_error)?;
-    session.insert(SESSION_KEY, admin).await.map_err(session_error)?;
-    fresh_csrf(session).await?;
+    start_admin(session, admin).await?;
     Ok(Redirect::to("/admin").into_response())
-}
-
-/// Keeps the administrator signed in, under a new session id, after they changed their own credentials (which
-/// ends every session signed in before the change: `admins::session_is_current`).
-pub async fn renew_admin(session: &Session, admin: &AdminSession) -> Result<(), PageError> {
-    session.cycle_id().await.map_err(session_error)?;
-    session.insert(SESSION_KEY, admin).await.map_err(session_error)?;
-    Ok(())
-}
-
-/// Signs the administrator of this session out (the portal user of the same browser, if any, stays).
-pub async fn end_admin(session: &Session) -> Result<(), PageError> {
-    session.remove::<AdminSession>(SESSION_KEY).await.map_err(session_error)?;
-    Ok(())
 }
 
 /// The same sentence for a wrong name, password or code and for throttling (429), so the page tells nothing.
@@ -180,18 +162,7 @@ async fn refused(session: &Session, username: &str, needs_code: bool, e: Error) 
     render(&LoginPage { csrf_token: &token, username, needs_code, error: Some(message) }, status)
 }
 
-async fn fresh_csrf(session: &Session) -> Result<String, PageError> {
-    let bytes: [u8; 32] = rand::random();
-    let token = hex::encode(bytes);
-    session.insert(CSRF_KEY, &token).await.map_err(session_error)?;
-    Ok(token)
-}
-
 fn render(page: &impl Template, status: StatusCode) -> Result<Response, PageError> {
     let html = page.render().map_err(PageError::from)?;
     Ok((status, Html(html)).into_response())
-}
-
-fn session_error(e: tower_sessions::session::Error) -> PageError {
-    PageError::from(e)
 }

@@ -1,22 +1,19 @@
-//! Signing in and out at the IdP, the IdP session, and CSRF tokens for our forms.
+//! Signing in and out at the IdP: the sign-in page and form, and sign-out (which hands over to single logout).
 
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use chrono::Utc;
 use tower_sessions::Session;
 
-use crate::services::login::{self, IdpSession};
-use crate::services::{Ctx, Error};
+use crate::services::{login, Error};
 use crate::web::client::ClientIp;
 use crate::web::error::PageError;
+use crate::web::session::{csrf_token, signed_in, start_idp, CsrfFields, CsrfForm, CsrfOnly};
 use crate::web::AppState;
-
-const SESSION_KEY: &str = "idp";
-pub(crate) const CSRF_KEY: &str = "csrf";
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/login", get(login_page).post(login_submit)).route("/logout", post(logout))
@@ -50,28 +47,10 @@ pub struct LoginForm {
     force: Option<String>,
 }
 
-#[derive(Debug, serde::Deserialize)]
-pub struct CsrfOnly {
-    pub csrf_token: String,
-}
-
-/// The IdP session of this browser, if any, as stored (single logout uses it even when it no longer stands, to
-/// reach the SPs it signed in to); everything else asks `signed_in`.
-pub async fn current_session(session: &Session) -> Option<IdpSession> {
-    session.get::<IdpSession>(SESSION_KEY).await.ok().flatten()
-}
-
-/// The signed-in user, if the IdP session still stands (`login::session_is_current`); one that no longer does
-/// (the password was set since) is ended here, and the browser is treated as signed out.
-pub async fn signed_in(ctx: &Ctx, session: &Session) -> Result<Option<IdpSession>, PageError> {
-    let Some(idp) = current_session(session).await else {
-        return Ok(None);
-    };
-    if login::session_is_current(ctx, &idp).await? {
-        return Ok(Some(idp));
+impl CsrfFields for LoginForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
     }
-    session.remove::<IdpSession>(SESSION_KEY).await.map_err(session_error)?;
-    Ok(None)
 }
 
 /// The sign-in page URL that continues to `next` afterwards.
@@ -81,35 +60,6 @@ pub fn login_url(next: &str, force: bool) -> String {
         format!("/login?continue={next}&force=1")
     } else {
         format!("/login?continue={next}")
-    }
-}
-
-/// The session's CSRF token, created on first use (synchronizer token pattern).
-pub async fn csrf_token(session: &Session) -> Result<String, PageError> {
-    if let Ok(Some(token)) = session.get::<String>(CSRF_KEY).await {
-        return Ok(token);
-    }
-    let bytes: [u8; 32] = rand::random();
-    let token = hex::encode(bytes);
-    session.insert(CSRF_KEY, &token).await.map_err(session_error)?;
-    Ok(token)
-}
-
-/// Refuses a form whose token does not match the session's (cross-site request forgery).
-pub async fn check_csrf(session: &Session, submitted: &str) -> Result<(), PageError> {
-    let expected = session.get::<String>(CSRF_KEY).await.ok().flatten().unwrap_or_default();
-    // Lengths first: the constant-time comparison requires equal lengths (and asserts it).
-    let matches = !expected.is_empty()
-        && submitted.len() == expected.len()
-        && openssl::memcmp::eq(expected.as_bytes(), submitted.as_bytes());
-    if matches {
-        Ok(())
-    } else {
-        Err(PageError::new(
-            StatusCode::FORBIDDEN,
-            "Form expired",
-            "This form was not sent from this page or has expired. Go back, reload the page and try again.",
-        ))
     }
 }
 
@@ -130,21 +80,14 @@ async fn login_submit(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     session: Session,
-    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+    CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<Response, PageError> {
-    let Ok(Form(form)) = form else {
-        return Err(PageError::new(StatusCode::BAD_REQUEST, "Sign-in failed", "The sign-in form could not be read."));
-    };
-    check_csrf(&session, &form.csrf_token).await?;
     let next = safe_next(Some(&form.continue_to));
     let force = form.force.is_some();
     match login::sign_in(&state.ctx, form.username.trim(), &form.password, client, Utc::now()).await {
         Ok(idp) => {
             // A new session id at sign-in, so an id planted before sign-in is worthless (session fixation).
-            session.cycle_id().await.map_err(session_error)?;
-            session.insert(SESSION_KEY, &idp).await.map_err(session_error)?;
-            let bytes: [u8; 32] = rand::random();
-            session.insert(CSRF_KEY, hex::encode(bytes)).await.map_err(session_error)?;
+            start_idp(&session, &idp).await?;
             Ok(Redirect::to(&next).into_response())
         }
         Err(Error::BadCredentials) => {
@@ -164,10 +107,8 @@ async fn login_submit(
 async fn logout(
     State(state): State<AppState>,
     session: Session,
-    form: Result<Form<CsrfOnly>, axum::extract::rejection::FormRejection>,
+    _form: CsrfForm<CsrfOnly>,
 ) -> Result<Response, PageError> {
-    let token = form.map(|Form(f)| f.csrf_token).unwrap_or_default();
-    check_csrf(&session, &token).await?;
     // Ends the IdP session and, when it signed in to SPs with an SLO endpoint, tells each of them (single logout).
     crate::web::slo::portal_logout(&state, &session).await
 }
@@ -205,10 +146,6 @@ fn safe_next(next: Option<&str>) -> String {
 
 fn app_of(path: &str) -> Option<&str> {
     path.strip_prefix("/saml2/")?.split('/').next()
-}
-
-fn session_error(e: tower_sessions::session::Error) -> PageError {
-    PageError::from(e)
 }
 
 #[cfg(test)]

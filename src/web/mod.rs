@@ -11,7 +11,7 @@ pub mod error;
 pub mod login;
 pub mod portal;
 pub mod saml;
-pub mod sessions;
+pub mod session;
 pub mod slo;
 
 use std::time::Duration;
@@ -27,7 +27,7 @@ use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, 
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
 
 use crate::services::Ctx;
 
@@ -42,8 +42,11 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// The whole HTTP application.
-pub fn router(state: AppState, store: sessions::Store) -> Router {
+/// The whole HTTP application, its sessions kept in `store` (the database's, which `lib::build` opens).
+pub fn router<S>(state: AppState, store: S) -> Router
+where
+    S: SessionStore + Clone,
+{
     let config = &state.ctx.config;
     let secure = config.is_https();
     // `__Host-` binds the cookie to our origin, but browsers accept that prefix only on Secure cookies.

@@ -11,7 +11,8 @@ use tower_sessions::Session;
 use crate::directory::AppKind;
 use crate::services::apps;
 use crate::web::error::PageError;
-use crate::web::login::{csrf_token, login_url, signed_in};
+use crate::web::login::login_url;
+use crate::web::session::{csrf_token, signed_in};
 use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {

@@ -15,7 +15,8 @@ use crate::services::inbound::Incoming;
 use crate::services::sso::{self, Outcome};
 use crate::services::{apps, certs};
 use crate::web::error::PageError;
-use crate::web::login::{login_url, signed_in};
+use crate::web::login::login_url;
+use crate::web::session::signed_in;
 use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {

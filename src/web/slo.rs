@@ -13,7 +13,7 @@ use tower_sessions::Session;
 use crate::services::inbound::Incoming;
 use crate::services::slo::{self, LogoutCall, Outgoing, TargetView};
 use crate::web::error::PageError;
-use crate::web::login::current_session;
+use crate::web::session::current_session;
 use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {

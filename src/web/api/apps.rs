@@ -1,28 +1,20 @@
-//! `/api/v1/applications`: applications, their SSO settings and attributes, bound groups, certificates and
-//! identity management; and `/api/v1/catalog`, the connectors applications can be created from.
+//! `/api/v1/applications`: applications, their SSO settings and attributes, SP metadata and bound groups. The
+//! certificates (`certificates`) and identity management (`idm`) of an application have their own files.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use chrono::Utc;
-use secrecy::SecretString;
 
-use crate::directory::attributes::AttributeChange;
-use crate::directory::{AppKind, AttributeSource};
-use crate::saml::{NameIdFormat, SigningMode};
+use crate::directory::AppKind;
 use crate::services::apps as app_service;
-use crate::services::apps::change::AppChange;
 use crate::services::apps::create::CreateFromConnector;
-use crate::services::apps::create::MetadataSource;
-use crate::services::catalog;
-use crate::services::{apps, certs, idm};
-use crate::web::api::model::{
-    AppListQuery, AppPage, AppPatch, AppSummary, AppView, AttributeBody, AttributePatch, CatalogQuery,
-    CertificateActivate, CertificateView, ConnectorView, IdmActivate, IdmView, ImportCandidate, ImportRequest,
-    ImportResult, ImportView, MappingChange, MappingRowView, NewApp, PlaceholderView, RefreshView, RotationStep,
-    Skipped,
+use crate::web::api::model::apps::{
+    AppListQuery, AppPage, AppPatch, AppSummary, AppView, NewApp, NewAppSource, RefreshView,
 };
-use crate::web::api::{decode_cursor, limit, next_page, Caller, Problem};
+use crate::web::api::model::attributes::{AttributeBody, AttributePatch};
+use crate::web::api::problem::Problem;
+use crate::web::api::{decode_cursor, limit, next_page, Caller};
 use crate::web::AppState;
 
 /// List applications, ordered by name, with search.
@@ -62,40 +54,29 @@ pub async fn create_app(
     Json(body): Json<NewApp>,
 ) -> Result<(StatusCode, Json<AppView>), Problem> {
     let now = Utc::now();
-    let given = [
-        body.metadata_xml.is_some(),
-        body.metadata_url.is_some(),
-        body.connector.is_some(),
-        body.bookmark_url.is_some(),
-    ];
-    if given.iter().filter(|g| **g).count() != 1 {
-        return Err(Problem::invalid("give exactly one of metadata_xml, metadata_url, connector or bookmark_url"));
-    }
+    let (ctx, name) = (&state.ctx, &body.name);
     let overrides = (body.display_label.as_deref(), body.description.as_deref());
-    if let Some(connector) = &body.connector {
-        let values: Vec<(String, String)> = body.values.clone().into_iter().collect();
-        let request = CreateFromConnector {
-            name: &body.name,
-            connector,
-            values: &values,
-            sp_certificate_pem: body.sp_certificate_pem.as_deref(),
-            display_label: body.display_label.as_deref(),
-        };
-        app_service::create::create_from_connector(&state.ctx, &actor, &request, now).await?;
-    } else if let Some(url) = &body.bookmark_url {
-        app_service::create::create_bookmark(&state.ctx, &actor, &body.name, url, overrides.0, overrides.1, now)
-            .await?;
-    } else {
-        let source = match (body.metadata_xml, body.metadata_url) {
-            (Some(xml), _) => MetadataSource::Xml(xml),
-            (None, Some(url)) => MetadataSource::Url(url),
-            (None, None) => return Err(Problem::invalid("no metadata given")),
-        };
-        let settings = body.settings_toml.as_deref();
-        app_service::create::create_from_metadata(&state.ctx, &actor, &body.name, source, settings, overrides, now)
-            .await?;
+    match body.source()? {
+        NewAppSource::Connector(connector) => {
+            let values = body.values();
+            let request = CreateFromConnector {
+                name,
+                connector,
+                values: &values,
+                sp_certificate_pem: body.sp_certificate_pem.as_deref(),
+                display_label: body.display_label.as_deref(),
+            };
+            app_service::create::create_from_connector(ctx, &actor, &request, now).await?;
+        }
+        NewAppSource::Bookmark(url) => {
+            app_service::create::create_bookmark(ctx, &actor, name, url, overrides.0, overrides.1, now).await?;
+        }
+        NewAppSource::Metadata(source) => {
+            let settings = body.settings_toml.as_deref();
+            app_service::create::create_from_metadata(ctx, &actor, name, source, settings, overrides, now).await?;
+        }
     }
-    let details = app_service::view::details(&state.ctx, &body.name).await?;
+    let details = app_service::view::details(ctx, name).await?;
     Ok((StatusCode::CREATED, Json(AppView::of(details, now))))
 }
 
@@ -125,50 +106,7 @@ pub async fn update_app(
     Path(name): Path<String>,
     Json(body): Json<AppPatch>,
 ) -> Result<Json<AppView>, Problem> {
-    let change = AppChange {
-        display_label: body.display_label,
-        description: body.description,
-        show_in_portal: body.show_in_portal,
-        is_active: body.is_active,
-        bookmark_url: body.bookmark_url,
-        name_id_format: match body.name_id_format.as_deref() {
-            Some(v) => Some(NameIdFormat::parse(v).ok_or_else(|| {
-                Problem::invalid(format!("name_id_format {v:?} must be email, persistent, transient or unspecified"))
-            })?),
-            None => None,
-        },
-        name_id_source: match body.name_id_source.as_deref() {
-            Some("") => Some(None),
-            Some(v) => Some(Some(apps::sp_metadata::property(v)?)),
-            None => None,
-        },
-        signing_mode: match body.signing_mode.as_deref() {
-            Some(v) => {
-                Some(SigningMode::parse(v).ok_or_else(|| {
-                    Problem::invalid(format!("signing_mode {v:?} must be assertion, response or both"))
-                })?)
-            }
-            None => None,
-        },
-        default_relay_state: body.default_relay_state,
-        sp_login_url: body.sp_login_url,
-        require_signed_requests: body.require_signed_requests,
-        assertion_lifetime_secs: body.assertion_lifetime_secs,
-        session_lifetime_secs: body.session_lifetime_secs,
-        attributes: match body.attributes {
-            Some(list) => Some(list.iter().map(AttributeBody::mapping).collect::<Result<_, _>>()?),
-            None => None,
-        },
-        encrypt_assertions: body.encrypt_assertions,
-        data_encryption: match body.encryption_algorithm.as_deref() {
-            Some(v) => Some(crate::saml::DataEncryption::parse(v).ok_or_else(|| {
-                Problem::invalid(format!("encryption_algorithm {v:?} must be aes256-gcm or aes256-cbc"))
-            })?),
-            None => None,
-        },
-        encrypt_name_id: body.encrypt_name_id,
-        ..AppChange::default()
-    };
+    let change = body.change()?;
     let now = Utc::now();
     app_service::change::update(&state.ctx, &actor, &name, &change, now).await?;
     let details = app_service::view::details(&state.ctx, &name).await?;
@@ -222,6 +160,19 @@ pub async fn import_metadata(
     Ok((status, Json(AppView::of(details, now))))
 }
 
+/// Fetch the SP metadata again from the URL it was registered from; a failure keeps the last good copy.
+#[utoipa::path(post, path = "/api/v1/applications/{name}/metadata/refresh", tag = "applications",
+    params(("name" = String, Path, description = "The application's name")),
+    responses((status = 200, description = "What the refresh found", body = RefreshView)))]
+pub async fn refresh_metadata(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(name): Path<String>,
+) -> Result<Json<RefreshView>, Problem> {
+    let refreshed = app_service::refresh::refresh_now(&state.ctx, &actor, &name, Utc::now()).await?;
+    Ok(Json(RefreshView::of(refreshed)))
+}
+
 /// Change one attribute: switch it on or off, or give it a property or a constant (JIT attributes too).
 #[utoipa::path(patch, path = "/api/v1/applications/{name}/attributes/{attribute}", tag = "applications",
     request_body = AttributePatch,
@@ -236,14 +187,9 @@ pub async fn change_attribute(
     Path((name, attribute)): Path<(String, String)>,
     Json(body): Json<AttributePatch>,
 ) -> Result<Json<AttributeBody>, Problem> {
-    let source = match (body.property, body.constant) {
-        (Some(p), None) => Some(AttributeSource::Property(apps::sp_metadata::property(&p)?)),
-        (None, Some(c)) => Some(AttributeSource::Constant(c)),
-        (None, None) => None,
-        (Some(_), Some(_)) => return Err(Problem::invalid("give property or constant, not both")),
-    };
-    let change = AttributeChange { source, is_enabled: body.enabled };
-    let changed = apps::change::change_attribute(&state.ctx, &actor, &name, &attribute, &change, Utc::now()).await?;
+    let change = body.change()?;
+    let changed =
+        app_service::change::change_attribute(&state.ctx, &actor, &name, &attribute, &change, Utc::now()).await?;
     Ok(Json(AttributeBody::of(&changed)))
 }
 
@@ -274,7 +220,7 @@ pub async fn bind_group(
     Caller(actor): Caller,
     Path((name, group)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
-    apps::change::change_binding(&state.ctx, &actor, &name, &group, true, Utc::now()).await?;
+    app_service::change::change_binding(&state.ctx, &actor, &name, &group, true, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -290,337 +236,8 @@ pub async fn unbind_group(
     Caller(actor): Caller,
     Path((name, group)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
-    apps::change::change_binding(&state.ctx, &actor, &name, &group, false, Utc::now()).await?;
+    app_service::change::change_binding(&state.ctx, &actor, &name, &group, false, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The application's current signing certificate, with its PEM and validity.
-#[utoipa::path(get, path = "/api/v1/applications/{name}/certificate", tag = "applications",
-    params(("name" = String, Path, description = "The application's name")),
-    responses((status = 200, description = "The current certificate", body = CertificateView)))]
-pub async fn get_certificate(
-    State(state): State<AppState>,
-    _caller: Caller,
-    Path(name): Path<String>,
-) -> Result<Json<CertificateView>, Problem> {
-    let certificates = certs::certificates(&state.ctx, &name).await?;
-    let Some(cert) = certificates.first() else {
-        return Err(crate::services::Error::NoSigningKey { app: name }.into());
-    };
-    Ok(Json(CertificateView::of(cert, Utc::now(), true)))
-}
-
-/// Replace the signing certificate at once; the SP must import the new one (metadata or certificate URL).
-#[utoipa::path(post, path = "/api/v1/applications/{name}/certificate/rotate", tag = "applications",
-    params(("name" = String, Path, description = "The application's name")),
-    responses((status = 200, description = "The new certificate", body = CertificateView)))]
-pub async fn rotate_certificate(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Path(name): Path<String>,
-) -> Result<Json<CertificateView>, Problem> {
-    let now = Utc::now();
-    let cert = certs::rotate(&state.ctx, &actor, &name, now).await?;
-    Ok(Json(CertificateView::of(&cert, now, true)))
-}
-
-/// Every certificate the application publishes (current first, then a staged next one or the previous one).
-#[utoipa::path(get, path = "/api/v1/applications/{name}/certificates", tag = "applications",
-    params(("name" = String, Path, description = "The application's name")),
-    responses((status = 200, description = "Published certificates", body = Vec<CertificateView>)))]
-pub async fn list_certificates(
-    State(state): State<AppState>,
-    _caller: Caller,
-    Path(name): Path<String>,
-) -> Result<Json<Vec<CertificateView>>, Problem> {
-    let now = Utc::now();
-    let certificates = certs::certificates(&state.ctx, &name).await?;
-    Ok(Json(certificates.iter().map(|c| CertificateView::of(c, now, true)).collect()))
-}
-
-/// Rotation without downtime, step 1: generate the next certificate and publish it beside the current one, so
-/// SPs can import it before it signs.
-#[utoipa::path(post, path = "/api/v1/applications/{name}/certificate/stage", tag = "applications",
-    params(("name" = String, Path, description = "The application's name")),
-    responses((status = 200, description = "The staged certificate", body = CertificateView)))]
-pub async fn stage_certificate(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Path(name): Path<String>,
-) -> Result<Json<CertificateView>, Problem> {
-    let now = Utc::now();
-    certs::certificates(&state.ctx, &name).await?;
-    let cert = certs::stage(&state.ctx, &actor, &name, now).await?;
-    Ok(Json(CertificateView::of(&cert, now, true)))
-}
-
-/// Rotation step 2: the staged certificate signs from now on, or from `at`.
-#[utoipa::path(post, path = "/api/v1/applications/{name}/certificate/activate", tag = "applications",
-    request_body = CertificateActivate,
-    params(("name" = String, Path, description = "The application's name")),
-    responses((status = 200, description = "Activated or scheduled", body = RotationStep)))]
-pub async fn activate_certificate(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Path(name): Path<String>,
-    Json(body): Json<CertificateActivate>,
-) -> Result<Json<RotationStep>, Problem> {
-    certs::certificates(&state.ctx, &name).await?;
-    let step = match certs::activate(&state.ctx, &actor, &name, body.at, Utc::now()).await? {
-        certs::Activation::Activated { fingerprint } => {
-            RotationStep { fingerprint, outcome: "activated".into(), at: None }
-        }
-        certs::Activation::Scheduled { fingerprint, at } => {
-            RotationStep { fingerprint, outcome: "scheduled".into(), at: Some(at) }
-        }
-    };
-    Ok(Json(step))
-}
-
-/// Rotation step 3: stop publishing the certificate that signed before the last activation.
-#[utoipa::path(post, path = "/api/v1/applications/{name}/certificate/retire", tag = "applications",
-    params(("name" = String, Path, description = "The application's name")),
-    responses((status = 200, description = "Retired", body = RotationStep)))]
-pub async fn retire_certificate(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Path(name): Path<String>,
-) -> Result<Json<RotationStep>, Problem> {
-    certs::certificates(&state.ctx, &name).await?;
-    let fingerprint = certs::retire(&state.ctx, &actor, &name, Utc::now()).await?;
-    Ok(Json(RotationStep { fingerprint, outcome: "retired".into(), at: None }))
-}
-
-/// Fetch the SP metadata again from the URL it was registered from; a failure keeps the last good copy.
-#[utoipa::path(post, path = "/api/v1/applications/{name}/metadata/refresh", tag = "applications",
-    params(("name" = String, Path, description = "The application's name")),
-    responses((status = 200, description = "What the refresh found", body = RefreshView)))]
-pub async fn refresh_metadata(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Path(name): Path<String>,
-) -> Result<Json<RefreshView>, Problem> {
-    let refreshed = apps::refresh::refresh_now(&state.ctx, &actor, &name, Utc::now()).await?;
-    let (outcome, details) = match refreshed.outcome {
-        apps::refresh::Outcome::Changed(changes) => ("changed", changes),
-        apps::refresh::Outcome::Unchanged => ("unchanged", Vec::new()),
-        apps::refresh::Outcome::Failed(why) => ("failed", vec![why]),
-    };
-    Ok(Json(RefreshView { outcome: outcome.into(), details, next_refresh: refreshed.next_refresh }))
-}
-
-/// Activate identity management (SCIM 2.0): the connection is verified first; the token is stored sealed and
-/// never returned.
-#[utoipa::path(put, path = "/api/v1/applications/{name}/idm", tag = "applications", request_body = IdmActivate,
-    params(("name" = String, Path, description = "The application's name")),
-    responses((status = 200, description = "Active", body = IdmView)))]
-pub async fn activate_idm(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Path(name): Path<String>,
-    Json(body): Json<IdmActivate>,
-) -> Result<Json<IdmView>, Problem> {
-    let activation = idm::Activation {
-        base_url: body.base_url,
-        values: body.values.into_iter().collect(),
-        token: SecretString::from(body.token),
-        manage_groups: body.manage_groups,
-        soft_delete: body.soft_delete,
-    };
-    idm::activate(&state.ctx, &actor, &name, activation, Utc::now()).await?;
-    idm_view(&state, &name).await
-}
-
-/// Deactivate identity management; the SP's accounts are left as they are.
-#[utoipa::path(delete, path = "/api/v1/applications/{name}/idm", tag = "applications",
-    params(("name" = String, Path, description = "The application's name")),
-    responses((status = 204, description = "Deactivated")))]
-pub async fn deactivate_idm(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Path(name): Path<String>,
-) -> Result<StatusCode, Problem> {
-    idm::deactivate(&state.ctx, &actor, &name, Utc::now()).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// The SP's accounts, marked `new` or `imported`.
-#[utoipa::path(get, path = "/api/v1/applications/{name}/idm/import", tag = "applications",
-    params(("name" = String, Path, description = "The application's name")),
-    responses((status = 200, description = "The SP's accounts", body = Vec<ImportCandidate>)))]
-pub async fn list_import_candidates(
-    State(state): State<AppState>,
-    _caller: Caller,
-    Path(name): Path<String>,
-) -> Result<Json<Vec<ImportCandidate>>, Problem> {
-    let candidates = idm::list_import_candidates(&state.ctx, &name).await?;
-    Ok(Json(
-        candidates
-            .into_iter()
-            .map(|c| ImportCandidate {
-                user_name: c.user.user_name,
-                email: c.user.email,
-                given_name: c.user.given_name,
-                family_name: c.user.family_name,
-                display_name: c.user.display_name,
-                active: c.user.active,
-                status: c.status.to_owned(),
-            })
-            .collect(),
-    ))
-}
-
-/// Import SP accounts into the directory.
-#[utoipa::path(post, path = "/api/v1/applications/{name}/idm/import", tag = "applications",
-    request_body = ImportRequest,
-    params(("name" = String, Path, description = "The application's name")),
-    responses((status = 200, description = "What was imported and skipped", body = ImportResult)))]
-pub async fn import_users(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Path(name): Path<String>,
-    Json(body): Json<ImportRequest>,
-) -> Result<Json<ImportResult>, Problem> {
-    if body.users.is_empty() && !body.all_new {
-        return Err(Problem::invalid("name users to import, or set all_new"));
-    }
-    let selected = (!body.all_new).then_some(body.users.as_slice());
-    let (imported, skipped) = idm::import_users(&state.ctx, &actor, &name, selected, Utc::now()).await?;
-    let skipped = skipped.into_iter().map(|(username, reason)| Skipped { username, reason }).collect();
-    Ok(Json(ImportResult { imported, skipped }))
-}
-
-/// The SCIM attributes the application sends for its users: its connector's table (or the default one), each
-/// required, optional or excluded.
-#[utoipa::path(get, path = "/api/v1/applications/{name}/idm/mapping", tag = "applications",
-    params(("name" = String, Path, description = "The application's name")),
-    responses((status = 200, description = "The mapping", body = Vec<MappingRowView>)))]
-pub async fn get_mapping(
-    State(state): State<AppState>,
-    _caller: Caller,
-    Path(name): Path<String>,
-) -> Result<Json<Vec<MappingRowView>>, Problem> {
-    mapping_view(&state, &name).await
-}
-
-/// Exclude optional SCIM attributes (no longer sent) or restore them; required ones cannot be excluded.
-#[utoipa::path(patch, path = "/api/v1/applications/{name}/idm/mapping", tag = "applications",
-    request_body = MappingChange,
-    params(("name" = String, Path, description = "The application's name")),
-    responses((status = 200, description = "The mapping after the change", body = Vec<MappingRowView>)))]
-pub async fn change_mapping(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Path(name): Path<String>,
-    Json(body): Json<MappingChange>,
-) -> Result<Json<Vec<MappingRowView>>, Problem> {
-    let restore = (!body.restore_all).then_some(body.restore.as_slice());
-    idm::change_mapping(&state.ctx, &actor, &name, &body.exclude, restore, Utc::now()).await?;
-    mapping_view(&state, &name).await
-}
-
-async fn mapping_view(state: &AppState, name: &str) -> Result<Json<Vec<MappingRowView>>, Problem> {
-    let rows = idm::mapping(&state.ctx, name).await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|r| MappingRowView {
-                scim: r.scim,
-                source: r.source,
-                required: r.required,
-                excluded: r.excluded,
-                allowed_values: r.allowed_values,
-            })
-            .collect(),
-    ))
-}
-
-/// Start a background import of SP accounts (for large imports); `GET` on the same path shows its progress.
-#[utoipa::path(post, path = "/api/v1/applications/{name}/idm/imports", tag = "applications",
-    request_body = ImportRequest,
-    params(("name" = String, Path, description = "The application's name")),
-    responses((status = 202, description = "Started", body = ImportView)))]
-pub async fn start_import(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Path(name): Path<String>,
-    Json(body): Json<ImportRequest>,
-) -> Result<(StatusCode, Json<ImportView>), Problem> {
-    if body.users.is_empty() != body.all_new {
-        return Err(Problem::invalid("name users to import, or set all_new (not both)"));
-    }
-    let selected = (!body.all_new).then_some(body.users.as_slice());
-    let id = idm::start_import(&state.ctx, &actor, &name, selected, Utc::now()).await?;
-    let imports = idm::imports(&state.ctx, &name).await?;
-    let started = imports.into_iter().find(|i| i.id == id).ok_or_else(|| Problem::invalid("the import vanished"))?;
-    Ok((StatusCode::ACCEPTED, Json(import_view(started))))
-}
-
-/// The application's background imports, newest first, with their progress.
-#[utoipa::path(get, path = "/api/v1/applications/{name}/idm/imports", tag = "applications",
-    params(("name" = String, Path, description = "The application's name")),
-    responses((status = 200, description = "Imports", body = Vec<ImportView>)))]
-pub async fn list_imports(
-    State(state): State<AppState>,
-    _caller: Caller,
-    Path(name): Path<String>,
-) -> Result<Json<Vec<ImportView>>, Problem> {
-    Ok(Json(idm::imports(&state.ctx, &name).await?.into_iter().map(import_view).collect()))
-}
-
-fn import_view(i: crate::store::imports::Import) -> ImportView {
-    let time = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
-    ImportView {
-        id: i.id,
-        state: i.state,
-        selected: i.selected,
-        total: i.total,
-        imported: i.imported,
-        skipped: i.skipped,
-        last_error: i.last_error,
-        actor: i.actor,
-        created_at: time(i.created_at),
-        updated_at: time(i.updated_at),
-    }
-}
-
-/// The connector catalog: the SPs applications can be created from with `connector` and `values`.
-#[utoipa::path(get, path = "/api/v1/catalog", tag = "applications", params(CatalogQuery),
-    responses((status = 200, description = "Connectors", body = Vec<ConnectorView>)))]
-pub async fn list_connectors(
-    State(state): State<AppState>,
-    _caller: Caller,
-    Query(q): Query<CatalogQuery>,
-) -> Result<Json<Vec<ConnectorView>>, Problem> {
-    let connectors = catalog::search(&state.ctx, q.q.as_deref().unwrap_or_default());
-    Ok(Json(
-        connectors
-            .into_iter()
-            .map(|c| ConnectorView {
-                id: c.id.clone(),
-                name: c.name.clone(),
-                description: c.description.clone(),
-                placeholders: c
-                    .placeholders
-                    .iter()
-                    .map(|p| PlaceholderView {
-                        name: p.name.clone(),
-                        label: p.label.clone(),
-                        example: p.example.clone(),
-                    })
-                    .collect(),
-                sp_signs_requests: c.sso.sp_signs_requests,
-                jit_attributes: c.jit_attributes().map(str::to_owned).collect(),
-            })
-            .collect(),
-    ))
-}
-
-async fn idm_view(state: &AppState, name: &str) -> Result<Json<IdmView>, Problem> {
-    let details = app_service::view::details(&state.ctx, name).await?;
-    match details.idm {
-        Some(i) => Ok(Json(IdmView::of(i))),
-        None => Err(crate::services::Error::NotFound { what: "integration", name: name.to_owned() }.into()),
-    }
 }
 
 /// `text` as one URL path segment.

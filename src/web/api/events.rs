@@ -2,11 +2,9 @@
 
 use axum::extract::{Query, State};
 use axum::Json;
-use chrono::{DateTime, Utc};
 
-use crate::audit::{EventFilter, EventName};
 use crate::services::events;
-use crate::web::api::model::{EventListQuery, EventPage, EventView};
+use crate::web::api::model::events::{EventListQuery, EventPage, EventView};
 use crate::web::api::{decode_cursor, limit, next_page, Caller, Problem};
 use crate::web::AppState;
 
@@ -18,18 +16,7 @@ pub async fn list_events(
     _caller: Caller,
     Query(q): Query<EventListQuery>,
 ) -> Result<Json<EventPage>, Problem> {
-    let name = match q.name.as_deref().filter(|n| !n.is_empty()) {
-        Some(n) => Some(EventName::parse(n).ok_or_else(|| Problem::bad_request(format!("unknown event name {n}")))?),
-        None => None,
-    };
-    let time = |value: &Option<String>, field: &str| -> Result<Option<DateTime<Utc>>, Problem> {
-        match value.as_deref().filter(|v| !v.is_empty()) {
-            Some(v) => DateTime::parse_from_rfc3339(v)
-                .map(|t| Some(t.with_timezone(&Utc)))
-                .map_err(|e| Problem::bad_request(format!("{field} {v:?} is not an RFC 3339 time: {e}"))),
-            None => Ok(None),
-        }
-    };
+    let name = q.event_name()?;
     let before = match decode_cursor(q.cursor.as_deref())? {
         Some(key) => Some(
             events::parse_event_key(&key)
@@ -38,28 +25,9 @@ pub async fn list_events(
         None => None,
     };
     let limit = limit(q.limit);
-    let filter = EventFilter {
-        name,
-        name_prefix: q.kind.as_deref().filter(|k| !k.is_empty()).map(|k| format!("{k}_")),
-        app: q.app.clone().filter(|v| !v.is_empty()),
-        username: q.user.clone().filter(|v| !v.is_empty()),
-        since: time(&q.since, "since")?,
-        until: time(&q.until, "until")?,
-        success: q.success,
-        before,
-        limit,
-    };
+    let filter = q.filter(name, before, limit)?;
     let page = events::page_events(&state.ctx, &filter).await?;
-    let filters = [
-        ("name", q.name),
-        ("type", q.kind),
-        ("app", q.app),
-        ("user", q.user),
-        ("since", q.since),
-        ("until", q.until),
-        ("success", q.success.map(|s| s.to_string())),
-    ];
-    let (next_cursor, next) = next_page("/api/v1/events", &filters, limit, page.next_after.as_deref());
+    let (next_cursor, next) = next_page("/api/v1/events", &q.filters(), limit, page.next_after.as_deref());
     let items = page.items.into_iter().map(EventView::of).collect();
     Ok(Json(EventPage { items, next_cursor, next }))
 }

@@ -6,9 +6,10 @@ use axum::Json;
 use chrono::Utc;
 
 use crate::services::groups;
-use crate::web::api::model::{
-    GroupListQuery, GroupPage, GroupPatch, GroupView, MemberBody, MemberPage, NewGroup, PageQuery,
+use crate::web::api::model::groups::{
+    GroupListQuery, GroupPage, GroupPatch, GroupView, MemberBody, MemberPage, NewGroup,
 };
+use crate::web::api::model::PageQuery;
 use crate::web::api::{decode_cursor, limit, next_page, Caller, Problem};
 use crate::web::AppState;
 

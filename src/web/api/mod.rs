@@ -6,8 +6,11 @@
 //! bodies of `model`; no SQL and no rules here.
 
 pub mod apps;
+pub mod catalog;
+pub mod certificates;
 pub mod events;
 pub mod groups;
+pub mod idm;
 pub mod model;
 pub mod problem;
 pub mod users;
@@ -85,18 +88,18 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(apps::change_attribute))
         .routes(routes!(apps::list_bound_groups))
         .routes(routes!(apps::bind_group, apps::unbind_group))
-        .routes(routes!(apps::get_certificate))
-        .routes(routes!(apps::rotate_certificate))
-        .routes(routes!(apps::list_certificates))
-        .routes(routes!(apps::stage_certificate))
-        .routes(routes!(apps::activate_certificate))
-        .routes(routes!(apps::retire_certificate))
+        .routes(routes!(certificates::get_certificate))
+        .routes(routes!(certificates::rotate_certificate))
+        .routes(routes!(certificates::list_certificates))
+        .routes(routes!(certificates::stage_certificate))
+        .routes(routes!(certificates::activate_certificate))
+        .routes(routes!(certificates::retire_certificate))
         .routes(routes!(apps::refresh_metadata))
-        .routes(routes!(apps::activate_idm, apps::deactivate_idm))
-        .routes(routes!(apps::list_import_candidates, apps::import_users))
-        .routes(routes!(apps::get_mapping, apps::change_mapping))
-        .routes(routes!(apps::start_import, apps::list_imports))
-        .routes(routes!(apps::list_connectors))
+        .routes(routes!(idm::activate_idm, idm::deactivate_idm))
+        .routes(routes!(idm::list_import_candidates, idm::import_users))
+        .routes(routes!(idm::get_mapping, idm::change_mapping))
+        .routes(routes!(idm::start_import, idm::list_imports))
+        .routes(routes!(catalog::list_connectors))
         .routes(routes!(events::list_events))
         .routes(routes!(openapi_json))
         .split_for_parts();

@@ -8,7 +8,7 @@ use chrono::Utc;
 use crate::directory::UserStatus;
 use crate::services::users;
 use crate::services::users::UserFilter;
-use crate::web::api::model::{NewUser, PasswordBody, UserListQuery, UserPage, UserPatch, UserView};
+use crate::web::api::model::users::{NewUser, PasswordBody, UserListQuery, UserPage, UserPatch, UserView};
 use crate::web::api::{decode_cursor, limit, next_page, Caller, Problem};
 use crate::web::AppState;
 

@@ -15,10 +15,10 @@ use qrcode::{Color, QrCode};
 
 use crate::services::admins::{self, AdminSession, TotpEnrolment, MIN_PASSWORD_CHARS};
 use crate::services::Error;
-use crate::web::admin::renew_admin;
 use crate::web::client::ClientIp;
-use crate::web::console::{render, session_error, Chrome, Console, Fields};
+use crate::web::console::{render, Chrome, Console, Fields};
 use crate::web::error::PageError;
+use crate::web::session::{renew_admin, session_error};
 use crate::web::AppState;
 
 /// The TOTP secret being enrolled, under the session of the administrator enrolling it.

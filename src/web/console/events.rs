@@ -78,6 +78,25 @@ async fn list(
     console: Console,
     Query(q): Query<EventQuery>,
 ) -> Result<Response, PageError> {
+    let (filter, error) = filter_of(&q);
+    let rows = if error.is_some() { Vec::new() } else { events::page_events(&state.ctx, &filter).await?.items };
+    let older = (rows.len() == usize::try_from(PAGE).unwrap_or(usize::MAX))
+        .then(|| rows.last())
+        .flatten()
+        .map(|e| older_link(&q, &format!("{}:{}", e.at.timestamp_millis(), e.id.unwrap_or_default())));
+    render(&EventsPage {
+        chrome: console.chrome("events"),
+        names: EventName::ALL.iter().map(|n| n.as_str()).collect(),
+        types: TYPES,
+        rows: rows.into_iter().map(EventRow::of).collect(),
+        error,
+        older,
+        q,
+    })
+}
+
+/// The filter the query asks for, and the message about a value it cannot use (then nothing is listed).
+fn filter_of(q: &EventQuery) -> (EventFilter, Option<String>) {
     let mut error = None;
     let mut filter = EventFilter { limit: PAGE, ..EventFilter::default() };
     if !q.name.is_empty() {
@@ -106,20 +125,7 @@ async fn list(
         }
     }
     filter.before = events::parse_event_key(&q.before);
-    let rows = if error.is_some() { Vec::new() } else { events::page_events(&state.ctx, &filter).await?.items };
-    let older = (rows.len() == usize::try_from(PAGE).unwrap_or(usize::MAX))
-        .then(|| rows.last())
-        .flatten()
-        .map(|e| older_link(&q, &format!("{}:{}", e.at.timestamp_millis(), e.id.unwrap_or_default())));
-    render(&EventsPage {
-        chrome: console.chrome("events"),
-        names: EventName::ALL.iter().map(|n| n.as_str()).collect(),
-        types: TYPES,
-        rows: rows.into_iter().map(EventRow::of).collect(),
-        error,
-        older,
-        q,
-    })
+    (filter, error)
 }
 
 fn older_link(q: &EventQuery, before: &str) -> String {

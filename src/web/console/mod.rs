@@ -1,11 +1,12 @@
 //! The admin console: applications, users, groups, events, the dashboard, API tokens and the administrator's own
 //! account, as HTML pages.
 //!
-//! Every page needs the administrator's session (`web::admin`, key `admin`); without it the browser is sent to
-//! `/admin/login`. Every form carries the session's CSRF token and is refused (403) without it. Handlers extract,
-//! call one `services` function with `Actor::Admin(name)`, and redirect back with a one-time message (post,
-//! redirect, get); they hold no SQL and no business rules. A form with a file input (SP metadata) is sent as
-//! `multipart/form-data` and read by `Upload`, which checks the same token before anything happens.
+//! Every page needs the administrator's session (`web::session`, key `admin`); without it the browser is sent to
+//! `/admin/login`. Every form carries the session's CSRF token and is refused (403) without it (`Fields`, a
+//! `web::session::CsrfForm`). Handlers extract, call one `services` function with `Actor::Admin(name)`, and
+//! redirect back with a one-time message (post, redirect, get); they hold no SQL and no business rules. A form
+//! with a file input (SP metadata) is sent as `multipart/form-data` and read by `Upload`, which checks the same
+//! token before anything happens.
 
 pub mod account;
 pub mod apps;
@@ -27,15 +28,12 @@ use tower_sessions::Session;
 use crate::audit::Actor;
 use crate::saml::metadata::MAX_SP_METADATA;
 use crate::services::{admins, Error};
-use crate::web::admin::{current_admin, end_admin};
 use crate::web::error::PageError;
-use crate::web::login::{check_csrf, csrf_token};
+use crate::web::session::{check_csrf, csrf_token, current_admin, end_admin, session_error, CsrfFields, CsrfForm};
 use crate::web::AppState;
 
 /// The one-time message shown on the page a change redirects to.
 const FLASH_KEY: &str = "console_flash";
-/// The largest form the console reads (SP metadata pasted into a text area fits).
-const MAX_FORM_BYTES: usize = 256 * 1024;
 /// The largest upload the console reads: room for an SP metadata file over its cap (512 KiB), so the page can say
 /// how large it was, and for the other fields. Anything larger is refused before its token can be read.
 const MAX_UPLOAD_BYTES: usize = 2 * MAX_SP_METADATA;
@@ -45,7 +43,7 @@ pub fn router() -> Router<AppState> {
         .merge(dashboard::router())
         .merge(apps::router())
         .merge(users::router())
-        .merge(events::router())
+        .merge(dashboard::router())
         .merge(tokens::router())
         .merge(account::router())
 }
@@ -121,11 +119,22 @@ impl FromRequestParts<AppState> for Console {
     }
 }
 
-/// The fields of a console form (`application/x-www-form-urlencoded`), read only after its CSRF token matched the
-/// session's: a form without the token, or with another session's, is refused with 403 before anything happens.
-pub struct Fields(Vec<(String, String)>);
+/// A console form (`application/x-www-form-urlencoded`), read only after its CSRF token matched the session's
+/// (`CsrfForm`): a form without the token, or with another session's, is refused with 403 before anything happens.
+pub type Fields = CsrfForm<FormFields>;
 
-impl Fields {
+/// The fields of a console form, in the order sent; pages read them by name.
+#[derive(Debug, serde::Deserialize)]
+#[serde(transparent)]
+pub struct FormFields(Vec<(String, String)>);
+
+impl CsrfFields for FormFields {
+    fn csrf_token(&self) -> &str {
+        self.0.iter().find(|(k, _)| k == "csrf_token").map(|(_, v)| v.as_str()).unwrap_or_default()
+    }
+}
+
+impl FormFields {
     /// The first value of `name`, trimmed; empty when absent.
     pub fn get(&self, name: &str) -> &str {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).unwrap_or_default()
@@ -161,21 +170,6 @@ impl Fields {
     }
 }
 
-impl FromRequest<AppState> for Fields {
-    type Rejection = Response;
-
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let (mut parts, body) = request.into_parts();
-        let session = Session::from_request_parts(&mut parts, state).await.map_err(IntoResponse::into_response)?;
-        let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
-            return Err(PageError::new(StatusCode::PAYLOAD_TOO_LARGE, "Form too large", "The form is too large.")
-                .into_response());
-        };
-        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&bytes).into_owned().collect();
-        checked(&session, pairs).await
-    }
-}
-
 /// A file of an `Upload`.
 pub struct UploadedFile {
     /// The name the browser gave, for messages only.
@@ -185,10 +179,10 @@ pub struct UploadedFile {
 
 /// A console form that may carry files: `multipart/form-data` (or, without files, the usual urlencoded form).
 /// Its text fields are `fields`; like `Fields`, nothing of it is handed out before its CSRF token matched the
-/// session's. The whole body is read first, up to `MAX_UPLOAD_BYTES`, so the token (wherever it is in the body)
-/// is checked before any file is looked at.
+/// session's (`check_csrf`, the check of `CsrfForm`). The whole body is read first, up to `MAX_UPLOAD_BYTES`, so
+/// the token (wherever it is in the body) is checked before any file is looked at.
 pub struct Upload {
-    pub fields: Fields,
+    pub fields: FormFields,
     files: Vec<(String, UploadedFile)>,
 }
 
@@ -209,7 +203,8 @@ impl FromRequest<AppState> for Upload {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
         if !is_multipart {
-            return Ok(Self { fields: Fields::from_request(request, state).await?, files: Vec::new() });
+            let CsrfForm(fields) = Fields::from_request(request, state).await?;
+            return Ok(Self { fields, files: Vec::new() });
         }
         let (mut parts, body) = request.into_parts();
         let session = Session::from_request_parts(&mut parts, state).await.map_err(IntoResponse::into_response)?;
@@ -225,7 +220,9 @@ impl FromRequest<AppState> for Upload {
             return Err(PageError::new(StatusCode::BAD_REQUEST, "Unreadable form", "The form could not be read.")
                 .into_response());
         };
-        Ok(Self { fields: checked(&session, pairs).await?, files })
+        let fields = FormFields(pairs);
+        check_csrf(&session, fields.csrf_token()).await.map_err(IntoResponse::into_response)?;
+        Ok(Self { fields, files })
     }
 }
 
@@ -252,13 +249,6 @@ async fn read_multipart(headers: &HeaderMap, bytes: Bytes) -> Option<Parsed> {
         }
     }
     Some((pairs, files))
-}
-
-/// The fields of a form whose CSRF token matches the session's; otherwise the 403 page.
-async fn checked(session: &Session, pairs: Vec<(String, String)>) -> Result<Fields, Response> {
-    let token = pairs.iter().find(|(k, _)| k == "csrf_token").map(|(_, v)| v.as_str()).unwrap_or_default();
-    check_csrf(session, token).await.map_err(IntoResponse::into_response)?;
-    Ok(Fields(pairs))
 }
 
 /// The parts of the layout every console page shares.
@@ -308,10 +298,6 @@ fn capitalize(text: &str) -> String {
         Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
         None => String::new(),
     }
-}
-
-pub(crate) fn session_error(e: tower_sessions::session::Error) -> PageError {
-    PageError::from(e)
 }
 
 #[cfg(test)]

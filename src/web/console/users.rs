@@ -157,7 +157,19 @@ async fn show_user(
     let (user, groups) = users::get_user(&state.ctx, &username).await?;
     let all = groups::list_groups(&state.ctx, None, None, crate::services::MAX_PAGE).await?;
     let other_groups = all.items.into_iter().map(|g| g.name).filter(|g| !groups.contains(g)).collect();
-    let p = &user.profile;
+    let fields = profile_fields(&user.profile);
+    render(&UserPage {
+        chrome: console.chrome("users"),
+        path: format!("/admin/users/{}", segment(&user.username)),
+        user,
+        fields,
+        groups,
+        other_groups,
+    })
+}
+
+/// The profile's fields as the user page's form shows them.
+fn profile_fields(p: &Profile) -> Vec<ProfileField> {
     let values = [
         &p.email,
         &p.first_name,
@@ -172,19 +184,11 @@ async fn show_user(
         &p.phone,
         &p.work_address,
     ];
-    let fields = PROFILE_FIELDS
+    PROFILE_FIELDS
         .iter()
         .zip(values)
         .map(|((name, label), value)| ProfileField { name, label, value: value.clone() })
-        .collect();
-    render(&UserPage {
-        chrome: console.chrome("users"),
-        path: format!("/admin/users/{}", segment(&user.username)),
-        user,
-        fields,
-        groups,
-        other_groups,
-    })
+        .collect()
 }
 
 async fn update_user(

@@ -1,4 +1,8 @@
-//! The IdP session store: tower-sessions over the same database as everything else, so replicas share sessions.
+//! The HTTP session store: tower-sessions over the same database as everything else, so replicas share sessions
+//! (the IdP session, the administrator's, CSRF tokens and one-time messages).
+//!
+//! It owns the store's typed pool (tower-sessions-sqlx-store needs one, apart from the `sqlx::Any` pool) and the
+//! creation of its table; it knows nothing of what the sessions hold, which is `web`'s business.
 
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};

@@ -1,0 +1,165 @@
+//! The bodies of `/api/v1/users`: a user as returned, a new user, a profile change, a password, the list's page
+//! and filters.
+
+use utoipa::{IntoParams, ToSchema};
+
+use crate::directory::user::Profile;
+use crate::directory::User;
+
+/// A directory user.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct UserView {
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub display_name: String,
+    pub department: String,
+    pub job_title: String,
+    pub employee_type: String,
+    pub company: String,
+    pub employee_id: String,
+    pub locale: String,
+    pub phone: String,
+    pub work_address: String,
+    /// `active` or `suspended`.
+    pub status: String,
+    /// The user's groups (on a single user; lists leave it out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
+}
+
+impl UserView {
+    pub fn of(user: User, groups: Option<Vec<String>>) -> Self {
+        let p = user.profile;
+        Self {
+            username: user.username,
+            email: p.email,
+            first_name: p.first_name,
+            last_name: p.last_name,
+            display_name: p.display_name,
+            department: p.department,
+            job_title: p.job_title,
+            employee_type: p.employee_type,
+            company: p.company,
+            employee_id: p.employee_id,
+            locale: p.locale,
+            phone: p.phone,
+            work_address: p.work_address,
+            status: user.status.as_str().to_owned(),
+            groups,
+        }
+    }
+}
+
+/// A new user. Only `username` and `email` are required.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub department: String,
+    #[serde(default)]
+    pub job_title: String,
+    #[serde(default)]
+    pub employee_type: String,
+    #[serde(default)]
+    pub company: String,
+    #[serde(default)]
+    pub employee_id: String,
+    #[serde(default)]
+    pub locale: String,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub work_address: String,
+    /// The portal password; without one the user cannot sign in until one is set.
+    #[schema(write_only)]
+    pub password: Option<String>,
+}
+
+impl NewUser {
+    pub fn profile(&self) -> Profile {
+        Profile {
+            email: self.email.clone(),
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+            display_name: self.display_name.clone(),
+            department: self.department.clone(),
+            job_title: self.job_title.clone(),
+            employee_type: self.employee_type.clone(),
+            company: self.company.clone(),
+            employee_id: self.employee_id.clone(),
+            locale: self.locale.clone(),
+            phone: self.phone.clone(),
+            work_address: self.work_address.clone(),
+        }
+    }
+}
+
+/// Profile fields to change; absent fields keep their value.
+#[derive(Debug, Default, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub display_name: Option<String>,
+    pub department: Option<String>,
+    pub job_title: Option<String>,
+    pub employee_type: Option<String>,
+    pub company: Option<String>,
+    pub employee_id: Option<String>,
+    pub locale: Option<String>,
+    pub phone: Option<String>,
+    pub work_address: Option<String>,
+}
+
+impl UserPatch {
+    pub fn apply(self, p: &mut Profile) {
+        let set = |field: &mut String, value: Option<String>| {
+            if let Some(v) = value {
+                *field = v;
+            }
+        };
+        set(&mut p.email, self.email);
+        set(&mut p.first_name, self.first_name);
+        set(&mut p.last_name, self.last_name);
+        set(&mut p.display_name, self.display_name);
+        set(&mut p.department, self.department);
+        set(&mut p.job_title, self.job_title);
+        set(&mut p.employee_type, self.employee_type);
+        set(&mut p.company, self.company);
+        set(&mut p.employee_id, self.employee_id);
+        set(&mut p.locale, self.locale);
+        set(&mut p.phone, self.phone);
+        set(&mut p.work_address, self.work_address);
+    }
+}
+
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordBody {
+    #[schema(write_only)]
+    pub password: String,
+}
+
+page_type!(UserPage, UserView, "A page of users, ordered by username.");
+
+#[derive(Debug, Default, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserListQuery {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+    /// Users whose username, email or display name contains this (case-insensitive).
+    pub q: Option<String>,
+    /// `active` or `suspended`.
+    pub status: Option<String>,
+}
