@@ -170,3 +170,16 @@ impl MakeRequestId for RandomRequestId {
         HeaderValue::from_str(&hex::encode(bytes)).ok().map(RequestId::new)
     }
 }
+
+/// `text` as one URL path segment.
+pub fn path_segment(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

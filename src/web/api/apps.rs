@@ -239,16 +239,3 @@ pub async fn unbind_group(
     app_service::change::change_binding(&state.ctx, &actor, &name, &group, false, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
-
-/// `text` as one URL path segment.
-pub(crate) fn path_segment(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}

@@ -5,7 +5,7 @@ use axum::Json;
 
 use crate::services::events;
 use crate::web::api::model::events::{EventListQuery, EventPage, EventView};
-use crate::web::api::{decode_cursor, limit, next_page, Caller, Problem};
+use crate::web::api::{decode_cursor, limit, next_page, problem::Problem, Caller};
 use crate::web::AppState;
 
 /// List events, newest first: filter by name or type, application, user, time and outcome.

@@ -10,7 +10,7 @@ use crate::web::api::model::groups::{
     GroupListQuery, GroupPage, GroupPatch, GroupView, MemberBody, MemberPage, NewGroup,
 };
 use crate::web::api::model::PageQuery;
-use crate::web::api::{decode_cursor, limit, next_page, Caller, Problem};
+use crate::web::api::{decode_cursor, limit, next_page, problem::Problem, Caller};
 use crate::web::AppState;
 
 /// List groups, ordered by name.
@@ -106,7 +106,7 @@ pub async fn list_members(
     let after = decode_cursor(q.cursor.as_deref())?;
     let limit = limit(q.limit);
     let page = groups::list_members(&state.ctx, &name, after.as_deref(), limit).await?;
-    let path = format!("/api/v1/groups/{}/members", super::apps::path_segment(&name));
+    let path = format!("/api/v1/groups/{}/members", crate::web::path_segment(&name));
     let (next_cursor, next) = next_page(&path, &[], limit, page.next_after.as_deref());
     Ok(Json(MemberPage { items: page.items, next_cursor, next }))
 }

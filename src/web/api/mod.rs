@@ -37,7 +37,7 @@ use crate::audit::Actor;
 use crate::services::tokens;
 use crate::web::AppState;
 
-pub use problem::Problem;
+use problem::Problem;
 
 /// Request bodies may carry SP metadata (up to 512 KiB) escaped in JSON.
 const BODY_LIMIT: usize = 1024 * 1024;

@@ -9,7 +9,7 @@ use crate::directory::UserStatus;
 use crate::services::users;
 use crate::services::users::UserFilter;
 use crate::web::api::model::users::{NewUser, PasswordBody, UserListQuery, UserPage, UserPatch, UserView};
-use crate::web::api::{decode_cursor, limit, next_page, Caller, Problem};
+use crate::web::api::{decode_cursor, limit, next_page, problem::Problem, Caller};
 use crate::web::AppState;
 
 /// List users, ordered by username, with filters.

@@ -277,7 +277,7 @@ pub fn encode(text: &str) -> String {
 
 /// A path segment, percent-encoded (user and group names may hold spaces or slashes).
 pub fn segment(text: &str) -> String {
-    crate::web::api::apps::path_segment(text)
+    crate::web::path_segment(text)
 }
 
 /// A `datetime-local` value (`2026-01-31T09:30`, read as UTC) or an RFC 3339 time.
