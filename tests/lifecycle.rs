@@ -853,13 +853,13 @@ mod slo {
         let reply = app.post_form("/logout", &[("csrf_token", &token)], Some(&cookie)).await;
         let run_url = reply.location.unwrap();
         assert!(run_url.starts_with("/logout/_"), "{run_url}");
-        let page = app.get(&run_url, None).await;
+        let page = app.get(&run_url, Some(&cookie)).await;
         assert!(page.body.contains(&format!(r#"src="{run_url}/sp/acme""#)), "{}", page.body);
         assert!(page.body.contains(&format!(r#"src="{run_url}/sp/beta""#)));
         assert_eq!(app.get("/", Some(&cookie)).await.status, StatusCode::SEE_OTHER, "signed out at the IdP");
 
         // acme's frame carries our signed LogoutRequest; acme answers. beta never does (it is down).
-        let frame = app.get(&format!("{run_url}/sp/acme"), None).await;
+        let frame = app.get(&format!("{run_url}/sp/acme"), Some(&cookie)).await;
         assert_eq!(frame.form_action().as_deref(), Some(SP_SLO));
         let request = decoded(&form_field(&frame, "SAMLRequest"));
         assert!(request.contains("alice@example.com") && request.contains("<ds:Signature"), "{request}");
@@ -883,11 +883,11 @@ mod slo {
             app.post_form("/saml2/acme/slo", &[("SAMLResponse", &b64(&response)), ("RelayState", &relay)], None).await;
         assert_eq!(answered.status, StatusCode::OK);
         assert!(answered.body.contains("Signed out of Acme CRM"), "{}", answered.body);
-        let status = app.get(&format!("{run_url}/status"), None).await.body;
+        let status = app.get(&format!("{run_url}/status"), Some(&cookie)).await.body;
         assert!(status.contains(r#""app":"acme","label":"Acme CRM","state":"done""#), "{status}");
         assert!(status.contains(r#""app":"beta","label":"Beta","state":"pending""#), "{status}");
 
-        let done = app.post_form(&format!("{run_url}/finish"), &[], None).await;
+        let done = app.post_form(&format!("{run_url}/finish"), &[], Some(&cookie)).await;
         assert_eq!(done.status, StatusCode::OK);
         assert!(done.body.contains("not everywhere"), "{}", done.body);
         let failed = done.body.split("logout-failed").nth(1).unwrap();
@@ -902,5 +902,99 @@ mod slo {
         .await
         .unwrap();
         assert!(all.iter().any(|e| e.app == "beta" && !e.success));
+    }
+
+    /// Signs alice in to acme and beta (both with an SLO endpoint), signs her out at the portal, and returns her
+    /// browser's cookie and the run's page.
+    async fn portal_run(app: &TestApp) -> (String, String) {
+        with_slo(app, "acme", false, common::SETTINGS).await;
+        with_slo(app, "beta", false, "display_label = \"Beta\"").await;
+        let cookie = app.login("alice", common::PASSWORD).await;
+        for name in ["acme", "beta"] {
+            assert_eq!(app.get(&format!("/saml2/{name}"), Some(&cookie)).await.status, StatusCode::OK);
+        }
+        let token = app.get("/", Some(&cookie)).await.input("csrf_token").unwrap();
+        let reply = app.post_form("/logout", &[("csrf_token", &token)], Some(&cookie)).await;
+        let run_url = reply.location.unwrap();
+        assert!(run_url.starts_with("/logout/_"), "{run_url}");
+        (cookie, run_url)
+    }
+
+    fn request_id_of(frame: &Reply) -> String {
+        let request = decoded(&form_field(frame, "SAMLRequest"));
+        roxmltree::Document::parse(&request).unwrap().root_element().attribute("ID").unwrap().to_owned()
+    }
+
+    fn logout_response(app: &str, in_response_to: &str, key: Option<&SigningKey>) -> String {
+        build_logout_response(
+            &OutgoingLogoutResponse {
+                id: &format!("_lr_{app}_{in_response_to}"),
+                issue_instant: Utc::now(),
+                issuer: SP_ENTITY,
+                destination: &format!("{}/saml2/{app}/slo", common::BASE),
+                in_response_to,
+                top_code: status::SUCCESS,
+                second_code: None,
+            },
+            key,
+        )
+        .unwrap()
+    }
+
+    /// Logout run hijack: an SP of the run used to receive the run id as its RelayState, and with it could list
+    /// the user's other applications, fetch our signed LogoutRequest to another SP (with its NameID), and finish
+    /// the run. Each SP now gets an opaque RelayState of its own, and the run's pages answer only the browser
+    /// that started the run (any other gets the page of an unknown logout).
+    #[tokio::test]
+    async fn a_logout_run_answers_only_the_browser_that_started_it() {
+        let app = TestApp::new().await;
+        let (cookie, run_url) = portal_run(&app).await;
+        let run_id = run_url.trim_start_matches("/logout/").to_owned();
+        let frame = app.get(&format!("{run_url}/sp/acme"), Some(&cookie)).await;
+        let relay = form_field(&frame, "RelayState");
+        assert!(!relay.is_empty() && !relay.contains(&run_id) && !run_id.contains(&relay), "{relay} {run_id}");
+        let beta_frame = app.get(&format!("{run_url}/sp/beta"), Some(&cookie)).await;
+        assert_ne!(form_field(&beta_frame, "RelayState"), relay, "each SP has its own RelayState");
+
+        // Another browser: one without a session, and one that started a logout of its own (so it has a secret).
+        let other = app.login("bob", common::PASSWORD).await;
+        let token = app.get("/", Some(&other)).await.input("csrf_token").unwrap();
+        app.post_form("/logout", &[("csrf_token", &token)], Some(&other)).await;
+        for foreign in [None, Some(other.as_str())] {
+            for path in [run_url.clone(), format!("{run_url}/sp/beta"), format!("{run_url}/status")] {
+                let reply = app.get(&path, foreign).await;
+                assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}: {}", reply.body);
+                assert!(!reply.body.contains("Beta") && !reply.body.contains("SAMLRequest"), "{}", reply.body);
+            }
+            let finish = app.post_form(&format!("{run_url}/finish"), &[], foreign).await;
+            assert_eq!(finish.status, StatusCode::NOT_FOUND);
+        }
+        // The RelayState an SP holds is no run id, not even in the browser that started the run.
+        assert_eq!(app.get(&format!("/logout/{relay}/status"), Some(&cookie)).await.status, StatusCode::NOT_FOUND);
+        let status = app.get(&format!("{run_url}/status"), Some(&cookie)).await.body;
+        assert!(status.contains(r#""app":"beta","label":"Beta","state":"pending""#), "the run is intact: {status}");
+        let done = app.post_form(&format!("{run_url}/finish"), &[], Some(&cookie)).await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    }
+
+    /// Forged confirmation for another SP: a LogoutResponse settles only the target whose request it answers and
+    /// whose application sent it; acme answering beta's request ID (or with beta's RelayState) settles nothing.
+    #[tokio::test]
+    async fn a_logout_response_settles_only_its_own_target() {
+        let app = TestApp::new().await;
+        let (cookie, run_url) = portal_run(&app).await;
+        let acme = app.get(&format!("{run_url}/sp/acme"), Some(&cookie)).await;
+        let beta = app.get(&format!("{run_url}/sp/beta"), Some(&cookie)).await;
+        let forged = logout_response("acme", &request_id_of(&beta), Some(&app.sp_key));
+        let reply = app.post_form("/saml2/acme/slo", &[("SAMLResponse", &b64(&forged))], None).await;
+        assert!(reply.status.is_client_error(), "{}", reply.body);
+        let wrong_relay = logout_response("acme", &request_id_of(&acme), Some(&app.sp_key));
+        let fields = [("SAMLResponse", b64(&wrong_relay)), ("RelayState", form_field(&beta, "RelayState"))];
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let reply = app.post_form("/saml2/acme/slo", &fields, None).await;
+        assert!(reply.status.is_client_error(), "{}", reply.body);
+        let status = app.get(&format!("{run_url}/status"), Some(&cookie)).await.body;
+        assert!(status.contains(r#""app":"acme","label":"Acme CRM","state":"pending""#), "{status}");
+        assert!(status.contains(r#""app":"beta","label":"Beta","state":"pending""#), "{status}");
     }
 }
