@@ -661,6 +661,11 @@ mod slo {
     }
 
     fn logout_request(app: &str, id: &str, key: Option<&SigningKey>) -> String {
+        logout_request_for_session(app, id, "", key)
+    }
+
+    /// A LogoutRequest naming alice and, unless empty, our `session_index`.
+    fn logout_request_for_session(app: &str, id: &str, session_index: &str, key: Option<&SigningKey>) -> String {
         let name_id = NameId {
             value: "alice@example.com".into(),
             format: EMAIL.into(),
@@ -676,7 +681,7 @@ mod slo {
                 issuer: SP_ENTITY,
                 destination: &destination,
                 name_id: &name_id,
-                session_index: "",
+                session_index,
                 not_on_or_after: now + Duration::minutes(5),
             },
             None,
@@ -875,7 +880,7 @@ mod slo {
                 top_code: status::SUCCESS,
                 second_code: None,
             },
-            None,
+            Some(&app.sp_key),
         )
         .unwrap();
         let relay = form_field(&frame, "RelayState");
@@ -996,5 +1001,119 @@ mod slo {
         let status = app.get(&format!("{run_url}/status"), Some(&cookie)).await.body;
         assert!(status.contains(r#""app":"acme","label":"Acme CRM","state":"pending""#), "{status}");
         assert!(status.contains(r#""app":"beta","label":"Beta","state":"pending""#), "{status}");
+    }
+
+    /// Logout CSRF: an SP whose signing certificate we know must sign its LogoutRequests even when it does not
+    /// sign AuthnRequests (SAML Profiles §4.4.3.1), so a cross-site GET or POST carrying an unsigned request ends
+    /// nobody's session.
+    #[tokio::test]
+    async fn unsigned_logout_request_from_an_sp_with_a_signing_certificate_is_refused() {
+        let app = TestApp::new().await;
+        with_slo(&app, "acme", false, common::SETTINGS).await;
+        let cookie = app.login("alice", common::PASSWORD).await;
+        assert_eq!(app.get("/saml2/acme", Some(&cookie)).await.status, StatusCode::OK);
+        let unsigned = logout_request("acme", "_csrf1", None);
+        let reply = app.get(&format!("/saml2/acme/slo?{}", redirect_query(&unsigned, None, None)), Some(&cookie)).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert!(reply.body.contains("must be signed"), "{}", reply.body);
+        let unsigned = logout_request("acme", "_csrf2", None);
+        let reply = app.post_form("/saml2/acme/slo", &[("SAMLRequest", &b64(&unsigned))], None).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert_eq!(app.get("/", Some(&cookie)).await.status, StatusCode::OK, "still signed in");
+    }
+
+    /// Forged logout confirmation: an SP whose signing certificate we know must sign its LogoutResponses, so no
+    /// one can mark it as logged out (and hide that the user is still signed in there).
+    #[tokio::test]
+    async fn unsigned_logout_response_from_an_sp_with_a_signing_certificate_settles_nothing() {
+        let app = TestApp::new().await;
+        let (cookie, run_url) = portal_run(&app).await;
+        let frame = app.get(&format!("{run_url}/sp/acme"), Some(&cookie)).await;
+        let unsigned = logout_response("acme", &request_id_of(&frame), None);
+        let reply = app.post_form("/saml2/acme/slo", &[("SAMLResponse", &b64(&unsigned))], None).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        let status = app.get(&format!("{run_url}/status"), Some(&cookie)).await.body;
+        assert!(status.contains(r#""app":"acme","label":"Acme CRM","state":"pending""#), "{status}");
+        let signed = logout_response("acme", &request_id_of(&frame), Some(&app.sp_key));
+        let reply = app.post_form("/saml2/acme/slo", &[("SAMLResponse", &b64(&signed))], None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let status = app.get(&format!("{run_url}/status"), Some(&cookie)).await.body;
+        assert!(status.contains(r#""app":"acme","label":"Acme CRM","state":"done""#), "{status}");
+    }
+
+    /// The SessionIndex of the assertion in an SSO reply.
+    fn session_index_of(reply: &Reply) -> String {
+        let xml = reply.saml_response().unwrap_or_else(|| panic!("no SAML response in {}", reply.body));
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let statement = doc.descendants().find(|n| n.tag_name().name() == "AuthnStatement").unwrap();
+        statement.attribute("SessionIndex").unwrap().to_owned()
+    }
+
+    /// Deleting a user's participations from anywhere: without an IdP session in the browser (a cookie-less
+    /// request), a LogoutRequest ends a participation only when it names our SessionIndex as well as the NameID;
+    /// one without a SessionIndex, or with another, deletes nothing and gets UnknownPrincipal.
+    #[tokio::test]
+    async fn a_cookieless_logout_request_must_name_the_session_index() {
+        let app = TestApp::new().await;
+        with_slo(&app, "acme", false, common::SETTINGS).await;
+        with_slo(&app, "beta", false, "display_label = \"Beta\"").await;
+        let cookie = app.login("alice", common::PASSWORD).await;
+        let index = session_index_of(&app.get("/saml2/acme", Some(&cookie)).await);
+        assert_eq!(app.get("/saml2/beta", Some(&cookie)).await.status, StatusCode::OK);
+        for (id, named) in [("_nosi", ""), ("_othersi", "_not_ours")] {
+            let request = logout_request_for_session("acme", id, named, Some(&app.sp_key));
+            let reply =
+                app.get(&format!("/saml2/acme/slo?{}", redirect_query(&request, None, Some(&app.sp_key))), None).await;
+            let response = decoded(&form_field(&reply, "SAMLResponse"));
+            assert!(response.contains(sesame::saml::logout::UNKNOWN_PRINCIPAL), "{id}: {response}");
+        }
+        // Named properly, the participation ends: the portal's logout then has only beta to tell.
+        let request = logout_request_for_session("acme", "_rightsi", &index, Some(&app.sp_key));
+        let reply =
+            app.get(&format!("/saml2/acme/slo?{}", redirect_query(&request, None, Some(&app.sp_key))), None).await;
+        let response = decoded(&form_field(&reply, "SAMLResponse"));
+        assert!(response.contains(status::SUCCESS) && !response.contains("UnknownPrincipal"), "{response}");
+        let token = app.get("/", Some(&cookie)).await.input("csrf_token").unwrap();
+        let run_url = app.post_form("/logout", &[("csrf_token", &token)], Some(&cookie)).await.location.unwrap();
+        let page = app.get(&run_url, Some(&cookie)).await.body;
+        assert!(
+            page.contains(&format!("{run_url}/sp/beta")) && !page.contains(&format!("{run_url}/sp/acme")),
+            "{page}"
+        );
+    }
+
+    /// Signing the administrator out from an SP: single logout ends the portal user's IdP session only; an
+    /// administrator signed in to the console in the same browser stays signed in (by the portal's sign-out and
+    /// by an SP's LogoutRequest alike).
+    #[tokio::test]
+    async fn single_logout_leaves_a_console_session_in_the_same_browser() {
+        let app = TestApp::new().await;
+        with_slo(&app, "acme", false, common::SETTINGS).await;
+        sesame::services::admins::create_admin(&app.ctx, &Actor::Cli, "root", "admin password 123".into(), Utc::now())
+            .await
+            .unwrap();
+        for by_sp in [false, true] {
+            let cookie = app.login("alice", common::PASSWORD).await;
+            let page = app.get("/admin/login", Some(&cookie)).await;
+            let token = page.input("csrf_token").unwrap();
+            let fields = [("csrf_token", token.as_str()), ("username", "root"), ("password", "admin password 123")];
+            let reply = app.post_form("/admin/login", &fields, Some(&cookie)).await;
+            assert_eq!(reply.status, StatusCode::SEE_OTHER);
+            let cookie = reply.set_cookie.unwrap_or(cookie);
+            assert_eq!(app.get("/admin", Some(&cookie)).await.status, StatusCode::OK);
+            assert_eq!(app.get("/saml2/acme", Some(&cookie)).await.status, StatusCode::OK, "alice in acme");
+            if by_sp {
+                let request = logout_request("acme", "_bysp", Some(&app.sp_key));
+                let query = redirect_query(&request, None, Some(&app.sp_key));
+                let reply = app.get(&format!("/saml2/acme/slo?{query}"), Some(&cookie)).await;
+                assert!(decoded(&form_field(&reply, "SAMLResponse")).contains(status::SUCCESS), "{}", reply.body);
+            } else {
+                let token = app.get("/", Some(&cookie)).await.input("csrf_token").unwrap();
+                let reply = app.post_form("/logout", &[("csrf_token", &token)], Some(&cookie)).await;
+                assert_eq!(reply.status, StatusCode::SEE_OTHER);
+            }
+            assert_eq!(app.get("/", Some(&cookie)).await.status, StatusCode::SEE_OTHER, "alice is signed out");
+            assert_eq!(app.get("/admin", Some(&cookie)).await.status, StatusCode::OK, "the console stays");
+        }
     }
 }

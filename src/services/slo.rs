@@ -155,18 +155,21 @@ pub async fn start(
         None => None,
     };
     let Some(Browser { idp: session, secret }) = browser else {
-        // No IdP session in this browser: forget what the SP names and confirm; there is nothing to propagate.
+        // No IdP session in this browser: forget the participation the SP names, by its NameID and one of our
+        // SessionIndexes (a NameID alone would let a request end every session of the principal at this SP),
+        // and answer; there is nothing to propagate.
+        let mut n_ended = 0;
         if let (Some(call), Some(app)) = (origin, &origin_app) {
             for (session_index, json) in slo::find_sessions_of(&mut tx, app.id).await? {
-                let named = call.session_indexes.is_empty() || call.session_indexes.contains(&session_index);
-                if named && stored_value(&json) == call.name_id {
-                    slo::delete_participation(&mut tx, &session_index, app.id).await?;
+                if call.session_indexes.contains(&session_index) && stored_value(&json) == call.name_id {
+                    n_ended += slo::delete_participation(&mut tx, &session_index, app.id).await?;
                 }
             }
         }
         tx.commit().await.map_err(crate::store::Error::from)?;
         let response = match (origin, &origin_app) {
-            (Some(call), Some(app)) => respond(ctx, app, call, status::SUCCESS, None, now).await?,
+            (Some(call), Some(app)) if n_ended > 0 => respond(ctx, app, call, status::SUCCESS, None, now).await?,
+            (Some(call), Some(app)) => respond(ctx, app, call, status::REQUESTER, Some(UNKNOWN_PRINCIPAL), now).await?,
             _ => None,
         };
         return Ok(Started { ends_idp_session: false, run: None, response });
