@@ -1116,4 +1116,64 @@ mod slo {
             assert_eq!(app.get("/admin", Some(&cookie)).await.status, StatusCode::OK, "the console stays");
         }
     }
+
+    /// Signs `username` in again in the browser holding `cookie` (the sign-in form with `force`); the new cookie.
+    async fn sign_in_again(app: &TestApp, cookie: &str, username: &str) -> String {
+        let page = app.get("/login?force=1", Some(cookie)).await;
+        let token = page.input("csrf_token").unwrap();
+        let fields = [
+            ("csrf_token", token.as_str()),
+            ("username", username),
+            ("password", common::PASSWORD),
+            ("continue", "/"),
+            ("force", "1"),
+        ];
+        let reply = app.post_form("/login", &fields, Some(cookie)).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        reply.set_cookie.unwrap_or_else(|| cookie.to_owned())
+    }
+
+    /// Forgotten SP sessions: signing in again as the same user (ForceAuthn, or the sign-in page) keeps the
+    /// session index, so single logout still reaches the SPs used before the new sign-in.
+    #[tokio::test]
+    async fn signing_in_again_as_the_same_user_keeps_the_session_index() {
+        let app = TestApp::new().await;
+        with_slo(&app, "acme", false, common::SETTINGS).await;
+        with_slo(&app, "beta", false, "display_label = \"Beta\"").await;
+        let cookie = app.login("alice", common::PASSWORD).await;
+        let before = session_index_of(&app.get("/saml2/acme", Some(&cookie)).await);
+        let cookie = sign_in_again(&app, &cookie, "alice").await;
+        let after = session_index_of(&app.get("/saml2/beta", Some(&cookie)).await);
+        assert_eq!(before, after);
+        let token = app.get("/", Some(&cookie)).await.input("csrf_token").unwrap();
+        let run_url = app.post_form("/logout", &[("csrf_token", &token)], Some(&cookie)).await.location.unwrap();
+        let page = app.get(&run_url, Some(&cookie)).await.body;
+        assert!(page.contains(&format!("{run_url}/sp/acme")) && page.contains(&format!("{run_url}/sp/beta")), "{page}");
+    }
+
+    /// Shared browser: when another user signs in on a browser holding alice's IdP session, alice's
+    /// participations end first (with a `user_logout` event), so nothing of hers is left for the next person's
+    /// logout to skip or for anyone to reuse.
+    #[tokio::test]
+    async fn another_user_signing_in_ends_the_previous_users_participations() {
+        let app = TestApp::new().await;
+        with_slo(&app, "acme", false, common::SETTINGS).await;
+        let cookie = app.login("alice", common::PASSWORD).await;
+        let index = session_index_of(&app.get("/saml2/acme", Some(&cookie)).await);
+        let cookie = sign_in_again(&app, &cookie, "bob").await;
+        assert_eq!(app.get("/", Some(&cookie)).await.status, StatusCode::OK, "bob is signed in");
+        let logouts = sesame::services::events::list_events(
+            &app.ctx,
+            &sesame::audit::EventFilter { name: Some(EventName::UserLogout), limit: 10, ..Default::default() },
+        )
+        .await
+        .unwrap();
+        assert!(logouts.iter().any(|e| e.username == "alice" && e.detail.contains("bob")), "{logouts:?}");
+        // alice's participation at acme is gone: acme naming it gets UnknownPrincipal.
+        let request = logout_request_for_session("acme", "_after_bob", &index, Some(&app.sp_key));
+        let reply =
+            app.get(&format!("/saml2/acme/slo?{}", redirect_query(&request, None, Some(&app.sp_key))), None).await;
+        let response = decoded(&form_field(&reply, "SAMLResponse"));
+        assert!(response.contains(sesame::saml::logout::UNKNOWN_PRINCIPAL), "{response}");
+    }
 }
