@@ -581,6 +581,41 @@ mod encryption {
         assert!(name_id.contains("alice@example.com</saml:NameID>"), "{name_id}");
     }
 
+    /// NameID disclosure in single logout: for an application with `encrypt_name_id`, our LogoutRequest carries
+    /// the NameID encrypted to the SP's encryption certificate (an EncryptedID), as the assertion did; the plain
+    /// value never appears in it, and the SP's key decrypts it.
+    #[tokio::test]
+    async fn logout_requests_encrypt_the_name_id_too() {
+        use base64::Engine;
+        let app = TestApp::new().await;
+        let enc = SigningKey::generate("sp-encryption", Utc::now(), 2).unwrap();
+        let slo = r#"<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://sp.example.com/slo"/>
+    <md:AssertionConsumerService"#;
+        let xml = metadata_with_encryption(&app, &enc).replacen("<md:AssertionConsumerService", slo, 1);
+        sesame::services::apps::create::import_app_xml(
+            &app.ctx,
+            &Actor::Cli,
+            "acme",
+            &xml,
+            None,
+            Some("encrypt_name_id = true"),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+        let cookie = app.login("alice", common::PASSWORD).await;
+        assert!(app.get("/saml2/acme", Some(&cookie)).await.saml_response().is_some());
+        let token = app.get("/", Some(&cookie)).await.input("csrf_token").unwrap();
+        let run_url = app.post_form("/logout", &[("csrf_token", &token)], Some(&cookie)).await.location.unwrap();
+        let frame = app.get(&format!("{run_url}/sp/acme"), Some(&cookie)).await;
+        let value = frame.input("SAMLRequest").unwrap_or_else(|| panic!("{}", frame.body));
+        let request = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(value).unwrap()).unwrap();
+        assert!(!request.contains("alice@example.com") && !request.contains("<saml:NameID"), "{request}");
+        assert!(request.contains("<saml:EncryptedID"), "{request}");
+        let name_id = xmlsec1_decrypt(&Files::new(), &request, &enc).unwrap();
+        assert!(name_id.contains("alice@example.com</saml:NameID>"), "{name_id}");
+    }
+
     #[tokio::test]
     async fn encryption_without_an_sp_encryption_certificate_is_refused() {
         let app = TestApp::new().await;
@@ -683,6 +718,7 @@ mod slo {
                 name_id: &name_id,
                 session_index,
                 not_on_or_after: now + Duration::minutes(5),
+                encryption: None,
             },
             None,
         )

@@ -264,6 +264,7 @@ pub async fn target_message(
     let name_id = serde_json::from_str::<StoredNameId>(&target.name_id_json)?.into_name_id();
     let key = ctx.signing_key(&mut conn, &app).await?;
     drop(conn);
+    let encryption = crate::services::sso::encryption(&app)?;
     let issuer = ctx.idp_entity_id(&app);
     let relay_state = target.relay_state.clone();
     tokio::task::spawn_blocking(move || {
@@ -275,6 +276,7 @@ pub async fn target_message(
             name_id: &name_id,
             session_index: &target.session_index,
             not_on_or_after: now + Duration::minutes(5),
+            encryption: encryption.as_ref(),
         };
         if endpoint.binding == HTTP_POST {
             let xml = logout::build_logout_request(&request, Some(&key))?;
