@@ -581,6 +581,41 @@ mod encryption {
         assert!(name_id.contains("alice@example.com</saml:NameID>"), "{name_id}");
     }
 
+    /// NameID disclosure in single logout: for an application with `encrypt_name_id`, our LogoutRequest carries
+    /// the NameID encrypted to the SP's encryption certificate (an EncryptedID), as the assertion did; the plain
+    /// value never appears in it, and the SP's key decrypts it.
+    #[tokio::test]
+    async fn logout_requests_encrypt_the_name_id_too() {
+        use base64::Engine;
+        let app = TestApp::new().await;
+        let enc = SigningKey::generate("sp-encryption", Utc::now(), 2).unwrap();
+        let slo = r#"<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://sp.example.com/slo"/>
+    <md:AssertionConsumerService"#;
+        let xml = metadata_with_encryption(&app, &enc).replacen("<md:AssertionConsumerService", slo, 1);
+        sesame::services::apps::create::import_app_xml(
+            &app.ctx,
+            &Actor::Cli,
+            "acme",
+            &xml,
+            None,
+            Some("encrypt_name_id = true"),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+        let cookie = app.login("alice", common::PASSWORD).await;
+        assert!(app.get("/saml2/acme", Some(&cookie)).await.saml_response().is_some());
+        let token = app.get("/", Some(&cookie)).await.input("csrf_token").unwrap();
+        let run_url = app.post_form("/logout", &[("csrf_token", &token)], Some(&cookie)).await.location.unwrap();
+        let frame = app.get(&format!("{run_url}/sp/acme"), Some(&cookie)).await;
+        let value = frame.input("SAMLRequest").unwrap_or_else(|| panic!("{}", frame.body));
+        let request = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(value).unwrap()).unwrap();
+        assert!(!request.contains("alice@example.com") && !request.contains("<saml:NameID"), "{request}");
+        assert!(request.contains("<saml:EncryptedID"), "{request}");
+        let name_id = xmlsec1_decrypt(&Files::new(), &request, &enc).unwrap();
+        assert!(name_id.contains("alice@example.com</saml:NameID>"), "{name_id}");
+    }
+
     #[tokio::test]
     async fn encryption_without_an_sp_encryption_certificate_is_refused() {
         let app = TestApp::new().await;
@@ -661,6 +696,11 @@ mod slo {
     }
 
     fn logout_request(app: &str, id: &str, key: Option<&SigningKey>) -> String {
+        logout_request_for_session(app, id, "", key)
+    }
+
+    /// A LogoutRequest naming alice and, unless empty, our `session_index`.
+    fn logout_request_for_session(app: &str, id: &str, session_index: &str, key: Option<&SigningKey>) -> String {
         let name_id = NameId {
             value: "alice@example.com".into(),
             format: EMAIL.into(),
@@ -676,8 +716,9 @@ mod slo {
                 issuer: SP_ENTITY,
                 destination: &destination,
                 name_id: &name_id,
-                session_index: "",
+                session_index,
                 not_on_or_after: now + Duration::minutes(5),
+                encryption: None,
             },
             None,
         )
@@ -853,13 +894,13 @@ mod slo {
         let reply = app.post_form("/logout", &[("csrf_token", &token)], Some(&cookie)).await;
         let run_url = reply.location.unwrap();
         assert!(run_url.starts_with("/logout/_"), "{run_url}");
-        let page = app.get(&run_url, None).await;
+        let page = app.get(&run_url, Some(&cookie)).await;
         assert!(page.body.contains(&format!(r#"src="{run_url}/sp/acme""#)), "{}", page.body);
         assert!(page.body.contains(&format!(r#"src="{run_url}/sp/beta""#)));
         assert_eq!(app.get("/", Some(&cookie)).await.status, StatusCode::SEE_OTHER, "signed out at the IdP");
 
         // acme's frame carries our signed LogoutRequest; acme answers. beta never does (it is down).
-        let frame = app.get(&format!("{run_url}/sp/acme"), None).await;
+        let frame = app.get(&format!("{run_url}/sp/acme"), Some(&cookie)).await;
         assert_eq!(frame.form_action().as_deref(), Some(SP_SLO));
         let request = decoded(&form_field(&frame, "SAMLRequest"));
         assert!(request.contains("alice@example.com") && request.contains("<ds:Signature"), "{request}");
@@ -875,7 +916,7 @@ mod slo {
                 top_code: status::SUCCESS,
                 second_code: None,
             },
-            None,
+            Some(&app.sp_key),
         )
         .unwrap();
         let relay = form_field(&frame, "RelayState");
@@ -883,11 +924,11 @@ mod slo {
             app.post_form("/saml2/acme/slo", &[("SAMLResponse", &b64(&response)), ("RelayState", &relay)], None).await;
         assert_eq!(answered.status, StatusCode::OK);
         assert!(answered.body.contains("Signed out of Acme CRM"), "{}", answered.body);
-        let status = app.get(&format!("{run_url}/status"), None).await.body;
+        let status = app.get(&format!("{run_url}/status"), Some(&cookie)).await.body;
         assert!(status.contains(r#""app":"acme","label":"Acme CRM","state":"done""#), "{status}");
         assert!(status.contains(r#""app":"beta","label":"Beta","state":"pending""#), "{status}");
 
-        let done = app.post_form(&format!("{run_url}/finish"), &[], None).await;
+        let done = app.post_form(&format!("{run_url}/finish"), &[], Some(&cookie)).await;
         assert_eq!(done.status, StatusCode::OK);
         assert!(done.body.contains("not everywhere"), "{}", done.body);
         let failed = done.body.split("logout-failed").nth(1).unwrap();
@@ -902,5 +943,273 @@ mod slo {
         .await
         .unwrap();
         assert!(all.iter().any(|e| e.app == "beta" && !e.success));
+    }
+
+    /// Signs alice in to acme and beta (both with an SLO endpoint), signs her out at the portal, and returns her
+    /// browser's cookie and the run's page.
+    async fn portal_run(app: &TestApp) -> (String, String) {
+        with_slo(app, "acme", false, common::SETTINGS).await;
+        with_slo(app, "beta", false, "display_label = \"Beta\"").await;
+        let cookie = app.login("alice", common::PASSWORD).await;
+        for name in ["acme", "beta"] {
+            assert_eq!(app.get(&format!("/saml2/{name}"), Some(&cookie)).await.status, StatusCode::OK);
+        }
+        let token = app.get("/", Some(&cookie)).await.input("csrf_token").unwrap();
+        let reply = app.post_form("/logout", &[("csrf_token", &token)], Some(&cookie)).await;
+        let run_url = reply.location.unwrap();
+        assert!(run_url.starts_with("/logout/_"), "{run_url}");
+        (cookie, run_url)
+    }
+
+    fn request_id_of(frame: &Reply) -> String {
+        let request = decoded(&form_field(frame, "SAMLRequest"));
+        roxmltree::Document::parse(&request).unwrap().root_element().attribute("ID").unwrap().to_owned()
+    }
+
+    fn logout_response(app: &str, in_response_to: &str, key: Option<&SigningKey>) -> String {
+        build_logout_response(
+            &OutgoingLogoutResponse {
+                id: &format!("_lr_{app}_{in_response_to}"),
+                issue_instant: Utc::now(),
+                issuer: SP_ENTITY,
+                destination: &format!("{}/saml2/{app}/slo", common::BASE),
+                in_response_to,
+                top_code: status::SUCCESS,
+                second_code: None,
+            },
+            key,
+        )
+        .unwrap()
+    }
+
+    /// Logout run hijack: an SP of the run used to receive the run id as its RelayState, and with it could list
+    /// the user's other applications, fetch our signed LogoutRequest to another SP (with its NameID), and finish
+    /// the run. Each SP now gets an opaque RelayState of its own, and the run's pages answer only the browser
+    /// that started the run (any other gets the page of an unknown logout).
+    #[tokio::test]
+    async fn a_logout_run_answers_only_the_browser_that_started_it() {
+        let app = TestApp::new().await;
+        let (cookie, run_url) = portal_run(&app).await;
+        let run_id = run_url.trim_start_matches("/logout/").to_owned();
+        let frame = app.get(&format!("{run_url}/sp/acme"), Some(&cookie)).await;
+        let relay = form_field(&frame, "RelayState");
+        assert!(!relay.is_empty() && !relay.contains(&run_id) && !run_id.contains(&relay), "{relay} {run_id}");
+        let beta_frame = app.get(&format!("{run_url}/sp/beta"), Some(&cookie)).await;
+        assert_ne!(form_field(&beta_frame, "RelayState"), relay, "each SP has its own RelayState");
+
+        // Another browser: one without a session, and one that started a logout of its own (so it has a secret).
+        let other = app.login("bob", common::PASSWORD).await;
+        let token = app.get("/", Some(&other)).await.input("csrf_token").unwrap();
+        app.post_form("/logout", &[("csrf_token", &token)], Some(&other)).await;
+        for foreign in [None, Some(other.as_str())] {
+            for path in [run_url.clone(), format!("{run_url}/sp/beta"), format!("{run_url}/status")] {
+                let reply = app.get(&path, foreign).await;
+                assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}: {}", reply.body);
+                assert!(!reply.body.contains("Beta") && !reply.body.contains("SAMLRequest"), "{}", reply.body);
+            }
+            let finish = app.post_form(&format!("{run_url}/finish"), &[], foreign).await;
+            assert_eq!(finish.status, StatusCode::NOT_FOUND);
+        }
+        // The RelayState an SP holds is no run id, not even in the browser that started the run.
+        assert_eq!(app.get(&format!("/logout/{relay}/status"), Some(&cookie)).await.status, StatusCode::NOT_FOUND);
+        let status = app.get(&format!("{run_url}/status"), Some(&cookie)).await.body;
+        assert!(status.contains(r#""app":"beta","label":"Beta","state":"pending""#), "the run is intact: {status}");
+        let done = app.post_form(&format!("{run_url}/finish"), &[], Some(&cookie)).await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    }
+
+    /// Forged confirmation for another SP: a LogoutResponse settles only the target whose request it answers and
+    /// whose application sent it; acme answering beta's request ID (or with beta's RelayState) settles nothing.
+    #[tokio::test]
+    async fn a_logout_response_settles_only_its_own_target() {
+        let app = TestApp::new().await;
+        let (cookie, run_url) = portal_run(&app).await;
+        let acme = app.get(&format!("{run_url}/sp/acme"), Some(&cookie)).await;
+        let beta = app.get(&format!("{run_url}/sp/beta"), Some(&cookie)).await;
+        let forged = logout_response("acme", &request_id_of(&beta), Some(&app.sp_key));
+        let reply = app.post_form("/saml2/acme/slo", &[("SAMLResponse", &b64(&forged))], None).await;
+        assert!(reply.status.is_client_error(), "{}", reply.body);
+        let wrong_relay = logout_response("acme", &request_id_of(&acme), Some(&app.sp_key));
+        let fields = [("SAMLResponse", b64(&wrong_relay)), ("RelayState", form_field(&beta, "RelayState"))];
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let reply = app.post_form("/saml2/acme/slo", &fields, None).await;
+        assert!(reply.status.is_client_error(), "{}", reply.body);
+        let status = app.get(&format!("{run_url}/status"), Some(&cookie)).await.body;
+        assert!(status.contains(r#""app":"acme","label":"Acme CRM","state":"pending""#), "{status}");
+        assert!(status.contains(r#""app":"beta","label":"Beta","state":"pending""#), "{status}");
+    }
+
+    /// Logout CSRF: an SP whose signing certificate we know must sign its LogoutRequests even when it does not
+    /// sign AuthnRequests (SAML Profiles §4.4.3.1), so a cross-site GET or POST carrying an unsigned request ends
+    /// nobody's session.
+    #[tokio::test]
+    async fn unsigned_logout_request_from_an_sp_with_a_signing_certificate_is_refused() {
+        let app = TestApp::new().await;
+        with_slo(&app, "acme", false, common::SETTINGS).await;
+        let cookie = app.login("alice", common::PASSWORD).await;
+        assert_eq!(app.get("/saml2/acme", Some(&cookie)).await.status, StatusCode::OK);
+        let unsigned = logout_request("acme", "_csrf1", None);
+        let reply = app.get(&format!("/saml2/acme/slo?{}", redirect_query(&unsigned, None, None)), Some(&cookie)).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert!(reply.body.contains("must be signed"), "{}", reply.body);
+        let unsigned = logout_request("acme", "_csrf2", None);
+        let reply = app.post_form("/saml2/acme/slo", &[("SAMLRequest", &b64(&unsigned))], None).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert_eq!(app.get("/", Some(&cookie)).await.status, StatusCode::OK, "still signed in");
+    }
+
+    /// Forged logout confirmation: an SP whose signing certificate we know must sign its LogoutResponses, so no
+    /// one can mark it as logged out (and hide that the user is still signed in there).
+    #[tokio::test]
+    async fn unsigned_logout_response_from_an_sp_with_a_signing_certificate_settles_nothing() {
+        let app = TestApp::new().await;
+        let (cookie, run_url) = portal_run(&app).await;
+        let frame = app.get(&format!("{run_url}/sp/acme"), Some(&cookie)).await;
+        let unsigned = logout_response("acme", &request_id_of(&frame), None);
+        let reply = app.post_form("/saml2/acme/slo", &[("SAMLResponse", &b64(&unsigned))], None).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        let status = app.get(&format!("{run_url}/status"), Some(&cookie)).await.body;
+        assert!(status.contains(r#""app":"acme","label":"Acme CRM","state":"pending""#), "{status}");
+        let signed = logout_response("acme", &request_id_of(&frame), Some(&app.sp_key));
+        let reply = app.post_form("/saml2/acme/slo", &[("SAMLResponse", &b64(&signed))], None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let status = app.get(&format!("{run_url}/status"), Some(&cookie)).await.body;
+        assert!(status.contains(r#""app":"acme","label":"Acme CRM","state":"done""#), "{status}");
+    }
+
+    /// The SessionIndex of the assertion in an SSO reply.
+    fn session_index_of(reply: &Reply) -> String {
+        let xml = reply.saml_response().unwrap_or_else(|| panic!("no SAML response in {}", reply.body));
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let statement = doc.descendants().find(|n| n.tag_name().name() == "AuthnStatement").unwrap();
+        statement.attribute("SessionIndex").unwrap().to_owned()
+    }
+
+    /// Deleting a user's participations from anywhere: without an IdP session in the browser (a cookie-less
+    /// request), a LogoutRequest ends a participation only when it names our SessionIndex as well as the NameID;
+    /// one without a SessionIndex, or with another, deletes nothing and gets UnknownPrincipal.
+    #[tokio::test]
+    async fn a_cookieless_logout_request_must_name_the_session_index() {
+        let app = TestApp::new().await;
+        with_slo(&app, "acme", false, common::SETTINGS).await;
+        with_slo(&app, "beta", false, "display_label = \"Beta\"").await;
+        let cookie = app.login("alice", common::PASSWORD).await;
+        let index = session_index_of(&app.get("/saml2/acme", Some(&cookie)).await);
+        assert_eq!(app.get("/saml2/beta", Some(&cookie)).await.status, StatusCode::OK);
+        for (id, named) in [("_nosi", ""), ("_othersi", "_not_ours")] {
+            let request = logout_request_for_session("acme", id, named, Some(&app.sp_key));
+            let reply =
+                app.get(&format!("/saml2/acme/slo?{}", redirect_query(&request, None, Some(&app.sp_key))), None).await;
+            let response = decoded(&form_field(&reply, "SAMLResponse"));
+            assert!(response.contains(sesame::saml::logout::UNKNOWN_PRINCIPAL), "{id}: {response}");
+        }
+        // Named properly, the participation ends: the portal's logout then has only beta to tell.
+        let request = logout_request_for_session("acme", "_rightsi", &index, Some(&app.sp_key));
+        let reply =
+            app.get(&format!("/saml2/acme/slo?{}", redirect_query(&request, None, Some(&app.sp_key))), None).await;
+        let response = decoded(&form_field(&reply, "SAMLResponse"));
+        assert!(response.contains(status::SUCCESS) && !response.contains("UnknownPrincipal"), "{response}");
+        let token = app.get("/", Some(&cookie)).await.input("csrf_token").unwrap();
+        let run_url = app.post_form("/logout", &[("csrf_token", &token)], Some(&cookie)).await.location.unwrap();
+        let page = app.get(&run_url, Some(&cookie)).await.body;
+        assert!(
+            page.contains(&format!("{run_url}/sp/beta")) && !page.contains(&format!("{run_url}/sp/acme")),
+            "{page}"
+        );
+    }
+
+    /// Signing the administrator out from an SP: single logout ends the portal user's IdP session only; an
+    /// administrator signed in to the console in the same browser stays signed in (by the portal's sign-out and
+    /// by an SP's LogoutRequest alike).
+    #[tokio::test]
+    async fn single_logout_leaves_a_console_session_in_the_same_browser() {
+        let app = TestApp::new().await;
+        with_slo(&app, "acme", false, common::SETTINGS).await;
+        sesame::services::admins::create_admin(&app.ctx, &Actor::Cli, "root", "admin password 123".into(), Utc::now())
+            .await
+            .unwrap();
+        for by_sp in [false, true] {
+            let cookie = app.login("alice", common::PASSWORD).await;
+            let page = app.get("/admin/login", Some(&cookie)).await;
+            let token = page.input("csrf_token").unwrap();
+            let fields = [("csrf_token", token.as_str()), ("username", "root"), ("password", "admin password 123")];
+            let reply = app.post_form("/admin/login", &fields, Some(&cookie)).await;
+            assert_eq!(reply.status, StatusCode::SEE_OTHER);
+            let cookie = reply.set_cookie.unwrap_or(cookie);
+            assert_eq!(app.get("/admin", Some(&cookie)).await.status, StatusCode::OK);
+            assert_eq!(app.get("/saml2/acme", Some(&cookie)).await.status, StatusCode::OK, "alice in acme");
+            if by_sp {
+                let request = logout_request("acme", "_bysp", Some(&app.sp_key));
+                let query = redirect_query(&request, None, Some(&app.sp_key));
+                let reply = app.get(&format!("/saml2/acme/slo?{query}"), Some(&cookie)).await;
+                assert!(decoded(&form_field(&reply, "SAMLResponse")).contains(status::SUCCESS), "{}", reply.body);
+            } else {
+                let token = app.get("/", Some(&cookie)).await.input("csrf_token").unwrap();
+                let reply = app.post_form("/logout", &[("csrf_token", &token)], Some(&cookie)).await;
+                assert_eq!(reply.status, StatusCode::SEE_OTHER);
+            }
+            assert_eq!(app.get("/", Some(&cookie)).await.status, StatusCode::SEE_OTHER, "alice is signed out");
+            assert_eq!(app.get("/admin", Some(&cookie)).await.status, StatusCode::OK, "the console stays");
+        }
+    }
+
+    /// Signs `username` in again in the browser holding `cookie` (the sign-in form with `force`); the new cookie.
+    async fn sign_in_again(app: &TestApp, cookie: &str, username: &str) -> String {
+        let page = app.get("/login?force=1", Some(cookie)).await;
+        let token = page.input("csrf_token").unwrap();
+        let fields = [
+            ("csrf_token", token.as_str()),
+            ("username", username),
+            ("password", common::PASSWORD),
+            ("continue", "/"),
+            ("force", "1"),
+        ];
+        let reply = app.post_form("/login", &fields, Some(cookie)).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        reply.set_cookie.unwrap_or_else(|| cookie.to_owned())
+    }
+
+    /// Forgotten SP sessions: signing in again as the same user (ForceAuthn, or the sign-in page) keeps the
+    /// session index, so single logout still reaches the SPs used before the new sign-in.
+    #[tokio::test]
+    async fn signing_in_again_as_the_same_user_keeps_the_session_index() {
+        let app = TestApp::new().await;
+        with_slo(&app, "acme", false, common::SETTINGS).await;
+        with_slo(&app, "beta", false, "display_label = \"Beta\"").await;
+        let cookie = app.login("alice", common::PASSWORD).await;
+        let before = session_index_of(&app.get("/saml2/acme", Some(&cookie)).await);
+        let cookie = sign_in_again(&app, &cookie, "alice").await;
+        let after = session_index_of(&app.get("/saml2/beta", Some(&cookie)).await);
+        assert_eq!(before, after);
+        let token = app.get("/", Some(&cookie)).await.input("csrf_token").unwrap();
+        let run_url = app.post_form("/logout", &[("csrf_token", &token)], Some(&cookie)).await.location.unwrap();
+        let page = app.get(&run_url, Some(&cookie)).await.body;
+        assert!(page.contains(&format!("{run_url}/sp/acme")) && page.contains(&format!("{run_url}/sp/beta")), "{page}");
+    }
+
+    /// Shared browser: when another user signs in on a browser holding alice's IdP session, alice's
+    /// participations end first (with a `user_logout` event), so nothing of hers is left for the next person's
+    /// logout to skip or for anyone to reuse.
+    #[tokio::test]
+    async fn another_user_signing_in_ends_the_previous_users_participations() {
+        let app = TestApp::new().await;
+        with_slo(&app, "acme", false, common::SETTINGS).await;
+        let cookie = app.login("alice", common::PASSWORD).await;
+        let index = session_index_of(&app.get("/saml2/acme", Some(&cookie)).await);
+        let cookie = sign_in_again(&app, &cookie, "bob").await;
+        assert_eq!(app.get("/", Some(&cookie)).await.status, StatusCode::OK, "bob is signed in");
+        let logouts = sesame::services::events::list_events(
+            &app.ctx,
+            &sesame::audit::EventFilter { name: Some(EventName::UserLogout), limit: 10, ..Default::default() },
+        )
+        .await
+        .unwrap();
+        assert!(logouts.iter().any(|e| e.username == "alice" && e.detail.contains("bob")), "{logouts:?}");
+        // alice's participation at acme is gone: acme naming it gets UnknownPrincipal.
+        let request = logout_request_for_session("acme", "_after_bob", &index, Some(&app.sp_key));
+        let reply =
+            app.get(&format!("/saml2/acme/slo?{}", redirect_query(&request, None, Some(&app.sp_key))), None).await;
+        let response = decoded(&form_field(&reply, "SAMLResponse"));
+        assert!(response.contains(sesame::saml::logout::UNKNOWN_PRINCIPAL), "{response}");
     }
 }

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::saml::authn_request::{
     child, is, message_root, parse_document, precheck, request_header, same_url, text_of, Freshness,
 };
+use crate::saml::encrypt::{encrypted_data, Encryption};
 use crate::saml::keys::SigningKey;
 use crate::saml::response::{saml_time, NameId, ASSERTION_NS, PROTOCOL_NS};
 use crate::saml::sign::sign_enveloped;
@@ -138,6 +139,9 @@ pub struct OutgoingLogoutRequest<'a> {
     pub name_id: &'a NameId,
     pub session_index: &'a str,
     pub not_on_or_after: DateTime<Utc>,
+    /// The SP's encryption, when it asks for encrypted NameIDs: the NameID then travels as a `saml:EncryptedID`
+    /// (SAML Core §3.7.1), as it does in our assertions, so the logout does not reveal what the SSO hid.
+    pub encryption: Option<&'a Encryption>,
 }
 
 /// Builds our LogoutRequest; with `key`, signed with an enveloped signature (HTTP-POST binding).
@@ -165,7 +169,17 @@ pub fn build_logout_request(r: &OutgoingLogoutRequest<'_>, key: Option<&SigningK
     if let Some(q) = &r.name_id.sp_name_qualifier {
         attrs.push(("SPNameQualifier", q));
     }
-    w.leaf("saml:NameID", &[("saml", ASSERTION_NS)], &attrs, &r.name_id.value);
+    match r.encryption.filter(|e| e.encrypts_name_id) {
+        // The NameID encrypted on its own declares its namespace, so it is a complete element when decrypted.
+        Some(e) => {
+            let mut plain = CanonicalWriter::new();
+            plain.leaf("saml:NameID", &[("saml", ASSERTION_NS)], &attrs, &r.name_id.value);
+            w.open("saml:EncryptedID", &[("saml", ASSERTION_NS)], &[]);
+            w.raw(&encrypted_data(&plain.finish(), e)?);
+            w.close("saml:EncryptedID");
+        }
+        None => w.leaf("saml:NameID", &[("saml", ASSERTION_NS)], &attrs, &r.name_id.value),
+    }
     w.leaf("samlp:SessionIndex", &[], &[], r.session_index);
     w.close("samlp:LogoutRequest");
     let xml = w.finish();
@@ -250,6 +264,7 @@ mod tests {
                 name_id: &n,
                 session_index: "_s1",
                 not_on_or_after: now + Duration::minutes(5),
+                encryption: None,
             },
             Some(&key),
         )
@@ -270,6 +285,42 @@ mod tests {
             validate_logout_request(&parsed, "https://other", false, "https://sp/slo", time),
             Err(LogoutError::WrongIssuer { .. })
         ));
+    }
+
+    /// NameID disclosure: for an SP that asks for encrypted NameIDs, our LogoutRequest carries an EncryptedID
+    /// (signed like the rest), never the plain value.
+    #[test]
+    fn our_logout_request_encrypts_the_name_id_when_the_sp_asks() {
+        let key = SigningKey::generate("idp", Utc::now(), 1).unwrap();
+        let sp = SigningKey::generate("sp-enc", Utc::now(), 2).unwrap();
+        let now = Utc::now();
+        let n = name_id();
+        let encryption = Encryption {
+            cert: sp.cert.clone(),
+            data: crate::saml::DataEncryption::Aes256Gcm,
+            encrypts_assertion: false,
+            encrypts_name_id: true,
+        };
+        let request = OutgoingLogoutRequest {
+            id: "_lr2",
+            issue_instant: now,
+            issuer: "https://idp/saml2/a",
+            destination: "https://sp/slo",
+            name_id: &n,
+            session_index: "_s2",
+            not_on_or_after: now + Duration::minutes(5),
+            encryption: Some(&encryption),
+        };
+        let xml = build_logout_request(&request, Some(&key)).unwrap();
+        assert!(!xml.contains("alice@example.com") && !xml.contains("<saml:NameID"), "{xml}");
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let encrypted = doc.root_element().children().find(|c| c.has_tag_name((ASSERTION_NS, "EncryptedID")));
+        assert!(encrypted.is_some_and(|e| e.descendants().any(|d| d.tag_name().name() == "EncryptedData")), "{xml}");
+        verify_root_signature(&xml, std::slice::from_ref(&key.cert), false, PROTOCOL_NS, "LogoutRequest").unwrap();
+        // Asked for encrypted assertions only, the NameID stays plain.
+        let assertions_only = Encryption { encrypts_assertion: true, encrypts_name_id: false, ..encryption.clone() };
+        let plain = OutgoingLogoutRequest { encryption: Some(&assertions_only), ..request };
+        assert!(build_logout_request(&plain, None).unwrap().contains(">alice@example.com</saml:NameID>"));
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub enum Error {
     Logout(#[from] crate::saml::logout::LogoutError),
     #[error("this logout is unknown or has expired")]
     LogoutExpired,
+    /// A logout run's page asked for by a browser other than the one that started the run, or for a run that
+    /// does not exist (the same answer, so the page says nothing about other browsers' runs).
+    #[error("this logout is unknown, has expired, or was started in another browser")]
+    LogoutNotHere,
     #[error("the SP metadata could not be fetched from {url}: {source}")]
     Fetch {
         url: String,
@@ -132,7 +136,7 @@ impl Error {
     /// The kind of this error, for the edges to map.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::UnknownApp { .. } | Self::NotFound { .. } => ErrorKind::NotFound,
+            Self::UnknownApp { .. } | Self::NotFound { .. } | Self::LogoutNotHere => ErrorKind::NotFound,
             Self::Conflict { .. } | Self::NotSaml { .. } | Self::NotFromConnector { .. } => ErrorKind::Conflict,
             Self::Invalid(_)
             | Self::Certificate { .. }

@@ -218,7 +218,7 @@ async fn check(
         Expected::LogoutRequest => {
             require_signature(app, is_signed)?;
             let request = logout::parse_logout_request(&xml, is_signed)?;
-            let require_signed = app.sp.require_signed_requests;
+            let require_signed = requires_signed_logout(app);
             logout::validate_logout_request(&request, &app.sp.entity_id, require_signed, &slo_url(ctx, app), time)?;
             remember(conn, app, &request.id, time).await?;
             Message::LogoutRequest(request)
@@ -261,12 +261,18 @@ fn verify_signature(app: &Application, received: &Received, root: &'static str) 
     Ok((received.xml.clone(), false))
 }
 
-/// Logout messages must be signed when the application requires signed requests.
+/// Logout messages must be signed whenever the SP has registered a signing certificate (SAML Profiles §4.4.3.1,
+/// §4.4.4.1: they are signed or otherwise authenticated), as well as when the application requires signed
+/// requests; otherwise a cross-site GET could end a user's IdP session, or anyone could confirm a logout.
 fn require_signature(app: &Application, is_signed: bool) -> Result<(), Error> {
-    if app.sp.require_signed_requests && !is_signed {
+    if requires_signed_logout(app) && !is_signed {
         return Err(LogoutError::Unsigned.into());
     }
     Ok(())
+}
+
+fn requires_signed_logout(app: &Application) -> bool {
+    app.sp.require_signed_requests || !app.sp.signing_certificates.is_empty()
 }
 
 /// Records a request ID for as long as a request with it could still be fresh; a second use is a replay.

@@ -3,12 +3,14 @@
 //! it knows.
 
 use chrono::{DateTime, Duration, Utc};
+use tracing::info;
 
+use crate::audit::{Actor, Event, EventName};
 use crate::directory::{Application, UserId};
 use crate::saml::response::NameId;
 use crate::services::login::IdpSession;
 use crate::services::{millis, Ctx, Error};
-use crate::store::slo;
+use crate::store::{events, slo};
 
 /// The NameID of a participation, stored as JSON.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -59,6 +61,35 @@ pub async fn record_participation(
     )
     .await?;
     Ok(())
+}
+
+/// The IdP session to keep after a sign-in in a browser that already held `previous`: the same user keeps the
+/// session index, so single logout still reaches the SPs used before this sign-in; for another user (a shared
+/// browser), the previous user's participations end and a `user_logout` event is recorded before the new
+/// session starts with its own index. (The previous user's SPs are not told front-channel: the browser now
+/// belongs to the new user's sign-in.)
+pub async fn hand_over(
+    ctx: &Ctx,
+    previous: Option<&IdpSession>,
+    signed_in: IdpSession,
+    now: DateTime<Utc>,
+) -> Result<IdpSession, Error> {
+    let Some(previous) = previous else {
+        return Ok(signed_in);
+    };
+    if previous.user_id == signed_in.user_id {
+        return Ok(IdpSession { session_index: previous.session_index.clone(), ..signed_in });
+    }
+    let mut tx = ctx.db.begin().await?;
+    let n_ended = slo::delete_participations(&mut tx, &previous.session_index).await?;
+    let detail = format!("signed out when {} signed in on the same browser", signed_in.username);
+    let event = Event::new(now, EventName::UserLogout, &Actor::User(signed_in.username.clone()))
+        .user(&previous.username)
+        .detail(detail);
+    events::insert_event(&mut tx, &event).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    info!(user.id = %previous.user_id, "ended {n_ended} participations of the previous user of a browser");
+    Ok(signed_in)
 }
 
 /// The NameID value of a stored participation (empty when it cannot be read).

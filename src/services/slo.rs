@@ -69,6 +69,14 @@ pub struct TargetView {
     pub frame_origin: Option<String>,
 }
 
+/// The browser a logout starts in: its IdP session, and the secret its session keeps for logout runs (the run
+/// stores the secret's hash, and its pages answer only the browser that holds the secret).
+#[derive(Debug, Clone, Copy)]
+pub struct Browser<'a> {
+    pub idp: &'a IdpSession,
+    pub secret: &'a str,
+}
+
 /// What starting a logout decided.
 #[derive(Debug)]
 pub struct Started {
@@ -134,10 +142,10 @@ pub async fn resume(ctx: &Ctx, app_name: &str, handle: &str, now: DateTime<Utc>)
     serde_json::from_str(&json).map_err(|_| Error::LogoutExpired)
 }
 
-/// Starts a logout: SP-initiated (`origin`) or from the portal. `session` is the browser's IdP session, if any.
+/// Starts a logout: SP-initiated (`origin`) or from the portal. `browser` holds the browser's IdP session, if any.
 pub async fn start(
     ctx: &Ctx,
-    session: Option<&IdpSession>,
+    browser: Option<Browser<'_>>,
     origin: Option<&LogoutCall>,
     now: DateTime<Utc>,
 ) -> Result<Started, Error> {
@@ -146,19 +154,22 @@ pub async fn start(
         Some(call) => Some(app_lookup::load_saml(&mut tx, &call.app).await?),
         None => None,
     };
-    let Some(session) = session else {
-        // No IdP session in this browser: forget what the SP names and confirm; there is nothing to propagate.
+    let Some(Browser { idp: session, secret }) = browser else {
+        // No IdP session in this browser: forget the participation the SP names, by its NameID and one of our
+        // SessionIndexes (a NameID alone would let a request end every session of the principal at this SP),
+        // and answer; there is nothing to propagate.
+        let mut n_ended = 0;
         if let (Some(call), Some(app)) = (origin, &origin_app) {
             for (session_index, json) in slo::find_sessions_of(&mut tx, app.id).await? {
-                let named = call.session_indexes.is_empty() || call.session_indexes.contains(&session_index);
-                if named && stored_value(&json) == call.name_id {
-                    slo::delete_participation(&mut tx, &session_index, app.id).await?;
+                if call.session_indexes.contains(&session_index) && stored_value(&json) == call.name_id {
+                    n_ended += slo::delete_participation(&mut tx, &session_index, app.id).await?;
                 }
             }
         }
         tx.commit().await.map_err(crate::store::Error::from)?;
         let response = match (origin, &origin_app) {
-            (Some(call), Some(app)) => respond(ctx, app, call, status::SUCCESS, None, now).await?,
+            (Some(call), Some(app)) if n_ended > 0 => respond(ctx, app, call, status::SUCCESS, None, now).await?,
+            (Some(call), Some(app)) => respond(ctx, app, call, status::REQUESTER, Some(UNKNOWN_PRINCIPAL), now).await?,
             _ => None,
         };
         return Ok(Started { ends_idp_session: false, run: None, response });
@@ -210,6 +221,7 @@ pub async fn start(
         origin_request_id: origin.map(|c| c.request_id.clone()).unwrap_or_default(),
         relay_state: origin.and_then(|c| c.relay_state.clone()),
         is_finished: false,
+        browser_hash: browser_hash(secret),
     };
     slo::insert_run(&mut tx, &run, millis(now), millis(now + RUN_LIFETIME)).await?;
     for (app, json) in targets {
@@ -221,6 +233,8 @@ pub async fn start(
             request_id: crate::saml::new_id(),
             state: "pending".into(),
             detail: String::new(),
+            // Opaque and the target's own: an SP learns nothing of the run or of the other SPs from it.
+            relay_state: crate::saml::new_id(),
         };
         slo::insert_target(&mut tx, &target, millis(now)).await?;
     }
@@ -229,10 +243,17 @@ pub async fn start(
     Ok(Started { ends_idp_session: true, run: Some(run.id), response: None })
 }
 
-/// Our signed LogoutRequest to one SP of a run, for the browser to carry (the frame's content).
-pub async fn target_message(ctx: &Ctx, run_id: &str, app_name: &str, now: DateTime<Utc>) -> Result<Outgoing, Error> {
+/// Our signed LogoutRequest to one SP of a run, for the browser that started the run to carry (the frame's
+/// content).
+pub async fn target_message(
+    ctx: &Ctx,
+    run_id: &str,
+    secret: Option<&str>,
+    app_name: &str,
+    now: DateTime<Utc>,
+) -> Result<Outgoing, Error> {
     let mut conn = ctx.db.conn().await?;
-    slo::find_run(&mut conn, run_id, millis(now)).await?.ok_or(Error::LogoutExpired)?;
+    bound_run(&mut conn, run_id, secret, now).await?;
     let app = app_lookup::load_saml(&mut conn, app_name).await?;
     let target = slo::list_targets(&mut conn, run_id)
         .await?
@@ -243,8 +264,9 @@ pub async fn target_message(ctx: &Ctx, run_id: &str, app_name: &str, now: DateTi
     let name_id = serde_json::from_str::<StoredNameId>(&target.name_id_json)?.into_name_id();
     let key = ctx.signing_key(&mut conn, &app).await?;
     drop(conn);
+    let encryption = crate::services::sso::encryption(&app)?;
     let issuer = ctx.idp_entity_id(&app);
-    let run_id = run_id.to_owned();
+    let relay_state = target.relay_state.clone();
     tokio::task::spawn_blocking(move || {
         let request = logout::OutgoingLogoutRequest {
             id: &target.request_id,
@@ -254,6 +276,7 @@ pub async fn target_message(ctx: &Ctx, run_id: &str, app_name: &str, now: DateTi
             name_id: &name_id,
             session_index: &target.session_index,
             not_on_or_after: now + Duration::minutes(5),
+            encryption: encryption.as_ref(),
         };
         if endpoint.binding == HTTP_POST {
             let xml = logout::build_logout_request(&request, Some(&key))?;
@@ -261,25 +284,27 @@ pub async fn target_message(ctx: &Ctx, run_id: &str, app_name: &str, now: DateTi
                 url: endpoint.location.clone(),
                 field: "SAMLRequest",
                 value: encode_post(&xml),
-                relay_state: Some(run_id),
+                relay_state: Some(relay_state),
             })
         } else {
             let xml = logout::build_logout_request(&request, None)?;
-            let query = binding::encode_redirect("SAMLRequest", &xml, Some(&run_id), &key)?;
+            let query = binding::encode_redirect("SAMLRequest", &xml, Some(&relay_state), &key)?;
             Ok(Outgoing::Redirect { url: with_query(&endpoint.location, &query) })
         }
     })
     .await?
 }
 
-/// Receives an SP's LogoutResponse to one of our LogoutRequests and settles that SP's target.
+/// Receives an SP's LogoutResponse to one of our LogoutRequests and settles that SP's target: the one whose
+/// request ID it answers (`InResponseTo`) and whose application sent it. The frame's POST comes cross-site, so
+/// without the browser's cookie; the request ID (and the RelayState, when echoed) are what bind it.
 pub async fn accept_response(
     ctx: &Ctx,
     app_name: &str,
     incoming: Incoming<'_>,
     now: DateTime<Utc>,
 ) -> Result<TargetView, Error> {
-    let Verified { app, message, .. } =
+    let Verified { app, message, relay_state } =
         inbound::receive(ctx, app_name, Expected::LogoutResponse, incoming, now).await.map_err(Refusal::into_error)?;
     let Message::LogoutResponse(response) = message else {
         return Err(Error::LogoutExpired);
@@ -287,6 +312,10 @@ pub async fn accept_response(
     let mut conn = ctx.db.conn().await?;
     let target =
         slo::find_target_by_request(&mut conn, app.id, &response.in_response_to).await?.ok_or(Error::LogoutExpired)?;
+    // SAML Bindings §3.4.3, §3.5.3: the SP returns the RelayState exactly; another one is not our exchange.
+    if relay_state.is_some_and(|r| r != target.relay_state) {
+        return Err(Error::LogoutExpired);
+    }
     let (state, detail) = if response.status == status::SUCCESS {
         ("done", String::new())
     } else {
@@ -306,18 +335,24 @@ pub async fn accept_response(
     })
 }
 
-/// The SPs of a run and how far each got.
-pub async fn run_status(ctx: &Ctx, run_id: &str, now: DateTime<Utc>) -> Result<Vec<TargetView>, Error> {
+/// The SPs of a run and how far each got, for the browser that started it.
+pub async fn run_status(
+    ctx: &Ctx,
+    run_id: &str,
+    secret: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Vec<TargetView>, Error> {
     let mut conn = ctx.db.conn().await?;
-    slo::find_run(&mut conn, run_id, millis(now)).await?.ok_or(Error::LogoutExpired)?;
+    bound_run(&mut conn, run_id, secret, now).await?;
     views(&mut conn, run_id).await
 }
 
 /// Ends a run: SPs that have not confirmed count as failed, and the SP that started the logout gets our answer.
-/// A second call reports the same results without answering the SP again.
-pub async fn finish(ctx: &Ctx, run_id: &str, now: DateTime<Utc>) -> Result<Finished, Error> {
+/// A second call reports the same results without answering the SP again. Only the browser that started the run
+/// may finish it.
+pub async fn finish(ctx: &Ctx, run_id: &str, secret: Option<&str>, now: DateTime<Utc>) -> Result<Finished, Error> {
     let mut tx = ctx.db.begin().await?;
-    let run = slo::find_run(&mut tx, run_id, millis(now)).await?.ok_or(Error::LogoutExpired)?;
+    let run = bound_run(&mut tx, run_id, secret, now).await?;
     let reason = "the application did not confirm the logout (unreachable, or it refused)";
     for target in slo::list_targets(&mut tx, run_id).await?.iter().filter(|t| t.state == "pending") {
         if slo::settle_target(&mut tx, run_id, target.app, "failed", reason, millis(now)).await? {
@@ -401,6 +436,26 @@ async fn respond(
     })
     .await??;
     Ok(Some(outgoing))
+}
+
+/// The run, if it exists and belongs to the browser whose session holds `secret`; any other browser (an SP that
+/// learnt the run id, say) gets `LogoutNotHere`, as if there were no such run.
+async fn bound_run(conn: &mut Conn, run_id: &str, secret: Option<&str>, now: DateTime<Utc>) -> Result<slo::Run, Error> {
+    let Some(secret) = secret.filter(|s| !s.is_empty()) else {
+        return Err(Error::LogoutNotHere);
+    };
+    let run = slo::find_run(conn, run_id, millis(now)).await?.ok_or(Error::LogoutNotHere)?;
+    let expected = browser_hash(secret);
+    let is_same = run.browser_hash.len() == expected.len()
+        && openssl::memcmp::eq(run.browser_hash.as_bytes(), expected.as_bytes());
+    if !is_same {
+        return Err(Error::LogoutNotHere);
+    }
+    Ok(run)
+}
+
+fn browser_hash(secret: &str) -> String {
+    hex::encode(openssl::sha::sha256(secret.as_bytes()))
 }
 
 async fn views(conn: &mut Conn, run_id: &str) -> Result<Vec<TargetView>, Error> {

@@ -346,8 +346,8 @@ async fn status_response(
 }
 
 /// How to encrypt for the application's SP, if it asks for encryption: to the first encryption certificate of its
-/// metadata (settings refuse encryption without one).
-fn encryption(app: &Application) -> Result<Option<Encryption>, Error> {
+/// metadata (settings refuse encryption without one). Single logout uses it for the NameID of its LogoutRequests.
+pub fn encryption(app: &Application) -> Result<Option<Encryption>, Error> {
     if !app.sp.encrypt_assertions && !app.sp.encrypt_name_id {
         return Ok(None);
     }

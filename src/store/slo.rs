@@ -75,12 +75,14 @@ pub struct Run {
     pub origin_request_id: String,
     pub relay_state: Option<String>,
     pub is_finished: bool,
+    /// The SHA-256 (hex) of the secret that the starting browser's session holds.
+    pub browser_hash: String,
 }
 
 pub async fn insert_run(conn: &mut Conn, run: &Run, now_ms: i64, expires_ms: i64) -> Result<(), Error> {
     sqlx::query(
-        "INSERT INTO logout_runs (id, user_id, origin_app_id, origin_request_id, relay_state, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO logout_runs (id, user_id, origin_app_id, origin_request_id, relay_state, created_at, expires_at, \
+         browser_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&run.id)
     .bind(run.user.0)
@@ -89,6 +91,7 @@ pub async fn insert_run(conn: &mut Conn, run: &Run, now_ms: i64, expires_ms: i64
     .bind(run.relay_state.as_deref())
     .bind(now_ms)
     .bind(expires_ms)
+    .bind(&run.browser_hash)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -96,7 +99,8 @@ pub async fn insert_run(conn: &mut Conn, run: &Run, now_ms: i64, expires_ms: i64
 
 pub async fn find_run(conn: &mut Conn, id: &str, now_ms: i64) -> Result<Option<Run>, Error> {
     let row = sqlx::query(
-        "SELECT id, user_id, origin_app_id, origin_request_id, relay_state, is_finished FROM logout_runs \
+        "SELECT id, user_id, origin_app_id, origin_request_id, relay_state, is_finished, browser_hash \
+         FROM logout_runs \
          WHERE id = $1 AND expires_at > $2",
     )
     .bind(id)
@@ -111,6 +115,7 @@ pub async fn find_run(conn: &mut Conn, id: &str, now_ms: i64) -> Result<Option<R
             origin_request_id: r.try_get("origin_request_id")?,
             relay_state: r.try_get("relay_state")?,
             is_finished: r.try_get::<i64, _>("is_finished")? != 0,
+            browser_hash: r.try_get("browser_hash")?,
         })
     })
     .transpose()
@@ -135,12 +140,14 @@ pub struct Target {
     pub request_id: String,
     pub state: String,
     pub detail: String,
+    /// The opaque RelayState our LogoutRequest to this SP carries (never the run id).
+    pub relay_state: String,
 }
 
 pub async fn insert_target(conn: &mut Conn, t: &Target, now_ms: i64) -> Result<(), Error> {
     sqlx::query(
-        "INSERT INTO logout_targets (run_id, app_id, name_id, session_index, request_id, state, detail, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO logout_targets (run_id, app_id, name_id, session_index, request_id, state, detail, updated_at, \
+         relay_state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&t.run_id)
     .bind(t.app.0)
@@ -150,12 +157,13 @@ pub async fn insert_target(conn: &mut Conn, t: &Target, now_ms: i64) -> Result<(
     .bind(&t.state)
     .bind(&t.detail)
     .bind(now_ms)
+    .bind(&t.relay_state)
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-const TARGET_COLUMNS: &str = "run_id, app_id, name_id, session_index, request_id, state, detail";
+const TARGET_COLUMNS: &str = "run_id, app_id, name_id, session_index, request_id, state, detail, relay_state";
 
 fn target_from_row(r: &sqlx::any::AnyRow) -> Result<Target, Error> {
     Ok(Target {
@@ -166,6 +174,7 @@ fn target_from_row(r: &sqlx::any::AnyRow) -> Result<Target, Error> {
         request_id: r.try_get("request_id")?,
         state: r.try_get("state")?,
         detail: r.try_get("detail")?,
+        relay_state: r.try_get("relay_state")?,
     })
 }
 

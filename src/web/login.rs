@@ -9,10 +9,10 @@ use axum::Router;
 use chrono::Utc;
 use tower_sessions::Session;
 
-use crate::services::{login, Error};
+use crate::services::{login, participation, Error};
 use crate::web::client::ClientIp;
 use crate::web::error::PageError;
-use crate::web::session::{csrf_token, signed_in, start_idp, CsrfFields, CsrfForm, CsrfOnly};
+use crate::web::session::{csrf_token, current_session, signed_in, start_idp, CsrfFields, CsrfForm, CsrfOnly};
 use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -84,8 +84,13 @@ async fn login_submit(
 ) -> Result<Response, PageError> {
     let next = safe_next(Some(&form.continue_to));
     let force = form.force.is_some();
-    match login::sign_in(&state.ctx, form.username.trim(), &form.password, client, Utc::now()).await {
+    let now = Utc::now();
+    match login::sign_in(&state.ctx, form.username.trim(), &form.password, client, now).await {
         Ok(idp) => {
+            // The same user keeps the session index (single logout reaches the SPs used before); another user's
+            // participations end first.
+            let previous = current_session(&session).await;
+            let idp = participation::hand_over(&state.ctx, previous.as_ref(), idp, now).await?;
             // A new session id at sign-in, so an id planted before sign-in is worthless (session fixation).
             start_idp(&session, &idp).await?;
             Ok(Redirect::to(&next).into_response())

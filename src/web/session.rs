@@ -1,6 +1,6 @@
 //! What our pages keep in the browser's session, and the forms they accept: the IdP session (key `idp`), the
 //! administrator's (key `admin`, never the portal user's), the CSRF token (key `csrf`, synchronizer token
-//! pattern), and `CsrfForm`, the extractor of every form we issue, which yields its fields only after their token
+//! pattern), the secret that binds this browser's logout runs to it (key `logout`), and `CsrfForm`, the extractor of every form we issue, which yields its fields only after their token
 //! matched the session's.
 //!
 //! It knows what the keys hold and when a session id must change (at every sign-in, so an id planted before is
@@ -26,6 +26,8 @@ const IDP_KEY: &str = "idp";
 /// The administrator's session, apart from the portal user's, so a portal sign-in never grants the console.
 const ADMIN_KEY: &str = "admin";
 const CSRF_KEY: &str = "csrf";
+/// The secret whose hash a logout run stores: the run's pages answer only the browser whose session holds it.
+const LOGOUT_KEY: &str = "logout";
 /// The largest form we read (SP metadata pasted into a console text area fits); the router's body limit too.
 const MAX_FORM_BYTES: usize = 256 * 1024;
 
@@ -54,6 +56,29 @@ pub async fn start_idp(session: &Session, idp: &IdpSession) -> Result<(), PageEr
     session.insert(IDP_KEY, idp).await.map_err(session_error)?;
     fresh_csrf(session).await?;
     Ok(())
+}
+
+/// Ends the portal user's IdP session only: an administrator signed in to the console in the same browser stays
+/// signed in, and the logout secret stays, so the browser can follow its logout run.
+pub async fn end_idp(session: &Session) -> Result<(), PageError> {
+    session.remove::<IdpSession>(IDP_KEY).await.map_err(session_error)?;
+    Ok(())
+}
+
+/// The secret that binds this browser's logout runs to it, created on first use.
+pub async fn logout_secret(session: &Session) -> Result<String, PageError> {
+    if let Some(secret) = find_logout_secret(session).await {
+        return Ok(secret);
+    }
+    let bytes: [u8; 32] = rand::random();
+    let secret = hex::encode(bytes);
+    session.insert(LOGOUT_KEY, &secret).await.map_err(session_error)?;
+    Ok(secret)
+}
+
+/// The logout secret of this browser, if it started a logout.
+pub async fn find_logout_secret(session: &Session) -> Option<String> {
+    session.get::<String>(LOGOUT_KEY).await.ok().flatten()
 }
 
 /// The signed-in administrator, if any (the console's `Console` extractor also checks that it still stands).

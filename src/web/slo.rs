@@ -13,7 +13,7 @@ use tower_sessions::Session;
 use crate::services::inbound::Incoming;
 use crate::services::slo::{self, LogoutCall, Outgoing, TargetView};
 use crate::web::error::PageError;
-use crate::web::session::current_session;
+use crate::web::session::{current_session, end_idp, find_logout_secret, logout_secret};
 use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -135,9 +135,14 @@ async fn resume(
 /// Acts on a valid LogoutRequest in the browser that holds (or held) the IdP session.
 async fn proceed(state: &AppState, session: &Session, call: &LogoutCall) -> Result<Response, PageError> {
     let idp = current_session(session).await;
-    let started = slo::start(&state.ctx, idp.as_ref(), Some(call), Utc::now()).await?;
+    let secret = match &idp {
+        Some(_) => logout_secret(session).await?,
+        None => String::new(),
+    };
+    let browser = idp.as_ref().map(|idp| slo::Browser { idp, secret: &secret });
+    let started = slo::start(&state.ctx, browser, Some(call), Utc::now()).await?;
     if started.ends_idp_session {
-        session.flush().await.map_err(PageError::from)?;
+        end_idp(session).await?;
     }
     if let Some(run) = started.run {
         return Ok(Redirect::to(&format!("/logout/{run}")).into_response());
@@ -151,20 +156,27 @@ async fn proceed(state: &AppState, session: &Session, call: &LogoutCall) -> Resu
 /// Starts a logout from the portal (`POST /logout`, after its CSRF check): the page of the run, or sign-in when
 /// no SP needs telling.
 pub async fn portal_logout(state: &AppState, session: &Session) -> Result<Response, PageError> {
-    let idp = current_session(session).await;
-    let run = match &idp {
-        Some(idp) => slo::start(&state.ctx, Some(idp), None, Utc::now()).await?.run,
+    let run = match current_session(session).await {
+        Some(idp) => {
+            let secret = logout_secret(session).await?;
+            slo::start(&state.ctx, Some(slo::Browser { idp: &idp, secret: &secret }), None, Utc::now()).await?.run
+        }
         None => None,
     };
-    session.flush().await.map_err(PageError::from)?;
+    end_idp(session).await?;
     Ok(match run {
         Some(run) => Redirect::to(&format!("/logout/{run}")).into_response(),
         None => Redirect::to("/login").into_response(),
     })
 }
 
-async fn run_page(State(state): State<AppState>, Path(run): Path<String>) -> Result<Response, PageError> {
-    let targets = slo::run_status(&state.ctx, &run, Utc::now()).await?;
+async fn run_page(
+    State(state): State<AppState>,
+    Path(run): Path<String>,
+    session: Session,
+) -> Result<Response, PageError> {
+    let secret = find_logout_secret(&session).await;
+    let targets = slo::run_status(&state.ctx, &run, secret.as_deref(), Utc::now()).await?;
     let html = RunPage { run: &run, targets: &targets }.render().map_err(render_error)?;
     // Each frame loads our own page, which then navigates to the SP: frames may go to the SPs' origins.
     let mut frame_src = vec!["'self'".to_owned()];
@@ -180,8 +192,13 @@ async fn run_page(State(state): State<AppState>, Path(run): Path<String>) -> Res
 }
 
 /// The content of one logout frame: our signed LogoutRequest on its way to the SP.
-async fn frame(State(state): State<AppState>, Path((run, app)): Path<(String, String)>) -> Result<Response, PageError> {
-    match slo::target_message(&state.ctx, &run, &app, Utc::now()).await? {
+async fn frame(
+    State(state): State<AppState>,
+    Path((run, app)): Path<(String, String)>,
+    session: Session,
+) -> Result<Response, PageError> {
+    let secret = find_logout_secret(&session).await;
+    match slo::target_message(&state.ctx, &run, secret.as_deref(), &app, Utc::now()).await? {
         Outgoing::Redirect { url } => {
             Ok(framed(Redirect::to(&url).into_response(), "default-src 'none'; frame-ancestors 'self'"))
         }
@@ -199,12 +216,22 @@ async fn frame(State(state): State<AppState>, Path((run, app)): Path<(String, St
     }
 }
 
-async fn status(State(state): State<AppState>, Path(run): Path<String>) -> Result<Response, PageError> {
-    Ok(Json(slo::run_status(&state.ctx, &run, Utc::now()).await?).into_response())
+async fn status(
+    State(state): State<AppState>,
+    Path(run): Path<String>,
+    session: Session,
+) -> Result<Response, PageError> {
+    let secret = find_logout_secret(&session).await;
+    Ok(Json(slo::run_status(&state.ctx, &run, secret.as_deref(), Utc::now()).await?).into_response())
 }
 
-async fn finish(State(state): State<AppState>, Path(run): Path<String>) -> Result<Response, PageError> {
-    let finished = slo::finish(&state.ctx, &run, Utc::now()).await?;
+async fn finish(
+    State(state): State<AppState>,
+    Path(run): Path<String>,
+    session: Session,
+) -> Result<Response, PageError> {
+    let secret = find_logout_secret(&session).await;
+    let finished = slo::finish(&state.ctx, &run, secret.as_deref(), Utc::now()).await?;
     let label = finished.origin_label.clone().unwrap_or_default();
     done_page(&finished.targets, finished.response.as_ref(), &label)
 }
