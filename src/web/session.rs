@@ -1,7 +1,7 @@
 //! What our pages keep in the browser's session, and the forms they accept: the IdP session (key `idp`), the
 //! administrator's (key `admin`, never the portal user's), the CSRF token (key `csrf`, synchronizer token
-//! pattern), the secret that binds this browser's logout runs to it (key `logout`), and `CsrfForm`, the extractor of every form we issue, which yields its fields only after their token
-//! matched the session's.
+//! pattern), the secret that binds this browser's logout runs to it (key `logout`), and `CsrfForm`, the extractor
+//! of every form we issue, which yields its fields only after their token matched the session's.
 //!
 //! It knows what the keys hold and when a session id must change (at every sign-in, so an id planted before is
 //! worthless); it does not know the pages that use them, nor where sessions are stored (`web::router` is given
