@@ -43,7 +43,7 @@ pub fn router() -> Router<AppState> {
         .merge(dashboard::router())
         .merge(apps::router())
         .merge(users::router())
-        .merge(dashboard::router())
+        .merge(events::router())
         .merge(tokens::router())
         .merge(account::router())
 }
