@@ -45,6 +45,8 @@ async fn open_waiting(config: Config, wait: Duration) -> anyhow::Result<Ctx> {
     for dir in [&config.data_dir, &config.certs_dir] {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))?;
     }
+    // The data directory holds the database, the secret key and their journals: nobody else may list or read it.
+    restrict(&config.data_dir)?;
     restrict(&config.certs_dir)?;
     // The connectors are compiled in; a broken entry is a build defect, refused before anything else runs.
     let catalog = catalog::Catalog::embedded().context("the built-in connector catalog is invalid")?;

@@ -99,6 +99,9 @@ pub enum FetchError {
     TooLarge { limit: usize },
     #[error("the document is not UTF-8")]
     NotUtf8,
+    /// The address policy refused the URL (`provisioning::address`).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// What an error means for whoever asked: every edge maps each kind to what it shows, without a fallback.

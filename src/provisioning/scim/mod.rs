@@ -4,9 +4,7 @@
 //! ServiceProviderConfig says it supports it (RFC 7644 §3.5.2), else PUT with the whole resource.
 //! The resources it sends are built by the mapping engine (`crate::mapping`); this module only carries them.
 
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::directory::User;
 use crate::mapping::{group_resource, UserMapping};
-use crate::provisioning::{Page, ProvisionError, Provisioner, RemoteGroup, RemoteUser};
+use crate::provisioning::{address, Page, ProvisionError, Provisioner, RemoteGroup, RemoteUser};
 
 const SCIM_JSON: &str = "application/scim+json";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -26,14 +24,16 @@ const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// The HTTP client every SCIM integration shares: timeouts, no redirects (a token must not follow one), a fixed
-/// user agent, and an address policy that refuses loopback and private networks unless configured.
+/// user agent, no proxy from the environment (a proxy would resolve and reach what the policy refuses), and the
+/// address policy (`address`): public addresses only unless private targets are allowed.
 pub fn http_client(allow_private: bool) -> Result<reqwest::Client, ProvisionError> {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(30))
         .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
         .user_agent(concat!("sesame-scim/", env!("CARGO_PKG_VERSION")))
-        .dns_resolver(Arc::new(PolicyResolver { allow_private }))
+        .dns_resolver(policy(allow_private).resolver())
         .pool_max_idle_per_host(32)
         .build()
         .map_err(|e| ProvisionError::network(format!("HTTP client: {e}")))
@@ -54,55 +54,15 @@ pub fn check_base_url(base_url: &str, allow_private: bool) -> Result<url::Url, S
     if url.query().is_some() || url.fragment().is_some() {
         return Err("the Base URL must not have a query or fragment".into());
     }
-    match url.host() {
-        None => return Err("the Base URL has no host".into()),
-        Some(url::Host::Ipv4(ip)) if !allow_private && is_private(IpAddr::V4(ip)) => {
-            return Err(format!("the Base URL points to a private address ({ip}), which is not allowed"))
-        }
-        Some(url::Host::Ipv6(ip)) if !allow_private && is_private(IpAddr::V6(ip)) => {
-            return Err(format!("the Base URL points to a private address ({ip}), which is not allowed"))
-        }
-        _ => {}
-    }
+    address::check_url(&url, policy(allow_private)).map_err(|e| e.replacen("the URL", "the Base URL", 1))?;
     Ok(url)
 }
 
-fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast()
-                // 100.64.0.0/10, carrier-grade NAT
-                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4)))
-        }
-    }
-}
-
-/// Resolves host names and drops forbidden addresses, so a public name that resolves to a private address
-/// (DNS rebinding) is refused at connection time too.
-struct PolicyResolver {
-    allow_private: bool,
-}
-
-impl reqwest::dns::Resolve for PolicyResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let allow_private = self.allow_private;
-        Box::pin(async move {
-            let host = format!("{}:0", name.as_str());
-            let addrs: Vec<std::net::SocketAddr> =
-                tokio::net::lookup_host(host).await?.filter(|a| allow_private || !is_private(a.ip())).collect();
-            if addrs.is_empty() {
-                let message = format!("{} resolves to no address that may be used", name.as_str());
-                return Err(Box::new(std::io::Error::other(message)) as Box<dyn std::error::Error + Send + Sync>);
-            }
-            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
-        })
+fn policy(allow_private: bool) -> address::Policy {
+    if allow_private {
+        address::Policy::NotReserved
+    } else {
+        address::Policy::Public
     }
 }
 
@@ -408,11 +368,20 @@ mod tests {
             "https://10.0.0.8/scim",
             "https://[::1]/scim",
             "https://user:pw@scim.example.com/",
+            "https://0.0.0.0/scim",
+            "https://198.18.0.1/scim",
+            "https://240.0.0.1/scim",
+            "https://[64:ff9b::a00:1]/scim",
+            "https://[2002:a00:1::1]/scim",
+            "https://[fec0::1]/scim",
         ] {
             assert!(check_base_url(bad, false).is_err(), "{bad}");
         }
         assert!(check_base_url("https://scim.example.com/v2", false).is_ok());
         assert!(check_base_url("http://127.0.0.1:8080/", true).is_ok());
+        // Reserved ranges stay refused even where private targets are allowed.
+        assert!(check_base_url("http://169.254.169.254/", true).is_err());
+        assert!(check_base_url("http://0.0.0.0:8080/", true).is_err());
     }
 
     #[test]
