@@ -101,10 +101,7 @@ impl ScimProvisioner {
         let status = response.status();
         let retry_after =
             response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| retry_after(v, Utc::now()));
-        let bytes = response.bytes().await.map_err(|e| ProvisionError::network(describe(&e)))?;
-        if bytes.len() > MAX_BODY {
-            return Err(ProvisionError::network("the SP's answer is too large"));
-        }
+        let bytes = read_capped(response).await?;
         let value: Value =
             if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
         if status.is_success() {
@@ -328,6 +325,23 @@ fn filter_string(value: &str) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "\"\"".into())
 }
 
+/// The body of a response, read with the cap held while reading: an SP that announces or sends more than
+/// `MAX_BODY` bytes is cut off at that point, instead of being buffered whole first.
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, ProvisionError> {
+    let too_large = || ProvisionError::network(format!("the SP's answer is larger than {MAX_BODY} bytes"));
+    if response.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| ProvisionError::network(describe(&e)))? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// An id as one path segment, so an SP-chosen id cannot change the path.
 fn segment(id: &str) -> String {
     url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>().replace('+', "%20")
@@ -392,6 +406,36 @@ mod tests {
         assert_eq!(retry_after("Mon, 23 Nov 2026 11:00:00 GMT", now), Some(Duration::ZERO));
         assert_eq!(retry_after("86400", now), Some(MAX_RETRY_AFTER));
         assert_eq!(retry_after("soon", now), None);
+    }
+
+    /// Memory exhaustion by a hostile or broken SP: the answer was buffered whole before its size was checked, so
+    /// an endless body (chunked, no Content-Length) filled memory until the 30-second timeout. It is cut off once
+    /// it passes `MAX_BODY`, and the call fails at once saying so.
+    #[tokio::test]
+    async fn an_endless_answer_is_cut_off_at_the_cap() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/scim/v2", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/scim+json\r\ntransfer-encoding: chunked\r\n\r\n";
+            socket.write_all(head.as_bytes()).await.unwrap();
+            let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, " ".repeat(64 * 1024));
+            while socket.write_all(chunk.as_bytes()).await.is_ok() {}
+        });
+        let sp = ScimProvisioner::new(
+            http_client(true).unwrap(),
+            &base,
+            SecretString::from("token".to_owned()),
+            UserMapping::default(),
+        );
+        let err = tokio::time::timeout(Duration::from_secs(10), sp.verify())
+            .await
+            .expect("the call ends without waiting for the timeout")
+            .expect_err("an endless answer fails");
+        assert!(err.detail.contains("larger than"), "{}", err.detail);
     }
 
     #[test]
