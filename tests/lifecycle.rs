@@ -917,8 +917,9 @@ async fn events_past_the_retention_period_are_purged_in_batches() {
     {
         let mut tx = app.ctx.db.begin().await.unwrap();
         for i in 0..5200 {
-            let event = sesame::audit::Event::new(old + Duration::seconds(i), EventName::SsoRequestRejected, &Actor::Anonymous)
-                .failed("old");
+            let event =
+                sesame::audit::Event::new(old + Duration::seconds(i), EventName::SsoRequestRejected, &Actor::Anonymous)
+                    .failed("old");
             sesame::store::events::insert_event(&mut tx, &event).await.unwrap();
         }
         let recent = sesame::audit::Event::new(now - Duration::days(399), EventName::UserLogin, &Actor::Anonymous)

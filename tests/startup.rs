@@ -137,12 +137,10 @@ async fn metadata_fetches_never_reach_reserved_addresses() {
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = axum::Router::new()
-        .route("/metadata", axum::routing::get(|| async { "<EntityDescriptor/>" }))
-        .route(
-            "/moved",
-            axum::routing::get(|| async { axum::response::Redirect::temporary("http://169.254.169.254/latest/") }),
-        );
+    let router = axum::Router::new().route("/metadata", axum::routing::get(|| async { "<EntityDescriptor/>" })).route(
+        "/moved",
+        axum::routing::get(|| async { axum::response::Redirect::temporary("http://169.254.169.254/latest/") }),
+    );
     let served = tokio::spawn(async move { axum::serve(listener, router).await });
     assert_eq!(fetch_url(&format!("{base}/metadata")).await.unwrap(), "<EntityDescriptor/>", "loopback is allowed");
     let redirected = fetch_url(&format!("{base}/moved")).await.err().map(|e| format!("{e:?}")).unwrap_or_default();

@@ -128,6 +128,9 @@ pub enum ErrorKind {
     Throttled,
     /// Another party we depend on failed (an SP's metadata host, a SCIM service).
     Upstream,
+    /// The database cannot be reached for now (stopped, restarting, no connection free within the pool's short
+    /// acquire timeout): the caller should try again in a moment. Nothing was changed.
+    Unavailable,
     /// Our own failure: the database, a missing key, a bug. The caller sees a reference, the log the cause.
     Internal,
 }
@@ -156,6 +159,7 @@ impl Error {
             Self::Catalog(_) => ErrorKind::Invalid,
             Self::Store(crate::store::Error::NotFound { .. }) => ErrorKind::NotFound,
             Self::Store(crate::store::Error::Conflict { .. }) => ErrorKind::Conflict,
+            Self::Store(e) if e.is_unreachable() => ErrorKind::Unavailable,
             Self::Store(_)
             | Self::NoSigningKey { .. }
             | Self::Secret(_)

@@ -53,7 +53,7 @@ where
     // `__Host-` binds the cookie to our origin, but browsers accept that prefix only on Secure cookies.
     let cookie_name = if secure { "__Host-sesame" } else { "sesame_session" };
     let lifetime = time::Duration::seconds(i64::try_from(config.session_lifetime_secs).unwrap_or(8 * 3600));
-    let sessions = SessionManagerLayer::new(store)
+    let sessions = SessionManagerLayer::new(error::SessionStoreWatch(store))
         .with_name(cookie_name)
         .with_secure(secure)
         .with_http_only(true)

@@ -8,10 +8,10 @@ use std::time::Duration as StdDuration;
 
 use crate::directory::application::{check_http_url, SpSettings};
 use crate::directory::{AttributeMapping, AttributeSource, UserProperty};
+use crate::provisioning::address;
 use crate::saml::keys::Certificate;
 use crate::saml::metadata::{parse_sp_metadata, verify_sp_metadata_signature, SpMetadata, MAX_SP_METADATA};
 use crate::saml::{NameIdFormat, SigningMode};
-use crate::provisioning::address;
 use crate::services::error::FetchError;
 use crate::services::Error;
 
