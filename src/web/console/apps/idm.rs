@@ -119,10 +119,10 @@ pub async fn change_idm(
         "deactivate" => idm::deactivate(ctx, &actor, &name, now)
             .await
             .map(|()| "Identity management is deactivated; the SP's accounts are left as they are.".to_owned()),
-        "exclude" => idm::change_mapping(ctx, &actor, &name, &[scim.clone()], Some(&[]), now)
+        "exclude" => idm::change_mapping(ctx, &actor, &name, std::slice::from_ref(&scim), Some(&[]), now)
             .await
             .map(|()| format!("{scim} is no longer sent.")),
-        "restore" => idm::change_mapping(ctx, &actor, &name, &[], Some(&[scim.clone()]), now)
+        "restore" => idm::change_mapping(ctx, &actor, &name, &[], Some(std::slice::from_ref(&scim)), now)
             .await
             .map(|()| format!("{scim} is sent again.")),
         "import" => idm::start_import(ctx, &actor, &name, None, now)
