@@ -12,7 +12,7 @@ use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Settings keys, as they are spelled in the TOML file and, upper-cased after `SESAME_`, in the environment.
-const KEYS: [&str; 25] = [
+const KEYS: [&str; 26] = [
     "base_url",
     "bind",
     "data_dir",
@@ -38,6 +38,7 @@ const KEYS: [&str; 25] = [
     "login_window_secs",
     "trusted_proxies",
     "provisioning_lease_secs",
+    "event_retention_days",
 ];
 /// Variables that belong to the command line, not to the settings.
 const NOT_SETTINGS: [&str; 2] = ["SESAME_CONFIG", "SESAME_LOG"];
@@ -94,6 +95,20 @@ pub struct Config {
     /// How long a claimed provisioning job stays claimed: when its replica dies, the job is due again after this.
     /// It must exceed the longest job (a SCIM call may take 30 s; reconciliation lists the SP's accounts).
     pub provisioning_lease_secs: u64,
+    /// How long events are kept; older ones are purged by housekeeping. 0 keeps them for ever.
+    pub event_retention_days: u32,
+}
+
+/// Where the value of `key` came from: the file, the environment variable or the built-in default.
+fn source_of(figment: &Figment, key: &str) -> String {
+    let Some(meta) = figment.find_metadata(key) else { return "the built-in default".into() };
+    match &meta.source {
+        Some(figment::Source::File(path)) => format!("file {}", path.display()),
+        _ if meta.name.contains("environment") => {
+            format!("environment variable {}", meta.interpolate(&figment::Profile::Default, &[key]))
+        }
+        _ => meta.name.to_string(),
+    }
 }
 
 fn serialize_secret_opt<S: serde::Serializer>(value: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
@@ -131,6 +146,7 @@ impl Default for Config {
             login_window_secs: 900,
             trusted_proxies: String::new(),
             provisioning_lease_secs: 120,
+            event_retention_days: 400,
         }
     }
 }
@@ -185,7 +201,13 @@ impl Config {
             }
         }
         let config: Config = figment.extract().map_err(Box::new)?;
-        Ok((config.validate()?, unknown))
+        let config = config.validate().map_err(|e| match e {
+            Error::Invalid { key, problem } => {
+                Error::Invalid { key, problem: format!("{problem} (from {})", source_of(&figment, key)) }
+            }
+            other => other,
+        })?;
+        Ok((config, unknown))
     }
 
     fn validate(mut self) -> Result<Self, Error> {
@@ -203,8 +225,20 @@ impl Config {
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(Error::Invalid { key: "log_format", problem: "must be text or json".into() });
         }
-        if self.session_lifetime_secs < 60 {
-            return Err(Error::Invalid { key: "session_lifetime_secs", problem: "must be at least 60".into() });
+        // Every duration that reaches chrono or tokio arithmetic has an upper bound: beyond about 2^63 ms a
+        // chrono `Duration` or an `Instant` addition panics, on every request that uses it.
+        for (key, value, min, max) in [
+            ("session_lifetime_secs", self.session_lifetime_secs, 60, 90 * 86_400),
+            ("clock_skew_secs", self.clock_skew_secs, 0, 3600),
+            ("request_max_age_secs", self.request_max_age_secs, 1, 86_400),
+            ("login_timeout_secs", self.login_timeout_secs, 60, 86_400),
+            ("database_wait_secs", self.database_wait_secs, 0, 86_400),
+            ("reconcile_interval_secs", self.reconcile_interval_secs, 60, 30 * 86_400),
+            ("event_retention_days", u64::from(self.event_retention_days), 0, 36_500),
+        ] {
+            if !(min..=max).contains(&value) {
+                return Err(Error::Invalid { key, problem: format!("must be between {min} and {max}") });
+            }
         }
         if !(1..=64).contains(&self.provisioning_workers) {
             return Err(Error::Invalid { key: "provisioning_workers", problem: "must be between 1 and 64".into() });
@@ -214,9 +248,6 @@ impl Config {
                 key: "provisioning_lease_secs",
                 problem: "must be between 5 and 3600".into(),
             });
-        }
-        if self.reconcile_interval_secs < 60 {
-            return Err(Error::Invalid { key: "reconcile_interval_secs", problem: "must be at least 60".into() });
         }
         if self.metadata_refresh_min_secs < 60
             || self.metadata_refresh_min_secs > self.metadata_refresh_secs
@@ -301,6 +332,31 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Failure stopped: a huge duration (here 10^17 s) made `chrono::Duration::seconds` or `DateTime + Duration`
+    /// panic on every request that used it (each AuthnRequest's freshness check, each parked request). Refused at
+    /// start-up instead, naming the key and where its value came from.
+    #[test]
+    fn unbounded_durations_are_refused_with_key_and_source() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for key in [
+            "clock_skew_secs",
+            "request_max_age_secs",
+            "login_timeout_secs",
+            "session_lifetime_secs",
+            "database_wait_secs",
+            "reconcile_interval_secs",
+            "event_retention_days",
+        ] {
+            let path = dir.path().join(format!("{key}.toml"));
+            let value = if key == "event_retention_days" { "4000000000" } else { "100000000000000000" };
+            std::fs::write(&path, format!("{key} = {value}\n")).expect("write");
+            let err = Config::load(Some(&path)).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains(key) && err.contains(&path.display().to_string()), "{key}: {err}");
+        }
+        let defaults = Config::default().validate().expect("the defaults are valid");
+        assert_eq!(defaults.event_retention_days, 400);
+    }
 
     #[test]
     fn the_provisioning_lease_is_bounded() {

@@ -45,6 +45,8 @@ async fn open_waiting(config: Config, wait: Duration) -> anyhow::Result<Ctx> {
     for dir in [&config.data_dir, &config.certs_dir] {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))?;
     }
+    // The data directory holds the database, the secret key and their journals: nobody else may list or read it.
+    restrict(&config.data_dir)?;
     restrict(&config.certs_dir)?;
     // The connectors are compiled in; a broken entry is a build defect, refused before anything else runs.
     let catalog = catalog::Catalog::embedded().context("the built-in connector catalog is invalid")?;
@@ -119,7 +121,8 @@ impl Housekeeping {
     }
 }
 
-/// Periodic clean-up of expired sessions, replay-cache entries, parked requests and sign-in failure counters,
+/// Periodic clean-up of expired sessions, replay-cache entries, parked requests, sign-in failure counters and events
+/// past `event_retention_days`,
 /// scheduled certificate activations and expiry warnings, and the refresh of SP metadata registered from a URL
 /// (one replica at a time per application, by lease). Every replica runs it; the deletions are idempotent, and
 /// the certificate steps lock the application and record each warning once, so replicas need not take turns.
@@ -144,6 +147,11 @@ pub fn spawn_housekeeping(server: &Server) -> Housekeeping {
                     }
                 }
                 Err(e) => tracing::warn!("housekeeping: {e}"),
+            }
+            match services::events::purge_expired(&ctx, Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("purged {n} event(s) past the retention period"),
+                Err(e) => tracing::warn!("could not purge old events: {e}"),
             }
             if let Err(e) = services::throttle::purge_expired(&ctx, Utc::now()).await {
                 tracing::warn!("could not purge sign-in failure counters: {e}");

@@ -884,3 +884,52 @@ async fn a_credential_change_signs_out_the_other_sessions() {
     assert_eq!(app.get("/admin/users", Some(&admin.cookie)).await.location.as_deref(), Some("/admin/login"));
     assert!(app.get("/admin/login", Some(&admin.cookie)).await.body.contains("name=\"password\""));
 }
+
+/// Takeover of the second factor from an open session: anyone at an administrator's unlocked console (or with a
+/// stolen session cookie) could start a new TOTP enrolment and confirm it with a code of the secret they had just
+/// been shown, replacing the administrator's secret with their own. Renewing an active secret needs the current
+/// password or a current code of the active secret; without either, no enrolment starts.
+#[tokio::test]
+async fn renewing_an_active_totp_secret_needs_the_password_or_a_code() {
+    let (app, mut admin) = with_admin().await;
+    // TOTP on, through the console: no proof is asked while none is active.
+    post(&app, &admin, "/admin/account/totp", vec![]).await;
+    let page = app.get("/admin/account", Some(&admin.cookie)).await.body;
+    let uri =
+        unescape(page.split("value=\"").find(|v| v.starts_with("otpauth://")).unwrap().split('"').next().unwrap());
+    let encoded = uri.split("secret=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    let secret = totp_rs::Secret::Encoded(encoded).to_bytes().unwrap();
+    let now = u64::try_from(Utc::now().timestamp()).unwrap();
+    post_renewing(&app, &mut admin, "/admin/account/totp/confirm", vec![("code", &admins::totp_code(&secret, now))])
+        .await;
+    let page = app.get("/admin/account", Some(&admin.cookie)).await.body;
+    assert!(page.contains("name=\"proof\""), "the renewal form asks for proof");
+
+    let valid: Vec<String> = [now - 30, now, now + 30].iter().map(|t| admins::totp_code(&secret, *t)).collect();
+    let wrong = ["000000", "111111", "222222", "333333"].into_iter().find(|c| !valid.iter().any(|v| v == c)).unwrap();
+    for proof in [None, Some(""), Some("not my password"), Some(wrong)] {
+        let mut fields = vec![("csrf_token", admin.token.as_str())];
+        if let Some(p) = proof {
+            fields.push(("proof", p));
+        }
+        let reply = app.post_form("/admin/account/totp", &fields, Some(&admin.cookie)).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER);
+        let page = app.get("/admin/account", Some(&admin.cookie)).await.body;
+        assert!(page.contains("flash-error") && page.contains("TOTP was not changed"), "{proof:?}: {page}");
+        assert!(!page.contains("otpauth://"), "{proof:?}: no enrolment started");
+    }
+    let failed = admin_events(&app).await;
+    assert!(failed.iter().filter(|e| e.name == EventName::AdminLoginFailed).count() >= 3, "each counts as a failure");
+
+    // The password starts an enrolment; so does a current code of the active secret.
+    post(&app, &admin, "/admin/account/totp", vec![("proof", ADMIN_PASSWORD)]).await;
+    assert!(app.get("/admin/account", Some(&admin.cookie)).await.body.contains("otpauth://"));
+    post(&app, &admin, "/admin/account/totp/cancel", vec![]).await;
+    let code = admins::totp_code(&secret, now + 30);
+    post(&app, &admin, "/admin/account/totp", vec![("proof", &code)]).await;
+    assert!(app.get("/admin/account", Some(&admin.cookie)).await.body.contains("otpauth://"));
+    post(&app, &admin, "/admin/account/totp/cancel", vec![]).await;
+    let replayed = [("csrf_token", admin.token.as_str()), ("proof", code.as_str())];
+    app.post_form("/admin/account/totp", &replayed, Some(&admin.cookie)).await;
+    assert!(!app.get("/admin/account", Some(&admin.cookie)).await.body.contains("otpauth://"), "a code works once");
+}

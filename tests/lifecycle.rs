@@ -1213,3 +1213,40 @@ mod slo {
         assert!(response.contains(sesame::saml::logout::UNKNOWN_PRINCIPAL), "{response}");
     }
 }
+
+/// Unbounded growth: every anonymous refusal writes an event, and nothing ever deleted them. Events older than
+/// `event_retention_days` (400 by default) are purged by housekeeping, at most 5 batches of 1000 rows per pass, so
+/// a large backlog goes over several passes; recent events stay.
+#[tokio::test]
+async fn events_past_the_retention_period_are_purged_in_batches() {
+    let app = TestApp::new().await;
+    assert_eq!(app.ctx.config.event_retention_days, 400);
+    let now = Utc::now();
+    let old = now - Duration::days(401);
+    {
+        let mut tx = app.ctx.db.begin().await.unwrap();
+        for i in 0..5200 {
+            let event =
+                sesame::audit::Event::new(old + Duration::seconds(i), EventName::SsoRequestRejected, &Actor::Anonymous)
+                    .failed("old");
+            sesame::store::events::insert_event(&mut tx, &event).await.unwrap();
+        }
+        let recent = sesame::audit::Event::new(now - Duration::days(399), EventName::UserLogin, &Actor::Anonymous)
+            .detail("recent");
+        sesame::store::events::insert_event(&mut tx, &recent).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    let count = |detail: &'static str| {
+        let ctx = app.ctx.clone();
+        async move {
+            let filter = EventFilter { limit: 10_000, ..EventFilter::default() };
+            events::list_events(&ctx, &filter).await.unwrap().iter().filter(|e| e.detail == detail).count()
+        }
+    };
+    assert_eq!(events::purge_expired(&app.ctx, now).await.unwrap(), 5000, "one pass deletes at most 5 batches");
+    assert_eq!(count("old").await, 200);
+    assert_eq!(events::purge_expired(&app.ctx, now).await.unwrap(), 200);
+    assert_eq!(count("old").await, 0);
+    assert_eq!(count("recent").await, 1, "an event within the retention period stays");
+    assert_eq!(events::purge_expired(&app.ctx, now).await.unwrap(), 0);
+}

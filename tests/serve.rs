@@ -170,3 +170,105 @@ fn serve_delivers_the_provisioning_jobs_of_admin_commands() {
     let status = server.wait_exit(Duration::from_secs(30));
     assert!(status.success(), "{}", server.log());
 }
+
+/// A TCP gate in front of the test PostgreSQL: `open` forwards connections to it, `close` refuses new ones and
+/// cuts every forwarded one, as a stopped server does.
+struct Gate {
+    port: u16,
+    upstream: String,
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Gate {
+    fn open(&self) {
+        let std_listener = std::net::TcpListener::bind(("127.0.0.1", self.port)).unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+        let upstream = self.upstream.clone();
+        let tasks = self.tasks.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let forward = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tasks.lock().unwrap().push(forward);
+            }
+        });
+        self.tasks.lock().unwrap().push(accept);
+    }
+
+    fn close(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+}
+
+/// A database outage must not hang every browser: with PostgreSQL gone under a running server, `/login` waited
+/// for the 30-second request timeout and ended in a 408. Now the pool gives up within seconds and the page says
+/// the service is briefly unavailable (503), for SAML endpoints too; once the database is back, pages work again
+/// at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_answers_503_at_once_and_recovers() {
+    let Some(server_url) = common::postgres_server() else {
+        eprintln!("skipped here: needs SESAME_TEST_DATABASE_URL (make test runs it on PostgreSQL)");
+        return;
+    };
+    let database = url::Url::parse(&common::create_database(&server_url).await).unwrap();
+    let gate = Gate {
+        port: free_port(),
+        upstream: format!("{}:{}", database.host_str().unwrap(), database.port().unwrap()),
+        tasks: Default::default(),
+    };
+    gate.open();
+    let mut behind_gate = database.clone();
+    behind_gate.set_port(Some(gate.port)).unwrap();
+    let server = Serve::spawn(&[("SESAME_DATABASE_URL", behind_gate.as_str())]);
+    let base = server.base.clone();
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
+        assert!(Instant::now() < deadline, "not healthy: {}", server.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let login = client.get(format!("{base}/login")).send().await.unwrap();
+    assert_eq!(login.status(), 200);
+    let cookie = login.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_owned();
+
+    gate.close();
+    for (path, cookie) in [
+        ("/login", None),
+        ("/login", Some(cookie.as_str())),
+        ("/saml2/crm?SAMLRequest=x", None),
+        ("/admin/login", None),
+    ] {
+        let started = Instant::now();
+        let mut request = client.get(format!("{base}{path}")).timeout(Duration::from_secs(25));
+        if let Some(c) = cookie {
+            request = request.header("cookie", c);
+        }
+        let reply = request.send().await.unwrap();
+        let elapsed = started.elapsed();
+        let status = reply.status();
+        let body = reply.text().await.unwrap();
+        assert_eq!(status, 503, "{path} {cookie:?}: {body}\n{}", server.log());
+        assert!(body.contains("briefly unavailable"), "{path}: {body}");
+        assert!(elapsed < Duration::from_secs(10), "{path} took {elapsed:?}");
+    }
+    assert!(!server.log().contains("panicked"), "{}", server.log());
+
+    gate.open();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = client.get(format!("{base}/login")).send().await.unwrap();
+        if reply.status() == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no recovery: {}", server.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    gate.close();
+}

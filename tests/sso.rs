@@ -115,6 +115,28 @@ async fn rejects_wrong_issuer() {
     );
 }
 
+/// Unbounded rows and forged log lines: an anonymous request's Issuer (tens of KiB, with a newline) went whole into
+/// the refusal event's detail (and the log). The event keeps at most 256 characters of each field, with control
+/// characters escaped and an ellipsis where it was cut.
+#[tokio::test]
+async fn a_huge_issuer_leaves_a_bounded_event() {
+    let app = TestApp::new().await;
+    let issuer = format!("https://evil.example/sp\nINFO forged line {}", "x".repeat(60 * 1024));
+    let req = Req { issuer, ..Req::default() };
+    let reply = redirect(&app, &redirect_query(&req.xml(None), None, None), None).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let filter = sesame::audit::EventFilter { limit: 100, ..Default::default() };
+    let events = sesame::services::events::list_events(&app.ctx, &filter).await.unwrap();
+    let refused = events.iter().find(|e| e.detail.contains("evil.example")).expect("a refusal event");
+    assert!(refused.detail.chars().count() <= 300, "{} characters", refused.detail.chars().count());
+    assert!(refused.detail.ends_with('…') && !refused.detail.contains('\n'), "{}", refused.detail);
+    for event in &events {
+        for field in [&event.actor, &event.target, &event.app, &event.username, &event.detail] {
+            assert!(field.chars().count() <= 300 && !field.contains('\n'), "{field}");
+        }
+    }
+}
+
 /// Open redirect / response theft: an unregistered ACS URL or index never receives a response.
 #[tokio::test]
 async fn rejects_unregistered_acs_url_and_index() {

@@ -64,6 +64,19 @@ async fn registers_sp_metadata_dir_and_creates_private_keys_0600() {
 
 /// Metadata import that disables checks (Keycloak CVE-2026-16443): a re-import whose metadata no longer asks for
 /// signed requests leaves them required.
+/// Exposure stopped: the data directory (database, secret key, their journals) was created with the umask's mode,
+/// so other local users could list it and read whatever the umask left readable. It is 0700, like `certs/`.
+#[tokio::test]
+async fn the_data_directory_is_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(dir.path(), BASE).await;
+    let data_dir = config.data_dir.clone();
+    std::fs::create_dir_all(&data_dir).unwrap();
+    std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let _ctx = sesame::open(config).await.unwrap();
+    assert_eq!(std::fs::metadata(&data_dir).unwrap().permissions().mode() & 0o777, 0o700);
+}
+
 #[tokio::test]
 async fn reimport_never_relaxes_signed_requests() {
     let app = TestApp::new().await;
@@ -103,6 +116,36 @@ async fn imports_metadata_from_a_url() {
     let missing =
         apps::create::import_app(&app.ctx, &Actor::Cli, "gone", "http://127.0.0.1:9/none", None, Utc::now()).await;
     assert!(matches!(missing, Err(sesame::services::Error::Fetch { .. })));
+}
+
+/// Server-side request forgery through metadata URLs: an administrator's (or a compromised metadata host's) URL may
+/// point at the cloud metadata service (169.254.169.254), "this network", multicast or other reserved ranges, or
+/// redirect there. Metadata may be served on loopback and private hosts, but never from those ranges.
+#[tokio::test]
+async fn metadata_fetches_never_reach_reserved_addresses() {
+    use sesame::services::apps::sp_metadata::fetch_url;
+    for bad in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://0.0.0.0:9/metadata",
+        "http://[fe80::1]/metadata",
+        "http://224.0.0.1/metadata",
+        "http://198.18.0.1/metadata",
+        "http://[64:ff9b::a9fe:a9fe]/metadata",
+    ] {
+        let err = fetch_url(bad).await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("reserved address"), "{bad}: {err}");
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = axum::Router::new().route("/metadata", axum::routing::get(|| async { "<EntityDescriptor/>" })).route(
+        "/moved",
+        axum::routing::get(|| async { axum::response::Redirect::temporary("http://169.254.169.254/latest/") }),
+    );
+    let served = tokio::spawn(async move { axum::serve(listener, router).await });
+    assert_eq!(fetch_url(&format!("{base}/metadata")).await.unwrap(), "<EntityDescriptor/>", "loopback is allowed");
+    let redirected = fetch_url(&format!("{base}/moved")).await.err().map(|e| format!("{e:?}")).unwrap_or_default();
+    assert!(redirected.contains("reserved address"), "{redirected}");
+    served.abort();
 }
 
 #[tokio::test]

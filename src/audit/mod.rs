@@ -3,6 +3,9 @@
 //! Architecture Invariant: event names are the exact strings of DESIGN.md "Events" and live only in `EventName`;
 //! every admin change, login, SSO response and provisioning attempt records one, in the same transaction as the
 //! change it describes where there is one.
+//!
+//! Architecture Invariant: every text field of an `Event` passes through `bounded` in its builder (256 characters,
+//! control characters escaped), so no input, however long or multi-line, grows a row or forges a log line.
 
 use chrono::{DateTime, Utc};
 
@@ -239,12 +242,13 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event; every text field is bounded (`bounded`) by the builders, whoever supplied it.
     pub fn new(at: DateTime<Utc>, name: EventName, actor: &Actor) -> Self {
         Self {
             id: None,
             at,
             name,
-            actor: actor.label(),
+            actor: bounded(&actor.label()),
             target: String::new(),
             app: String::new(),
             username: String::new(),
@@ -254,30 +258,59 @@ impl Event {
     }
 
     pub fn target(mut self, target: impl Into<String>) -> Self {
-        self.target = target.into();
+        self.target = bounded(&target.into());
         self
     }
 
     pub fn app(mut self, app: impl Into<String>) -> Self {
-        self.app = app.into();
+        self.app = bounded(&app.into());
         self
     }
 
     pub fn user(mut self, username: impl Into<String>) -> Self {
-        self.username = username.into();
+        self.username = bounded(&username.into());
         self
     }
 
     pub fn failed(mut self, detail: impl Into<String>) -> Self {
         self.success = false;
-        self.detail = detail.into();
+        self.detail = bounded(&detail.into());
         self
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = detail.into();
+        self.detail = bounded(&detail.into());
         self
     }
+}
+
+/// The most characters a field of an event (or a value quoted in a log line) keeps.
+pub const FIELD_MAX_CHARS: usize = 256;
+
+/// `text` as an event field or in a log line: at most `FIELD_MAX_CHARS` characters, then `…`; control characters
+/// (and the Unicode line separators and bidirectional overrides) escaped as `\n`, `\u{1b}`, …, so that no input
+/// (an Issuer, a username, an SP's error text) can start a forged log line or make a row grow without bound.
+pub fn bounded(text: &str) -> String {
+    bounded_to(text, FIELD_MAX_CHARS)
+}
+
+/// `bounded` with another limit, for a text that quotes several fields (an error and its causes).
+pub fn bounded_to(text: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars.saturating_mul(2)));
+    for (n, c) in text.chars().enumerate() {
+        if n >= max_chars {
+            out.push('…');
+            break;
+        }
+        if c.is_control()
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+        {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Filters for listing events; every field narrows the list.
@@ -295,4 +328,31 @@ pub struct EventFilter {
     pub name_prefix: Option<String>,
     /// Only events older than this `(at, id)` position (the last event of the previous page).
     pub before: Option<(DateTime<Utc>, i64)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Log forging and unbounded rows: an attacker's Issuer (up to 64 KiB per request, with newlines) went whole
+    /// into the event detail and the log line. Fields are cut at 256 characters, marked with an ellipsis, and
+    /// control characters are escaped so no input can begin a line of its own.
+    #[test]
+    fn event_fields_are_bounded_and_escaped() {
+        let issuer = format!("evil\n2026-01-01T00:00:00Z INFO admin_login admin{}", "x".repeat(65_536));
+        let event = Event::new(Utc::now(), EventName::SsoRequestRejected, &Actor::System)
+            .target(issuer.clone())
+            .app(issuer.clone())
+            .user(issuer.clone())
+            .failed(format!("issuer {issuer} is not the SP's entity ID"));
+        for field in [&event.target, &event.app, &event.username, &event.detail] {
+            assert!(!field.contains('\n'), "{field}");
+            assert!(field.starts_with("evil\\n") || field.starts_with("issuer evil\\n"), "{field}");
+            assert!(field.ends_with('…'));
+            assert_eq!(field.chars().count(), FIELD_MAX_CHARS + 1 + 1, "256 characters, one escape, an ellipsis");
+        }
+        assert_eq!(bounded("short"), "short");
+        assert_eq!(bounded(&"y".repeat(FIELD_MAX_CHARS)), "y".repeat(FIELD_MAX_CHARS));
+        assert_eq!(bounded("a\r\u{1b}[31m\u{2028}\u{202e}b"), "a\\r\\u{1b}[31m\\u{2028}\\u{202e}b");
+    }
 }

@@ -111,6 +111,7 @@ pub fn error_line(e: &anyhow::Error) -> String {
         | ErrorKind::Unauthenticated
         | ErrorKind::Throttled
         | ErrorKind::Upstream => text,
+        ErrorKind::Unavailable => format!("database unavailable: {text}"),
         ErrorKind::Internal => format!("internal error: {text}"),
     }
 }

@@ -7,11 +7,12 @@
 //! share. This file holds the plain types and the interface every part uses, and imports none of its parts.
 //!
 //! Architecture Invariant: services reach provisioning only through `enqueue_*`, which only writes job rows, and
-//! `remote` (probing an endpoint, listing and importing an SP's accounts for an admin); they see its plain data
-//! types, never its parts. It knows nothing of `web`, `services`, templates or SAML.
+//! `remote` (probing an endpoint, listing and importing an SP's accounts for an admin), and `address`, the outbound
+//! address policy that SP metadata fetches share; they see its plain data types, never its other parts. It knows nothing of `web`, `services`, templates or SAML.
 //!
 //! Architecture Invariant: the SCIM token is used only in the Authorization header and never logged or recorded.
 
+pub mod address;
 pub mod import;
 pub mod job;
 pub mod reconcile;

@@ -202,6 +202,39 @@ pub fn new_totp_secret(ctx: &Ctx) -> Result<String, Error> {
     Ok(ctx.secret.seal(&hex::encode(secret))?)
 }
 
+/// Starts a console enrolment: `new_totp_secret`, after proof when TOTP is already on. Replacing an active secret
+/// takes over the second factor, so a session left open is not enough: `proof` must be the current password or a
+/// current code of the active secret (a code not used before, which then counts as used). A wrong proof counts as
+/// a failed sign-in, as for a password change, so the form cannot be used to guess. Without TOTP, no proof is asked.
+pub async fn start_totp_enrolment(
+    ctx: &Ctx,
+    username: &str,
+    proof: &str,
+    client: Option<IpAddr>,
+    now: DateTime<Utc>,
+) -> Result<String, Error> {
+    let Some(admin) = admins::find_admin(&mut *ctx.db.conn().await?, username).await? else {
+        return Err(Error::NotFound { what: "administrator", name: username.to_owned() });
+    };
+    let Some(active) = admin.totp_secret_sealed.as_deref() else {
+        return new_totp_secret(ctx);
+    };
+    throttle::check(ctx, Realm::Admin, username, client, now).await?;
+    if let Some(step) = matching_step(&open_secret(ctx, active)?, proof.trim(), unix_secs(now)) {
+        let step = i64::try_from(step).unwrap_or(i64::MAX);
+        if admins::advance_totp_step(&mut *ctx.db.conn().await?, admin.id, step).await? {
+            return new_totp_secret(ctx);
+        }
+    } else if !proof.is_empty() && verify_password(proof.to_owned(), admin.password_hash).await? {
+        return new_totp_secret(ctx);
+    }
+    let actor = Actor::Admin(username.to_owned());
+    let reason = "wrong current password or one-time code to renew TOTP";
+    record(ctx, Event::new(now, EventName::AdminLoginFailed, &actor).target(username).failed(reason)).await?;
+    throttle::failed(ctx, Realm::Admin, username, client, now).await?;
+    Err(Invalid::new("current password or code", "is not right: TOTP was not changed").into())
+}
+
 /// The URI and base32 secret of a sealed secret from `new_totp_secret`, to show while it is enrolled.
 pub fn totp_enrolment(ctx: &Ctx, username: &str, sealed: &str) -> Result<TotpEnrolment, Error> {
     let secret = open_secret(ctx, sealed)?;

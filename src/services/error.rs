@@ -2,6 +2,7 @@
 //! without a fallback (the web page, the API's problem+json, the CLI), so a new variant fails to compile until
 //! each edge decides what the outside sees. Causes are kept as `#[source]`, never turned into strings.
 
+use crate::audit::{bounded, bounded_to, FIELD_MAX_CHARS};
 use crate::directory::access::Denied;
 use crate::directory::Invalid;
 use crate::saml::authn_request::RequestError;
@@ -103,6 +104,9 @@ pub enum FetchError {
     TooLarge { limit: usize },
     #[error("the document is not UTF-8")]
     NotUtf8,
+    /// The address policy refused the URL (`provisioning::address`).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// What an error means for whoever asked: every edge maps each kind to what it shows, without a fallback.
@@ -128,6 +132,9 @@ pub enum ErrorKind {
     Throttled,
     /// Another party we depend on failed (an SP's metadata host, a SCIM service).
     Upstream,
+    /// The database cannot be reached for now (stopped, restarting, no connection free within the pool's short
+    /// acquire timeout): the caller should try again in a moment. Nothing was changed.
+    Unavailable,
     /// Our own failure: the database, a missing key, a bug. The caller sees a reference, the log the cause.
     Internal,
 }
@@ -156,6 +163,7 @@ impl Error {
             Self::Catalog(_) => ErrorKind::Invalid,
             Self::Store(crate::store::Error::NotFound { .. }) => ErrorKind::NotFound,
             Self::Store(crate::store::Error::Conflict { .. }) => ErrorKind::Conflict,
+            Self::Store(e) if e.is_unreachable() => ErrorKind::Unavailable,
             Self::Store(_)
             | Self::NoSigningKey { .. }
             | Self::Secret(_)
@@ -175,19 +183,21 @@ impl Error {
 }
 
 /// An error and each of its causes, for the log: `database error: database is locked`. A cause whose text the
-/// message before it already contains is not repeated.
+/// message before it already contains is not repeated. Each message is bounded (`audit::bounded`: 256 characters,
+/// control characters escaped), since messages quote what a client sent (an Issuer, a username), and so is the
+/// whole line: no request can forge a log line or write an unbounded one.
 pub fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
+    let mut text = bounded(&e.to_string());
     let mut cause = e.source();
     while let Some(c) = cause {
-        let more = c.to_string();
+        let more = bounded(&c.to_string());
         if !text.contains(&more) {
             text.push_str(": ");
             text.push_str(&more);
         }
         cause = c.source();
     }
-    text
+    bounded_to(&text, 4 * FIELD_MAX_CHARS)
 }
 
 /// Maps the store's NotFound and Conflict to errors that name the thing.
@@ -197,5 +207,21 @@ pub(crate) fn named(what: &'static str, name: &str) -> impl FnOnce(crate::store:
         crate::store::Error::NotFound { .. } => Error::NotFound { what, name },
         crate::store::Error::Conflict { .. } => Error::Conflict { what, name },
         other => Error::Store(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Log forging: an error that quotes a client's input (an Issuer with a newline and 64 KiB of padding) was
+    /// logged whole by `web::error::report`, so one request could write a fake log line of its own, or a huge one.
+    #[test]
+    fn logged_errors_are_bounded_and_escaped() {
+        let issuer = format!("x\n2026-01-01T00:00:00Z ERROR forged{}", "y".repeat(65_536));
+        let e = Error::Settings { reason: format!("issuer {issuer} is unknown") };
+        let logged = with_causes(&e);
+        assert!(!logged.contains('\n') && logged.contains("x\\n2026"), "{logged}");
+        assert!(logged.ends_with('…') && logged.chars().count() <= FIELD_MAX_CHARS + 2, "{logged}");
     }
 }

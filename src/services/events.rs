@@ -21,6 +21,30 @@ pub async fn page_events(ctx: &Ctx, filter: &EventFilter) -> Result<Page<Event>,
     Ok(Page::of(rows, limit, |e| format!("{}:{}", e.at.timestamp_millis(), e.id.unwrap_or_default())))
 }
 
+/// Events deleted per statement, and statements per housekeeping pass, by `purge_expired`.
+const PURGE_BATCH: u32 = 1000;
+const PURGE_BATCHES_PER_PASS: u32 = 5;
+
+/// Deletes events older than `event_retention_days` (none when it is 0), in batches of `PURGE_BATCH` rows, at
+/// most `PURGE_BATCHES_PER_PASS` per call: a large backlog goes over several housekeeping passes without one long
+/// lock. Returns how many went. Every replica may run it; a deletion is idempotent.
+pub async fn purge_expired(ctx: &Ctx, now: DateTime<Utc>) -> Result<u64, Error> {
+    let days = ctx.config.event_retention_days;
+    if days == 0 {
+        return Ok(0);
+    }
+    let before = (now - Duration::days(i64::from(days))).timestamp_millis();
+    let mut purged = 0;
+    for _ in 0..PURGE_BATCHES_PER_PASS {
+        let n = events::purge_before(&mut *ctx.db.conn().await?, before, PURGE_BATCH).await?;
+        purged += n;
+        if n < u64::from(PURGE_BATCH) {
+            break;
+        }
+    }
+    Ok(purged)
+}
+
 /// Parses an event page key made by `page_events`.
 pub fn parse_event_key(key: &str) -> Option<(DateTime<Utc>, i64)> {
     let (at, id) = key.split_once(':')?;

@@ -24,6 +24,18 @@ pub async fn insert_event(conn: &mut Conn, event: &Event) -> Result<(), Error> {
     Ok(())
 }
 
+/// Deletes at most `limit` events older than `before` (Unix milliseconds), oldest first, in one statement; returns
+/// how many went. Callers repeat it in batches, so one pass never holds a long lock on a large table.
+pub async fn purge_before(conn: &mut Conn, before: i64, limit: u32) -> Result<u64, Error> {
+    let done =
+        sqlx::query("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < $1 ORDER BY at, id LIMIT $2)")
+            .bind(before)
+            .bind(i64::from(limit))
+            .execute(&mut *conn)
+            .await?;
+    Ok(done.rows_affected())
+}
+
 /// Events matching `filter`, newest first.
 pub async fn list_events(conn: &mut Conn, filter: &EventFilter) -> Result<Vec<Event>, Error> {
     // Every filter is bound; an absent one compares the column with itself through a NULL check.

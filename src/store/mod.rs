@@ -116,7 +116,7 @@ impl Db {
         AnyConnection::connect_with(&options).await?.close().await?;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(acquire_timeout(backend))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -158,6 +158,17 @@ impl Db {
 
     pub async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, Error> {
         Ok(self.pool.acquire().await?)
+    }
+}
+
+/// How long a request waits for a pooled connection. On PostgreSQL it is short, so that while the server is down
+/// a request fails within seconds (the page says the service is briefly unavailable) instead of hanging until the
+/// request timeout; sqlx keeps trying to connect within it, so the first request after the server is back
+/// succeeds. SQLite is a local file: its waits are for the write lock, which the busy handler serves.
+pub fn acquire_timeout(backend: Backend) -> Duration {
+    match backend {
+        Backend::Sqlite => Duration::from_secs(10),
+        Backend::Postgres => Duration::from_secs(3),
     }
 }
 

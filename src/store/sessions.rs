@@ -22,7 +22,11 @@ impl Store {
     /// Connects a typed pool for the session store and creates its table.
     pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
         if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(8).connect(url).await?;
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(crate::store::acquire_timeout(crate::store::Backend::Postgres))
+                .connect(url)
+                .await?;
             let store = PostgresStore::new(pool.clone());
             // `migrate` runs CREATE SCHEMA/TABLE IF NOT EXISTS, which two replicas starting at once can race on
             // (a unique violation in the catalog); the lock makes the second one find the table made.

@@ -18,6 +18,8 @@ use crate::services::Error;
 
 tokio::task_local! {
     static REQUEST_ID: String;
+    /// Set when the session store's backend (the database) failed during this request.
+    static SESSION_STORE_FAILED: std::cell::Cell<bool>;
 }
 
 #[derive(Template)]
@@ -58,6 +60,8 @@ impl PageError {
     }
 }
 
+const UNAVAILABLE: &str = "The identity provider is briefly unavailable. Nothing was changed; try again in a moment.";
+
 const GENERIC: &str =
     "The identity provider could not complete this request. Try again, or give the reference below to your administrator.";
 
@@ -73,6 +77,7 @@ pub fn page_status(kind: ErrorKind) -> (StatusCode, &'static str) {
         ErrorKind::Unauthenticated => (StatusCode::UNAUTHORIZED, "Sign-in failed"),
         ErrorKind::Throttled => (StatusCode::TOO_MANY_REQUESTS, "Too many attempts"),
         ErrorKind::Upstream => (StatusCode::BAD_GATEWAY, "Another service failed"),
+        ErrorKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "Briefly unavailable"),
         ErrorKind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong"),
     }
 }
@@ -80,7 +85,9 @@ pub fn page_status(kind: ErrorKind) -> (StatusCode, &'static str) {
 impl From<Error> for PageError {
     fn from(e: Error) -> Self {
         let (status, title) = page_status(e.kind());
-        let message = if status.is_server_error() {
+        let message = if status == StatusCode::SERVICE_UNAVAILABLE {
+            UNAVAILABLE.to_owned()
+        } else if status.is_server_error() {
             GENERIC.to_owned()
         } else if let Error::Denied { app, reason: Denied::AppInactive, .. } = &e {
             format!("Single sign-on to {app} is deactivated. Ask your administrator if you need it.")
@@ -102,8 +109,19 @@ impl From<askama::Error> for PageError {
 }
 
 impl From<tower_sessions::session::Error> for PageError {
+    /// The session store's only backend is the database: when it fails (unreachable, no connection free in time),
+    /// the page says the service is briefly unavailable (503) rather than hanging or blaming a bug.
     fn from(e: tower_sessions::session::Error) -> Self {
-        Self::internal(&e)
+        use tower_sessions::session::Error as SessionError;
+        use tower_sessions::session_store::Error as StoreError;
+        match &e {
+            SessionError::Store(StoreError::Backend(_)) => {
+                let mut page = Self::new(StatusCode::SERVICE_UNAVAILABLE, "Briefly unavailable", UNAVAILABLE);
+                page.log = Some(with_causes(&e));
+                page
+            }
+            _ => Self::internal(&e),
+        }
     }
 }
 
@@ -122,6 +140,41 @@ impl IntoResponse for PageError {
     }
 }
 
+/// A session store that notes a failure of its backend for `report`. Every method passes through unchanged.
+#[derive(Debug, Clone)]
+pub struct SessionStoreWatch<S>(pub S);
+
+impl<S> SessionStoreWatch<S> {
+    fn noted<T>(result: tower_sessions::session_store::Result<T>) -> tower_sessions::session_store::Result<T> {
+        if let Err(tower_sessions::session_store::Error::Backend(_)) = &result {
+            let _ = SESSION_STORE_FAILED.try_with(|failed| failed.set(true));
+        }
+        result
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: tower_sessions::SessionStore> tower_sessions::SessionStore for SessionStoreWatch<S> {
+    async fn create(&self, record: &mut tower_sessions::session::Record) -> tower_sessions::session_store::Result<()> {
+        Self::noted(self.0.create(record).await)
+    }
+
+    async fn save(&self, record: &tower_sessions::session::Record) -> tower_sessions::session_store::Result<()> {
+        Self::noted(self.0.save(record).await)
+    }
+
+    async fn load(
+        &self,
+        id: &tower_sessions::session::Id,
+    ) -> tower_sessions::session_store::Result<Option<tower_sessions::session::Record>> {
+        Self::noted(self.0.load(id).await)
+    }
+
+    async fn delete(&self, id: &tower_sessions::session::Id) -> tower_sessions::session_store::Result<()> {
+        Self::noted(self.0.delete(id).await)
+    }
+}
+
 /// The `x-request-id` of the request being served (empty outside one).
 pub fn request_id() -> String {
     REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
@@ -129,9 +182,22 @@ pub fn request_id() -> String {
 
 /// Makes the request id known to the error pages and problems of this request, then logs the error its response
 /// carries, if any: once, inside the request's span.
+///
+/// The session layer answers a failed save with a bare 500 of its own; when the session store's backend failed
+/// (`SessionStoreWatch`), that answer becomes the "briefly unavailable" page (503), as for every other database
+/// outage.
 pub async fn report(request: Request, next: Next) -> Response {
     let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let mut response = REQUEST_ID.scope(id, next.run(request)).await;
+    let watched = SESSION_STORE_FAILED.scope(std::cell::Cell::new(false), async {
+        let response = REQUEST_ID.scope(id.clone(), next.run(request)).await;
+        (response, SESSION_STORE_FAILED.with(std::cell::Cell::get))
+    });
+    let (mut response, store_failed) = watched.await;
+    if store_failed && response.status() == StatusCode::INTERNAL_SERVER_ERROR {
+        let mut page = PageError::new(StatusCode::SERVICE_UNAVAILABLE, "Briefly unavailable", UNAVAILABLE);
+        page.log = Some("the session store could not save the session: the database is unavailable".into());
+        response = REQUEST_ID.scope(id, async move { page.into_response() }).await;
+    }
     if let Some(logged) = response.extensions_mut().remove::<Logged>() {
         if logged.is_internal {
             tracing::error!(http.status = response.status().as_u16(), "request failed: {}", logged.text);

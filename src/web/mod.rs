@@ -29,6 +29,7 @@ use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
 
+use crate::audit::bounded;
 use crate::services::Ctx;
 
 /// Shared state of every handler.
@@ -52,7 +53,7 @@ where
     // `__Host-` binds the cookie to our origin, but browsers accept that prefix only on Secure cookies.
     let cookie_name = if secure { "__Host-sesame" } else { "sesame_session" };
     let lifetime = time::Duration::seconds(i64::try_from(config.session_lifetime_secs).unwrap_or(8 * 3600));
-    let sessions = SessionManagerLayer::new(store)
+    let sessions = SessionManagerLayer::new(error::SessionStoreWatch(store))
         .with_name(cookie_name)
         .with_secure(secure)
         .with_http_only(true)
@@ -94,8 +95,10 @@ where
 /// The span of one request: its id (as in `x-request-id` and on error pages), method and path (never the query,
 /// which carries SAML messages).
 fn request_span(request: &Request) -> tracing::Span {
-    let id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    tracing::info_span!("request", request.id = %id, http.method = %request.method(), http.path = %request.uri().path())
+    // A client may send its own request id, and the path is the client's: both bounded in the log.
+    let id = bounded(request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default());
+    let path = bounded(request.uri().path());
+    tracing::info_span!("request", request.id = %id, http.method = %request.method(), http.path = %path)
 }
 
 fn panic_page(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {

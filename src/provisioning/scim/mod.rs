@@ -4,9 +4,7 @@
 //! ServiceProviderConfig says it supports it (RFC 7644 §3.5.2), else PUT with the whole resource.
 //! The resources it sends are built by the mapping engine (`crate::mapping`); this module only carries them.
 
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::directory::User;
 use crate::mapping::{group_resource, UserMapping};
-use crate::provisioning::{Page, ProvisionError, Provisioner, RemoteGroup, RemoteUser};
+use crate::provisioning::{address, Page, ProvisionError, Provisioner, RemoteGroup, RemoteUser};
 
 const SCIM_JSON: &str = "application/scim+json";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -26,14 +24,16 @@ const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// The HTTP client every SCIM integration shares: timeouts, no redirects (a token must not follow one), a fixed
-/// user agent, and an address policy that refuses loopback and private networks unless configured.
+/// user agent, no proxy from the environment (a proxy would resolve and reach what the policy refuses), and the
+/// address policy (`address`): public addresses only unless private targets are allowed.
 pub fn http_client(allow_private: bool) -> Result<reqwest::Client, ProvisionError> {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(30))
         .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
         .user_agent(concat!("sesame-scim/", env!("CARGO_PKG_VERSION")))
-        .dns_resolver(Arc::new(PolicyResolver { allow_private }))
+        .dns_resolver(policy(allow_private).resolver())
         .pool_max_idle_per_host(32)
         .build()
         .map_err(|e| ProvisionError::network(format!("HTTP client: {e}")))
@@ -54,55 +54,15 @@ pub fn check_base_url(base_url: &str, allow_private: bool) -> Result<url::Url, S
     if url.query().is_some() || url.fragment().is_some() {
         return Err("the Base URL must not have a query or fragment".into());
     }
-    match url.host() {
-        None => return Err("the Base URL has no host".into()),
-        Some(url::Host::Ipv4(ip)) if !allow_private && is_private(IpAddr::V4(ip)) => {
-            return Err(format!("the Base URL points to a private address ({ip}), which is not allowed"))
-        }
-        Some(url::Host::Ipv6(ip)) if !allow_private && is_private(IpAddr::V6(ip)) => {
-            return Err(format!("the Base URL points to a private address ({ip}), which is not allowed"))
-        }
-        _ => {}
-    }
+    address::check_url(&url, policy(allow_private)).map_err(|e| e.replacen("the URL", "the Base URL", 1))?;
     Ok(url)
 }
 
-fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast()
-                // 100.64.0.0/10, carrier-grade NAT
-                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4)))
-        }
-    }
-}
-
-/// Resolves host names and drops forbidden addresses, so a public name that resolves to a private address
-/// (DNS rebinding) is refused at connection time too.
-struct PolicyResolver {
-    allow_private: bool,
-}
-
-impl reqwest::dns::Resolve for PolicyResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let allow_private = self.allow_private;
-        Box::pin(async move {
-            let host = format!("{}:0", name.as_str());
-            let addrs: Vec<std::net::SocketAddr> =
-                tokio::net::lookup_host(host).await?.filter(|a| allow_private || !is_private(a.ip())).collect();
-            if addrs.is_empty() {
-                let message = format!("{} resolves to no address that may be used", name.as_str());
-                return Err(Box::new(std::io::Error::other(message)) as Box<dyn std::error::Error + Send + Sync>);
-            }
-            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
-        })
+fn policy(allow_private: bool) -> address::Policy {
+    if allow_private {
+        address::Policy::NotReserved
+    } else {
+        address::Policy::Public
     }
 }
 
@@ -141,10 +101,7 @@ impl ScimProvisioner {
         let status = response.status();
         let retry_after =
             response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| retry_after(v, Utc::now()));
-        let bytes = response.bytes().await.map_err(|e| ProvisionError::network(describe(&e)))?;
-        if bytes.len() > MAX_BODY {
-            return Err(ProvisionError::network("the SP's answer is too large"));
-        }
+        let bytes = read_capped(response).await?;
         let value: Value =
             if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
         if status.is_success() {
@@ -368,6 +325,23 @@ fn filter_string(value: &str) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "\"\"".into())
 }
 
+/// The body of a response, read with the cap held while reading: an SP that announces or sends more than
+/// `MAX_BODY` bytes is cut off at that point, instead of being buffered whole first.
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, ProvisionError> {
+    let too_large = || ProvisionError::network(format!("the SP's answer is larger than {MAX_BODY} bytes"));
+    if response.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| ProvisionError::network(describe(&e)))? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// An id as one path segment, so an SP-chosen id cannot change the path.
 fn segment(id: &str) -> String {
     url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>().replace('+', "%20")
@@ -408,11 +382,20 @@ mod tests {
             "https://10.0.0.8/scim",
             "https://[::1]/scim",
             "https://user:pw@scim.example.com/",
+            "https://0.0.0.0/scim",
+            "https://198.18.0.1/scim",
+            "https://240.0.0.1/scim",
+            "https://[64:ff9b::a00:1]/scim",
+            "https://[2002:a00:1::1]/scim",
+            "https://[fec0::1]/scim",
         ] {
             assert!(check_base_url(bad, false).is_err(), "{bad}");
         }
         assert!(check_base_url("https://scim.example.com/v2", false).is_ok());
         assert!(check_base_url("http://127.0.0.1:8080/", true).is_ok());
+        // Reserved ranges stay refused even where private targets are allowed.
+        assert!(check_base_url("http://169.254.169.254/", true).is_err());
+        assert!(check_base_url("http://0.0.0.0:8080/", true).is_err());
     }
 
     #[test]
@@ -423,6 +406,36 @@ mod tests {
         assert_eq!(retry_after("Mon, 23 Nov 2026 11:00:00 GMT", now), Some(Duration::ZERO));
         assert_eq!(retry_after("86400", now), Some(MAX_RETRY_AFTER));
         assert_eq!(retry_after("soon", now), None);
+    }
+
+    /// Memory exhaustion by a hostile or broken SP: the answer was buffered whole before its size was checked, so
+    /// an endless body (chunked, no Content-Length) filled memory until the 30-second timeout. It is cut off once
+    /// it passes `MAX_BODY`, and the call fails at once saying so.
+    #[tokio::test]
+    async fn an_endless_answer_is_cut_off_at_the_cap() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/scim/v2", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/scim+json\r\ntransfer-encoding: chunked\r\n\r\n";
+            socket.write_all(head.as_bytes()).await.unwrap();
+            let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, " ".repeat(64 * 1024));
+            while socket.write_all(chunk.as_bytes()).await.is_ok() {}
+        });
+        let sp = ScimProvisioner::new(
+            http_client(true).unwrap(),
+            &base,
+            SecretString::from("token".to_owned()),
+            UserMapping::default(),
+        );
+        let err = tokio::time::timeout(Duration::from_secs(10), sp.verify())
+            .await
+            .expect("the call ends without waiting for the timeout")
+            .expect_err("an endless answer fails");
+        assert!(err.detail.contains("larger than"), "{}", err.detail);
     }
 
     #[test]

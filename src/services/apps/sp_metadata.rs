@@ -8,6 +8,7 @@ use std::time::Duration as StdDuration;
 
 use crate::directory::application::{check_http_url, SpSettings};
 use crate::directory::{AttributeMapping, AttributeSource, UserProperty};
+use crate::provisioning::address;
 use crate::saml::keys::Certificate;
 use crate::saml::metadata::{parse_sp_metadata, verify_sp_metadata_signature, SpMetadata, MAX_SP_METADATA};
 use crate::saml::{NameIdFormat, SigningMode};
@@ -81,15 +82,31 @@ pub async fn fetch_metadata(source: &str) -> Result<String, Error> {
 
 /// Fetches SP metadata over http(s) with timeouts and a size cap that holds while reading (a server that sends
 /// more than `MAX_SP_METADATA` bytes is cut off, whatever its Content-Length says). Metadata URLs are chosen by
-/// admins, so loopback and private addresses are allowed (an SP's metadata is often served on an internal host).
+/// admins, so loopback and private addresses are allowed (an SP's metadata is often served on an internal host),
+/// but reserved ones never (`address::Policy::NotReserved`: link-local cloud metadata services, "this network",
+/// multicast, …), neither in the URL, nor after a redirect, nor by resolution; no proxy from the environment.
 pub async fn fetch_url(url: &str) -> Result<String, FetchError> {
+    let policy = address::Policy::NotReserved;
+    let parsed = url::Url::parse(url).map_err(|e| FetchError::Refused(format!("not a URL: {e}")))?;
+    address::check_url(&parsed, policy).map_err(FetchError::Refused)?;
+    let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() >= 3 {
+            attempt.error("too many redirects")
+        } else if let Err(refused) = address::check_url(attempt.url(), policy) {
+            attempt.error(refused)
+        } else {
+            attempt.follow()
+        }
+    });
     let client = reqwest::Client::builder()
         .connect_timeout(StdDuration::from_secs(5))
         .timeout(StdDuration::from_secs(20))
-        .redirect(reqwest::redirect::Policy::limited(3))
+        .redirect(redirects)
+        .no_proxy()
+        .dns_resolver(policy.resolver())
         .user_agent(concat!("sesame/", env!("CARGO_PKG_VERSION")))
         .build()?;
-    let mut response = client.get(url).send().await?;
+    let mut response = client.get(parsed).send().await?;
     if !response.status().is_success() {
         return Err(FetchError::Status(response.status()));
     }

@@ -269,6 +269,7 @@ fn add_problems(op: &mut Operation, names_resource: bool, has_body: bool, is_cha
         ),
         ("405", "The path does not take this method"),
         ("500", "The server failed; the detail has a reference for its log"),
+        ("503", "The database is briefly unavailable (type `unavailable`); nothing was changed, try again"),
     ];
     if is_change {
         statuses.push(("403", "The API token is read-only (WWW-Authenticate: Bearer error=\"insufficient_scope\")"));

@@ -121,6 +121,12 @@ impl From<Error> for Problem {
                 (StatusCode::UNPROCESSABLE_ENTITY, "metadata-unavailable", "Metadata unavailable")
             }
             ErrorKind::Upstream => (StatusCode::UNPROCESSABLE_ENTITY, "idm-refused", "Identity management refused"),
+            ErrorKind::Unavailable => {
+                let detail = "the service is briefly unavailable; nothing was changed, try again in a moment";
+                let mut p = Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable", detail);
+                p.log = Some(with_causes(&e));
+                return p;
+            }
             ErrorKind::Internal => {
                 let reference = request_id();
                 let detail = format!("the request could not be completed (reference {reference})");

@@ -1,5 +1,6 @@
 //! `/admin/account`: the signed-in administrator's own password and TOTP. Changing either needs the current
-//! password, except enrolling TOTP, which needs a code of the new secret instead: the secret waits, sealed, in
+//! password (renewing an active TOTP secret: the password or a current code), and enrolling TOTP needs a code of
+//! the new secret too: the secret waits, sealed, in
 //! the session (never in a form field) until a code confirms it, so a mistyped enrolment switches nothing on.
 //! The enrolment's QR code is laid out here and drawn by the template as SVG (no markup built from data, no script).
 
@@ -99,9 +100,19 @@ async fn change_password(
     changed(&console, result, "Password changed: use it at your next sign-in.").await
 }
 
-/// Starts (or restarts) an enrolment: a new secret, kept in the session until a code confirms it.
-async fn start_totp(State(state): State<AppState>, console: Console, _f: Fields) -> Result<Response, PageError> {
-    let sealed = admins::new_totp_secret(&state.ctx)?;
+/// Starts (or restarts) an enrolment: a new secret, kept in the session until a code confirms it. Replacing an
+/// active secret needs the current password or a current code (`proof`).
+async fn start_totp(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    console: Console,
+    f: Fields,
+) -> Result<Response, PageError> {
+    let started = admins::start_totp_enrolment(&state.ctx, &console.username, f.raw("proof"), client, Utc::now()).await;
+    let sealed = match started {
+        Ok(sealed) => sealed,
+        Err(e) => return console.done(Err(e), BACK).await,
+    };
     let enrolment = Enrolment { username: console.username.clone(), sealed };
     console.session.insert(ENROLMENT_KEY, &enrolment).await.map_err(session_error)?;
     let text = "Add the new secret to your authenticator app, then type its current code to switch TOTP on.";
