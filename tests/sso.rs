@@ -443,3 +443,61 @@ async fn no_input_causes_a_server_error() {
         assert!(reply.status.is_client_error() || reply.status.is_redirection(), "round {round}: {}", reply.status);
     }
 }
+
+const PPT: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport";
+const PASSWORD_CLASS: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:Password";
+
+/// The OneLogin toolkits' default request: PasswordProtectedTransport, comparison exact.
+fn asks_for_ppt(destination: &str) -> Req {
+    Req {
+        destination: Some(destination.to_owned()),
+        authn_context: Some(("exact".into(), vec![PPT.into()])),
+        ..Req::default()
+    }
+}
+
+/// On a loopback base URL (W3C Secure Contexts: potentially trustworthy) the password never left the machine, so
+/// the assertion says PasswordProtectedTransport and an SP that asks for it exactly is answered.
+#[tokio::test]
+async fn loopback_base_url_asserts_password_protected_transport() {
+    for base in ["http://127.0.0.1:8080", "http://[::1]:8080", "http://localhost:8080"] {
+        let app = TestApp::with("", |c| c.base_url = base.into()).await;
+        let cookie = app.login("alice", PASSWORD).await;
+        let req = asks_for_ppt(&format!("{base}/saml2/acme"));
+        let reply = redirect(&app, &redirect_query(&req.xml(None), None, None), Some(&cookie)).await;
+        let xml = reply.saml_response().unwrap();
+        assert!(xml.contains("status:Success"), "{base}: {xml}");
+        assert_eq!(text_of(&xml, "AuthnContextClassRef").as_deref(), Some(PPT), "{base}");
+    }
+}
+
+/// Transport honesty: on a plain-http, non-loopback base URL the password crossed a network in clear, so we assert
+/// Password, refuse a request for PasswordProtectedTransport with NoAuthnContext, and record which classes were
+/// asked for and which one the sign-in achieved.
+#[tokio::test]
+async fn plain_http_asserts_password_and_records_a_refused_authn_context() {
+    let app = TestApp::new().await;
+    let cookie = app.login("alice", PASSWORD).await;
+    let plain = redirect(&app, &redirect_query(&Req::default().xml(None), None, None), Some(&cookie)).await;
+    assert_eq!(text_of(&plain.saml_response().unwrap(), "AuthnContextClassRef").as_deref(), Some(PASSWORD_CLASS));
+
+    let req = asks_for_ppt(&app.sso_url());
+    let reply = redirect(&app, &redirect_query(&req.xml(None), None, None), Some(&cookie)).await;
+    let xml = reply.saml_response().unwrap();
+    assert!(xml.contains("status:NoAuthnContext"), "{xml}");
+    assert!(!xml.contains("Assertion"));
+    let events = sesame::services::events::list_events(
+        &app.ctx,
+        &sesame::audit::EventFilter {
+            name: Some(sesame::audit::EventName::SsoRequestRejected),
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let [event] = events.as_slice() else { panic!("one refusal event: {events:?}") };
+    assert!(!event.success && event.app == "acme" && event.username == "alice", "{event:?}");
+    assert!(event.detail.contains("exact") && event.detail.contains(PPT), "{}", event.detail);
+    assert!(event.detail.contains(&format!("achieved {PASSWORD_CLASS}")), "{}", event.detail);
+}

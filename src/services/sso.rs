@@ -234,13 +234,29 @@ async fn answer(
         }
     }
 
-    let ours = if ctx.config.is_https() { authn_class::PASSWORD_PROTECTED_TRANSPORT } else { authn_class::PASSWORD };
+    // The password travelled over TLS, or never left the machine (a loopback base URL): PasswordProtectedTransport.
+    let ours = if ctx.config.is_potentially_trustworthy() {
+        authn_class::PASSWORD_PROTECTED_TRANSPORT
+    } else {
+        authn_class::PASSWORD
+    };
     let requested = pending.requested_authn_context.as_ref().map(|(comparison, class_refs)| RequestedAuthnContext {
         comparison: comparison.clone(),
         class_refs: class_refs.clone(),
     });
     let Some(class) = authn_request::choose_authn_context(requested.as_ref(), ours) else {
         drop(conn);
+        // A refused request, not a refused user: the SP asked for more than this sign-in achieved.
+        let (comparison, class_refs) = pending.requested_authn_context.clone().unwrap_or_default();
+        let detail = format!(
+            "the requested authentication context ({comparison}: {}) cannot be satisfied; this sign-in achieved {ours}",
+            class_refs.join(", ")
+        );
+        let event = Event::new(now, EventName::SsoRequestRejected, &Actor::User(user.username.clone()))
+            .app(app.name.as_str())
+            .user(&user.username)
+            .failed(detail);
+        record(ctx, event).await?;
         let message = "the requested authentication context cannot be satisfied";
         return status_response(ctx, app, pending, status::NO_AUTHN_CONTEXT, message, now).await;
     };
