@@ -284,6 +284,11 @@ impl Config {
         self.base_url.starts_with("https://")
     }
 
+    /// The eduPersonPrincipalName scope: the host of the base URL (`idp.example.com` in `username@idp.example.com`).
+    pub fn scope(&self) -> String {
+        url::Url::parse(&self.base_url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default()
+    }
+
     /// Whether a password sent to the base URL is protected in transit: https, or an http URL on a loopback
     /// address or a `localhost` name, which never leaves the machine (W3C Secure Contexts §3.1, "potentially
     /// trustworthy").

@@ -501,3 +501,111 @@ async fn plain_http_asserts_password_and_records_a_refused_authn_context() {
     assert!(event.detail.contains("exact") && event.detail.contains(PPT), "{}", event.detail);
     assert!(event.detail.contains(&format!("achieved {PASSWORD_CLASS}")), "{}", event.detail);
 }
+
+const OID_MAIL: &str = "urn:oid:0.9.2342.19200300.100.1.3";
+const OID_UID: &str = "urn:oid:0.9.2342.19200300.100.1.1";
+const OID_EPPN: &str = "urn:oid:1.3.6.1.4.1.5923.1.1.1.6";
+const URI_FORMAT: &str = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri";
+const BASIC_FORMAT: &str = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic";
+
+/// Registers application `name` from SP metadata of its own (another entity ID) with `services` in its
+/// SPSSODescriptor, with `settings` as its settings file (`None`: no file), bound to `staff`.
+async fn import_other(app: &TestApp, name: &str, services: &str, settings: Option<&str>) {
+    let xml = sp_metadata(&app.sp_key, false)
+        .replace(SP_ENTITY, &format!("https://{name}.example.com/metadata"))
+        .replace("</md:SPSSODescriptor>", &format!("{services}</md:SPSSODescriptor>"));
+    let actor = sesame::audit::Actor::Cli;
+    sesame::services::apps::create::import_app_xml(&app.ctx, &actor, name, &xml, None, settings, Utc::now())
+        .await
+        .unwrap();
+    sesame::services::apps::change::change_binding(&app.ctx, &actor, name, "staff", true, Utc::now()).await.unwrap();
+}
+
+/// Every attribute of a response: (Name, NameFormat, FriendlyName, values).
+fn sent_attributes(xml: &str) -> Vec<(String, String, Option<String>, Vec<String>)> {
+    let doc = roxmltree::Document::parse(xml).unwrap();
+    doc.descendants()
+        .filter(|n| n.tag_name().name() == "Attribute")
+        .map(|n| {
+            let values = n.children().filter(|c| c.is_element()).map(|c| c.text().unwrap_or_default().to_owned());
+            (
+                n.attribute("Name").unwrap().to_owned(),
+                n.attribute("NameFormat").unwrap().to_owned(),
+                n.attribute("FriendlyName").map(str::to_owned),
+                values.collect(),
+            )
+        })
+        .collect()
+}
+
+const REQUESTED: &str = r#"<md:AttributeConsumingService index="0"><md:ServiceName xml:lang="en">SP</md:ServiceName>
+  <md:RequestedAttribute Name="urn:oid:1.3.6.1.4.1.5923.1.1.1.6" FriendlyName="eduPersonPrincipalName" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri" isRequired="true"/>
+  <md:RequestedAttribute Name="mail" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:basic"/>
+  <md:RequestedAttribute Name="urn:example:shoe-size" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri"/>
+</md:AttributeConsumingService>"#;
+
+/// An application registered from metadata that lists RequestedAttributes, without a settings file, sends exactly
+/// those it can fill, each by the Name and NameFormat the SP asked for (eduPersonPrincipalName scoped to the base
+/// URL's host); an attribute it cannot fill is not invented.
+#[tokio::test]
+async fn sends_the_sp_metadatas_requested_attributes_when_none_are_configured() {
+    let app = TestApp::new().await;
+    import_other(&app, "requester", REQUESTED, None).await;
+    let cookie = app.login("alice", PASSWORD).await;
+    let xml = app.get("/saml2/requester", Some(&cookie)).await.saml_response().unwrap();
+    assert_eq!(
+        sent_attributes(&xml),
+        [
+            (
+                OID_EPPN.to_owned(),
+                URI_FORMAT.to_owned(),
+                Some("eduPersonPrincipalName".to_owned()),
+                vec!["alice@idp.test".to_owned()]
+            ),
+            ("mail".to_owned(), BASIC_FORMAT.to_owned(), None, vec!["alice@example.com".to_owned()]),
+        ]
+    );
+}
+
+/// An application that declares no attributes and whose SP requests none sends the default set under the urn:oid
+/// names (NameFormat uri, with FriendlyNames), so toolkits that require an AttributeStatement (python3-saml) and
+/// SPs that ask for a transient NameID (mellon, SimpleSAMLphp) still learn who the user is.
+#[tokio::test]
+async fn sends_the_default_set_when_nothing_is_declared_or_requested() {
+    let app = TestApp::new().await;
+    import_other(&app, "plain", "", None).await;
+    let cookie = app.login("alice", PASSWORD).await;
+    let xml = app.get("/saml2/plain", Some(&cookie)).await.saml_response().unwrap();
+    let got: Vec<(String, String, Option<String>)> =
+        sent_attributes(&xml).into_iter().map(|(n, f, fr, _)| (n, f, fr)).collect();
+    let want = [
+        (OID_MAIL, "mail"),
+        ("urn:oid:2.5.4.42", "givenName"),
+        ("urn:oid:2.5.4.4", "sn"),
+        ("urn:oid:2.16.840.1.113730.3.1.241", "displayName"),
+        (OID_UID, "uid"),
+    ];
+    // alice has no first or last name, so those two are left out (an empty value is not a value).
+    let want: Vec<(String, String, Option<String>)> = want
+        .iter()
+        .filter(|(_, f)| !matches!(*f, "givenName" | "sn"))
+        .map(|(n, f)| ((*n).to_owned(), URI_FORMAT.to_owned(), Some((*f).to_owned())))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(attribute_values(&xml, OID_MAIL), ["alice@example.com"]);
+    assert_eq!(attribute_values(&xml, OID_UID), ["alice"]);
+}
+
+/// The admin's own list wins over the SP's RequestedAttributes and the default set.
+#[tokio::test]
+async fn configured_attributes_replace_requested_and_default_ones() {
+    let app = TestApp::new().await;
+    let settings = "[[attributes]]\nname = \"role\"\nconstant = \"member\"\n";
+    import_other(&app, "configured", REQUESTED, Some(settings)).await;
+    let cookie = app.login("alice", PASSWORD).await;
+    let xml = app.get("/saml2/configured", Some(&cookie)).await.saml_response().unwrap();
+    assert_eq!(
+        sent_attributes(&xml),
+        [("role".to_owned(), BASIC_FORMAT.to_owned(), None, vec!["member".to_owned()])]
+    );
+}

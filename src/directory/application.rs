@@ -2,7 +2,7 @@
 
 use crate::directory::{AppId, Invalid, UserProperty};
 use crate::saml::authn_request::AcsEndpoint;
-use crate::saml::metadata::SloEndpoint;
+use crate::saml::metadata::{RequestedAttribute, SloEndpoint};
 use crate::saml::{DataEncryption, NameIdFormat, SigningMode};
 
 /// An application's immutable name: the `{app}` in `/saml2/{app}`, which every SP's configuration holds.
@@ -132,6 +132,8 @@ pub struct SpSettings {
     pub default_relay_state: String,
     pub sp_login_url: String,
     pub attributes: Vec<AttributeMapping>,
+    /// The RequestedAttributes of the SP's metadata (refreshed with it); sent when `attributes` is empty.
+    pub requested_attributes: Vec<RequestedAttribute>,
     pub assertion_lifetime_secs: u32,
     pub session_lifetime_secs: u32,
     /// Where the SP metadata came from, when it was imported from a URL.
@@ -196,6 +198,7 @@ impl Default for SpSettings {
             default_relay_state: String::new(),
             sp_login_url: String::new(),
             attributes: Vec::new(),
+            requested_attributes: Vec::new(),
             assertion_lifetime_secs: 300,
             session_lifetime_secs: 8 * 3600,
             metadata_url: String::new(),

@@ -271,9 +271,14 @@ async fn answer(
             return status_response(ctx, app, pending, status::INVALID_NAMEID_POLICY, &message, now).await;
         }
     };
-    let attrs: Vec<Attribute> = attributes::resolve(&app.sp.attributes, &user, &group_names)
+    let attrs: Vec<Attribute> = attributes::resolve_for(&app.sp, &user, &group_names, &ctx.config.scope())
         .into_iter()
-        .map(|r| Attribute { name_format: name_format_urn(&r.name_format).to_owned(), name: r.name, values: r.values })
+        .map(|r| Attribute {
+            name_format: name_format_urn(&r.name_format).to_owned(),
+            name: r.name,
+            friendly_name: r.friendly_name,
+            values: r.values,
+        })
         .collect();
     let key = ctx.signing_key(&mut conn, app).await?;
     drop(conn);

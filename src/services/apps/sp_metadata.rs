@@ -118,6 +118,7 @@ pub fn merge(
     sp.entity_id = metadata.entity_id.clone();
     sp.acs = metadata.acs.clone();
     sp.slo = metadata.single_logout.clone();
+    sp.requested_attributes = metadata.requested_attributes.clone();
     sp.signing_certificates = metadata.signing_certificates.iter().map(|c| c.to_pem()).collect::<Result<_, _>>()?;
     sp.encryption_certificates =
         metadata.encryption_certificates.iter().map(|c| c.to_pem()).collect::<Result<_, _>>()?;
