@@ -609,3 +609,70 @@ async fn configured_attributes_replace_requested_and_default_ones() {
         [("role".to_owned(), BASIC_FORMAT.to_owned(), None, vec!["member".to_owned()])]
     );
 }
+
+const EMAIL_FORMAT: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
+const PERSISTENT_FORMAT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent";
+const TRANSIENT_FORMAT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient";
+
+/// A request for application `acme` (as configured by `extra`) asking for NameID `format`, answered for alice.
+async fn name_id_answer(extra: &str, format: &str) -> String {
+    let app = TestApp::with_app_settings(extra).await;
+    let cookie = app.login("alice", PASSWORD).await;
+    let req = Req { name_id_format: Some(format.into()), ..Req::default() };
+    redirect(&app, &redirect_query(&req.xml(None), None, None), Some(&cookie)).await.saml_response().unwrap()
+}
+
+/// Disclosure by NameIDPolicy: an SP must not obtain the e-mail address from an application the admin set to an
+/// opaque persistent identifier by asking for the emailAddress format; it gets InvalidNameIDPolicy.
+#[tokio::test]
+async fn refuses_a_name_id_format_that_reveals_more_than_the_configured_one() {
+    let xml = name_id_answer("nameid_format = \"persistent\"", EMAIL_FORMAT).await;
+    assert!(xml.contains("status:InvalidNameIDPolicy"), "{xml}");
+    assert!(!xml.contains("alice@example.com") && !xml.contains("Assertion"), "{xml}");
+    let xml = name_id_answer("nameid_format = \"transient\"", EMAIL_FORMAT).await;
+    assert!(xml.contains("status:InvalidNameIDPolicy"), "{xml}");
+}
+
+/// Opaque formats are always allowed; another format only when the admin allows it for the application.
+#[tokio::test]
+async fn allows_opaque_formats_always_and_others_when_allowed() {
+    for format in [TRANSIENT_FORMAT, PERSISTENT_FORMAT] {
+        let xml = name_id_answer("nameid_format = \"email\"", format).await;
+        assert!(xml.contains("status:Success"), "{xml}");
+        assert!(!text_of(&xml, "NameID").unwrap().contains("alice"), "{format} is opaque");
+    }
+    let allowed = "nameid_format = \"persistent\"\nallowed_nameid_formats = [\"email\"]";
+    let xml = name_id_answer(allowed, EMAIL_FORMAT).await;
+    assert_eq!(text_of(&xml, "NameID").as_deref(), Some("alice@example.com"));
+}
+
+/// The configured NameID source fills the e-mail format too (it used to send the e-mail whatever the source).
+#[tokio::test]
+async fn the_name_id_source_applies_to_every_format_that_takes_one() {
+    for format in [EMAIL_FORMAT, "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"] {
+        let xml = name_id_answer("nameid_format = \"email\"\nnameid_source = \"username\"", format).await;
+        assert_eq!(text_of(&xml, "NameID").as_deref(), Some("alice"), "{format}: {xml}");
+    }
+    let xml = name_id_answer("nameid_format = \"unspecified\"\nnameid_source = \"display_name\"", EMAIL_FORMAT).await;
+    assert!(xml.contains("status:InvalidNameIDPolicy"), "e-mail is not the configured format: {xml}");
+}
+
+/// SAML2int SPs (mod_auth_mellon, SimpleSAMLphp) ask for a transient NameID; with defaults they still learn the
+/// user's e-mail and username from the default attribute set.
+#[tokio::test]
+async fn a_transient_name_id_still_comes_with_mail_and_uid_by_default() {
+    let app = TestApp::new().await;
+    import_other(&app, "mellon", "", None).await;
+    let cookie = app.login("alice", PASSWORD).await;
+    let req = Req {
+        issuer: "https://mellon.example.com/metadata".into(),
+        destination: Some(format!("{BASE}/saml2/mellon")),
+        name_id_format: Some(TRANSIENT_FORMAT.into()),
+        ..Req::default()
+    };
+    let xml = app.get(&format!("/saml2/mellon?{}", redirect_query(&req.xml(None), None, None)), Some(&cookie)).await;
+    let xml = xml.saml_response().unwrap();
+    assert!(!text_of(&xml, "NameID").unwrap().contains("alice"), "{xml}");
+    assert_eq!(attribute_values(&xml, OID_MAIL), ["alice@example.com"]);
+    assert_eq!(attribute_values(&xml, OID_UID), ["alice"]);
+}

@@ -127,6 +127,9 @@ pub struct SpSettings {
     /// The IdP entity ID this application sees; empty means the application's IdP URL.
     pub idp_entity_id: String,
     pub name_id_format: NameIdFormat,
+    /// NameID formats an SP may ask for besides the configured one and the opaque ones (transient, persistent).
+    pub allowed_name_id_formats: Vec<NameIdFormat>,
+    /// The user property that fills every NameID format that takes one (e-mail, unspecified); `None`: e-mail.
     pub name_id_source: Option<UserProperty>,
     pub signing_mode: SigningMode,
     pub default_relay_state: String,
@@ -193,6 +196,7 @@ impl Default for SpSettings {
             allow_sha1: false,
             idp_entity_id: String::new(),
             name_id_format: NameIdFormat::Email,
+            allowed_name_id_formats: Vec::new(),
             name_id_source: None,
             signing_mode: SigningMode::Assertion,
             default_relay_state: String::new(),

@@ -405,8 +405,10 @@ async fn name_id(
         })
     };
     Ok(match format {
-        NameIdFormat::Email => plain(&user.profile.email),
-        NameIdFormat::Unspecified => plain(user.property(app.sp.name_id_source.unwrap_or(UserProperty::Email))),
+        // The configured source fills every format that takes a value; persistent and transient stay opaque.
+        NameIdFormat::Email | NameIdFormat::Unspecified => {
+            plain(user.property(app.sp.name_id_source.unwrap_or(UserProperty::Email)))
+        }
         // Opaque and stable per (application, user): it reveals nothing and cannot be correlated across SPs.
         NameIdFormat::Persistent => {
             Some(scoped(sso::persistent_id(conn, app.id, user.id, &crate::saml::new_id()).await?))
