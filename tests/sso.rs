@@ -676,3 +676,15 @@ async fn a_transient_name_id_still_comes_with_mail_and_uid_by_default() {
     assert_eq!(attribute_values(&xml, OID_MAIL), ["alice@example.com"]);
     assert_eq!(attribute_values(&xml, OID_UID), ["alice"]);
 }
+
+/// The IdP metadata offers exactly the NameID formats an SP may ask for, the configured one first (python3-saml
+/// asks for the first one listed).
+#[tokio::test]
+async fn idp_metadata_offers_the_name_id_formats_an_sp_may_ask_for() {
+    let app = TestApp::with_app_settings("nameid_format = \"persistent\"").await;
+    let xml = app.get("/saml2/acme/metadata", None).await.body;
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let formats: Vec<&str> =
+        doc.descendants().filter(|n| n.tag_name().name() == "NameIDFormat").filter_map(|n| n.text()).collect();
+    assert_eq!(formats, [PERSISTENT_FORMAT, TRANSIENT_FORMAT]);
+}

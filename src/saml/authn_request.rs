@@ -75,6 +75,18 @@ pub struct SpPolicy<'a> {
     pub allowed_name_id_formats: &'a [NameIdFormat],
 }
 
+/// The NameID formats the IdP metadata offers for an application: exactly those an SP may ask for, the configured
+/// one first (toolkits such as python3-saml ask for the first one listed).
+pub fn offered_name_id_formats(configured: NameIdFormat, allowed: &[NameIdFormat]) -> Vec<NameIdFormat> {
+    let mut offered = vec![configured];
+    for f in allowed.iter().copied().chain([NameIdFormat::Persistent, NameIdFormat::Transient]) {
+        if !offered.contains(&f) {
+            offered.push(f);
+        }
+    }
+    offered
+}
+
 /// Whether an SP may ask for `requested` (NameIDPolicy/@Format) from an application configured with `configured`:
 /// only if it reveals no more. Transient and persistent identifiers are opaque, so always; any other format
 /// (e-mail, unspecified) only when it is the configured one or the admin allowed it for the application. Otherwise
@@ -622,6 +634,15 @@ mod tests {
         assert!(!name_id_format_allowed(Email, Transient, &[]));
         assert!(!name_id_format_allowed(Unspecified, Email, &[]));
         assert!(name_id_format_allowed(Email, Persistent, &[Email]), "unless the admin allows it");
+        for configured in NameIdFormat::ALL {
+            for allowed in [&[][..], &[Email], &[Unspecified, Email]] {
+                let offered = offered_name_id_formats(configured, allowed);
+                assert_eq!(offered.first(), Some(&configured));
+                for f in NameIdFormat::ALL {
+                    assert_eq!(offered.contains(&f), name_id_format_allowed(f, configured, allowed), "{f:?}");
+                }
+            }
+        }
     }
 
     #[test]
