@@ -350,7 +350,9 @@ mod tests {
         ] {
             assert!(trusted(yes), "{yes}");
         }
-        for no in ["http://idp.test", "http://10.0.0.1", "http://localhost.example.com", "http://[::2]", "ftp://127.0.0.1"] {
+        for no in
+            ["http://idp.test", "http://10.0.0.1", "http://localhost.example.com", "http://[::2]", "ftp://127.0.0.1"]
+        {
             assert!(!trusted(no), "{no}");
         }
     }

@@ -103,7 +103,10 @@ pub fn plan(sp: &SpSettings) -> Plan {
         return Plan { origin: Origin::Configured, automatic: Vec::new() };
     }
     if !sp.requested_attributes.is_empty() {
-        return Plan { origin: Origin::RequestedBySp, automatic: sp.requested_attributes.iter().map(requested).collect() };
+        return Plan {
+            origin: Origin::RequestedBySp,
+            automatic: sp.requested_attributes.iter().map(requested).collect(),
+        };
     }
     let automatic = DEFAULT_SET
         .iter()
@@ -355,7 +358,8 @@ mod tests {
     fn the_admins_list_wins_even_when_everything_in_it_is_switched_off() {
         let mut off = AttributeMapping::new("mail", AttributeSource::Property(UserProperty::Email));
         off.is_enabled = false;
-        let requested = RequestedAttribute { name: MAIL.into(), name_format: None, friendly_name: None, is_required: true };
+        let requested =
+            RequestedAttribute { name: MAIL.into(), name_format: None, friendly_name: None, is_required: true };
         let sp = SpSettings { attributes: vec![off], requested_attributes: vec![requested], ..SpSettings::default() };
         assert_eq!(plan(&sp).origin, Origin::Configured);
         assert!(resolve_for(&sp, &ada(), &[], "idp.example.com").is_empty());

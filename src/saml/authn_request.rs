@@ -227,8 +227,11 @@ pub fn verify_root_signature(
         &ders,
         ReduceMode::PreDigest,
         allowed,
-    )
-    .map_err(|_| Error::BadSignature)?;
+    );
+    // samael initialised xmlsec on its first call (which installs xmlsec's own printing callback); from now on
+    // its messages go to tracing.
+    crate::saml::xmlsec_errors::route_into_tracing();
+    let signed = signed.map_err(|_| Error::BadSignature)?;
 
     // The digested bytes must be the root element itself, of the expected kind, with the same ID.
     let signed_doc = parse_document(&signed)?;
@@ -627,7 +630,10 @@ mod tests {
     fn an_sp_may_ask_only_for_a_name_id_format_that_reveals_no_more() {
         use NameIdFormat::{Email, Persistent, Transient, Unspecified};
         for configured in NameIdFormat::ALL {
-            assert!(name_id_format_allowed(Transient, configured, &[]) && name_id_format_allowed(Persistent, configured, &[]));
+            assert!(
+                name_id_format_allowed(Transient, configured, &[])
+                    && name_id_format_allowed(Persistent, configured, &[])
+            );
             assert!(name_id_format_allowed(configured, configured, &[]));
         }
         assert!(!name_id_format_allowed(Email, Persistent, &[]), "no e-mail from an application set to persistent");

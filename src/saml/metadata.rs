@@ -285,8 +285,7 @@ fn requested_attributes(doc: &Document<'_>) -> Result<Vec<RequestedAttribute>, E
     };
     let services: Vec<roxmltree::Node<'_, '_>> =
         sp.children().filter(|n| is_md(n, "AttributeConsumingService")).collect();
-    let Some(service) =
-        services.iter().find(|n| n.attribute("isDefault") == Some("true")).or_else(|| services.first())
+    let Some(service) = services.iter().find(|n| n.attribute("isDefault") == Some("true")).or_else(|| services.first())
     else {
         return Ok(Vec::new());
     };
@@ -383,7 +382,12 @@ mod tests {
                     friendly_name: Some("mail".into()),
                     is_required: true,
                 },
-                RequestedAttribute { name: "givenName".into(), name_format: None, friendly_name: None, is_required: false },
+                RequestedAttribute {
+                    name: "givenName".into(),
+                    name_format: None,
+                    friendly_name: None,
+                    is_required: false
+                },
             ]
         );
         assert!(parse_sp_metadata(&sp_xml("", &key.cert.to_base64())).unwrap().requested_attributes.is_empty());

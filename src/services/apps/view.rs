@@ -4,9 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::directory::{AppKind, Application};
+use crate::saml::authn_request::offered_name_id_formats;
 use crate::saml::keys::Certificate;
 use crate::saml::metadata::{idp_metadata, IdpMetadata};
-use crate::saml::authn_request::offered_name_id_formats;
 use crate::services::certs::{self, CertEntry};
 use crate::services::keys::published_certificates;
 use crate::services::login::IdpSession;
