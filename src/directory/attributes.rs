@@ -2,7 +2,8 @@
 //! when an admin edits attributes.
 //!
 //! Which attributes an application sends (`plan`): the admin's own list when it has one (settings file, console,
-//! API or connector; a switched-off attribute counts, so an admin can send nothing); otherwise the
+//! API or connector; a switched-off attribute counts, so an admin can send nothing; a connector's set counts even
+//! when its article names none); otherwise the
 //! RequestedAttributes of the SP's metadata that we can fill, by their Name and NameFormat; otherwise the default
 //! set, under the `urn:oid:` names with NameFormat uri and the usual FriendlyNames, which SAML2int asks for and
 //! Shibboleth SP, SimpleSAMLphp and mellon map out of the box (the OneLogin toolkits take any name).
@@ -99,7 +100,8 @@ pub const DEFAULT_SET: [(&str, &str, UserProperty); 5] = [
 
 /// Which attributes `sp` sends, and why.
 pub fn plan(sp: &SpSettings) -> Plan {
-    if !sp.attributes.is_empty() {
+    // A connector declares its vendor article's set, even an empty one (the SP reads only the NameID).
+    if !sp.attributes.is_empty() || sp.connector.is_some() {
         return Plan { origin: Origin::Configured, automatic: Vec::new() };
     }
     if !sp.requested_attributes.is_empty() {
@@ -363,6 +365,12 @@ mod tests {
         let sp = SpSettings { attributes: vec![off], requested_attributes: vec![requested], ..SpSettings::default() };
         assert_eq!(plan(&sp).origin, Origin::Configured);
         assert!(resolve_for(&sp, &ada(), &[], "idp.example.com").is_empty());
+        let connector = SpSettings {
+            connector: Some(crate::directory::application::ConnectorRef::default()),
+            ..SpSettings::default()
+        };
+        assert_eq!(plan(&connector).origin, Origin::Configured, "a connector's empty set is a declaration");
+        assert!(resolve_for(&connector, &ada(), &[], "idp.example.com").is_empty());
     }
 
     fn jit(name: &str, property: UserProperty) -> AttributeMapping {
