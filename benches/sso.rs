@@ -168,6 +168,7 @@ fn signing_path_rate(signing: &str, duration: Duration) -> Result<f64> {
         .map(|n| Attribute {
             name: (*n).into(),
             name_format: sesame::saml::response::name_format::BASIC.into(),
+            friendly_name: None,
             values: vec!["alice@example.com".into()],
         })
         .collect();

@@ -315,6 +315,30 @@ impl Config {
         self.base_url.starts_with("https://")
     }
 
+    /// The eduPersonPrincipalName scope: the host of the base URL (`idp.example.com` in `username@idp.example.com`).
+    pub fn scope(&self) -> String {
+        url::Url::parse(&self.base_url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default()
+    }
+
+    /// Whether a password sent to the base URL is protected in transit: https, or an http URL on a loopback
+    /// address or a `localhost` name, which never leaves the machine (W3C Secure Contexts §3.1, "potentially
+    /// trustworthy").
+    pub fn is_potentially_trustworthy(&self) -> bool {
+        let Ok(url) = url::Url::parse(&self.base_url) else {
+            return false;
+        };
+        match (url.scheme(), url.host()) {
+            ("https", Some(_)) => true,
+            ("http", Some(url::Host::Ipv4(ip))) => ip.is_loopback(),
+            ("http", Some(url::Host::Ipv6(ip))) => ip.is_loopback(),
+            ("http", Some(url::Host::Domain(name))) => {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                name == "localhost" || name.ends_with(".localhost")
+            }
+            _ => false,
+        }
+    }
+
     /// A configuration for tests: everything under `dir`, SQLite, the given public URL.
     pub fn for_tests(dir: &Path, base_url: &str) -> Self {
         Self {
@@ -366,6 +390,26 @@ mod tests {
         for secs in [0, 4, 3601] {
             let err = with_lease(secs).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(err.contains("provisioning_lease_secs"), "{secs}: {err}");
+        }
+    }
+
+    #[test]
+    fn https_and_loopback_base_urls_are_potentially_trustworthy() {
+        let trusted = |base: &str| Config { base_url: base.into(), ..Config::default() }.is_potentially_trustworthy();
+        for yes in [
+            "https://idp.example.com",
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3",
+            "http://[::1]:8080",
+            "http://localhost:8080",
+            "http://idp.localhost",
+        ] {
+            assert!(trusted(yes), "{yes}");
+        }
+        for no in
+            ["http://idp.test", "http://10.0.0.1", "http://localhost.example.com", "http://[::2]", "ftp://127.0.0.1"]
+        {
+            assert!(!trusted(no), "{no}");
         }
     }
 }

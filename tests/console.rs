@@ -933,3 +933,30 @@ async fn renewing_an_active_totp_secret_needs_the_password_or_a_code() {
     app.post_form("/admin/account/totp", &replayed, Some(&admin.cookie)).await;
     assert!(!app.get("/admin/account", Some(&admin.cookie)).await.body.contains("otpauth://"), "a code works once");
 }
+
+/// The SSO tab says which attributes an application sends and why: its own list, the SP's RequestedAttributes,
+/// or the default set.
+#[tokio::test]
+async fn the_sso_tab_shows_which_attributes_are_sent_and_why() {
+    let (app, admin) = with_admin().await;
+    let configured = app.get("/admin/apps/acme?tab=sso", Some(&admin.cookie)).await.body;
+    assert!(configured.contains("Sent: <strong>configured</strong>"), "{configured}");
+
+    let requested = r#"<md:AttributeConsumingService index="0"><md:ServiceName xml:lang="en">SP</md:ServiceName>
+  <md:RequestedAttribute Name="urn:oid:1.3.6.1.4.1.5923.1.1.1.6" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri"/>
+  <md:RequestedAttribute Name="urn:example:shoe-size"/>
+</md:AttributeConsumingService></md:SPSSODescriptor>"#;
+    for (name, services) in [("plain", "</md:SPSSODescriptor>"), ("requester", requested)] {
+        let xml = other_sp_metadata(&app)
+            .replace("https://other.example.com", &format!("https://{name}.example.com"))
+            .replace("</md:SPSSODescriptor>", services);
+        apps::create::import_app_xml(&app.ctx, &Actor::Cli, name, &xml, None, None, Utc::now()).await.unwrap();
+    }
+    let plain = app.get("/admin/apps/plain?tab=sso", Some(&admin.cookie)).await.body;
+    assert!(plain.contains("Sent: <strong>default set</strong>"), "{plain}");
+    assert!(plain.contains("<code>urn:oid:0.9.2342.19200300.100.1.3</code></td><td>mail</td><td>uri</td>"), "{plain}");
+    let page = app.get("/admin/apps/requester?tab=sso", Some(&admin.cookie)).await.body;
+    assert!(page.contains("Sent: <strong>requested by SP metadata</strong>"), "{page}");
+    assert!(page.contains("username@&#60;base URL host&#62;"), "{page}");
+    assert!(page.contains("<code>urn:example:shoe-size</code>") && page.contains("not sent"), "{page}");
+}

@@ -272,3 +272,18 @@ async fn a_database_outage_answers_503_at_once_and_recovers() {
     }
     gate.close();
 }
+
+/// Start-up prints nothing alarming: the self-test's tampered document fails verification on purpose, and
+/// libxmlsec's message about it goes to tracing at debug level, not to stderr as a `func=xmlSec…` line.
+#[test]
+fn the_self_tests_expected_verification_failure_does_not_reach_stderr() {
+    let server = Serve::start();
+    assert!(!server.log().contains("func=xmlSec"), "{}", server.log());
+    drop(server);
+
+    let debug = Serve::spawn(&[("SESAME_LOG", "info,sesame::saml::xmlsec_errors=debug")]);
+    debug.wait_listening(Duration::from_secs(30));
+    let log = debug.log();
+    assert!(!log.contains("func=xmlSec"), "{log}");
+    assert!(log.contains("xmlsec: data and digest do not match"), "the message is in tracing at debug level: {log}");
+}

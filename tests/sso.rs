@@ -1,6 +1,7 @@
 //! SSO through the HTTP router: the flows that must work and every request that must be refused.
 //! Each refusal test names the attack or fault it stops. pysaml2 checks the same flows from the SP side
 //! (tests/peers).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
 
@@ -464,4 +465,246 @@ async fn no_input_causes_a_server_error() {
         };
         assert!(reply.status.is_client_error() || reply.status.is_redirection(), "round {round}: {}", reply.status);
     }
+}
+
+const PPT: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport";
+const PASSWORD_CLASS: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:Password";
+
+/// The OneLogin toolkits' default request: PasswordProtectedTransport, comparison exact.
+fn asks_for_ppt(destination: &str) -> Req {
+    Req {
+        destination: Some(destination.to_owned()),
+        authn_context: Some(("exact".into(), vec![PPT.into()])),
+        ..Req::default()
+    }
+}
+
+/// On a loopback base URL (W3C Secure Contexts: potentially trustworthy) the password never left the machine, so
+/// the assertion says PasswordProtectedTransport and an SP that asks for it exactly is answered.
+#[tokio::test]
+async fn loopback_base_url_asserts_password_protected_transport() {
+    for base in ["http://127.0.0.1:8080", "http://[::1]:8080", "http://localhost:8080"] {
+        let app = TestApp::with("", |c| c.base_url = base.into()).await;
+        let cookie = app.login("alice", PASSWORD).await;
+        let req = asks_for_ppt(&format!("{base}/saml2/acme"));
+        let reply = redirect(&app, &redirect_query(&req.xml(None), None, None), Some(&cookie)).await;
+        let xml = reply.saml_response().unwrap();
+        assert!(xml.contains("status:Success"), "{base}: {xml}");
+        assert_eq!(text_of(&xml, "AuthnContextClassRef").as_deref(), Some(PPT), "{base}");
+    }
+}
+
+/// Transport honesty: on a plain-http, non-loopback base URL the password crossed a network in clear, so we assert
+/// Password, refuse a request for PasswordProtectedTransport with NoAuthnContext, and record which classes were
+/// asked for and which one the sign-in achieved.
+#[tokio::test]
+async fn plain_http_asserts_password_and_records_a_refused_authn_context() {
+    let app = TestApp::new().await;
+    let cookie = app.login("alice", PASSWORD).await;
+    let plain = redirect(&app, &redirect_query(&Req::default().xml(None), None, None), Some(&cookie)).await;
+    assert_eq!(text_of(&plain.saml_response().unwrap(), "AuthnContextClassRef").as_deref(), Some(PASSWORD_CLASS));
+
+    let req = asks_for_ppt(&app.sso_url());
+    let reply = redirect(&app, &redirect_query(&req.xml(None), None, None), Some(&cookie)).await;
+    let xml = reply.saml_response().unwrap();
+    assert!(xml.contains("status:NoAuthnContext"), "{xml}");
+    assert!(!xml.contains("Assertion"));
+    let events = sesame::services::events::list_events(
+        &app.ctx,
+        &sesame::audit::EventFilter {
+            name: Some(sesame::audit::EventName::SsoRequestRejected),
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let [event] = events.as_slice() else { panic!("one refusal event: {events:?}") };
+    assert!(!event.success && event.app == "acme" && event.username == "alice", "{event:?}");
+    assert!(event.detail.contains("exact") && event.detail.contains(PPT), "{}", event.detail);
+    assert!(event.detail.contains(&format!("achieved {PASSWORD_CLASS}")), "{}", event.detail);
+}
+
+const OID_MAIL: &str = "urn:oid:0.9.2342.19200300.100.1.3";
+const OID_UID: &str = "urn:oid:0.9.2342.19200300.100.1.1";
+const OID_EPPN: &str = "urn:oid:1.3.6.1.4.1.5923.1.1.1.6";
+const URI_FORMAT: &str = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri";
+const BASIC_FORMAT: &str = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic";
+
+/// Registers application `name` from SP metadata of its own (another entity ID) with `services` in its
+/// SPSSODescriptor, with `settings` as its settings file (`None`: no file), bound to `staff`.
+async fn import_other(app: &TestApp, name: &str, services: &str, settings: Option<&str>) {
+    let xml = sp_metadata(&app.sp_key, false)
+        .replace(SP_ENTITY, &format!("https://{name}.example.com/metadata"))
+        .replace("</md:SPSSODescriptor>", &format!("{services}</md:SPSSODescriptor>"));
+    let actor = sesame::audit::Actor::Cli;
+    sesame::services::apps::create::import_app_xml(&app.ctx, &actor, name, &xml, None, settings, Utc::now())
+        .await
+        .unwrap();
+    sesame::services::apps::change::change_binding(&app.ctx, &actor, name, "staff", true, Utc::now()).await.unwrap();
+}
+
+/// Every attribute of a response: (Name, NameFormat, FriendlyName, values).
+fn sent_attributes(xml: &str) -> Vec<(String, String, Option<String>, Vec<String>)> {
+    let doc = roxmltree::Document::parse(xml).unwrap();
+    doc.descendants()
+        .filter(|n| n.tag_name().name() == "Attribute")
+        .map(|n| {
+            let values = n.children().filter(|c| c.is_element()).map(|c| c.text().unwrap_or_default().to_owned());
+            (
+                n.attribute("Name").unwrap().to_owned(),
+                n.attribute("NameFormat").unwrap().to_owned(),
+                n.attribute("FriendlyName").map(str::to_owned),
+                values.collect(),
+            )
+        })
+        .collect()
+}
+
+const REQUESTED: &str = r#"<md:AttributeConsumingService index="0"><md:ServiceName xml:lang="en">SP</md:ServiceName>
+  <md:RequestedAttribute Name="urn:oid:1.3.6.1.4.1.5923.1.1.1.6" FriendlyName="eduPersonPrincipalName" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri" isRequired="true"/>
+  <md:RequestedAttribute Name="mail" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:basic"/>
+  <md:RequestedAttribute Name="urn:example:shoe-size" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri"/>
+</md:AttributeConsumingService>"#;
+
+/// An application registered from metadata that lists RequestedAttributes, without a settings file, sends exactly
+/// those it can fill, each by the Name and NameFormat the SP asked for (eduPersonPrincipalName scoped to the base
+/// URL's host); an attribute it cannot fill is not invented.
+#[tokio::test]
+async fn sends_the_sp_metadatas_requested_attributes_when_none_are_configured() {
+    let app = TestApp::new().await;
+    import_other(&app, "requester", REQUESTED, None).await;
+    let cookie = app.login("alice", PASSWORD).await;
+    let xml = app.get("/saml2/requester", Some(&cookie)).await.saml_response().unwrap();
+    assert_eq!(
+        sent_attributes(&xml),
+        [
+            (
+                OID_EPPN.to_owned(),
+                URI_FORMAT.to_owned(),
+                Some("eduPersonPrincipalName".to_owned()),
+                vec!["alice@idp.test".to_owned()]
+            ),
+            ("mail".to_owned(), BASIC_FORMAT.to_owned(), None, vec!["alice@example.com".to_owned()]),
+        ]
+    );
+}
+
+/// An application that declares no attributes and whose SP requests none sends the default set under the urn:oid
+/// names (NameFormat uri, with FriendlyNames), so toolkits that require an AttributeStatement (python3-saml) and
+/// SPs that ask for a transient NameID (mellon, SimpleSAMLphp) still learn who the user is.
+#[tokio::test]
+async fn sends_the_default_set_when_nothing_is_declared_or_requested() {
+    let app = TestApp::new().await;
+    import_other(&app, "plain", "", None).await;
+    let cookie = app.login("alice", PASSWORD).await;
+    let xml = app.get("/saml2/plain", Some(&cookie)).await.saml_response().unwrap();
+    let got: Vec<(String, String, Option<String>)> =
+        sent_attributes(&xml).into_iter().map(|(n, f, fr, _)| (n, f, fr)).collect();
+    let want = [
+        (OID_MAIL, "mail"),
+        ("urn:oid:2.5.4.42", "givenName"),
+        ("urn:oid:2.5.4.4", "sn"),
+        ("urn:oid:2.16.840.1.113730.3.1.241", "displayName"),
+        (OID_UID, "uid"),
+    ];
+    // alice has no first or last name, so those two are left out (an empty value is not a value).
+    let want: Vec<(String, String, Option<String>)> = want
+        .iter()
+        .filter(|(_, f)| !matches!(*f, "givenName" | "sn"))
+        .map(|(n, f)| ((*n).to_owned(), URI_FORMAT.to_owned(), Some((*f).to_owned())))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(attribute_values(&xml, OID_MAIL), ["alice@example.com"]);
+    assert_eq!(attribute_values(&xml, OID_UID), ["alice"]);
+}
+
+/// The admin's own list wins over the SP's RequestedAttributes and the default set.
+#[tokio::test]
+async fn configured_attributes_replace_requested_and_default_ones() {
+    let app = TestApp::new().await;
+    let settings = "[[attributes]]\nname = \"role\"\nconstant = \"member\"\n";
+    import_other(&app, "configured", REQUESTED, Some(settings)).await;
+    let cookie = app.login("alice", PASSWORD).await;
+    let xml = app.get("/saml2/configured", Some(&cookie)).await.saml_response().unwrap();
+    assert_eq!(sent_attributes(&xml), [("role".to_owned(), BASIC_FORMAT.to_owned(), None, vec!["member".to_owned()])]);
+}
+
+const EMAIL_FORMAT: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
+const PERSISTENT_FORMAT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent";
+const TRANSIENT_FORMAT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient";
+
+/// A request for application `acme` (as configured by `extra`) asking for NameID `format`, answered for alice.
+async fn name_id_answer(extra: &str, format: &str) -> String {
+    let app = TestApp::with_app_settings(extra).await;
+    let cookie = app.login("alice", PASSWORD).await;
+    let req = Req { name_id_format: Some(format.into()), ..Req::default() };
+    redirect(&app, &redirect_query(&req.xml(None), None, None), Some(&cookie)).await.saml_response().unwrap()
+}
+
+/// Disclosure by NameIDPolicy: an SP must not obtain the e-mail address from an application the admin set to an
+/// opaque persistent identifier by asking for the emailAddress format; it gets InvalidNameIDPolicy.
+#[tokio::test]
+async fn refuses_a_name_id_format_that_reveals_more_than_the_configured_one() {
+    let xml = name_id_answer("nameid_format = \"persistent\"", EMAIL_FORMAT).await;
+    assert!(xml.contains("status:InvalidNameIDPolicy"), "{xml}");
+    assert!(!xml.contains("alice@example.com") && !xml.contains("Assertion"), "{xml}");
+    let xml = name_id_answer("nameid_format = \"transient\"", EMAIL_FORMAT).await;
+    assert!(xml.contains("status:InvalidNameIDPolicy"), "{xml}");
+}
+
+/// Opaque formats are always allowed; another format only when the admin allows it for the application.
+#[tokio::test]
+async fn allows_opaque_formats_always_and_others_when_allowed() {
+    for format in [TRANSIENT_FORMAT, PERSISTENT_FORMAT] {
+        let xml = name_id_answer("nameid_format = \"email\"", format).await;
+        assert!(xml.contains("status:Success"), "{xml}");
+        assert!(!text_of(&xml, "NameID").unwrap().contains("alice"), "{format} is opaque");
+    }
+    let allowed = "nameid_format = \"persistent\"\nallowed_nameid_formats = [\"email\"]";
+    let xml = name_id_answer(allowed, EMAIL_FORMAT).await;
+    assert_eq!(text_of(&xml, "NameID").as_deref(), Some("alice@example.com"));
+}
+
+/// The configured NameID source fills the e-mail format too (it used to send the e-mail whatever the source).
+#[tokio::test]
+async fn the_name_id_source_applies_to_every_format_that_takes_one() {
+    for format in [EMAIL_FORMAT, "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"] {
+        let xml = name_id_answer("nameid_format = \"email\"\nnameid_source = \"username\"", format).await;
+        assert_eq!(text_of(&xml, "NameID").as_deref(), Some("alice"), "{format}: {xml}");
+    }
+    let xml = name_id_answer("nameid_format = \"unspecified\"\nnameid_source = \"display_name\"", EMAIL_FORMAT).await;
+    assert!(xml.contains("status:InvalidNameIDPolicy"), "e-mail is not the configured format: {xml}");
+}
+
+/// SAML2int SPs (mod_auth_mellon, SimpleSAMLphp) ask for a transient NameID; with defaults they still learn the
+/// user's e-mail and username from the default attribute set.
+#[tokio::test]
+async fn a_transient_name_id_still_comes_with_mail_and_uid_by_default() {
+    let app = TestApp::new().await;
+    import_other(&app, "mellon", "", None).await;
+    let cookie = app.login("alice", PASSWORD).await;
+    let req = Req {
+        issuer: "https://mellon.example.com/metadata".into(),
+        destination: Some(format!("{BASE}/saml2/mellon")),
+        name_id_format: Some(TRANSIENT_FORMAT.into()),
+        ..Req::default()
+    };
+    let xml = app.get(&format!("/saml2/mellon?{}", redirect_query(&req.xml(None), None, None)), Some(&cookie)).await;
+    let xml = xml.saml_response().unwrap();
+    assert!(!text_of(&xml, "NameID").unwrap().contains("alice"), "{xml}");
+    assert_eq!(attribute_values(&xml, OID_MAIL), ["alice@example.com"]);
+    assert_eq!(attribute_values(&xml, OID_UID), ["alice"]);
+}
+
+/// The IdP metadata offers exactly the NameID formats an SP may ask for, the configured one first (python3-saml
+/// asks for the first one listed).
+#[tokio::test]
+async fn idp_metadata_offers_the_name_id_formats_an_sp_may_ask_for() {
+    let app = TestApp::with_app_settings("nameid_format = \"persistent\"").await;
+    let xml = app.get("/saml2/acme/metadata", None).await.body;
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let formats: Vec<&str> =
+        doc.descendants().filter(|n| n.tag_name().name() == "NameIDFormat").filter_map(|n| n.text()).collect();
+    assert_eq!(formats, [PERSISTENT_FORMAT, TRANSIENT_FORMAT]);
 }

@@ -2,7 +2,7 @@
 
 use crate::directory::{AppId, Invalid, UserProperty};
 use crate::saml::authn_request::AcsEndpoint;
-use crate::saml::metadata::SloEndpoint;
+use crate::saml::metadata::{RequestedAttribute, SloEndpoint};
 use crate::saml::{DataEncryption, NameIdFormat, SigningMode};
 
 /// An application's immutable name: the `{app}` in `/saml2/{app}`, which every SP's configuration holds.
@@ -127,11 +127,16 @@ pub struct SpSettings {
     /// The IdP entity ID this application sees; empty means the application's IdP URL.
     pub idp_entity_id: String,
     pub name_id_format: NameIdFormat,
+    /// NameID formats an SP may ask for besides the configured one and the opaque ones (transient, persistent).
+    pub allowed_name_id_formats: Vec<NameIdFormat>,
+    /// The user property that fills every NameID format that takes one (e-mail, unspecified); `None`: e-mail.
     pub name_id_source: Option<UserProperty>,
     pub signing_mode: SigningMode,
     pub default_relay_state: String,
     pub sp_login_url: String,
     pub attributes: Vec<AttributeMapping>,
+    /// The RequestedAttributes of the SP's metadata (refreshed with it); sent when `attributes` is empty.
+    pub requested_attributes: Vec<RequestedAttribute>,
     pub assertion_lifetime_secs: u32,
     pub session_lifetime_secs: u32,
     /// Where the SP metadata came from, when it was imported from a URL.
@@ -191,11 +196,13 @@ impl Default for SpSettings {
             allow_sha1: false,
             idp_entity_id: String::new(),
             name_id_format: NameIdFormat::Email,
+            allowed_name_id_formats: Vec::new(),
             name_id_source: None,
             signing_mode: SigningMode::Assertion,
             default_relay_state: String::new(),
             sp_login_url: String::new(),
             attributes: Vec::new(),
+            requested_attributes: Vec::new(),
             assertion_lifetime_secs: 300,
             session_lifetime_secs: 8 * 3600,
             metadata_url: String::new(),

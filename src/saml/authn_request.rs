@@ -69,6 +69,32 @@ pub struct SpPolicy<'a> {
     pub require_signed: bool,
     /// `{base}/saml2/{app}`: a Destination, when given, must name it (Bindings §3.4.5.2, §3.5.5.2).
     pub sso_url: &'a str,
+    /// The application's configured NameID format, and the other formats an SP may ask for besides the opaque
+    /// ones (`name_id_format_allowed`).
+    pub name_id_format: NameIdFormat,
+    pub allowed_name_id_formats: &'a [NameIdFormat],
+}
+
+/// The NameID formats the IdP metadata offers for an application: exactly those an SP may ask for, the configured
+/// one first (toolkits such as python3-saml ask for the first one listed).
+pub fn offered_name_id_formats(configured: NameIdFormat, allowed: &[NameIdFormat]) -> Vec<NameIdFormat> {
+    let mut offered = vec![configured];
+    for f in allowed.iter().copied().chain([NameIdFormat::Persistent, NameIdFormat::Transient]) {
+        if !offered.contains(&f) {
+            offered.push(f);
+        }
+    }
+    offered
+}
+
+/// Whether an SP may ask for `requested` (NameIDPolicy/@Format) from an application configured with `configured`:
+/// only if it reveals no more. Transient and persistent identifiers are opaque, so always; any other format
+/// (e-mail, unspecified) only when it is the configured one or the admin allowed it for the application. Otherwise
+/// an SP could obtain the e-mail address from an application the admin set to persistent.
+pub fn name_id_format_allowed(requested: NameIdFormat, configured: NameIdFormat, allowed: &[NameIdFormat]) -> bool {
+    matches!(requested, NameIdFormat::Transient | NameIdFormat::Persistent)
+        || requested == configured
+        || allowed.contains(&requested)
 }
 
 /// Freshness rules, from configuration.
@@ -201,8 +227,11 @@ pub fn verify_root_signature(
         &ders,
         ReduceMode::PreDigest,
         allowed,
-    )
-    .map_err(|_| Error::BadSignature)?;
+    );
+    // samael initialised xmlsec on its first call (which installs xmlsec's own printing callback); from now on
+    // its messages go to tracing.
+    crate::saml::xmlsec_errors::route_into_tracing();
+    let signed = signed.map_err(|_| Error::BadSignature)?;
 
     // The digested bytes must be the root element itself, of the expected kind, with the same ID.
     let signed_doc = parse_document(&signed)?;
@@ -295,8 +324,16 @@ pub fn validate(req: &AuthnRequest, sp: &SpPolicy<'_>, time: Freshness) -> Resul
     let name_id_format = match req.name_id_format.as_deref() {
         None => None,
         Some(format) => match NameIdFormat::from_urn(format) {
+            // SAML Core §3.4.1.1: unspecified leaves the choice to the IdP, which sends the configured format.
             Some(NameIdFormat::Unspecified) => None,
-            Some(f) => Some(f),
+            Some(f) if name_id_format_allowed(f, sp.name_id_format, sp.allowed_name_id_formats) => Some(f),
+            Some(_) => {
+                let message = format!(
+                    "NameID format {format} would reveal more than this application's {} format",
+                    sp.name_id_format.as_str()
+                );
+                return Err(status(status::INVALID_NAMEID_POLICY, message));
+            }
             None => {
                 return Err(status(status::INVALID_NAMEID_POLICY, format!("NameID format {format} is not supported")))
             }
@@ -492,8 +529,14 @@ mod tests {
     fn check(xml: &str) -> Result<ValidRequest, RequestError> {
         let req = parse(xml, false)?;
         let acs = acs();
-        let sp =
-            SpPolicy { entity_id: SP, acs: &acs, require_signed: false, sso_url: "https://idp.example.com/saml2/app" };
+        let sp = SpPolicy {
+            entity_id: SP,
+            acs: &acs,
+            require_signed: false,
+            sso_url: "https://idp.example.com/saml2/app",
+            name_id_format: NameIdFormat::Email,
+            allowed_name_id_formats: &[],
+        };
         let now = DateTime::parse_from_rfc3339("2026-11-23T10:01:00Z").unwrap().with_timezone(&Utc);
         validate(&req, &sp, Freshness { now, clock_skew: Duration::seconds(180), max_age: Duration::seconds(300) })
     }
@@ -581,6 +624,31 @@ mod tests {
         }
         let xml = request(r#"ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact""#, "");
         assert!(matches!(check(&xml), Err(RequestError::Status { second_code: status::UNSUPPORTED_BINDING, .. })));
+    }
+
+    #[test]
+    fn an_sp_may_ask_only_for_a_name_id_format_that_reveals_no_more() {
+        use NameIdFormat::{Email, Persistent, Transient, Unspecified};
+        for configured in NameIdFormat::ALL {
+            assert!(
+                name_id_format_allowed(Transient, configured, &[])
+                    && name_id_format_allowed(Persistent, configured, &[])
+            );
+            assert!(name_id_format_allowed(configured, configured, &[]));
+        }
+        assert!(!name_id_format_allowed(Email, Persistent, &[]), "no e-mail from an application set to persistent");
+        assert!(!name_id_format_allowed(Email, Transient, &[]));
+        assert!(!name_id_format_allowed(Unspecified, Email, &[]));
+        assert!(name_id_format_allowed(Email, Persistent, &[Email]), "unless the admin allows it");
+        for configured in NameIdFormat::ALL {
+            for allowed in [&[][..], &[Email], &[Unspecified, Email]] {
+                let offered = offered_name_id_formats(configured, allowed);
+                assert_eq!(offered.first(), Some(&configured));
+                for f in NameIdFormat::ALL {
+                    assert_eq!(offered.contains(&f), name_id_format_allowed(f, configured, allowed), "{f:?}");
+                }
+            }
+        }
     }
 
     #[test]

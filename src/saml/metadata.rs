@@ -74,6 +74,16 @@ pub fn idp_metadata(m: &IdpMetadata<'_>) -> String {
     w.finish()
 }
 
+/// An attribute the SP asks for in its `AttributeConsumingService` (Metadata §2.4.4.1).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RequestedAttribute {
+    pub name: String,
+    /// The NameFormat URN the SP names it in; absent means unspecified (SAML Core §2.7.3.1).
+    pub name_format: Option<String>,
+    pub friendly_name: Option<String>,
+    pub is_required: bool,
+}
+
 /// What an SP's metadata tells us.
 #[derive(Debug, Clone)]
 pub struct SpMetadata {
@@ -89,6 +99,8 @@ pub struct SpMetadata {
     pub valid_until: Option<DateTime<Utc>>,
     /// The document's `cacheDuration` (Metadata §1.2.3): how long a copy may be used before fetching it again.
     pub cache_duration: Option<Duration>,
+    /// The attributes of the SP's default `AttributeConsumingService`, in document order.
+    pub requested_attributes: Vec<RequestedAttribute>,
 }
 
 /// Verifies the enveloped signature of SP metadata (root `md:EntityDescriptor`) with the one certificate configured
@@ -258,7 +270,42 @@ pub fn parse_sp_metadata(xml: &str) -> Result<SpMetadata, Error> {
         single_logout,
         valid_until: entity.valid_until.or(sp.valid_until),
         cache_duration: entity.cache_duration.as_deref().and_then(parse_duration),
+        requested_attributes: requested_attributes(&doc)?,
     })
+}
+
+/// The RequestedAttributes of the SP's default AttributeConsumingService: the one marked `isDefault="true"`, else
+/// the first (Metadata §2.4.4). The caller has checked that the document holds exactly one SPSSODescriptor.
+fn requested_attributes(doc: &Document<'_>) -> Result<Vec<RequestedAttribute>, Error> {
+    let is_md = |n: &roxmltree::Node<'_, '_>, name: &str| {
+        n.is_element() && n.tag_name().namespace() == Some(METADATA_NS) && n.tag_name().name() == name
+    };
+    let Some(sp) = doc.descendants().find(|n| is_md(n, "SPSSODescriptor")) else {
+        return Ok(Vec::new());
+    };
+    let services: Vec<roxmltree::Node<'_, '_>> =
+        sp.children().filter(|n| is_md(n, "AttributeConsumingService")).collect();
+    let Some(service) = services.iter().find(|n| n.attribute("isDefault") == Some("true")).or_else(|| services.first())
+    else {
+        return Ok(Vec::new());
+    };
+    let mut requested = Vec::new();
+    for node in service.children().filter(|n| is_md(n, "RequestedAttribute")) {
+        let name = node.attribute("Name").map(str::trim).filter(|n| !n.is_empty());
+        let Some(name) = name.filter(|n| !n.chars().any(char::is_control)) else {
+            return Err(bad("a RequestedAttribute has no valid Name"));
+        };
+        if requested.iter().any(|r: &RequestedAttribute| r.name == name) {
+            continue;
+        }
+        requested.push(RequestedAttribute {
+            name: name.to_owned(),
+            name_format: node.attribute("NameFormat").map(|f| f.trim().to_owned()),
+            friendly_name: node.attribute("FriendlyName").map(|f| f.trim().to_owned()),
+            is_required: matches!(node.attribute("isRequired"), Some("true" | "1")),
+        });
+    }
+    Ok(requested)
 }
 
 fn push_unique(list: &mut Vec<Certificate>, cert: Certificate) {
@@ -310,6 +357,42 @@ mod tests {
         assert_eq!(md.encryption_certificates.len(), 1);
         let md = parse_sp_metadata(&sp_xml(r#"use="encryption""#, &key.cert.to_base64())).unwrap();
         assert!(md.signing_certificates.is_empty());
+    }
+
+    #[test]
+    fn reads_the_default_attribute_consuming_services_requested_attributes() {
+        let key = SigningKey::generate("sp", Utc::now(), 1).unwrap();
+        let services = r#"
+    <md:AttributeConsumingService index="1"><md:ServiceName xml:lang="en">other</md:ServiceName>
+      <md:RequestedAttribute Name="ignored"/></md:AttributeConsumingService>
+    <md:AttributeConsumingService index="2" isDefault="true"><md:ServiceName xml:lang="en">sp</md:ServiceName>
+      <md:RequestedAttribute Name="urn:oid:0.9.2342.19200300.100.1.3" FriendlyName="mail" isRequired="true"
+        NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri"/>
+      <md:RequestedAttribute Name="givenName"/>
+    </md:AttributeConsumingService>
+  </md:SPSSODescriptor>"#;
+        let xml = sp_xml("", &key.cert.to_base64()).replace("\n  </md:SPSSODescriptor>", services);
+        let md = parse_sp_metadata(&xml).unwrap();
+        assert_eq!(
+            md.requested_attributes,
+            [
+                RequestedAttribute {
+                    name: "urn:oid:0.9.2342.19200300.100.1.3".into(),
+                    name_format: Some("urn:oasis:names:tc:SAML:2.0:attrname-format:uri".into()),
+                    friendly_name: Some("mail".into()),
+                    is_required: true,
+                },
+                RequestedAttribute {
+                    name: "givenName".into(),
+                    name_format: None,
+                    friendly_name: None,
+                    is_required: false
+                },
+            ]
+        );
+        assert!(parse_sp_metadata(&sp_xml("", &key.cert.to_base64())).unwrap().requested_attributes.is_empty());
+        let nameless = xml.replace(r#"<md:RequestedAttribute Name="givenName"/>"#, "<md:RequestedAttribute/>");
+        assert!(matches!(parse_sp_metadata(&nameless), Err(Error::BadMetadata { .. })));
     }
 
     #[test]

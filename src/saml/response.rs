@@ -50,6 +50,7 @@ pub struct NameId {
 pub struct Attribute {
     pub name: String,
     pub name_format: String,
+    pub friendly_name: Option<String>,
     pub values: Vec<String>,
 }
 
@@ -247,7 +248,11 @@ fn build_assertion(
     if !a.attributes.is_empty() {
         w.open("saml:AttributeStatement", &[], &[]);
         for attribute in a.attributes {
-            w.open("saml:Attribute", &[], &[("Name", &attribute.name), ("NameFormat", &attribute.name_format)]);
+            let mut attrs = vec![("Name", attribute.name.as_str()), ("NameFormat", attribute.name_format.as_str())];
+            if let Some(friendly) = &attribute.friendly_name {
+                attrs.push(("FriendlyName", friendly));
+            }
+            w.open("saml:Attribute", &[], &attrs);
             for value in &attribute.values {
                 w.leaf("saml:AttributeValue", &[], &[], value);
             }

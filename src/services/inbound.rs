@@ -194,6 +194,8 @@ async fn check(
                 acs: &app.sp.acs,
                 require_signed: app.sp.require_signed_requests,
                 sso_url: &sso_url,
+                name_id_format: app.sp.name_id_format,
+                allowed_name_id_formats: &app.sp.allowed_name_id_formats,
             };
             match authn_request::validate(&request, &policy, time) {
                 Ok(valid) => {

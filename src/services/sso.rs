@@ -234,13 +234,29 @@ async fn answer(
         }
     }
 
-    let ours = if ctx.config.is_https() { authn_class::PASSWORD_PROTECTED_TRANSPORT } else { authn_class::PASSWORD };
+    // The password travelled over TLS, or never left the machine (a loopback base URL): PasswordProtectedTransport.
+    let ours = if ctx.config.is_potentially_trustworthy() {
+        authn_class::PASSWORD_PROTECTED_TRANSPORT
+    } else {
+        authn_class::PASSWORD
+    };
     let requested = pending.requested_authn_context.as_ref().map(|(comparison, class_refs)| RequestedAuthnContext {
         comparison: comparison.clone(),
         class_refs: class_refs.clone(),
     });
     let Some(class) = authn_request::choose_authn_context(requested.as_ref(), ours) else {
         drop(conn);
+        // A refused request, not a refused user: the SP asked for more than this sign-in achieved.
+        let (comparison, class_refs) = pending.requested_authn_context.clone().unwrap_or_default();
+        let detail = format!(
+            "the requested authentication context ({comparison}: {}) cannot be satisfied; this sign-in achieved {ours}",
+            class_refs.join(", ")
+        );
+        let event = Event::new(now, EventName::SsoRequestRejected, &Actor::User(user.username.clone()))
+            .app(app.name.as_str())
+            .user(&user.username)
+            .failed(detail);
+        record(ctx, event).await?;
         let message = "the requested authentication context cannot be satisfied";
         return status_response(ctx, app, pending, status::NO_AUTHN_CONTEXT, message, now).await;
     };
@@ -255,9 +271,14 @@ async fn answer(
             return status_response(ctx, app, pending, status::INVALID_NAMEID_POLICY, &message, now).await;
         }
     };
-    let attrs: Vec<Attribute> = attributes::resolve(&app.sp.attributes, &user, &group_names)
+    let attrs: Vec<Attribute> = attributes::resolve_for(&app.sp, &user, &group_names, &ctx.config.scope())
         .into_iter()
-        .map(|r| Attribute { name_format: name_format_urn(&r.name_format).to_owned(), name: r.name, values: r.values })
+        .map(|r| Attribute {
+            name_format: name_format_urn(&r.name_format).to_owned(),
+            name: r.name,
+            friendly_name: r.friendly_name,
+            values: r.values,
+        })
         .collect();
     let key = ctx.signing_key(&mut conn, app).await?;
     drop(conn);
@@ -384,8 +405,10 @@ async fn name_id(
         })
     };
     Ok(match format {
-        NameIdFormat::Email => plain(&user.profile.email),
-        NameIdFormat::Unspecified => plain(user.property(app.sp.name_id_source.unwrap_or(UserProperty::Email))),
+        // The configured source fills every format that takes a value; persistent and transient stay opaque.
+        NameIdFormat::Email | NameIdFormat::Unspecified => {
+            plain(user.property(app.sp.name_id_source.unwrap_or(UserProperty::Email)))
+        }
         // Opaque and stable per (application, user): it reveals nothing and cannot be correlated across SPs.
         NameIdFormat::Persistent => {
             Some(scoped(sso::persistent_id(conn, app.id, user.id, &crate::saml::new_id()).await?))

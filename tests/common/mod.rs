@@ -297,6 +297,8 @@ pub struct Req {
     pub force_authn: bool,
     pub is_passive: bool,
     pub name_id_format: Option<String>,
+    /// RequestedAuthnContext: the comparison and the class references.
+    pub authn_context: Option<(String, Vec<String>)>,
 }
 
 impl Default for Req {
@@ -311,6 +313,7 @@ impl Default for Req {
             force_authn: false,
             is_passive: false,
             name_id_format: None,
+            authn_context: None,
         }
     }
 }
@@ -342,6 +345,13 @@ impl Req {
         let at = w.position();
         if let Some(f) = &self.name_id_format {
             w.empty("samlp:NameIDPolicy", &[], &[("Format", f), ("AllowCreate", "true")]);
+        }
+        if let Some((comparison, classes)) = &self.authn_context {
+            w.open("samlp:RequestedAuthnContext", &[], &[("Comparison", comparison)]);
+            for class in classes {
+                w.leaf("saml:AuthnContextClassRef", &[("saml", ASSERTION_NS)], &[], class);
+            }
+            w.close("samlp:RequestedAuthnContext");
         }
         w.close("samlp:AuthnRequest");
         let xml = w.finish();

@@ -27,6 +27,8 @@ pub struct SettingsFile {
     pub bookmark_url: Option<String>,
     pub nameid_format: Option<String>,
     pub nameid_source: Option<String>,
+    /// NameID formats an SP may ask for besides `nameid_format` (transient and persistent are always allowed).
+    pub allowed_nameid_formats: Option<Vec<String>>,
     pub signing: Option<String>,
     pub default_relay_state: Option<String>,
     pub sp_login_url: Option<String>,
@@ -135,6 +137,7 @@ pub fn merge(
     sp.entity_id = metadata.entity_id.clone();
     sp.acs = metadata.acs.clone();
     sp.slo = metadata.single_logout.clone();
+    sp.requested_attributes = metadata.requested_attributes.clone();
     sp.signing_certificates = metadata.signing_certificates.iter().map(|c| c.to_pem()).collect::<Result<_, _>>()?;
     sp.encryption_certificates =
         metadata.encryption_certificates.iter().map(|c| c.to_pem()).collect::<Result<_, _>>()?;
@@ -155,6 +158,12 @@ pub fn merge(
     }
     if let Some(v) = &settings.nameid_format {
         sp.name_id_format = NameIdFormat::parse(v).ok_or_else(|| invalid(format!("nameid_format {v:?} is unknown")))?;
+    }
+    if let Some(list) = &settings.allowed_nameid_formats {
+        sp.allowed_name_id_formats = list
+            .iter()
+            .map(|v| NameIdFormat::parse(v).ok_or_else(|| invalid(format!("allowed_nameid_formats: {v:?} is unknown"))))
+            .collect::<Result<_, _>>()?;
     }
     if let Some(v) = &settings.nameid_source {
         sp.name_id_source = Some(property(v)?);

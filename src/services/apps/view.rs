@@ -4,9 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::directory::{AppKind, Application};
+use crate::saml::authn_request::offered_name_id_formats;
 use crate::saml::keys::Certificate;
 use crate::saml::metadata::{idp_metadata, IdpMetadata};
-use crate::saml::NameIdFormat;
 use crate::services::certs::{self, CertEntry};
 use crate::services::keys::published_certificates;
 use crate::services::login::IdpSession;
@@ -117,12 +117,13 @@ pub async fn metadata(ctx: &Ctx, name: &str) -> Result<String, Error> {
     let certificates = published_certificates(&mut conn, &app).await?;
     let entity_id = ctx.idp_entity_id(&app);
     let sso_url = ctx.sso_url(app.name.as_str());
+    let name_id_formats = offered_name_id_formats(app.sp.name_id_format, &app.sp.allowed_name_id_formats);
     Ok(idp_metadata(&IdpMetadata {
         entity_id: &entity_id,
         sso_url: &sso_url,
         want_authn_requests_signed: app.sp.require_signed_requests,
         certificates: &certificates,
-        name_id_formats: &NameIdFormat::ALL,
+        name_id_formats: &name_id_formats,
         slo_url: Some(&format!("{sso_url}/slo")),
     }))
 }

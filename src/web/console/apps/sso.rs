@@ -7,7 +7,7 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 
 use crate::audit::Actor;
-use crate::directory::attributes::AttributeChange;
+use crate::directory::attributes::{self, AttributeChange, Filled, Planned};
 use crate::directory::{AttributeMapping, AttributeSource, UserProperty};
 use crate::saml::{DataEncryption, NameIdFormat, SigningMode};
 use crate::services::apps as app_service;
@@ -31,6 +31,16 @@ pub struct AttributeRow {
     pub description: String,
 }
 
+/// One attribute the application sends without an admin's list (the default set or the SP's request).
+pub struct AutomaticRow {
+    pub name: String,
+    pub friendly_name: String,
+    pub name_format: String,
+    /// What fills it, or why it is not sent.
+    pub source: String,
+    pub is_sent: bool,
+}
+
 /// What the SSO tab shows beside the application's own settings.
 pub struct SsoView {
     pub acs_urls: Vec<String>,
@@ -46,6 +56,9 @@ pub struct SsoView {
     pub signing_modes: Vec<Choice>,
     pub new_attribute_sources: Vec<Choice>,
     pub attributes: Vec<AttributeRow>,
+    /// Why the application sends what it sends: `configured`, `requested by SP metadata` or `default set`.
+    pub attribute_origin: &'static str,
+    pub automatic_attributes: Vec<AutomaticRow>,
 }
 
 impl SsoView {
@@ -59,6 +72,7 @@ impl SsoView {
     ) -> Result<Self, Error> {
         let (certificates, n_retired) = CertificateInfo::published(ctx, name, is_shown, now).await?;
         let sp = &d.app.sp;
+        let plan = attributes::plan(sp);
         Ok(Self {
             acs_urls: sp.acs.iter().map(|a| a.url.clone()).collect(),
             has_next: certificates.iter().any(|c| c.state == "next"),
@@ -81,6 +95,8 @@ impl SsoView {
             ),
             new_attribute_sources: source_choices("email"),
             attributes: sp.attributes.iter().map(attribute_row).collect(),
+            attribute_origin: plan.origin.as_str(),
+            automatic_attributes: plan.automatic.iter().map(automatic_row).collect(),
         })
     }
 }
@@ -89,6 +105,16 @@ fn name_id_sources(selected: Option<UserProperty>) -> Vec<Choice> {
     let mut sources: Vec<(&str, &str)> = vec![("", "the format's default")];
     sources.extend(UserProperty::ALL.iter().map(|p| (p.as_str(), p.as_str())));
     choices(sources, selected.map(|p| p.as_str()).unwrap_or_default())
+}
+
+fn automatic_row(p: &Planned) -> AutomaticRow {
+    AutomaticRow {
+        name: p.name.clone(),
+        friendly_name: p.friendly_name.clone().unwrap_or_default(),
+        name_format: p.name_format.clone(),
+        source: p.filled.map_or_else(|| "not sent: unknown name or name format".to_owned(), Filled::describe),
+        is_sent: p.filled.is_some(),
+    }
 }
 
 fn attribute_row(a: &AttributeMapping) -> AttributeRow {
