@@ -954,7 +954,7 @@ async fn the_sso_tab_shows_which_attributes_are_sent_and_why() {
     }
     let plain = app.get("/admin/apps/plain?tab=sso", Some(&admin.cookie)).await.body;
     assert!(plain.contains("Sent: <strong>default set</strong>"), "{plain}");
-    assert!(plain.contains("<code>urn:oid:0.9.2342.19200300.100.1.3</code></td><td>mail</td><td>uri</td>"), "{plain}");
+    assert!(plain.contains("<code>urn:oid:0.9.2342.19200300.100.1.3</code></td><td data-label=\"FriendlyName\">mail</td><td data-label=\"NameFormat\">uri</td>"), "{plain}");
     let page = app.get("/admin/apps/requester?tab=sso", Some(&admin.cookie)).await.body;
     assert!(page.contains("Sent: <strong>requested by SP metadata</strong>"), "{page}");
     assert!(page.contains("username@&#60;base URL host&#62;"), "{page}");
