@@ -747,6 +747,26 @@ async fn serves_an_openapi_document_of_every_route() {
         }
     }
     assert_eq!(documented, expected.len());
+    // Refusals by the application's state, on operations without a body, are documented where they are sent: 422
+    // (nothing staged or to retire, identity management not active) and 409 (a bookmark has no certificates).
+    let state_refusals = [
+        ("post", "/api/v1/applications/{name}/certificate/stage", "422"),
+        ("post", "/api/v1/applications/{name}/certificate/retire", "422"),
+        ("delete", "/api/v1/applications/{name}/idm", "422"),
+        ("get", "/api/v1/applications/{name}/idm/import", "422"),
+        ("get", "/api/v1/applications/{name}/certificate", "409"),
+        ("get", "/api/v1/applications/{name}/certificates", "409"),
+        ("post", "/api/v1/applications/{name}/certificate/rotate", "409"),
+        ("post", "/api/v1/applications/{name}/certificate/stage", "409"),
+        ("post", "/api/v1/applications/{name}/certificate/activate", "409"),
+        ("post", "/api/v1/applications/{name}/certificate/retire", "409"),
+        ("patch", "/api/v1/applications/{name}/attributes/{attribute}", "409"),
+        ("post", "/api/v1/applications/{name}/metadata/refresh", "409"),
+    ];
+    for (method, path, status) in state_refusals {
+        let problem = &doc["paths"][path][method]["responses"][status]["content"]["application/problem+json"];
+        assert_eq!(problem["schema"]["$ref"], "#/components/schemas/Problem", "{method} {path} {status}");
+    }
     // The write-only secrets are marked so.
     assert_eq!(doc["components"]["schemas"]["IdmActivate"]["properties"]["token"]["writeOnly"], true);
 }

@@ -163,7 +163,10 @@ pub async fn import_metadata(
 /// Fetch the SP metadata again from the URL it was registered from; a failure keeps the last good copy.
 #[utoipa::path(post, path = "/api/v1/applications/{name}/metadata/refresh", tag = "applications",
     params(("name" = String, Path, description = "The application's name")),
-    responses((status = 200, description = "What the refresh found", body = RefreshView)))]
+    responses(
+        (status = 200, description = "What the refresh found", body = RefreshView),
+        (status = 409, description = "A refresh of this application is running already", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn refresh_metadata(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -180,7 +183,10 @@ pub async fn refresh_metadata(
         ("name" = String, Path, description = "The application's name"),
         ("attribute" = String, Path, description = "The attribute's SP-side name"),
     ),
-    responses((status = 200, description = "The attribute as it now is", body = AttributeBody)))]
+    responses(
+        (status = 200, description = "The attribute as it now is", body = AttributeBody),
+        (status = 409, description = "A bookmark application, which sends no attributes", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn change_attribute(
     State(state): State<AppState>,
     Caller(actor): Caller,

@@ -14,7 +14,10 @@ use crate::web::AppState;
 /// The application's current signing certificate, with its PEM and validity.
 #[utoipa::path(get, path = "/api/v1/applications/{name}/certificate", tag = "applications",
     params(("name" = String, Path, description = "The application's name")),
-    responses((status = 200, description = "The current certificate", body = CertificateView)))]
+    responses(
+        (status = 200, description = "The current certificate", body = CertificateView),
+        (status = 409, description = "A bookmark application, which has no certificates", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn get_certificate(
     State(state): State<AppState>,
     _caller: Caller,
@@ -30,7 +33,10 @@ pub async fn get_certificate(
 /// Replace the signing certificate at once; the SP must import the new one (metadata or certificate URL).
 #[utoipa::path(post, path = "/api/v1/applications/{name}/certificate/rotate", tag = "applications",
     params(("name" = String, Path, description = "The application's name")),
-    responses((status = 200, description = "The new certificate", body = CertificateView)))]
+    responses(
+        (status = 200, description = "The new certificate", body = CertificateView),
+        (status = 409, description = "A bookmark application, which has no certificates", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn rotate_certificate(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -44,7 +50,10 @@ pub async fn rotate_certificate(
 /// Every certificate the application publishes (current first, then a staged next one or the previous one).
 #[utoipa::path(get, path = "/api/v1/applications/{name}/certificates", tag = "applications",
     params(("name" = String, Path, description = "The application's name")),
-    responses((status = 200, description = "Published certificates", body = Vec<CertificateView>)))]
+    responses(
+        (status = 200, description = "Published certificates", body = Vec<CertificateView>),
+        (status = 409, description = "A bookmark application, which has no certificates", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn list_certificates(
     State(state): State<AppState>,
     _caller: Caller,
@@ -59,7 +68,11 @@ pub async fn list_certificates(
 /// SPs can import it before it signs.
 #[utoipa::path(post, path = "/api/v1/applications/{name}/certificate/stage", tag = "applications",
     params(("name" = String, Path, description = "The application's name")),
-    responses((status = 200, description = "The staged certificate", body = CertificateView)))]
+    responses(
+        (status = 200, description = "The staged certificate", body = CertificateView),
+        (status = 409, description = "A bookmark application, which has no certificates", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A certificate is staged already; activate it first", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn stage_certificate(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -75,7 +88,11 @@ pub async fn stage_certificate(
 #[utoipa::path(post, path = "/api/v1/applications/{name}/certificate/activate", tag = "applications",
     request_body = CertificateActivate,
     params(("name" = String, Path, description = "The application's name")),
-    responses((status = 200, description = "Activated or scheduled", body = RotationStep)))]
+    responses(
+        (status = 200, description = "Activated or scheduled", body = RotationStep),
+        (status = 409, description = "A bookmark application, which has no certificates", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No certificate is staged, or the body is invalid", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn activate_certificate(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -90,7 +107,11 @@ pub async fn activate_certificate(
 /// Rotation step 3: stop publishing the certificate that signed before the last activation.
 #[utoipa::path(post, path = "/api/v1/applications/{name}/certificate/retire", tag = "applications",
     params(("name" = String, Path, description = "The application's name")),
-    responses((status = 200, description = "Retired", body = RotationStep)))]
+    responses(
+        (status = 200, description = "Retired", body = RotationStep),
+        (status = 409, description = "A bookmark application, which has no certificates", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No previous certificate to retire (activate a staged one first)", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn retire_certificate(
     State(state): State<AppState>,
     Caller(actor): Caller,

@@ -34,7 +34,10 @@ pub async fn activate_idm(
 /// Deactivate identity management; the SP's accounts are left as they are.
 #[utoipa::path(delete, path = "/api/v1/applications/{name}/idm", tag = "applications",
     params(("name" = String, Path, description = "The application's name")),
-    responses((status = 204, description = "Deactivated")))]
+    responses(
+        (status = 204, description = "Deactivated"),
+        (status = 422, description = "Identity management is not active (type `idm-refused`)", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn deactivate_idm(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -47,7 +50,10 @@ pub async fn deactivate_idm(
 /// The SP's accounts, marked `new` or `imported`.
 #[utoipa::path(get, path = "/api/v1/applications/{name}/idm/import", tag = "applications",
     params(("name" = String, Path, description = "The application's name")),
-    responses((status = 200, description = "The SP's accounts", body = Vec<ImportCandidate>)))]
+    responses(
+        (status = 200, description = "The SP's accounts", body = Vec<ImportCandidate>),
+        (status = 422, description = "Identity management is not active, or the SP refused or failed to list its accounts (type `idm-refused`)", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn list_import_candidates(
     State(state): State<AppState>,
     _caller: Caller,
