@@ -1,4 +1,4 @@
-//! `sesame user …`: create, update, suspend, activate and delete directory users.
+//! `sesame user …`: create, update, set a password, suspend, activate and delete directory users.
 //! It must not know how users are stored or provisioned: each command calls one `services::admin` function.
 
 use chrono::{DateTime, Utc};
@@ -16,6 +16,13 @@ pub enum UserCommand {
     Add(Box<UserAdd>),
     /// Change a user's properties (only the options given).
     Update(Box<UserUpdate>),
+    /// Set (or replace) a user's password, read from standard input (one line); the user's IdP sessions end.
+    SetPassword {
+        username: String,
+        /// Read the password from standard input (one line); the only way the password is given.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
     /// Suspend a user: sign-in and SSO are refused, and provisioned accounts are deactivated.
     Suspend { username: String },
     /// Lift a suspension.
@@ -83,6 +90,11 @@ pub async fn run(ctx: &Ctx, actor: &Actor, command: UserCommand, now: DateTime<U
     match command {
         UserCommand::Add(a) => add(ctx, actor, *a, now).await?,
         UserCommand::Update(u) => update(ctx, actor, *u, now).await?,
+        UserCommand::SetPassword { username, password_stdin: _ } => {
+            let password = read_password()?;
+            users::set_password(ctx, actor, &username, password, now).await?;
+            println!("set the password of user {username}");
+        }
         UserCommand::Activate { username } => {
             users::activate_user(ctx, actor, &username, now).await?;
             println!("activated user {username}");
