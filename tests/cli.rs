@@ -187,12 +187,26 @@ fn user_set_password_and_update() {
 
     server.ok(&["user", "update", "carol", "--first-name", "Carol", "--department", "Finance"], None);
     server.ok(&["user", "update", "carol", "--display-name", "Carol C."], None);
+    server.ok(&["user", "update", "carol", "--preferred-language", "nl-BE", "--work-locality", "Ghent"], None);
+    server.ok(&["user", "update", "carol", "--work-street", "Korenmarkt 1", "--work-postal-code", "9000"], None);
+    server.ok(&["user", "update", "carol", "--work-region", "East Flanders", "--work-country", "BE"], None);
+    server.ok(
+        &["user", "add", "dirk", "--email", "dirk@example.com", "--preferred-language", "de", "--work-country", "DE"],
+        None,
+    );
     let token = server.ok(&["api-token", "create", "reader", "--read-only"], None);
     let carol = bearer_json(&format!("{}/api/v1/users/carol", server.base), token.trim());
     assert_eq!(carol["first_name"], "Carol");
     assert_eq!(carol["department"], "Finance");
     assert_eq!(carol["display_name"], "Carol C.");
     assert_eq!(carol["email"], "carol@example.com", "untouched");
+    assert_eq!(carol["preferred_language"], "nl-BE");
+    let parts =
+        ["work_street", "work_locality", "work_region", "work_postal_code", "work_country"].map(|f| carol[f].clone());
+    assert_eq!(parts, ["Korenmarkt 1", "Ghent", "East Flanders", "9000", "BE"].map(serde_json::Value::from));
+    let dirk = bearer_json(&format!("{}/api/v1/users/dirk", server.base), token.trim());
+    assert_eq!((dirk["preferred_language"].as_str(), dirk["work_country"].as_str()), (Some("de"), Some("DE")));
+    assert!(server.refused(&["user", "update", "carol", "--preferred-language", "Dutch!"]).contains("language"));
     assert!(server.refused(&["user", "update", "carol", "--email", "nope"]).contains("email"));
     assert_eq!(server.run(&["user", "update", "carol", "--no-such-field", "x"], None).status.code(), Some(2));
 }

@@ -960,3 +960,37 @@ async fn the_sso_tab_shows_which_attributes_are_sent_and_why() {
     assert!(page.contains("username@&#60;base URL host&#62;"), "{page}");
     assert!(page.contains("<code>urn:example:shoe-size</code>") && page.contains("not sent"), "{page}");
 }
+
+/// The user page's profile form sets the preferred language and the work address by part, and shows them again;
+/// a language that is not a tag is refused with a message and changes nothing.
+#[tokio::test]
+async fn the_user_page_sets_the_preferred_language_and_work_address() {
+    let (app, admin) = with_admin().await;
+    let profile = |language: &'static str| {
+        vec![
+            ("email", "alice@example.com"),
+            ("preferred_language", language),
+            ("work_street", "Karl Johans gate 1"),
+            ("work_locality", "Oslo"),
+            ("work_region", "Oslo"),
+            ("work_postal_code", "0154"),
+            ("work_country", "NO"),
+        ]
+    };
+    post(&app, &admin, "/admin/users/alice", profile("nb-NO")).await;
+    let p = sesame::services::users::find_user(&app.ctx, "alice").await.unwrap().profile;
+    assert_eq!(p.preferred_language, "nb-NO");
+    assert_eq!([p.work_street.as_str(), &p.work_postal_code, &p.work_country], ["Karl Johans gate 1", "0154", "NO"]);
+    let page = app.get("/admin/users/alice", Some(&admin.cookie)).await.body;
+    for (name, value) in [("preferred_language", "nb-NO"), ("work_postal_code", "0154"), ("work_country", "NO")] {
+        assert!(page.contains(&format!("name=\"{name}\" type=\"text\" value=\"{value}\"")), "{name}: {page}");
+    }
+
+    let mut fields = profile("Norwegian, please");
+    fields.push(("csrf_token", &admin.token));
+    app.post_form("/admin/users/alice", &fields, Some(&admin.cookie)).await;
+    let page = app.get("/admin/users/alice", Some(&admin.cookie)).await.body;
+    assert!(page.contains("flash-error") && page.contains("language tag"), "{page}");
+    let p = sesame::services::users::find_user(&app.ctx, "alice").await.unwrap().profile;
+    assert_eq!(p.preferred_language, "nb-NO");
+}

@@ -42,7 +42,7 @@ pub struct ListQuery {
 }
 
 /// The profile fields the forms edit, with their labels.
-const PROFILE_FIELDS: [(&str, &str); 12] = [
+const PROFILE_FIELDS: [(&str, &str); 18] = [
     ("email", "Email"),
     ("first_name", "First name"),
     ("last_name", "Last name"),
@@ -54,7 +54,13 @@ const PROFILE_FIELDS: [(&str, &str); 12] = [
     ("employee_id", "Employee ID"),
     ("locale", "Locale"),
     ("phone", "Phone"),
-    ("work_address", "Work address"),
+    ("work_address", "Work address (one line)"),
+    ("preferred_language", "Preferred language (e.g. en-GB)"),
+    ("work_street", "Work street address"),
+    ("work_locality", "Work city"),
+    ("work_region", "Work state or region"),
+    ("work_postal_code", "Work postal code"),
+    ("work_country", "Work country"),
 ];
 
 pub struct ProfileField {
@@ -134,6 +140,12 @@ fn profile_of(f: &Fields) -> Profile {
         locale: f.get("locale").to_owned(),
         phone: f.get("phone").to_owned(),
         work_address: f.get("work_address").to_owned(),
+        preferred_language: f.get("preferred_language").to_owned(),
+        work_street: f.get("work_street").to_owned(),
+        work_locality: f.get("work_locality").to_owned(),
+        work_region: f.get("work_region").to_owned(),
+        work_postal_code: f.get("work_postal_code").to_owned(),
+        work_country: f.get("work_country").to_owned(),
     }
 }
 
@@ -183,6 +195,12 @@ fn profile_fields(p: &Profile) -> Vec<ProfileField> {
         &p.locale,
         &p.phone,
         &p.work_address,
+        &p.preferred_language,
+        &p.work_street,
+        &p.work_locality,
+        &p.work_region,
+        &p.work_postal_code,
+        &p.work_country,
     ];
     PROFILE_FIELDS
         .iter()
