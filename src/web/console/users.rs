@@ -1,4 +1,7 @@
-//! `/admin/users` and `/admin/groups`: the directory (create, edit, suspend, delete, passwords, memberships).
+//! `/admin/users` and `/admin/groups`: the directory (create, edit, suspend, delete, passwords, memberships), and
+//! granting access from either side: a group page binds the group to applications, a user page shows which groups
+//! give access to which applications and adds the user to one. The bindings are the applications' own
+//! (`services::apps::change::change_binding`); who may use what is decided by `directory::access`, never here.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -9,9 +12,9 @@ use chrono::Utc;
 
 use crate::directory::user::Profile;
 use crate::directory::{User, UserStatus};
-use crate::services::groups;
 use crate::services::users::{self, UserFilter};
 use crate::services::Error;
+use crate::services::{apps, groups};
 use crate::web::console::{encode, render, segment, Chrome, Console, Fields};
 use crate::web::error::PageError;
 use crate::web::AppState;
@@ -29,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/groups/{name}/rename", post(rename_group))
         .route("/admin/groups/{name}/delete", post(delete_group))
         .route("/admin/groups/{name}/members", post(change_member))
+        .route("/admin/groups/{name}/apps", post(change_group_app))
 }
 
 const PAGE: u32 = 50;
@@ -87,6 +91,16 @@ struct UserPage {
     fields: Vec<ProfileField>,
     groups: Vec<String>,
     other_groups: Vec<String>,
+    /// The applications the user's groups are bound to, each with the groups that give access to it.
+    access: Vec<Access>,
+    /// Groups the user is not in that are bound to applications: joining one gives access to those.
+    grants: Vec<Access>,
+}
+
+/// One line of "who gives access to what": a name and the names it is paired with.
+pub struct Access {
+    pub name: String,
+    pub through: String,
 }
 
 #[derive(Template)]
@@ -106,6 +120,8 @@ struct GroupPage {
     path: String,
     members: Vec<String>,
     apps: Vec<String>,
+    /// Applications the group is not bound to, offered by the bind form.
+    other_apps: Vec<String>,
     more_members: bool,
 }
 
@@ -168,7 +184,9 @@ async fn show_user(
 ) -> Result<Response, PageError> {
     let (user, groups) = users::get_user(&state.ctx, &username).await?;
     let all = groups::list_groups(&state.ctx, None, None, crate::services::MAX_PAGE).await?;
-    let other_groups = all.items.into_iter().map(|g| g.name).filter(|g| !groups.contains(g)).collect();
+    let other_groups: Vec<String> = all.items.into_iter().map(|g| g.name).filter(|g| !groups.contains(g)).collect();
+    let bindings = groups::list_bindings(&state.ctx).await?;
+    let (access, grants) = access_of(&bindings, &groups, &other_groups);
     let fields = profile_fields(&user.profile);
     render(&UserPage {
         chrome: console.chrome("users"),
@@ -177,7 +195,27 @@ async fn show_user(
         fields,
         groups,
         other_groups,
+        access,
+        grants,
     })
+}
+
+/// From the bindings: the applications the user's `groups` give access to (each with those groups), and the
+/// `other_groups` bound to applications (each with those applications).
+fn access_of(bindings: &[(String, String)], groups: &[String], other_groups: &[String]) -> (Vec<Access>, Vec<Access>) {
+    let mut by_app: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    let mut by_group: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for (group, app) in bindings {
+        if groups.contains(group) {
+            by_app.entry(app).or_default().push(group);
+        } else if other_groups.contains(group) {
+            by_group.entry(group).or_default().push(app);
+        }
+    }
+    let lines = |map: std::collections::BTreeMap<&str, Vec<&str>>| {
+        map.into_iter().map(|(name, through)| Access { name: name.to_owned(), through: through.join(", ") }).collect()
+    };
+    (lines(by_app), lines(by_group))
 }
 
 /// The profile's fields as the user page's form shows them.
@@ -313,6 +351,8 @@ async fn show_group(
 ) -> Result<Response, PageError> {
     let (group, apps) = groups::get_group(&state.ctx, &name).await?;
     let members = groups::list_members(&state.ctx, &name, None, crate::services::MAX_PAGE).await?;
+    let all_apps = apps::view::list_apps(&state.ctx, None, None, None, crate::services::MAX_PAGE).await?;
+    let other_apps = all_apps.items.into_iter().map(|a| a.name.to_string()).filter(|a| !apps.contains(a)).collect();
     render(&GroupPage {
         chrome: console.chrome("groups"),
         path: format!("/admin/groups/{}", segment(&group.name)),
@@ -320,6 +360,7 @@ async fn show_group(
         more_members: members.next_after.is_some(),
         members: members.items,
         apps,
+        other_apps,
     })
 }
 
@@ -370,5 +411,20 @@ async fn change_member(
                 format!("{username} removed.")
             }
         });
+    console.done(result, &format!("/admin/groups/{}", segment(&name))).await
+}
+
+/// Binds the group to an application, or unbinds it: the same change as the application's User Groups tab.
+async fn change_group_app(
+    State(state): State<AppState>,
+    console: Console,
+    Path(name): Path<String>,
+    f: Fields,
+) -> Result<Response, PageError> {
+    let app = f.get("app");
+    let is_bind = f.get("action") != "unbind";
+    let result = apps::change::change_binding(&state.ctx, &console.actor(), app, &name, is_bind, Utc::now())
+        .await
+        .map(|()| if is_bind { format!("Bound to {app}.") } else { format!("Unbound from {app}.") });
     console.done(result, &format!("/admin/groups/{}", segment(&name))).await
 }
