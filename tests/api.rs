@@ -253,6 +253,39 @@ async fn malformed_bodies_are_problems() {
     api.get("/api/v1/users?status=gone").await.problem(StatusCode::BAD_REQUEST, "bad-request");
 }
 
+/// The preferred language and the work address's parts: created, read, patched one at a time, checked (a language
+/// that is not a tag, an address part with a control character), and described by the OpenAPI schemas.
+#[tokio::test]
+async fn users_carry_a_preferred_language_and_a_work_address() {
+    let api = Api::new().await;
+    let body = json!({"username": "ines", "email": "ines@example.com", "preferred_language": "pt-PT",
+        "work_street": "Rua Augusta 27", "work_locality": "Lisbon", "work_region": "Lisboa",
+        "work_postal_code": "1100-148", "work_country": "PT"});
+    let created = api.call(Method::POST, "/api/v1/users", Some(body)).await;
+    let user = created.ok(StatusCode::CREATED).clone();
+    assert_eq!(user["preferred_language"], "pt-PT");
+    assert_eq!(user["work_postal_code"], "1100-148");
+    let patched = api.call(Method::PATCH, "/api/v1/users/ines", Some(json!({"work_locality": "Porto"}))).await;
+    assert_eq!(patched.ok(StatusCode::OK)["work_locality"], "Porto");
+    let read = api.get("/api/v1/users/ines").await;
+    let read = read.ok(StatusCode::OK);
+    assert_eq!((read["work_locality"].as_str(), read["work_street"].as_str()), (Some("Porto"), Some("Rua Augusta 27")));
+    let bad_language = api.call(Method::PATCH, "/api/v1/users/ines", Some(json!({"preferred_language": "pt PT"})));
+    assert!(bad_language.await.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid").contains("language"));
+    let bad_street = api.call(Method::PATCH, "/api/v1/users/ines", Some(json!({"work_street": "Rua\r\nX: y"})));
+    assert!(bad_street.await.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid").contains("work_street"));
+
+    let doc = api.raw(Request::get("/api/v1/openapi.json").body(Body::empty()).unwrap()).await;
+    let schemas = &doc.ok(StatusCode::OK)["components"]["schemas"];
+    for schema in ["UserView", "NewUser", "UserPatch"] {
+        for field in
+            ["preferred_language", "work_street", "work_locality", "work_region", "work_postal_code", "work_country"]
+        {
+            assert!(schemas[schema]["properties"][field].is_object(), "{schema}.{field}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn manages_users() {
     let api = Api::new().await;

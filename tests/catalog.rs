@@ -43,6 +43,12 @@ fn sample_user() -> User {
             locale: "en-GB".into(),
             phone: "+44 20 7946 0000".into(),
             work_address: "12 St James's Square, London".into(),
+            preferred_language: "en-GB".into(),
+            work_street: "12 St James's Square".into(),
+            work_locality: "London".into(),
+            work_region: "Greater London".into(),
+            work_postal_code: "SW1Y 4LE".into(),
+            work_country: "GB".into(),
         },
         status: UserStatus::Active,
     }
@@ -147,19 +153,11 @@ fn scim_path(column: &str) -> String {
     }
 }
 
-/// Rows the directory cannot provide, per connector: it has no preferred language or location, keeps the work
-/// address as one line, and never sends passwords.
+/// Rows the directory cannot provide, per connector: it has no location property and never sends passwords.
+/// (The preferred language and the work address's street, locality, region and country are profile properties.)
 fn unavailable(id: &str) -> BTreeSet<String> {
     let rows: &[&str] = match id {
-        "interact" => &[
-            "preferredLanguage",
-            "location",
-            "password",
-            "addresses.streetAddress",
-            "addresses.locality",
-            "addresses.region",
-        ],
-        "hoxhunt" => &["preferredLanguage", "addresses.country", "addresses.locality"],
+        "interact" => &["location", "password"],
         _ => &[],
     };
     rows.iter().map(|c| scim_path(c)).collect()
@@ -441,6 +439,24 @@ async fn each_connector_provisions_exactly_its_table_into_a_real_scim_server() {
         let expected: BTreeSet<String> =
             table.iter().map(|r| scim_path(r[2])).filter(|p| !missing.contains(p)).collect();
         assert_eq!(held, expected, "{id}: {stored}");
+        // The preferred language and the work address's parts arrive with their values.
+        let values = values_by_path(&stored);
+        let work = |sub: &str| format!("addresses[type eq \"work\"].{sub}");
+        let sent: &[(String, &str)] = match id {
+            "interact" => &[
+                ("preferredLanguage".into(), "en-GB"),
+                (work("streetAddress"), "12 St James's Square"),
+                (work("locality"), "London"),
+                (work("region"), "Greater London"),
+            ],
+            "hoxhunt" => {
+                &[("preferredLanguage".into(), "en-GB"), (work("locality"), "London"), (work("country"), "GB")]
+            }
+            _ => &[],
+        };
+        for (path, value) in sent {
+            assert_eq!(values.get(path).and_then(|v| v.as_str()), Some(*value), "{id}: {path} in {stored}");
+        }
         if groups {
             assert_eq!(scim.member_names("finance").await, vec![user_name.clone()], "{id}");
         } else {

@@ -162,6 +162,82 @@ fn admin_and_api_token_commands() {
     assert!(!server.log().contains(token));
 }
 
+/// `user set-password` replaces a user's password from standard input (the old one stops working, the new one
+/// signs in at the running server), and `user update` changes only the profile fields it is given.
+#[test]
+fn user_set_password_and_update() {
+    let server = start();
+    server.ok(&["user", "add", "carol", "--email", "carol@example.com", "--password-stdin"], Some("first secret\n"));
+    assert_eq!(login_status(&server.base, "carol", "first secret"), 303);
+    let out = server.ok(&["user", "set-password", "carol", "--password-stdin"], Some("second secret\n"));
+    assert!(out.contains("carol"));
+    assert_eq!(login_status(&server.base, "carol", "second secret"), 303);
+    assert_ne!(login_status(&server.base, "carol", "first secret"), 303);
+    let events = server.ok(&["events", "--json", "--name", "admin_user_password"], None);
+    assert_eq!(events.lines().count(), 1);
+    assert!(!events.contains("second secret"));
+
+    let nobody = server.run(&["user", "set-password", "nobody", "--password-stdin"], Some("a secret\n"));
+    assert_eq!(nobody.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&nobody.stderr).trim_end().ends_with("does not exist"));
+    assert!(server.refused(&["user", "set-password", "carol", "--password-stdin"]).contains("no password"));
+    let empty = server.run(&["user", "set-password", "carol", "--password-stdin"], Some("\n"));
+    assert_eq!(empty.status.code(), Some(1));
+    assert_eq!(server.run(&["user", "set-password", "carol"], None).status.code(), Some(2), "--password-stdin");
+
+    server.ok(&["user", "update", "carol", "--first-name", "Carol", "--department", "Finance"], None);
+    server.ok(&["user", "update", "carol", "--display-name", "Carol C."], None);
+    server.ok(&["user", "update", "carol", "--preferred-language", "nl-BE", "--work-locality", "Ghent"], None);
+    server.ok(&["user", "update", "carol", "--work-street", "Korenmarkt 1", "--work-postal-code", "9000"], None);
+    server.ok(&["user", "update", "carol", "--work-region", "East Flanders", "--work-country", "BE"], None);
+    server.ok(
+        &["user", "add", "dirk", "--email", "dirk@example.com", "--preferred-language", "de", "--work-country", "DE"],
+        None,
+    );
+    let token = server.ok(&["api-token", "create", "reader", "--read-only"], None);
+    let carol = bearer_json(&format!("{}/api/v1/users/carol", server.base), token.trim());
+    assert_eq!(carol["first_name"], "Carol");
+    assert_eq!(carol["department"], "Finance");
+    assert_eq!(carol["display_name"], "Carol C.");
+    assert_eq!(carol["email"], "carol@example.com", "untouched");
+    assert_eq!(carol["preferred_language"], "nl-BE");
+    let parts =
+        ["work_street", "work_locality", "work_region", "work_postal_code", "work_country"].map(|f| carol[f].clone());
+    assert_eq!(parts, ["Korenmarkt 1", "Ghent", "East Flanders", "9000", "BE"].map(serde_json::Value::from));
+    let dirk = bearer_json(&format!("{}/api/v1/users/dirk", server.base), token.trim());
+    assert_eq!((dirk["preferred_language"].as_str(), dirk["work_country"].as_str()), (Some("de"), Some("DE")));
+    assert!(server.refused(&["user", "update", "carol", "--preferred-language", "Dutch!"]).contains("language"));
+    assert!(server.refused(&["user", "update", "carol", "--email", "nope"]).contains("email"));
+    assert_eq!(server.run(&["user", "update", "carol", "--no-such-field", "x"], None).status.code(), Some(2));
+}
+
+/// Signs in at the running server's login form; the status of the form's answer (303 when signed in).
+fn login_status(base: &str, username: &str, password: &str) -> u16 {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let page = client.get(format!("{base}/login")).send().await.unwrap();
+        let cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let html = page.text().await.unwrap();
+        let marker = "name=\"csrf_token\" value=\"";
+        let start = html.find(marker).unwrap() + marker.len();
+        let token = &html[start..start + html[start..].find('"').unwrap()];
+        let form = [("csrf_token", token), ("username", username), ("password", password), ("continue", "/")];
+        let reply = client.post(format!("{base}/login")).header("cookie", cookie).form(&form).send().await.unwrap();
+        reply.status().as_u16()
+    })
+}
+
+/// The JSON body of a GET with a bearer token.
+fn bearer_json(url: &str, token: &str) -> serde_json::Value {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let reply = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
+        assert_eq!(reply.status().as_u16(), 200, "{url}");
+        reply.json().await.unwrap()
+    })
+}
+
 /// The status of a GET with a bearer token.
 fn bearer_get(url: &str, token: &str) -> u16 {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

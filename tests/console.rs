@@ -94,6 +94,8 @@ fn forms() -> Vec<Form> {
         ("/admin/groups/staff/rename", vec![("new_name", "renamed")]),
         ("/admin/groups/staff/delete", vec![("confirm", "staff")]),
         ("/admin/groups/staff/members", vec![("action", "add"), ("username", "bob")]),
+        ("/admin/groups/outsiders/apps", vec![("action", "bind"), ("app", "acme")]),
+        ("/admin/groups/staff/apps", vec![("action", "unbind"), ("app", "acme")]),
         ("/admin/tokens", vec![("name", "stolen")]),
         ("/admin/tokens/ci/revoke", vec![]),
         (
@@ -959,4 +961,88 @@ async fn the_sso_tab_shows_which_attributes_are_sent_and_why() {
     assert!(page.contains("Sent: <strong>requested by SP metadata</strong>"), "{page}");
     assert!(page.contains("username@&#60;base URL host&#62;"), "{page}");
     assert!(page.contains("<code>urn:example:shoe-size</code>") && page.contains("not sent"), "{page}");
+}
+
+/// The user page's profile form sets the preferred language and the work address by part, and shows them again;
+/// a language that is not a tag is refused with a message and changes nothing.
+#[tokio::test]
+async fn the_user_page_sets_the_preferred_language_and_work_address() {
+    let (app, admin) = with_admin().await;
+    let profile = |language: &'static str| {
+        vec![
+            ("email", "alice@example.com"),
+            ("preferred_language", language),
+            ("work_street", "Karl Johans gate 1"),
+            ("work_locality", "Oslo"),
+            ("work_region", "Oslo"),
+            ("work_postal_code", "0154"),
+            ("work_country", "NO"),
+        ]
+    };
+    post(&app, &admin, "/admin/users/alice", profile("nb-NO")).await;
+    let p = sesame::services::users::find_user(&app.ctx, "alice").await.unwrap().profile;
+    assert_eq!(p.preferred_language, "nb-NO");
+    assert_eq!([p.work_street.as_str(), &p.work_postal_code, &p.work_country], ["Karl Johans gate 1", "0154", "NO"]);
+    let page = app.get("/admin/users/alice", Some(&admin.cookie)).await.body;
+    for (name, value) in [("preferred_language", "nb-NO"), ("work_postal_code", "0154"), ("work_country", "NO")] {
+        assert!(page.contains(&format!("name=\"{name}\" type=\"text\" value=\"{value}\"")), "{name}: {page}");
+    }
+
+    let mut fields = profile("Norwegian, please");
+    fields.push(("csrf_token", &admin.token));
+    app.post_form("/admin/users/alice", &fields, Some(&admin.cookie)).await;
+    let page = app.get("/admin/users/alice", Some(&admin.cookie)).await.body;
+    assert!(page.contains("flash-error") && page.contains("language tag"), "{page}");
+    let p = sesame::services::users::find_user(&app.ctx, "alice").await.unwrap().profile;
+    assert_eq!(p.preferred_language, "nb-NO");
+}
+
+/// Access is granted from either side, not only from the application's User Groups tab: the group page binds the
+/// group to an application and unbinds it, and a user's page shows which groups give access to which application
+/// and adds the user to a bound group. Each is the same change (and event) as the tab's, and applies at once.
+#[tokio::test]
+async fn access_is_granted_from_the_group_page_and_the_user_page() {
+    let (app, admin) = with_admin().await;
+    let portal_has_acme = |cookie: String| {
+        let app = &app;
+        async move { app.get("/", Some(&cookie)).await.body.contains("href=\"/saml2/acme\"") }
+    };
+    let bob = app.login("bob", PASSWORD).await;
+    assert!(!portal_has_acme(bob.clone()).await);
+
+    // The group page of an unbound group offers the application, binds it, then shows it with an unbind button.
+    let page = app.get("/admin/groups/outsiders", Some(&admin.cookie)).await.body;
+    assert!(page.contains("Bind to application") && page.contains("<option value=\"acme\">acme</option>"), "{page}");
+    post(&app, &admin, "/admin/groups/outsiders/apps", vec![("action", "bind"), ("app", "acme")]).await;
+    assert!(apps::view::details(&app.ctx, "acme").await.unwrap().bound_groups.contains(&"outsiders".to_owned()));
+    assert!(portal_has_acme(bob.clone()).await, "bob is in outsiders, now bound");
+    let page = app.get("/admin/groups/outsiders", Some(&admin.cookie)).await.body;
+    assert!(page.contains("aria-label=\"Unbind from acme\""), "{page}");
+    post(&app, &admin, "/admin/groups/outsiders/apps", vec![("action", "unbind"), ("app", "acme")]).await;
+    assert!(!portal_has_acme(bob.clone()).await, "unbinding applies to the next page");
+    let names: Vec<_> = admin_events(&app).await.iter().map(|e| (e.name, e.actor.clone())).collect();
+    assert!(names.contains(&(EventName::AdminAppBind, "admin:root".into())), "{names:?}");
+    assert!(names.contains(&(EventName::AdminAppUnbind, "admin:root".into())), "{names:?}");
+
+    // A binding that cannot be made is refused with a message on the group page.
+    let fields = [("csrf_token", admin.token.as_str()), ("action", "bind"), ("app", "nope")];
+    let reply = app.post_form("/admin/groups/outsiders/apps", &fields, Some(&admin.cookie)).await;
+    assert_eq!(reply.location.as_deref(), Some("/admin/groups/outsiders"));
+    let page = app.get("/admin/groups/outsiders", Some(&admin.cookie)).await.body;
+    assert!(page.contains("flash-error") && page.contains("does not exist"), "{page}");
+
+    // Alice's page says acme is hers through staff; bob's offers staff as the way to acme and adds him to it.
+    let page = app.get("/admin/users/alice", Some(&admin.cookie)).await.body;
+    assert!(
+        page.contains("Application access")
+            && page.contains(">acme</a></td><td data-label=\"Through groups\">staff</td>"),
+        "{page}"
+    );
+    let page = app.get("/admin/users/bob", Some(&admin.cookie)).await.body;
+    assert!(page.contains("No group of this user is bound to an application."), "{page}");
+    assert!(page.contains("<option value=\"staff\">staff: acme</option>"), "{page}");
+    post(&app, &admin, "/admin/users/bob/groups", vec![("action", "add"), ("group", "staff")]).await;
+    assert!(portal_has_acme(bob).await, "bob is in staff, bound to acme");
+    let page = app.get("/admin/users/bob", Some(&admin.cookie)).await.body;
+    assert!(page.contains("data-label=\"Through groups\">staff</td>"), "{page}");
 }

@@ -254,6 +254,48 @@ async fn imports_sp_users_into_the_directory() {
     assert_eq!(list.iter().filter(|c| c.status == "new").count(), 1, "only erin is still new");
 }
 
+/// An imported account brings its preferred language and its work address by part (the work one, not the home one
+/// listed first); a language that is not a tag, or a control character in an address, skips the account.
+#[tokio::test]
+async fn import_maps_preferred_language_and_the_work_address() {
+    let scim = ScimPeer::start();
+    let app = TestApp::new().await;
+    let account = |user_name: &str, language: &str, street: &str| {
+        serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": user_name,
+            "emails": [{"value": format!("{user_name}@example.com"), "type": "work", "primary": true}],
+            "preferredLanguage": language,
+            "addresses": [
+                {"type": "home", "streetAddress": "1 Home Lane", "locality": "Hometown", "country": "IE"},
+                {"type": "work", "streetAddress": street, "locality": "Lisbon", "region": "Lisboa",
+                 "postalCode": "1100-148", "country": "PT"}
+            ],
+            "active": true
+        })
+    };
+    for (name, language, street) in
+        [("fatima", "pt-PT", "Rua Augusta 27"), ("gil", "Portuguese", "Rua 1"), ("hugo", "pt", "Rua 2\u{1b}[31m")]
+    {
+        let (status, created) =
+            scim.request(reqwest::Method::POST, "/Users", Some(account(name, language, street))).await;
+        assert_eq!(status, 201, "{created}");
+    }
+    activate(&app, &scim, false, false).await;
+    let names: Vec<String> = ["fatima", "gil", "hugo"].map(String::from).to_vec();
+    let (imported, _) = idm::import_users(&app.ctx, &Actor::Cli, "acme", Some(&names), Utc::now()).await.unwrap();
+    assert_eq!(imported, ["fatima"]);
+    let p = users::find_user(&app.ctx, "fatima").await.unwrap().profile;
+    assert_eq!(p.preferred_language, "pt-PT");
+    assert_eq!(
+        [&p.work_street, &p.work_locality, &p.work_region, &p.work_postal_code, &p.work_country],
+        ["Rua Augusta 27", "Lisbon", "Lisboa", "1100-148", "PT"]
+    );
+    for skipped in ["gil", "hugo"] {
+        assert!(users::find_user(&app.ctx, skipped).await.is_err(), "{skipped} is not imported");
+    }
+}
+
 /// Drift made in the SP behind our back is repaired by reconciliation.
 #[tokio::test]
 async fn reconciliation_repairs_changes_made_in_the_sp() {

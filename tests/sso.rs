@@ -95,6 +95,29 @@ async fn attribute_values_with_markup_arrive_as_the_same_text() {
     assert_eq!(xml.matches("<saml:Attribute ").count(), 4, "no attribute was injected");
 }
 
+/// The preferred language and the work address's parts are user properties an admin can release as attributes.
+#[tokio::test]
+async fn preferred_language_and_work_address_parts_can_be_released() {
+    use sesame::audit::Actor;
+    use sesame::directory::attributes::AttributeChange;
+    use sesame::directory::{AttributeSource, UserProperty};
+    use sesame::services::{apps::change::change_attribute, users};
+    let app = TestApp::new().await;
+    let now = Utc::now();
+    let mut profile = users::find_user(&app.ctx, "alice").await.unwrap().profile;
+    profile.preferred_language = "fr-CA".into();
+    profile.work_country = "CA".into();
+    users::update_user(&app.ctx, &Actor::Cli, "alice", profile, now).await.unwrap();
+    for (name, property) in [("tier", UserProperty::WorkCountry), ("displayName", UserProperty::PreferredLanguage)] {
+        let change = AttributeChange { source: Some(AttributeSource::Property(property)), is_enabled: None };
+        change_attribute(&app.ctx, &Actor::Cli, "acme", name, &change, now).await.unwrap();
+    }
+    let cookie = app.login("alice", PASSWORD).await;
+    let xml = app.get("/saml2/acme", Some(&cookie)).await.saml_response().unwrap();
+    assert_eq!(attribute_values(&xml, "tier"), ["CA"]);
+    assert_eq!(attribute_values(&xml, "displayName"), ["fr-CA"]);
+}
+
 #[tokio::test]
 async fn unknown_application_gets_a_not_found_page() {
     let app = TestApp::new().await;

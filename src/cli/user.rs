@@ -1,4 +1,4 @@
-//! `sesame user …`: create, update, suspend, activate and delete directory users.
+//! `sesame user …`: create, update, set a password, suspend, activate and delete directory users.
 //! It must not know how users are stored or provisioned: each command calls one `services::admin` function.
 
 use chrono::{DateTime, Utc};
@@ -16,6 +16,13 @@ pub enum UserCommand {
     Add(Box<UserAdd>),
     /// Change a user's properties (only the options given).
     Update(Box<UserUpdate>),
+    /// Set (or replace) a user's password, read from standard input (one line); the user's IdP sessions end.
+    SetPassword {
+        username: String,
+        /// Read the password from standard input (one line); the only way the password is given.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
     /// Suspend a user: sign-in and SSO are refused, and provisioned accounts are deactivated.
     Suspend { username: String },
     /// Lift a suspension.
@@ -45,6 +52,25 @@ pub struct UserAdd {
     pub company: Option<String>,
     #[arg(long)]
     pub employee_id: Option<String>,
+    #[arg(long)]
+    pub locale: Option<String>,
+    #[arg(long)]
+    pub phone: Option<String>,
+    #[arg(long)]
+    pub work_address: Option<String>,
+    #[arg(long)]
+    /// A language tag (RFC 5646): en, en-GB.
+    pub preferred_language: Option<String>,
+    #[arg(long)]
+    pub work_street: Option<String>,
+    #[arg(long)]
+    pub work_locality: Option<String>,
+    #[arg(long)]
+    pub work_region: Option<String>,
+    #[arg(long)]
+    pub work_postal_code: Option<String>,
+    #[arg(long)]
+    pub work_country: Option<String>,
     /// Read the password from standard input (one line).
     #[arg(long)]
     pub password_stdin: bool,
@@ -77,12 +103,30 @@ pub struct UserUpdate {
     pub phone: Option<String>,
     #[arg(long)]
     pub work_address: Option<String>,
+    #[arg(long)]
+    /// A language tag (RFC 5646): en, en-GB.
+    pub preferred_language: Option<String>,
+    #[arg(long)]
+    pub work_street: Option<String>,
+    #[arg(long)]
+    pub work_locality: Option<String>,
+    #[arg(long)]
+    pub work_region: Option<String>,
+    #[arg(long)]
+    pub work_postal_code: Option<String>,
+    #[arg(long)]
+    pub work_country: Option<String>,
 }
 
 pub async fn run(ctx: &Ctx, actor: &Actor, command: UserCommand, now: DateTime<Utc>) -> anyhow::Result<()> {
     match command {
         UserCommand::Add(a) => add(ctx, actor, *a, now).await?,
         UserCommand::Update(u) => update(ctx, actor, *u, now).await?,
+        UserCommand::SetPassword { username, password_stdin: _ } => {
+            let password = read_password()?;
+            users::set_password(ctx, actor, &username, password, now).await?;
+            println!("set the password of user {username}");
+        }
         UserCommand::Activate { username } => {
             users::activate_user(ctx, actor, &username, now).await?;
             println!("activated user {username}");
@@ -111,7 +155,15 @@ async fn add(ctx: &Ctx, actor: &Actor, a: UserAdd, now: DateTime<Utc>) -> anyhow
         employee_type: a.employee_type.unwrap_or_default(),
         company: a.company.unwrap_or_default(),
         employee_id: a.employee_id.unwrap_or_default(),
-        ..Profile::default()
+        locale: a.locale.unwrap_or_default(),
+        phone: a.phone.unwrap_or_default(),
+        work_address: a.work_address.unwrap_or_default(),
+        preferred_language: a.preferred_language.unwrap_or_default(),
+        work_street: a.work_street.unwrap_or_default(),
+        work_locality: a.work_locality.unwrap_or_default(),
+        work_region: a.work_region.unwrap_or_default(),
+        work_postal_code: a.work_postal_code.unwrap_or_default(),
+        work_country: a.work_country.unwrap_or_default(),
     };
     let user = users::create_user(ctx, actor, &a.username, profile, password, now).await?;
     println!("created user {} ({})", user.username, user.profile.email);
@@ -138,6 +190,12 @@ async fn update(ctx: &Ctx, actor: &Actor, u: UserUpdate, now: DateTime<Utc>) -> 
     set(&mut p.locale, u.locale);
     set(&mut p.phone, u.phone);
     set(&mut p.work_address, u.work_address);
+    set(&mut p.preferred_language, u.preferred_language);
+    set(&mut p.work_street, u.work_street);
+    set(&mut p.work_locality, u.work_locality);
+    set(&mut p.work_region, u.work_region);
+    set(&mut p.work_postal_code, u.work_postal_code);
+    set(&mut p.work_country, u.work_country);
     users::update_user(ctx, actor, &u.username, p, now).await?;
     println!("updated user {}", u.username);
     Ok(())

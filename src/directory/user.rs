@@ -39,7 +39,17 @@ pub struct Profile {
     pub employee_id: String,
     pub locale: String,
     pub phone: String,
+    /// The one-line work address (shown as is; SCIM's `formatted`).
     pub work_address: String,
+    /// A language tag (RFC 5646, as SCIM's `preferredLanguage`: `en`, `en-GB`, `pt-BR`).
+    pub preferred_language: String,
+    /// The work address by part (SCIM's `addresses[type eq "work"]`, RFC 7643 §4.1.2).
+    pub work_street: String,
+    pub work_locality: String,
+    pub work_region: String,
+    pub work_postal_code: String,
+    /// A country name or ISO 3166-1 code, as the SP's table asks.
+    pub work_country: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -86,6 +96,12 @@ impl User {
             UserProperty::Locale => &p.locale,
             UserProperty::Phone => &p.phone,
             UserProperty::WorkAddress => &p.work_address,
+            UserProperty::PreferredLanguage => &p.preferred_language,
+            UserProperty::WorkStreet => &p.work_street,
+            UserProperty::WorkLocality => &p.work_locality,
+            UserProperty::WorkRegion => &p.work_region,
+            UserProperty::WorkPostalCode => &p.work_postal_code,
+            UserProperty::WorkCountry => &p.work_country,
         }
     }
 }
@@ -107,10 +123,16 @@ pub enum UserProperty {
     Locale,
     Phone,
     WorkAddress,
+    PreferredLanguage,
+    WorkStreet,
+    WorkLocality,
+    WorkRegion,
+    WorkPostalCode,
+    WorkCountry,
 }
 
 impl UserProperty {
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 19] = [
         Self::Username,
         Self::Email,
         Self::FirstName,
@@ -124,6 +146,12 @@ impl UserProperty {
         Self::Locale,
         Self::Phone,
         Self::WorkAddress,
+        Self::PreferredLanguage,
+        Self::WorkStreet,
+        Self::WorkLocality,
+        Self::WorkRegion,
+        Self::WorkPostalCode,
+        Self::WorkCountry,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -141,6 +169,12 @@ impl UserProperty {
             Self::Locale => "locale",
             Self::Phone => "phone",
             Self::WorkAddress => "work_address",
+            Self::PreferredLanguage => "preferred_language",
+            Self::WorkStreet => "work_street",
+            Self::WorkLocality => "work_locality",
+            Self::WorkRegion => "work_region",
+            Self::WorkPostalCode => "work_postal_code",
+            Self::WorkCountry => "work_country",
         }
     }
 
@@ -149,23 +183,56 @@ impl UserProperty {
     }
 }
 
-/// Validates a new user's username and email.
+/// Validates a user's username and profile: the email, every text property at most 256 characters without control
+/// characters, and the preferred language as a language tag.
 pub fn check_user(username: &str, profile: &Profile) -> Result<(), Invalid> {
     check_name("username", username)?;
     if username.chars().any(char::is_whitespace) {
         return Err(Invalid::new("username", "must not contain white space"));
     }
     check_email(&profile.email)?;
+    let p = profile;
     for (field, value) in [
-        ("first_name", &profile.first_name),
-        ("last_name", &profile.last_name),
-        ("display_name", &profile.display_name),
+        ("first_name", &p.first_name),
+        ("last_name", &p.last_name),
+        ("display_name", &p.display_name),
+        ("department", &p.department),
+        ("job_title", &p.job_title),
+        ("employee_type", &p.employee_type),
+        ("company", &p.company),
+        ("employee_id", &p.employee_id),
+        ("locale", &p.locale),
+        ("phone", &p.phone),
+        ("work_address", &p.work_address),
+        ("work_street", &p.work_street),
+        ("work_locality", &p.work_locality),
+        ("work_region", &p.work_region),
+        ("work_postal_code", &p.work_postal_code),
+        ("work_country", &p.work_country),
     ] {
         if value.chars().count() > 256 || value.chars().any(char::is_control) {
             return Err(Invalid::new(field, "must be at most 256 characters without control characters"));
         }
     }
+    if !p.preferred_language.is_empty() && !is_language_tag(&p.preferred_language) {
+        return Err(Invalid::new(
+            "preferred_language",
+            format!("{:?} is not a language tag such as en or en-GB", p.preferred_language),
+        ));
+    }
     Ok(())
+}
+
+/// A language tag in the shape of RFC 5646 (BCP 47): a primary language of 2 to 3 letters (or 4 to 8 when
+/// registered), then subtags of 1 to 8 letters or digits, separated by hyphens; at most 35 characters. The shape is
+/// what keeps odd values out of SCIM bodies and attributes; whether a subtag is registered is the SP's business.
+pub fn is_language_tag(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let Some(primary) = parts.next() else { return false };
+    let is_primary = (2..=8).contains(&primary.len()) && primary.chars().all(|c| c.is_ascii_alphabetic());
+    is_primary
+        && tag.len() <= 35
+        && parts.all(|part| (1..=8).contains(&part.len()) && part.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 /// A pragmatic check: one `@`, something on each side, no white space. Deliverability is the mail system's job.
@@ -192,6 +259,33 @@ mod tests {
         for bad in ["", "a", "a@b", "@example.com", "a b@example.com", "a@@example.com"] {
             assert!(check_email(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn language_tags_have_the_bcp47_shape() {
+        for good in ["en", "en-GB", "pt-BR", "zh-Hant-TW", "sr-Latn", "de-CH-1996", "fil"] {
+            assert!(is_language_tag(good), "{good}");
+        }
+        for bad in ["", "e", "en_GB", "en-", "-en", "en--GB", "en GB", "en-GB\n", "1en", "en-abcdefghi", "ü"] {
+            assert!(!is_language_tag(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn every_profile_text_is_bounded_and_the_language_is_a_tag() {
+        let ok = Profile { email: "a@example.com".into(), ..Profile::default() };
+        assert!(check_user("ada", &ok).is_ok());
+        let with = |f: fn(&mut Profile)| {
+            let mut p = ok.clone();
+            f(&mut p);
+            check_user("ada", &p)
+        };
+        assert!(with(|p| p.work_street = "1 Main St\r\nX-Injected: 1".into()).is_err());
+        assert!(with(|p| p.work_country = "x".repeat(257)).is_err());
+        assert!(with(|p| p.department = "a\u{7}".into()).is_err());
+        assert!(with(|p| p.preferred_language = "English please".into()).is_err());
+        assert!(with(|p| p.preferred_language = "en-GB".into()).is_ok());
+        assert!(with(|p| p.work_postal_code = "SW1Y 4LE".into()).is_ok());
     }
 
     #[test]

@@ -25,6 +25,12 @@ impl From<&RemoteUser> for Account {
             given_name: u.given_name.clone(),
             family_name: u.family_name.clone(),
             display_name: u.display_name.clone(),
+            preferred_language: u.preferred_language.clone(),
+            work_street: u.work_street.clone(),
+            work_locality: u.work_locality.clone(),
+            work_region: u.work_region.clone(),
+            work_postal_code: u.work_postal_code.clone(),
+            work_country: u.work_country.clone(),
         }
     }
 }
@@ -46,6 +52,12 @@ pub async fn import_account(
         first_name: account.given_name.clone(),
         last_name: account.family_name.clone(),
         display_name: account.display_name.clone(),
+        preferred_language: account.preferred_language.clone(),
+        work_street: account.work_street.clone(),
+        work_locality: account.work_locality.clone(),
+        work_region: account.work_region.clone(),
+        work_postal_code: account.work_postal_code.clone(),
+        work_country: account.work_country.clone(),
         ..Profile::default()
     };
     if let Err(e) = check_user(&account.user_name, &profile) {

@@ -40,6 +40,13 @@ pub struct RemoteUser {
     pub given_name: String,
     pub family_name: String,
     pub display_name: String,
+    /// `preferredLanguage`, and the parts of the address of type work (RFC 7643 §4.1.2).
+    pub preferred_language: String,
+    pub work_street: String,
+    pub work_locality: String,
+    pub work_region: String,
+    pub work_postal_code: String,
+    pub work_country: String,
     pub external_id: String,
     pub active: bool,
     /// The whole resource, for drift comparison.

@@ -95,6 +95,12 @@ pub async fn get_group(ctx: &Ctx, name: &str) -> Result<(Group, Vec<String>), Er
     Ok((group, apps))
 }
 
+/// Every binding of a group to an application, as (group, application) names, by group then application: what
+/// gives whom access, for the pages that show it beside a user's or a group's memberships.
+pub async fn list_bindings(ctx: &Ctx) -> Result<Vec<(String, String)>, Error> {
+    Ok(groups::list_bindings(&mut *ctx.db.conn().await?).await?)
+}
+
 /// A page of a group's members (usernames).
 pub async fn list_members(ctx: &Ctx, name: &str, after: Option<&str>, limit: u32) -> Result<Page<String>, Error> {
     let limit = limit.clamp(1, MAX_PAGE);

@@ -133,3 +133,14 @@ pub async fn list_bound_app_names(conn: &mut Conn, id: GroupId) -> Result<Vec<St
     .await?;
     rows.iter().map(|r| Ok(r.try_get("name")?)).collect()
 }
+
+/// Every binding of a group to an application, as (group name, application name), by group then application.
+pub async fn list_bindings(conn: &mut Conn) -> Result<Vec<(String, String)>, Error> {
+    let rows = sqlx::query(
+        "SELECT g.name AS group_name, a.name AS app_name FROM app_groups ag \
+         JOIN user_groups g ON g.id = ag.group_id JOIN applications a ON a.id = ag.app_id ORDER BY g.name, a.name",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(|r| Ok((r.try_get("group_name")?, r.try_get("app_name")?))).collect()
+}

@@ -15,6 +15,19 @@ pub struct Account {
     pub given_name: String,
     pub family_name: String,
     pub display_name: String,
+    /// Added after the first imports: rows saved before read as empty.
+    #[serde(default)]
+    pub preferred_language: String,
+    #[serde(default)]
+    pub work_street: String,
+    #[serde(default)]
+    pub work_locality: String,
+    #[serde(default)]
+    pub work_region: String,
+    #[serde(default)]
+    pub work_postal_code: String,
+    #[serde(default)]
+    pub work_country: String,
 }
 
 /// One import and how far it got.

@@ -8,7 +8,8 @@ use crate::directory::{AppId, User, UserId, UserStatus};
 use crate::store::{touched, Conn, Error};
 
 pub(crate) const COLUMNS: &str = "id, username, email, first_name, last_name, display_name, department, job_title, \
-    employee_type, company, employee_id, locale, phone, work_address, status";
+    employee_type, company, employee_id, locale, phone, work_address, preferred_language, work_street, work_locality, \
+    work_region, work_postal_code, work_country, status";
 
 pub async fn insert_user(
     conn: &mut Conn,
@@ -19,9 +20,10 @@ pub async fn insert_user(
 ) -> Result<UserId, Error> {
     let row = sqlx::query(
         "INSERT INTO users (username, email, first_name, last_name, display_name, department, job_title, \
-         employee_type, company, employee_id, locale, phone, work_address, status, password_hash, created_at, \
-         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'active', $14, $15, $15) \
-         RETURNING id",
+         employee_type, company, employee_id, locale, phone, work_address, preferred_language, work_street, \
+         work_locality, work_region, work_postal_code, work_country, status, password_hash, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, 'active', $20, \
+         $21, $21) RETURNING id",
     )
     .bind(username)
     .bind(&profile.email)
@@ -36,6 +38,12 @@ pub async fn insert_user(
     .bind(&profile.locale)
     .bind(&profile.phone)
     .bind(&profile.work_address)
+    .bind(&profile.preferred_language)
+    .bind(&profile.work_street)
+    .bind(&profile.work_locality)
+    .bind(&profile.work_region)
+    .bind(&profile.work_postal_code)
+    .bind(&profile.work_country)
     .bind(password_hash)
     .bind(now_ms)
     .fetch_one(&mut *conn)
@@ -103,7 +111,8 @@ pub async fn update_profile(conn: &mut Conn, id: UserId, p: &Profile, now_ms: i6
     let done = sqlx::query(
         "UPDATE users SET email = $1, first_name = $2, last_name = $3, display_name = $4, department = $5, \
          job_title = $6, employee_type = $7, company = $8, employee_id = $9, locale = $10, phone = $11, \
-         work_address = $12, updated_at = $13 WHERE id = $14",
+         work_address = $12, preferred_language = $13, work_street = $14, work_locality = $15, work_region = $16, \
+         work_postal_code = $17, work_country = $18, updated_at = $19 WHERE id = $20",
     )
     .bind(&p.email)
     .bind(&p.first_name)
@@ -117,6 +126,12 @@ pub async fn update_profile(conn: &mut Conn, id: UserId, p: &Profile, now_ms: i6
     .bind(&p.locale)
     .bind(&p.phone)
     .bind(&p.work_address)
+    .bind(&p.preferred_language)
+    .bind(&p.work_street)
+    .bind(&p.work_locality)
+    .bind(&p.work_region)
+    .bind(&p.work_postal_code)
+    .bind(&p.work_country)
     .bind(now_ms)
     .bind(id.0)
     .execute(&mut *conn)
@@ -178,6 +193,12 @@ pub(crate) fn user_from_row(row: &AnyRow) -> Result<User, Error> {
             locale: text("locale")?,
             phone: text("phone")?,
             work_address: text("work_address")?,
+            preferred_language: text("preferred_language")?,
+            work_street: text("work_street")?,
+            work_locality: text("work_locality")?,
+            work_region: text("work_region")?,
+            work_postal_code: text("work_postal_code")?,
+            work_country: text("work_country")?,
         },
         status,
     })

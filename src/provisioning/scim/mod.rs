@@ -279,6 +279,14 @@ fn remote_user(v: &Value) -> RemoteUser {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
+    // The work address, else the primary one, else the first (RFC 7643 §4.1.2).
+    let address = v.get("addresses").and_then(Value::as_array).and_then(|all| {
+        all.iter()
+            .find(|a| a.get("type").and_then(Value::as_str) == Some("work"))
+            .or_else(|| all.iter().find(|a| a.get("primary").and_then(Value::as_bool) == Some(true)))
+            .or_else(|| all.first())
+    });
+    let part = |name: &str| address.and_then(|a| a.get(name)).and_then(Value::as_str).unwrap_or_default().to_owned();
     RemoteUser {
         id: text("/id"),
         user_name: text("/userName"),
@@ -286,6 +294,12 @@ fn remote_user(v: &Value) -> RemoteUser {
         given_name: text("/name/givenName"),
         family_name: text("/name/familyName"),
         display_name: text("/displayName"),
+        preferred_language: text("/preferredLanguage"),
+        work_street: part("streetAddress"),
+        work_locality: part("locality"),
+        work_region: part("region"),
+        work_postal_code: part("postalCode"),
+        work_country: part("country"),
         external_id: text("/externalId"),
         active: v.get("active").and_then(Value::as_bool).unwrap_or(true),
         raw: v.clone(),

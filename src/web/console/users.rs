@@ -1,4 +1,7 @@
-//! `/admin/users` and `/admin/groups`: the directory (create, edit, suspend, delete, passwords, memberships).
+//! `/admin/users` and `/admin/groups`: the directory (create, edit, suspend, delete, passwords, memberships), and
+//! granting access from either side: a group page binds the group to applications, a user page shows which groups
+//! give access to which applications and adds the user to one. The bindings are the applications' own
+//! (`services::apps::change::change_binding`); who may use what is decided by `directory::access`, never here.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -9,9 +12,9 @@ use chrono::Utc;
 
 use crate::directory::user::Profile;
 use crate::directory::{User, UserStatus};
-use crate::services::groups;
 use crate::services::users::{self, UserFilter};
 use crate::services::Error;
+use crate::services::{apps, groups};
 use crate::web::console::{encode, render, segment, Chrome, Console, Fields};
 use crate::web::error::PageError;
 use crate::web::AppState;
@@ -29,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/groups/{name}/rename", post(rename_group))
         .route("/admin/groups/{name}/delete", post(delete_group))
         .route("/admin/groups/{name}/members", post(change_member))
+        .route("/admin/groups/{name}/apps", post(change_group_app))
 }
 
 const PAGE: u32 = 50;
@@ -42,7 +46,7 @@ pub struct ListQuery {
 }
 
 /// The profile fields the forms edit, with their labels.
-const PROFILE_FIELDS: [(&str, &str); 12] = [
+const PROFILE_FIELDS: [(&str, &str); 18] = [
     ("email", "Email"),
     ("first_name", "First name"),
     ("last_name", "Last name"),
@@ -54,7 +58,13 @@ const PROFILE_FIELDS: [(&str, &str); 12] = [
     ("employee_id", "Employee ID"),
     ("locale", "Locale"),
     ("phone", "Phone"),
-    ("work_address", "Work address"),
+    ("work_address", "Work address (one line)"),
+    ("preferred_language", "Preferred language (e.g. en-GB)"),
+    ("work_street", "Work street address"),
+    ("work_locality", "Work city"),
+    ("work_region", "Work state or region"),
+    ("work_postal_code", "Work postal code"),
+    ("work_country", "Work country"),
 ];
 
 pub struct ProfileField {
@@ -81,6 +91,16 @@ struct UserPage {
     fields: Vec<ProfileField>,
     groups: Vec<String>,
     other_groups: Vec<String>,
+    /// The applications the user's groups are bound to, each with the groups that give access to it.
+    access: Vec<Access>,
+    /// Groups the user is not in that are bound to applications: joining one gives access to those.
+    grants: Vec<Access>,
+}
+
+/// One line of "who gives access to what": a name and the names it is paired with.
+pub struct Access {
+    pub name: String,
+    pub through: String,
 }
 
 #[derive(Template)]
@@ -100,6 +120,8 @@ struct GroupPage {
     path: String,
     members: Vec<String>,
     apps: Vec<String>,
+    /// Applications the group is not bound to, offered by the bind form.
+    other_apps: Vec<String>,
     more_members: bool,
 }
 
@@ -134,6 +156,12 @@ fn profile_of(f: &Fields) -> Profile {
         locale: f.get("locale").to_owned(),
         phone: f.get("phone").to_owned(),
         work_address: f.get("work_address").to_owned(),
+        preferred_language: f.get("preferred_language").to_owned(),
+        work_street: f.get("work_street").to_owned(),
+        work_locality: f.get("work_locality").to_owned(),
+        work_region: f.get("work_region").to_owned(),
+        work_postal_code: f.get("work_postal_code").to_owned(),
+        work_country: f.get("work_country").to_owned(),
     }
 }
 
@@ -156,7 +184,9 @@ async fn show_user(
 ) -> Result<Response, PageError> {
     let (user, groups) = users::get_user(&state.ctx, &username).await?;
     let all = groups::list_groups(&state.ctx, None, None, crate::services::MAX_PAGE).await?;
-    let other_groups = all.items.into_iter().map(|g| g.name).filter(|g| !groups.contains(g)).collect();
+    let other_groups: Vec<String> = all.items.into_iter().map(|g| g.name).filter(|g| !groups.contains(g)).collect();
+    let bindings = groups::list_bindings(&state.ctx).await?;
+    let (access, grants) = access_of(&bindings, &groups, &other_groups);
     let fields = profile_fields(&user.profile);
     render(&UserPage {
         chrome: console.chrome("users"),
@@ -165,7 +195,27 @@ async fn show_user(
         fields,
         groups,
         other_groups,
+        access,
+        grants,
     })
+}
+
+/// From the bindings: the applications the user's `groups` give access to (each with those groups), and the
+/// `other_groups` bound to applications (each with those applications).
+fn access_of(bindings: &[(String, String)], groups: &[String], other_groups: &[String]) -> (Vec<Access>, Vec<Access>) {
+    let mut by_app: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    let mut by_group: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for (group, app) in bindings {
+        if groups.contains(group) {
+            by_app.entry(app).or_default().push(group);
+        } else if other_groups.contains(group) {
+            by_group.entry(group).or_default().push(app);
+        }
+    }
+    let lines = |map: std::collections::BTreeMap<&str, Vec<&str>>| {
+        map.into_iter().map(|(name, through)| Access { name: name.to_owned(), through: through.join(", ") }).collect()
+    };
+    (lines(by_app), lines(by_group))
 }
 
 /// The profile's fields as the user page's form shows them.
@@ -183,6 +233,12 @@ fn profile_fields(p: &Profile) -> Vec<ProfileField> {
         &p.locale,
         &p.phone,
         &p.work_address,
+        &p.preferred_language,
+        &p.work_street,
+        &p.work_locality,
+        &p.work_region,
+        &p.work_postal_code,
+        &p.work_country,
     ];
     PROFILE_FIELDS
         .iter()
@@ -295,6 +351,8 @@ async fn show_group(
 ) -> Result<Response, PageError> {
     let (group, apps) = groups::get_group(&state.ctx, &name).await?;
     let members = groups::list_members(&state.ctx, &name, None, crate::services::MAX_PAGE).await?;
+    let all_apps = apps::view::list_apps(&state.ctx, None, None, None, crate::services::MAX_PAGE).await?;
+    let other_apps = all_apps.items.into_iter().map(|a| a.name.to_string()).filter(|a| !apps.contains(a)).collect();
     render(&GroupPage {
         chrome: console.chrome("groups"),
         path: format!("/admin/groups/{}", segment(&group.name)),
@@ -302,6 +360,7 @@ async fn show_group(
         more_members: members.next_after.is_some(),
         members: members.items,
         apps,
+        other_apps,
     })
 }
 
@@ -352,5 +411,20 @@ async fn change_member(
                 format!("{username} removed.")
             }
         });
+    console.done(result, &format!("/admin/groups/{}", segment(&name))).await
+}
+
+/// Binds the group to an application, or unbinds it: the same change as the application's User Groups tab.
+async fn change_group_app(
+    State(state): State<AppState>,
+    console: Console,
+    Path(name): Path<String>,
+    f: Fields,
+) -> Result<Response, PageError> {
+    let app = f.get("app");
+    let is_bind = f.get("action") != "unbind";
+    let result = apps::change::change_binding(&state.ctx, &console.actor(), app, &name, is_bind, Utc::now())
+        .await
+        .map(|()| if is_bind { format!("Bound to {app}.") } else { format!("Unbound from {app}.") });
     console.done(result, &format!("/admin/groups/{}", segment(&name))).await
 }

@@ -22,6 +22,14 @@ pub struct UserView {
     pub locale: String,
     pub phone: String,
     pub work_address: String,
+    /// A language tag (RFC 5646): `en`, `en-GB`.
+    pub preferred_language: String,
+    /// The work address by part (SCIM's `addresses[type eq "work"]`).
+    pub work_street: String,
+    pub work_locality: String,
+    pub work_region: String,
+    pub work_postal_code: String,
+    pub work_country: String,
     /// `active` or `suspended`.
     pub status: String,
     /// The user's groups (on a single user; lists leave it out).
@@ -46,6 +54,12 @@ impl UserView {
             locale: p.locale,
             phone: p.phone,
             work_address: p.work_address,
+            preferred_language: p.preferred_language,
+            work_street: p.work_street,
+            work_locality: p.work_locality,
+            work_region: p.work_region,
+            work_postal_code: p.work_postal_code,
+            work_country: p.work_country,
             status: user.status.as_str().to_owned(),
             groups,
         }
@@ -80,6 +94,20 @@ pub struct NewUser {
     pub phone: String,
     #[serde(default)]
     pub work_address: String,
+    /// A language tag (RFC 5646): `en`, `en-GB`.
+    #[serde(default)]
+    pub preferred_language: String,
+    /// The work address by part (SCIM's `addresses[type eq "work"]`).
+    #[serde(default)]
+    pub work_street: String,
+    #[serde(default)]
+    pub work_locality: String,
+    #[serde(default)]
+    pub work_region: String,
+    #[serde(default)]
+    pub work_postal_code: String,
+    #[serde(default)]
+    pub work_country: String,
     /// The portal password; without one the user cannot sign in until one is set.
     #[schema(write_only)]
     pub password: Option<String>,
@@ -100,6 +128,12 @@ impl NewUser {
             locale: self.locale.clone(),
             phone: self.phone.clone(),
             work_address: self.work_address.clone(),
+            preferred_language: self.preferred_language.clone(),
+            work_street: self.work_street.clone(),
+            work_locality: self.work_locality.clone(),
+            work_region: self.work_region.clone(),
+            work_postal_code: self.work_postal_code.clone(),
+            work_country: self.work_country.clone(),
         }
     }
 }
@@ -120,6 +154,14 @@ pub struct UserPatch {
     pub locale: Option<String>,
     pub phone: Option<String>,
     pub work_address: Option<String>,
+    /// A language tag (RFC 5646): `en`, `en-GB`.
+    pub preferred_language: Option<String>,
+    /// The work address by part (SCIM's `addresses[type eq "work"]`).
+    pub work_street: Option<String>,
+    pub work_locality: Option<String>,
+    pub work_region: Option<String>,
+    pub work_postal_code: Option<String>,
+    pub work_country: Option<String>,
 }
 
 impl UserPatch {
@@ -141,6 +183,12 @@ impl UserPatch {
         set(&mut p.locale, self.locale);
         set(&mut p.phone, self.phone);
         set(&mut p.work_address, self.work_address);
+        set(&mut p.preferred_language, self.preferred_language);
+        set(&mut p.work_street, self.work_street);
+        set(&mut p.work_locality, self.work_locality);
+        set(&mut p.work_region, self.work_region);
+        set(&mut p.work_postal_code, self.work_postal_code);
+        set(&mut p.work_country, self.work_country);
     }
 }
 
