@@ -95,7 +95,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     services::certs::ensure_all_certificates(&ctx, now).await?;
     let sessions =
         store::sessions::Store::connect(&ctx.config.database_url()).await.context("cannot open the session store")?;
-    let router = web::router(web::AppState { ctx: ctx.clone() }, sessions.clone());
+    let router = web::router(web::AppState::new(ctx.clone()), sessions.clone());
     Ok(Server { ctx, router, sessions })
 }
 

@@ -458,6 +458,120 @@ mod refresh {
         assert!(matches!(refresh(&app).await, Outcome::Changed(_)));
         assert!(sp(&app).await.acs.iter().any(|a| a.url == ACS3));
     }
+
+    /// Metadata tampering in transit: unsigned metadata read in clear from a remote host lets whoever sits on the
+    /// path choose the ACS URLs. An http metadata URL is refused at registration (before any fetch) and at every
+    /// refresh unless a metadata-signing certificate is set.
+    #[tokio::test]
+    async fn unsigned_metadata_over_http_from_a_remote_host_is_refused() {
+        let app = TestApp::new().await;
+        let remote = "http://sp.example.com/saml/metadata";
+        let refused =
+            sesame::services::apps::create::import_app(&app.ctx, &Actor::Cli, "other", remote, None, Utc::now())
+                .await
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+        assert!(refused.contains("metadata URL uses http"), "{refused}");
+
+        // An application registered from loopback whose source then points at a remote http host.
+        let server = MetadataServer::start(Doc::new(&app.sp_key).xml(None)).await;
+        import_from(&app, &server, None).await.unwrap();
+        let id = sp_id(&app).await;
+        let document = Doc::new(&app.sp_key).xml(None);
+        let mut conn = app.ctx.db.conn().await.unwrap();
+        sesame::store::metadata_sources::upsert_source(&mut conn, id, remote, &document, 0, 0).await.unwrap();
+        drop(conn);
+        let Outcome::Failed(why) = refresh(&app).await else { panic!("unsigned metadata over http was accepted") };
+        assert!(why.contains("metadata URL uses http"), "{why}");
+    }
+
+    async fn sp_id(app: &TestApp) -> sesame::directory::AppId {
+        let mut conn = app.ctx.db.conn().await.unwrap();
+        sesame::store::apps::get_app(&mut conn, "acme").await.unwrap().id
+    }
+
+    /// Assertion redirection through metadata: a refreshed document (from a compromised metadata host, or anyone
+    /// on the path) that moves the ACS URLs to another host would have every assertion posted there. Such a change
+    /// is held for an administrator's approval while the document's other changes apply; a path change on the
+    /// same host applies at once.
+    #[tokio::test]
+    async fn a_new_acs_host_waits_for_an_administrators_approval() {
+        const EVIL: &str = "https://evil.example.net/acs";
+        let app = TestApp::new().await;
+        let server = MetadataServer::start(Doc::new(&app.sp_key).xml(None)).await;
+        import_from(&app, &server, None).await.unwrap();
+        let rotated = SigningKey::generate("sp-next", Utc::now(), 2).unwrap();
+        let mut doc = Doc::new(&app.sp_key);
+        doc.keys.push(&rotated);
+        doc.acs = vec![EVIL, ACS3];
+        server.set(200, doc.xml(None));
+        let Outcome::Changed(changes) = refresh(&app).await else { panic!("the refresh failed") };
+        assert!(changes.iter().any(|c| c.contains("held for an administrator's approval") && c.contains(EVIL)));
+        let current = sp(&app).await;
+        assert!(current.acs.iter().all(|a| a.url != EVIL && a.url != ACS3), "the ACS URLs are held");
+        assert_eq!(current.signing_certificates.len(), 2, "the other changes apply");
+        assert_eq!(signed_request_status(&app, &app.sp_key, EVIL).await, StatusCode::BAD_REQUEST);
+        assert_eq!(signed_request_status(&app, &app.sp_key, ACS).await, StatusCode::SEE_OTHER);
+        let held = events(&app, EventName::SpMetadataRefresh).await;
+        assert_eq!(held.iter().filter(|e| !e.success && e.detail.contains(EVIL)).count(), 1, "{held:?}");
+        let d = sesame::services::apps::view::details(&app.ctx, "acme").await.unwrap();
+        assert_eq!(d.metadata_source.unwrap().held_acs, vec![EVIL.to_owned(), ACS3.to_owned()]);
+        // The same document again records no second hold.
+        refresh(&app).await;
+        let again = events(&app, EventName::SpMetadataRefresh).await;
+        assert_eq!(again.iter().filter(|e| !e.success).count(), 1);
+
+        // The console's SSO tab shows the held URLs; approving (with the form's CSRF token) applies them.
+        sesame::services::admins::create_admin(&app.ctx, &Actor::Cli, "root", ADMIN_PASSWORD.into(), Utc::now())
+            .await
+            .unwrap();
+        let (cookie, token) = admin_session(&app).await;
+        let page = app.get("/admin/apps/acme?tab=sso", Some(&cookie)).await.body;
+        assert!(page.contains("id=\"held-acs\"") && page.contains(EVIL), "{page}");
+        let forged = app.post_form("/admin/apps/acme/metadata/held", &[("action", "approve")], Some(&cookie)).await;
+        assert!(forged.status.is_client_error(), "{}", forged.status);
+        assert!(sp(&app).await.acs.iter().all(|a| a.url != EVIL), "no approval without the CSRF token");
+        let fields = [("csrf_token", token.as_str()), ("action", "approve")];
+        let reply = app.post_form("/admin/apps/acme/metadata/held", &fields, Some(&cookie)).await;
+        assert_eq!(reply.location.as_deref(), Some("/admin/apps/acme?tab=sso"));
+        assert!(sp(&app).await.acs.iter().any(|a| a.url == EVIL));
+        assert_eq!(signed_request_status(&app, &app.sp_key, EVIL).await, StatusCode::SEE_OTHER);
+        let page = app.get("/admin/apps/acme?tab=sso", Some(&cookie)).await.body;
+        assert!(!page.contains("id=\"held-acs\""), "nothing is held any more");
+
+        // A path change on a known host applies at once, with nothing held.
+        doc.acs = vec![EVIL, "https://evil.example.net/acs/v2"];
+        server.set(200, doc.xml(None));
+        assert!(matches!(refresh(&app).await, Outcome::Changed(_)));
+        assert!(sp(&app).await.acs.iter().any(|a| a.url == "https://evil.example.net/acs/v2"));
+        let d = sesame::services::apps::view::details(&app.ctx, "acme").await.unwrap();
+        assert!(d.metadata_source.unwrap().held_acs.is_empty());
+
+        // A rejected hold leaves the ACS URLs as they are; a new port is a new host.
+        doc.acs = vec!["https://evil.example.net:8443/acs"];
+        server.set(200, doc.xml(None));
+        refresh(&app).await;
+        sesame::services::apps::refresh::reject_held(&app.ctx, &Actor::Cli, "acme", Utc::now()).await.unwrap();
+        assert!(sp(&app).await.acs.iter().all(|a| !a.url.contains(":8443")));
+        let d = sesame::services::apps::view::details(&app.ctx, "acme").await.unwrap();
+        assert!(d.metadata_source.unwrap().held_acs.is_empty());
+    }
+
+    const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+    /// An administrator's console cookie and CSRF token.
+    async fn admin_session(app: &TestApp) -> (String, String) {
+        let page = app.get("/admin/login", None).await;
+        let cookie = page.set_cookie.clone().unwrap();
+        let token = page.input("csrf_token").unwrap();
+        let fields = [("csrf_token", token.as_str()), ("username", "root"), ("password", ADMIN_PASSWORD)];
+        let reply = app.post_form("/admin/login", &fields, Some(&cookie)).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER);
+        let cookie = reply.set_cookie.unwrap_or(cookie);
+        let token = app.get("/admin", Some(&cookie)).await.input("csrf_token").unwrap();
+        (cookie, token)
+    }
 }
 
 // ------------------------------------------------------------------------------------------------------------

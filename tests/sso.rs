@@ -731,3 +731,47 @@ async fn idp_metadata_offers_the_name_id_formats_an_sp_may_ask_for() {
         doc.descendants().filter(|n| n.tag_name().name() == "NameIDFormat").filter_map(|n| n.text()).collect();
     assert_eq!(formats, [PERSISTENT_FORMAT, TRANSIENT_FORMAT]);
 }
+
+/// An anonymous Redirect-binding request from `peer`, with a fresh request ID and the session cookie if any.
+async fn from_address(app: &TestApp, peer: &str, cookie: Option<&str>) -> axum::response::Response {
+    let query = redirect_query(&Req::default().xml(None), None, None);
+    let peer: std::net::SocketAddr = peer.parse().unwrap();
+    let mut request =
+        axum::http::Request::get(format!("/saml2/acme?{query}")).extension(axum::extract::ConnectInfo(peer));
+    if let Some(c) = cookie {
+        request = request.header(axum::http::header::COOKIE, c);
+    }
+    tower::ServiceExt::oneshot(app.router.clone(), request.body(axum::body::Body::empty()).unwrap()).await.unwrap()
+}
+
+/// Resource exhaustion by anonymous SAML requests: each one is verified and parked (a database write), and may
+/// make the server sign a status response. A flood from one address is slowed with 429 and Retry-After after a
+/// burst no browser reaches, before any of that work; another address, and a signed-in browser at the flooding
+/// address, still pass.
+#[tokio::test]
+async fn a_flood_of_anonymous_requests_from_one_address_is_slowed() {
+    let app = TestApp::new().await;
+    let flooder = "203.0.113.7:40000";
+    let mut passed = 0;
+    let slowed = loop {
+        let reply = from_address(&app, flooder, None).await;
+        if reply.status() != StatusCode::SEE_OTHER {
+            break reply;
+        }
+        passed += 1;
+        assert!(passed < 200, "a flood of {passed} requests was never slowed");
+    };
+    assert!(passed >= 30, "the burst lets {passed} requests through");
+    assert_eq!(slowed.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after = slowed.headers().get("retry-after").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert!(retry_after.parse::<u64>().is_ok_and(|s| (1..=2).contains(&s)), "Retry-After: {retry_after:?}");
+    // Another address, IPv4 or IPv6, has its own bucket.
+    assert_eq!(from_address(&app, "[2001:db8::1]:1", None).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(from_address(&app, "203.0.113.8:40000", None).await.status(), StatusCode::SEE_OTHER);
+    // A signed-in browser at the flooding address is not counted: it gets its response.
+    let cookie = app.login("alice", PASSWORD).await;
+    for _ in 0..40 {
+        let signed_in = from_address(&app, flooder, Some(&cookie)).await;
+        assert_eq!(signed_in.status(), StatusCode::OK);
+    }
+}

@@ -234,6 +234,13 @@ pub fn check_settings(sp: &SpSettings) -> Result<(), Invalid> {
     }
     for acs in &sp.acs {
         check_http_url("ACS URL", &acs.url)?;
+        // Assertions travel in the browser's POST: in clear over http, only where no network is on the path.
+        if url::Url::parse(&acs.url).is_ok_and(|u| u.scheme() == "http" && !is_loopback(&u)) {
+            return Err(Invalid::new(
+                "ACS URL",
+                format!("{:?} uses http, which is allowed only for loopback hosts: use https", acs.url),
+            ));
+        }
     }
     let mut names = std::collections::HashSet::new();
     for attribute in &sp.attributes {
@@ -263,6 +270,19 @@ pub fn check_settings(sp: &SpSettings) -> Result<(), Invalid> {
         ));
     }
     Ok(())
+}
+
+/// Whether a URL's host is this machine (`localhost`, 127.0.0.0/8, ::1): no network between.
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        None => false,
+    }
 }
 
 /// An absolute http(s) URL: anything else (javascript:, data:) must never become a link or a form action.
@@ -300,5 +320,24 @@ mod tests {
         assert!(check_http_url("x", "javascript:alert(1)").is_err());
         assert!(check_http_url("x", "/relative").is_err());
         assert!(check_http_url("x", "https://sp.example.com/acs").is_ok());
+    }
+
+    /// Assertion theft on the wire: an ACS URL over plain http to a remote host would send every assertion in
+    /// clear across the network; http is accepted only for loopback hosts.
+    #[test]
+    fn http_acs_urls_only_for_loopback_hosts() {
+        let with_acs = |url: &str| {
+            let mut sp = SpSettings { entity_id: "https://sp.example.com".into(), ..SpSettings::default() };
+            sp.acs = vec![AcsEndpoint { url: url.into(), binding: String::new(), index: 0, is_default: true }];
+            check_settings(&sp)
+        };
+        for ok in
+            ["https://sp.example.com/acs", "http://127.0.0.1:8080/acs", "http://localhost/acs", "http://[::1]/acs"]
+        {
+            assert!(with_acs(ok).is_ok(), "{ok}");
+        }
+        for bad in ["http://sp.example.com/acs", "http://10.0.0.5/acs", "http://localhost.evil.com/acs"] {
+            assert!(with_acs(bad).is_err(), "{bad}");
+        }
     }
 }

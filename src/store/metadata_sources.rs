@@ -14,6 +14,8 @@ pub struct MetadataSource {
     pub last_attempt_at_ms: i64,
     pub last_success_at_ms: i64,
     pub last_error: String,
+    /// A refreshed document whose new ACS host awaits an administrator's approval; empty when none.
+    pub held_document: String,
 }
 
 /// Records (or replaces) the URL of an application's metadata after an import, with the document accepted.
@@ -28,7 +30,7 @@ pub async fn upsert_source(
     sqlx::query(
         "INSERT INTO sp_metadata_sources (app_id, url, next_refresh_at, last_attempt_at, last_success_at, last_good) \
          VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (app_id) DO UPDATE SET url = $2, next_refresh_at = $3, \
-         last_attempt_at = $4, last_success_at = $4, last_error = '', last_good = $5",
+         last_attempt_at = $4, last_success_at = $4, last_error = '', last_good = $5, held_document = ''",
     )
     .bind(app.0)
     .bind(url)
@@ -42,7 +44,7 @@ pub async fn upsert_source(
 
 pub async fn find_source(conn: &mut Conn, app: AppId) -> Result<Option<MetadataSource>, Error> {
     let row = sqlx::query(
-        "SELECT app_id, url, next_refresh_at, last_attempt_at, last_success_at, last_error \
+        "SELECT app_id, url, next_refresh_at, last_attempt_at, last_success_at, last_error, held_document \
          FROM sp_metadata_sources WHERE app_id = $1",
     )
     .bind(app.0)
@@ -56,6 +58,7 @@ pub async fn find_source(conn: &mut Conn, app: AppId) -> Result<Option<MetadataS
             last_attempt_at_ms: r.try_get("last_attempt_at")?,
             last_success_at_ms: r.try_get("last_success_at")?,
             last_error: r.try_get("last_error")?,
+            held_document: r.try_get("held_document")?,
         })
     })
     .transpose()
@@ -116,4 +119,15 @@ pub async fn finish_refresh(
         .execute(&mut *conn)
         .await?;
     crate::store::touched(done, "metadata source")
+}
+
+/// Holds a document whose new ACS host awaits approval (`""` clears it); true when it differs from the one held.
+pub async fn set_held(conn: &mut Conn, app: AppId, document: &str) -> Result<bool, Error> {
+    let done =
+        sqlx::query("UPDATE sp_metadata_sources SET held_document = $1 WHERE app_id = $2 AND held_document <> $1")
+            .bind(document)
+            .bind(app.0)
+            .execute(&mut *conn)
+            .await?;
+    Ok(done.rows_affected() > 0)
 }

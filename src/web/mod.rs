@@ -10,6 +10,7 @@ pub mod console;
 pub mod error;
 pub mod login;
 pub mod portal;
+pub mod rate;
 pub mod saml;
 pub mod session;
 pub mod slo;
@@ -36,6 +37,14 @@ use crate::services::Ctx;
 #[derive(Clone)]
 pub struct AppState {
     pub ctx: Ctx,
+    /// Anonymous SAML requests per client address (`rate`), in this process.
+    pub limiter: std::sync::Arc<rate::Limiter>,
+}
+
+impl AppState {
+    pub fn new(ctx: Ctx) -> Self {
+        Self { ctx, limiter: std::sync::Arc::default() }
+    }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -77,6 +86,8 @@ where
         .route("/assets/console.js", get(console_script))
         .route("/favicon.ico", get(favicon))
         .fallback(not_found)
+        // Inside the session layer, which it reads; before any handler verifies, writes or signs.
+        .layer(middleware::from_fn_with_state(state.clone(), rate::anonymous_saml))
         .layer(sessions)
         .layer(middleware::from_fn(security_headers))
         .layer(DefaultBodyLimit::max(256 * 1024))

@@ -82,6 +82,7 @@ pub async fn create_from_metadata(
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return Err(Invalid::new("metadata URL", "must be an http(s) URL").into());
             }
+            check_metadata_url(ctx, name, &url, Some(&settings)).await?;
             (sp_metadata::fetch_metadata(&url).await?, Some(url))
         }
     };
@@ -145,9 +146,25 @@ pub async fn import_app(
     now: DateTime<Utc>,
 ) -> Result<(Application, bool), Error> {
     AppName::parse(name)?;
-    let xml = sp_metadata::fetch_metadata(metadata_source).await?;
     let url = metadata_source.starts_with("http").then_some(metadata_source);
+    if let Some(url) = url {
+        check_metadata_url(ctx, name, url, settings_text).await?;
+    }
+    let xml = sp_metadata::fetch_metadata(metadata_source).await?;
     import_app_xml(ctx, actor, name, &xml, url, settings_text, now).await
+}
+
+/// Refuses, before anything is fetched, a metadata URL that `sp_metadata::check_metadata_url` does not allow: the
+/// metadata-signing certificate is the settings' (when they name one) or the application's.
+async fn check_metadata_url(ctx: &Ctx, name: &str, url: &str, settings: Option<&str>) -> Result<(), Error> {
+    let named = settings.map(SettingsFile::parse).transpose()?.and_then(|s| s.metadata_signing_certificate);
+    let is_signed = match named {
+        Some(pem) => !pem.trim().is_empty(),
+        None => apps::find_app(&mut *ctx.db.conn().await?, name)
+            .await?
+            .is_some_and(|a| !a.sp.metadata_signing_certificate.is_empty()),
+    };
+    sp_metadata::check_metadata_url(url, is_signed).map_err(|reason| Invalid::new("metadata URL", reason).into())
 }
 
 pub async fn import_app_xml(
@@ -176,6 +193,10 @@ pub async fn import_app_xml(
     let mut check = current.as_ref().map(|a| a.sp.clone()).unwrap_or_default();
     if let Some(pem) = &settings.metadata_signing_certificate {
         check.metadata_signing_certificate = pem.trim().to_owned();
+    }
+    if let Some(url) = metadata_url {
+        sp_metadata::check_metadata_url(url, !check.metadata_signing_certificate.is_empty())
+            .map_err(|reason| Invalid::new("metadata URL", reason))?;
     }
     let metadata = sp_metadata::checked_metadata(xml, &check)?;
     let sp = sp_metadata::merge(&metadata, &settings, current.as_ref().map(|a| &a.sp), metadata_url)?;

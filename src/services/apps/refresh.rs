@@ -6,6 +6,13 @@
 //! A refresh merges like a re-import, so it never relaxes a requirement: signed requests stay required once
 //! required. Changes found and failures are events (`sp_metadata_refresh`); an unchanged document records none.
 //!
+//! Metadata is read over https, or over http only when it must be signed by the application's metadata-signing
+//! certificate (or from a loopback host); a redirect from https to http is never followed. A document that names
+//! a new ACS host (scheme, host and port not among the current ACS URLs) cannot redirect assertions by itself:
+//! its ACS URLs are held for an administrator's approval (`approve_held`, the console's SSO tab) while its other
+//! changes apply; the hold is a failed `sp_metadata_refresh` event ("held for an administrator's approval"), and
+//! approving or rejecting it is one more `sp_metadata_refresh` event with the administrator as actor.
+//!
 //! Housekeeping runs on every replica; a lease row (`sp_metadata_sources.locked_until`) lets one replica at a
 //! time refresh an application.
 
@@ -130,19 +137,47 @@ async fn apply(
     let mut tx = ctx.db.begin().await?;
     apps::lock_app(&mut tx, name).await?;
     let app = apps::get_app(&mut tx, name).await?;
-    let sp = match sp_metadata::merge(metadata, &SettingsFile::default(), Some(&app.sp), None) {
+    let mut sp = match sp_metadata::merge(metadata, &SettingsFile::default(), Some(&app.sp), None) {
         Ok(sp) => sp,
         Err(e) => return Ok(Err(e.to_string())),
     };
-    let changes = differences(&app.sp, &sp);
+    let source = metadata_sources::find_source(&mut tx, app.id).await?;
+    let held = new_acs_hosts(&app.sp, &sp);
+    let mut held_changes = Vec::new();
+    if !held.is_empty() {
+        let old: Vec<&str> = app.sp.acs.iter().map(|a| a.url.as_str()).collect();
+        let new: Vec<&str> = sp.acs.iter().map(|a| a.url.as_str()).collect();
+        list_changes(&mut held_changes, "ACS URL", &old, &new);
+        sp.acs = app.sp.acs.clone();
+    }
+    let is_new_hold = match source {
+        Some(_) => metadata_sources::set_held(&mut tx, app.id, if held.is_empty() { "" } else { document }).await?,
+        None => false,
+    };
+    let mut changes = differences(&app.sp, &sp);
+    if !held.is_empty() {
+        let text =
+            format!("ACS host {} held for an administrator's approval: {}", held.join(", "), held_changes.join("; "));
+        if is_new_hold {
+            let event = Event::new(now, EventName::SpMetadataRefresh, actor)
+                .target(&app.sp.metadata_url)
+                .app(name)
+                .failed(text.clone());
+            events::insert_event(&mut tx, &event).await?;
+            warn!(app.name = %name, "SP metadata of {name}: {text}");
+        }
+        changes.push(text);
+    }
     if sp != app.sp {
         apps::update_app(&mut tx, app.id, &record(&app, &sp), millis(now)).await?;
     }
-    if !changes.is_empty() {
+    let applied: Vec<&String> = changes.iter().filter(|c| !c.starts_with("ACS host ")).collect();
+    if !applied.is_empty() {
+        let applied: Vec<&str> = applied.iter().map(|c| c.as_str()).collect();
         let event = Event::new(now, EventName::SpMetadataRefresh, actor)
             .target(&app.sp.metadata_url)
             .app(name)
-            .detail(changes.join("; "));
+            .detail(applied.join("; "));
         events::insert_event(&mut tx, &event).await?;
     }
     let config = &ctx.config;
@@ -166,6 +201,7 @@ async fn apply(
 
 /// Fetches and checks a document; `Err` is the reason to keep the last good copy.
 async fn fetch_and_check(app: &Application, url: &str, now: DateTime<Utc>) -> Result<(String, SpMetadata), String> {
+    sp_metadata::check_metadata_url(url, !app.sp.metadata_signing_certificate.is_empty())?;
     let document = sp_metadata::fetch_url(url).await.map_err(|e| format!("fetching {url} failed: {e}"))?;
     let metadata = checked_metadata(&document, &app.sp).map_err(|e| match e {
         Error::MetadataSignature { .. } => e.to_string(),
@@ -182,6 +218,67 @@ async fn fetch_and_check(app: &Application, url: &str, now: DateTime<Utc>) -> Re
     }
     Ok((document, metadata))
 }
+/// The ACS origins (scheme, host and port) of `new` that `old` does not have.
+fn new_acs_hosts(old: &SpSettings, new: &SpSettings) -> Vec<String> {
+    let origin = |u: &str| url::Url::parse(u).map(|u| u.origin().ascii_serialization()).unwrap_or_else(|_| u.into());
+    let known: Vec<String> = old.acs.iter().map(|a| origin(&a.url)).collect();
+    let mut added: Vec<String> = new.acs.iter().map(|a| origin(&a.url)).filter(|o| !known.contains(o)).collect();
+    added.sort_unstable();
+    added.dedup();
+    added
+}
+
+/// Applies the ACS URLs of the document held for approval (the console's SSO tab); returns the changes made.
+/// The held document is checked again (signature, entity) against the application as it is now.
+pub async fn approve_held(ctx: &Ctx, actor: &Actor, name: &str, now: DateTime<Utc>) -> Result<Vec<String>, Error> {
+    let mut tx = ctx.db.begin().await?;
+    apps::lock_app(&mut tx, name).await?;
+    let app = apps::get_app(&mut tx, name).await?;
+    let document = held_document(&mut tx, &app).await?;
+    let metadata = checked_metadata(&document, &app.sp)?;
+    if metadata.entity_id != app.sp.entity_id {
+        return Err(Error::Settings { reason: "the held document describes another entity".into() });
+    }
+    let mut sp = app.sp.clone();
+    sp.acs = metadata.acs;
+    crate::directory::application::check_settings(&sp)?;
+    let changes = differences(&app.sp, &sp);
+    apps::update_app(&mut tx, app.id, &record(&app, &sp), millis(now)).await?;
+    metadata_sources::set_held(&mut tx, app.id, "").await?;
+    let event = Event::new(now, EventName::SpMetadataRefresh, actor)
+        .target(&app.sp.metadata_url)
+        .app(name)
+        .detail(format!("held ACS change approved: {}", changes.join("; ")));
+    events::insert_event(&mut tx, &event).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    Ok(changes)
+}
+
+/// Drops the document held for approval; the current ACS URLs stay (a later refresh that still names the new host
+/// holds it again).
+pub async fn reject_held(ctx: &Ctx, actor: &Actor, name: &str, now: DateTime<Utc>) -> Result<(), Error> {
+    let mut tx = ctx.db.begin().await?;
+    apps::lock_app(&mut tx, name).await?;
+    let app = apps::get_app(&mut tx, name).await?;
+    held_document(&mut tx, &app).await?;
+    metadata_sources::set_held(&mut tx, app.id, "").await?;
+    let event = Event::new(now, EventName::SpMetadataRefresh, actor)
+        .target(&app.sp.metadata_url)
+        .app(name)
+        .detail("held ACS change rejected; the current ACS URLs stay".to_owned());
+    events::insert_event(&mut tx, &event).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    Ok(())
+}
+
+async fn held_document(conn: &mut crate::store::Conn, app: &Application) -> Result<String, Error> {
+    metadata_sources::find_source(conn, app.id)
+        .await?
+        .map(|s| s.held_document)
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| Error::NotFound { what: "held ACS change of application", name: app.name.to_string() })
+}
+
 /// What changed between two settings, in words for the event log.
 pub fn differences(old: &SpSettings, new: &SpSettings) -> Vec<String> {
     let mut changes = Vec::new();

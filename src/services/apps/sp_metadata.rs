@@ -6,7 +6,7 @@
 
 use std::time::Duration as StdDuration;
 
-use crate::directory::application::{check_http_url, SpSettings};
+use crate::directory::application::{check_http_url, is_loopback, SpSettings};
 use crate::directory::{AttributeMapping, AttributeSource, UserProperty};
 use crate::provisioning::address;
 use crate::saml::keys::Certificate;
@@ -94,6 +94,8 @@ pub async fn fetch_url(url: &str) -> Result<String, FetchError> {
     let redirects = reqwest::redirect::Policy::custom(move |attempt| {
         if attempt.previous().len() >= 3 {
             attempt.error("too many redirects")
+        } else if attempt.previous().last().is_some_and(|from| is_downgrade(from, attempt.url())) {
+            attempt.error("a redirect from https to http is never followed")
         } else if let Err(refused) = address::check_url(attempt.url(), policy) {
             attempt.error(refused)
         } else {
@@ -124,6 +126,26 @@ pub async fn fetch_url(url: &str) -> Result<String, FetchError> {
         body.extend_from_slice(&chunk);
     }
     String::from_utf8(body).map_err(|_| FetchError::NotUtf8)
+}
+
+/// Whether a redirect from `from` to `to` leaves https: never followed, so a metadata URL given as https is read
+/// over TLS to the end.
+pub fn is_downgrade(from: &url::Url, to: &url::Url) -> bool {
+    from.scheme() == "https" && to.scheme() != "https"
+}
+
+/// Whether metadata may be read from `url` (at registration and on every refresh): over https, or over http
+/// when the document must carry a signature by the application's metadata-signing certificate (`is_signed`) or
+/// the host is loopback (no network between). Unsigned metadata read in clear would let whoever sits on the path
+/// to the metadata host choose where assertions are posted.
+pub fn check_metadata_url(url: &str, is_signed: bool) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("the metadata URL is not a URL: {e}"))?;
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if is_signed || is_loopback(&parsed) => Ok(()),
+        "http" => Err("the metadata URL uses http: use https, or set a metadata signing certificate".into()),
+        _ => Err("the metadata URL must be an http(s) URL".into()),
+    }
 }
 
 /// Combines metadata, the settings file and (on re-import) the current settings into new settings.
@@ -270,4 +292,30 @@ pub(crate) fn property(name: &str) -> Result<UserProperty, Error> {
 
 fn invalid(reason: String) -> Error {
     Error::Settings { reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Downgrade on redirect: a metadata host (or whoever answers for it) redirecting an https fetch to http would
+    /// hand the document to anyone on the path; such a redirect is never followed.
+    #[test]
+    fn redirects_from_https_to_http_are_downgrades() {
+        let u = |s: &str| url::Url::parse(s).unwrap();
+        assert!(is_downgrade(&u("https://sp.example.com/md"), &u("http://sp.example.com/md")));
+        assert!(is_downgrade(&u("https://sp.example.com/md"), &u("http://127.0.0.1/md")));
+        assert!(!is_downgrade(&u("https://sp.example.com/md"), &u("https://cdn.example.com/md")));
+        assert!(!is_downgrade(&u("http://127.0.0.1/md"), &u("http://127.0.0.1/other")));
+    }
+
+    /// Metadata tampering in transit: unsigned metadata over http from a remote host is refused.
+    #[test]
+    fn http_metadata_urls_need_a_signature_or_loopback() {
+        assert!(check_metadata_url("https://sp.example.com/md", false).is_ok());
+        assert!(check_metadata_url("http://sp.example.com/md", true).is_ok());
+        assert!(check_metadata_url("http://127.0.0.1:8080/md", false).is_ok());
+        assert!(check_metadata_url("http://sp.example.com/md", false).is_err());
+        assert!(check_metadata_url("ftp://sp.example.com/md", true).is_err());
+    }
 }

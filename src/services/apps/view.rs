@@ -42,6 +42,8 @@ pub struct MetadataSourceState {
     pub next_refresh_at: DateTime<Utc>,
     /// Why the last attempt failed (the last good copy stays in use); empty after a success.
     pub last_error: String,
+    /// The ACS URLs of a refreshed document that names a new ACS host, awaiting an administrator's approval.
+    pub held_acs: Vec<String>,
 }
 
 /// The identity-management integration as shown: never its token.
@@ -90,6 +92,11 @@ pub async fn details(ctx: &Ctx, name: &str) -> Result<AppDetails, Error> {
         last_attempt_at: time(m.last_attempt_at_ms),
         next_refresh_at: time(m.next_refresh_at_ms),
         last_error: m.last_error,
+        held_acs: Some(m.held_document.as_str())
+            .filter(|d| !d.is_empty())
+            .and_then(|d| crate::saml::metadata::parse_sp_metadata(d).ok())
+            .map(|md| md.acs.into_iter().map(|a| a.url).collect())
+            .unwrap_or_default(),
     });
     let idp_url = ctx.sso_url(app.name.as_str());
     Ok(AppDetails {

@@ -33,7 +33,7 @@ use crate::web::console::apps::general::{change_activation, save_general};
 use crate::web::console::apps::groups::change_groups;
 use crate::web::console::apps::idm::change_idm;
 use crate::web::console::apps::page::show;
-use crate::web::console::apps::sso::{change_attributes, import_metadata, save_encryption, save_sso};
+use crate::web::console::apps::sso::{change_attributes, decide_held_acs, import_metadata, save_encryption, save_sso};
 use crate::web::console::{encode, render, Chrome, Console, Fields, FormFields, Upload, UploadedFile};
 use crate::web::error::PageError;
 use crate::web::AppState;
@@ -47,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/apps/{name}/general", post(save_general))
         .route("/admin/apps/{name}/sso", post(save_sso))
         .route("/admin/apps/{name}/metadata", post(import_metadata))
+        .route("/admin/apps/{name}/metadata/held", post(decide_held_acs))
         .route("/admin/apps/{name}/encryption", post(save_encryption))
         .route("/admin/apps/{name}/attributes", post(change_attributes))
         .route("/admin/apps/{name}/groups", post(change_groups))

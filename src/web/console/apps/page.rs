@@ -39,6 +39,7 @@ struct AppPage {
     metadata_url: String,
     certificate_url: String,
     acs_urls: Vec<String>,
+    held_acs: Vec<String>,
     /// Our published certificates: current, next, previous.
     certificates: Vec<certificates::CertificateInfo>,
     n_retired: usize,
@@ -78,6 +79,7 @@ impl AppPage {
             metadata_url: d.metadata_url,
             certificate_url: d.certificate_url,
             acs_urls: sso.acs_urls,
+            held_acs: sso.held_acs,
             certificates: sso.certificates,
             n_retired: sso.n_retired,
             has_next: sso.has_next,

@@ -44,6 +44,8 @@ pub struct AutomaticRow {
 /// What the SSO tab shows beside the application's own settings.
 pub struct SsoView {
     pub acs_urls: Vec<String>,
+    /// ACS URLs of refreshed metadata that names a new ACS host: applied only when an administrator approves.
+    pub held_acs: Vec<String>,
     /// Our published certificates: current, next, previous.
     pub certificates: Vec<CertificateInfo>,
     pub n_retired: usize,
@@ -75,6 +77,7 @@ impl SsoView {
         let plan = attributes::plan(sp);
         Ok(Self {
             acs_urls: sp.acs.iter().map(|a| a.url.clone()).collect(),
+            held_acs: d.metadata_source.as_ref().map(|m| m.held_acs.clone()).unwrap_or_default(),
             has_next: certificates.iter().any(|c| c.state == "next"),
             has_previous: certificates.iter().any(|c| c.state == "previous"),
             certificates,
@@ -140,6 +143,27 @@ fn source_choices(selected: &str) -> Vec<Choice> {
     options.push(("groups", "group names (bound groups)"));
     options.push(("constant", "constant value"));
     choices(options, selected)
+}
+
+/// Approves (`action=approve`) or rejects the ACS URLs held from a metadata refresh that named a new ACS host.
+pub async fn decide_held_acs(
+    State(state): State<AppState>,
+    console: Console,
+    Path(name): Path<String>,
+    f: Fields,
+) -> Result<Response, PageError> {
+    let back = app_url(&name, "sso");
+    let (ctx, actor, now) = (&state.ctx, console.actor(), Utc::now());
+    let result = match f.get("action") {
+        "approve" => app_service::refresh::approve_held(ctx, &actor, &name, now)
+            .await
+            .map(|_| "The new ACS URLs are applied.".to_owned()),
+        "reject" => app_service::refresh::reject_held(ctx, &actor, &name, now)
+            .await
+            .map(|()| "The held ACS URLs are rejected; the current ones stay.".to_owned()),
+        _ => return console.refuse("Approve or reject the held ACS URLs.", &back).await,
+    };
+    console.done(result, &back).await
 }
 
 pub async fn save_sso(
