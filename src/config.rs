@@ -82,12 +82,12 @@ pub struct Config {
     pub metadata_refresh_secs: u64,
     pub metadata_refresh_min_secs: u64,
     pub metadata_refresh_max_secs: u64,
-    /// Failed sign-ins per username (portal and admin console, counted apart) before further attempts are refused
-    /// until the window ends.
+    /// Consecutive failed sign-ins of one username from one client (portal and admin console, counted apart)
+    /// before that client must wait: 30 s, doubling with each further failure, up to the window.
     pub login_max_failures_per_user: u32,
     /// Failed sign-ins per client address before further attempts from it are refused until the window ends.
     pub login_max_failures_per_ip: u32,
-    /// The sign-in throttling window.
+    /// The per-client sign-in throttling window, and the longest backoff.
     pub login_window_secs: u64,
     /// Comma-separated addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` names the client.
     /// Empty: the socket peer is the client.

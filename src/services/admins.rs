@@ -101,7 +101,7 @@ pub async fn sign_in(
     if admin.totp_secret_sealed.is_some() {
         return Ok(SignIn::NeedsTotp { username: admin.username });
     }
-    Ok(SignIn::Done(signed_in(ctx, &admin.username, "password", now).await?))
+    Ok(SignIn::Done(signed_in(ctx, &admin.username, "password", client, now).await?))
 }
 
 /// The second step for an administrator with TOTP: a current code (one step of drift either way) that was not
@@ -134,7 +134,7 @@ pub async fn verify_totp(
     if !is_fresh {
         return Err(refuse(ctx, username, client, "one-time code already used", now).await?);
     }
-    signed_in(ctx, &admin.username, "password and TOTP", now).await
+    signed_in(ctx, &admin.username, "password and TOTP", client, now).await
 }
 
 /// Turns TOTP on (or renews its secret) and returns the `otpauth://` URI to show once, as text or a QR code.
@@ -377,10 +377,16 @@ fn unix_secs(now: DateTime<Utc>) -> u64 {
     u64::try_from(now.timestamp()).unwrap_or_default()
 }
 
-async fn signed_in(ctx: &Ctx, username: &str, how: &str, now: DateTime<Utc>) -> Result<AdminSession, Error> {
+async fn signed_in(
+    ctx: &Ctx,
+    username: &str,
+    how: &str,
+    client: Option<IpAddr>,
+    now: DateTime<Utc>,
+) -> Result<AdminSession, Error> {
     let actor = Actor::Admin(username.to_owned());
     record(ctx, Event::new(now, EventName::AdminLogin, &actor).target(username).detail(how)).await?;
-    throttle::succeeded(ctx, Realm::Admin, username).await?;
+    throttle::succeeded(ctx, Realm::Admin, username, client).await?;
     Ok(AdminSession { username: username.to_owned(), authn_instant_ms: millis(now) })
 }
 
