@@ -307,6 +307,25 @@ async fn manages_users() {
     assert!(!events.text.contains("new-secret-456") && !events.text.contains(&api.token));
 }
 
+/// A user whose guesses made their client wait is unlocked through the API (an event with the token as actor);
+/// an unknown username is 404.
+#[tokio::test]
+async fn unlocks_a_user() {
+    let api = Api::new().await;
+    let client: Option<std::net::IpAddr> = None;
+    for _ in 0..5 {
+        let _ = sesame::services::login::sign_in(&api.app.ctx, "alice", "guess", client, Utc::now()).await;
+    }
+    assert!(!app_login(&api.app, "alice", PASSWORD).await, "waiting");
+    let unlocked = api.call(Method::POST, "/api/v1/users/alice/unlock", None).await;
+    assert_eq!(unlocked.ok(StatusCode::OK)["username"], "alice");
+    assert!(app_login(&api.app, "alice", PASSWORD).await);
+    api.call(Method::POST, "/api/v1/users/nobody/unlock", None).await.problem(StatusCode::NOT_FOUND, "not-found");
+    let events = api.get("/api/v1/events?type=admin&limit=100").await;
+    let items = events.ok(StatusCode::OK)["items"].as_array().unwrap().clone();
+    assert!(items.iter().any(|e| e["name"] == "admin_user_unlock" && e["actor"] == "api_token:ci"), "{items:?}");
+}
+
 async fn app_login(app: &TestApp, username: &str, password: &str) -> bool {
     app.try_login(username, password, "/").await.1.is_some()
 }
@@ -687,6 +706,7 @@ async fn serves_an_openapi_document_of_every_route() {
         ("delete", "/api/v1/users/{username}"),
         ("post", "/api/v1/users/{username}/suspend"),
         ("post", "/api/v1/users/{username}/activate"),
+        ("post", "/api/v1/users/{username}/unlock"),
         ("put", "/api/v1/users/{username}/password"),
         ("get", "/api/v1/groups"),
         ("post", "/api/v1/groups"),
