@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::audit::{Actor, Event, EventName};
 use crate::directory::user::{check_user, Profile};
-use crate::directory::{Invalid, User, UserStatus};
+use crate::directory::{password, User, UserStatus};
 use crate::provisioning;
 use crate::services::error::named;
 use crate::services::{millis, Ctx, Error, Page, MAX_PAGE};
@@ -43,12 +43,7 @@ pub async fn set_password(
     password: String,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
-    if password.is_empty() {
-        return Err(Invalid::new("password", "must not be empty").into());
-    }
-    if password.len() > 1024 {
-        return Err(Invalid::new("password", "must be at most 1024 bytes").into());
-    }
+    password::check_new("password", &password, ctx.config.min_password_chars())?;
     let hash = crate::services::login::hash_password(password).await?;
     let mut tx = ctx.db.begin().await?;
     let user = users::get_user_by_username(&mut tx, username).await.map_err(named("user", username))?;
@@ -68,8 +63,10 @@ pub async fn create_user(
     now: DateTime<Utc>,
 ) -> Result<User, Error> {
     check_user(username, &profile)?;
+    if let Some(p) = &password {
+        password::check_new("password", p, ctx.config.min_password_chars())?;
+    }
     let hash = match password {
-        Some(p) if p.is_empty() => return Err(crate::directory::Invalid::new("password", "must not be empty").into()),
         Some(p) => Some(crate::services::login::hash_password(p).await?),
         None => None,
     };
