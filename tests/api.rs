@@ -799,6 +799,14 @@ async fn activates_imports_and_deactivates_identity_management() {
     assert_eq!(api.get("/api/v1/users/dave").await.ok(StatusCode::OK)["email"], "dave@example.com");
     let again = api.call(Method::POST, "/api/v1/applications/acme/idm/import", Some(json!({"users": ["dave"]}))).await;
     assert_eq!(again.ok(StatusCode::OK)["skipped"][0]["username"], "dave");
+    // An SP account whose address a directory user already has (in another case) is not imported: one NameID, two
+    // people.
+    scim.create_user("mallory", "DAVE@example.com").await;
+    let twin =
+        api.call(Method::POST, "/api/v1/applications/acme/idm/import", Some(json!({"users": ["mallory"]}))).await;
+    let skipped = twin.ok(StatusCode::OK)["skipped"][0].clone();
+    assert_eq!(skipped["username"], "mallory");
+    assert!(skipped.to_string().contains("e-mail address DAVE@example.com is already used by user dave"), "{skipped}");
 
     // The attribute mapping: required entries stay, optional ones can be excluded and restored.
     let mapping = api.get("/api/v1/applications/acme/idm/mapping").await.ok(StatusCode::OK).clone();
@@ -937,4 +945,21 @@ async fn encryption_settings_need_an_sp_encryption_certificate() {
     );
     assert_eq!(sso["encrypt_name_id"], true);
     assert_eq!(sso["sp_encryption_certificates"], 1);
+}
+
+/// Two people behind one NameID: e-mail is the default NameID, so a second user with an address already in the
+/// directory (in any case) is refused by creation and by update, with a conflict that names the address.
+#[tokio::test]
+async fn refuses_a_second_user_with_the_same_email() {
+    let api = Api::new().await;
+    let body = json!({"username": "dan", "email": "ALICE@example.com"});
+    let refused = api.call(Method::POST, "/api/v1/users", Some(body)).await.problem(StatusCode::CONFLICT, "conflict");
+    assert!(refused.contains("ALICE@example.com"), "{refused}");
+    let patch = json!({"email": "Alice@Example.com"});
+    let refused =
+        api.call(Method::PATCH, "/api/v1/users/bob", Some(patch)).await.problem(StatusCode::CONFLICT, "conflict");
+    assert!(refused.contains("Alice@Example.com"), "{refused}");
+    // Changing the case of one's own address is no conflict.
+    let own = api.call(Method::PATCH, "/api/v1/users/alice", Some(json!({"email": "Alice@Example.com"}))).await;
+    assert_eq!(own.ok(StatusCode::OK)["email"], "Alice@Example.com");
 }
