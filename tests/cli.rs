@@ -129,6 +129,9 @@ fn admin_and_api_token_commands() {
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 12"));
     let common = server.run(&["admin", "add", "common", "--password-stdin"], Some("Password1234\n"));
     assert!(String::from_utf8_lossy(&common.stderr).contains("most common passwords"));
+    // Lifting sign-in waits: one command per realm, each an event.
+    assert!(server.ok(&["admin", "unlock", "ops"], None).starts_with("unlocked administrator ops"));
+    assert!(server.ok(&["user", "unlock", "ops"], None).starts_with("unlocked user ops"));
     assert!(server.refused(&["admin", "add", "weak", "--password-stdin"]).contains("no password"));
     let uri = server.ok(&["admin", "totp", "enable", "ops"], None);
     assert!(uri.starts_with("otpauth://totp/sesame:ops?secret="), "{uri}");
