@@ -12,7 +12,7 @@ use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Settings keys, as they are spelled in the TOML file and, upper-cased after `SESAME_`, in the environment.
-const KEYS: [&str; 26] = [
+const KEYS: [&str; 27] = [
     "base_url",
     "bind",
     "data_dir",
@@ -36,6 +36,7 @@ const KEYS: [&str; 26] = [
     "login_max_failures_per_user",
     "login_max_failures_per_ip",
     "login_window_secs",
+    "password_min_chars",
     "trusted_proxies",
     "provisioning_lease_secs",
     "event_retention_days",
@@ -82,13 +83,16 @@ pub struct Config {
     pub metadata_refresh_secs: u64,
     pub metadata_refresh_min_secs: u64,
     pub metadata_refresh_max_secs: u64,
-    /// Failed sign-ins per username (portal and admin console, counted apart) before further attempts are refused
-    /// until the window ends.
+    /// Consecutive failed sign-ins of one username from one client (portal and admin console, counted apart)
+    /// before that client must wait: 30 s, doubling with each further failure, up to the window.
     pub login_max_failures_per_user: u32,
     /// Failed sign-ins per client address before further attempts from it are refused until the window ends.
     pub login_max_failures_per_ip: u32,
-    /// The sign-in throttling window.
+    /// The per-client sign-in throttling window, and the longest backoff.
     pub login_window_secs: u64,
+    /// The fewest characters a new password may have (users and administrators); at least 8 (NIST SP 800-63B).
+    /// Passwords set before keep working.
+    pub password_min_chars: u32,
     /// Comma-separated addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` names the client.
     /// Empty: the socket peer is the client.
     pub trusted_proxies: String,
@@ -144,6 +148,7 @@ impl Default for Config {
             login_max_failures_per_user: 5,
             login_max_failures_per_ip: 20,
             login_window_secs: 900,
+            password_min_chars: 12,
             trusted_proxies: String::new(),
             provisioning_lease_secs: 120,
             event_retention_days: 400,
@@ -270,6 +275,9 @@ impl Config {
         if !(60..=86_400).contains(&self.login_window_secs) {
             return Err(Error::Invalid { key: "login_window_secs", problem: "must be between 60 and 86400".into() });
         }
+        if !(8..=256).contains(&self.password_min_chars) {
+            return Err(Error::Invalid { key: "password_min_chars", problem: "must be between 8 and 256".into() });
+        }
         self.trusted_proxy_ranges().map_err(|problem| Error::Invalid { key: "trusted_proxies", problem })?;
         if self.cert_validity_days == 0 || self.cert_validity_days > 36_500 {
             return Err(Error::Invalid { key: "cert_validity_days", problem: "must be between 1 and 36500".into() });
@@ -340,6 +348,11 @@ impl Config {
     }
 
     /// A configuration for tests: everything under `dir`, SQLite, the given public URL.
+    /// The fewest characters a new password may have: `password_min_chars`, never below 8.
+    pub fn min_password_chars(&self) -> usize {
+        usize::try_from(self.password_min_chars).unwrap_or(usize::MAX).max(8)
+    }
+
     pub fn for_tests(dir: &Path, base_url: &str) -> Self {
         Self {
             base_url: base_url.trim_end_matches('/').to_owned(),
@@ -390,6 +403,17 @@ mod tests {
         for secs in [0, 4, 3601] {
             let err = with_lease(secs).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(err.contains("provisioning_lease_secs"), "{secs}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_password_minimum_is_never_below_8() {
+        let with_min = |n| Config { password_min_chars: n, ..Config::default() }.validate();
+        assert_eq!(Config::default().password_min_chars, 12);
+        assert!(with_min(8).is_ok() && with_min(256).is_ok());
+        for n in [0, 7, 257] {
+            let err = with_min(n).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("password_min_chars"), "{n}: {err}");
         }
     }
 

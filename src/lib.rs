@@ -93,6 +93,12 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         tracing::info!("registered {imported} application(s) from {}", dir.display());
     }
     services::certs::ensure_all_certificates(&ctx, now).await?;
+    for names in services::users::duplicate_emails(&ctx).await? {
+        tracing::warn!(
+            "users {} share one e-mail address (compared without case); give each its own address",
+            names.join(", ")
+        );
+    }
     let sessions =
         store::sessions::Store::connect(&ctx.config.database_url()).await.context("cannot open the session store")?;
     let router = web::router(web::AppState::new(ctx.clone()), sessions.clone());

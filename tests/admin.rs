@@ -147,8 +147,9 @@ async fn totp_is_required_and_each_code_works_once() {
     assert_eq!(skipped.status, StatusCode::UNAUTHORIZED);
 }
 
-/// Password guessing: after 5 failures for a username, the right password is refused too (429, the same
-/// sentence), on this replica and on another one sharing the database; the refusal is an event.
+/// Password guessing: after 5 failures of a username from one client, the right password from that client is
+/// refused too (429, the same sentence), on this replica and on another one sharing the database; the refusal is an
+/// event.
 #[tokio::test]
 async fn throttles_portal_sign_in_across_replicas() {
     let app = TestApp::new().await;
@@ -220,6 +221,104 @@ async fn throttles_by_client_address() {
     let filter = EventFilter { name: Some(EventName::UserLoginThrottled), limit: 10, ..Default::default() };
     let events = sesame::services::events::list_events(&app.ctx, &filter).await.unwrap();
     assert!(events.iter().all(|e| e.detail.contains("203.0.113.9")), "{events:?}");
+}
+
+/// Sending a request from `from` (a socket peer, as axum's `ConnectInfo` gives it) to the portal's sign-in.
+async fn login_from(app: &TestApp, username: &str, password: &str, from: &str) -> StatusCode {
+    let page = app.get("/login", None).await;
+    let cookie = page.set_cookie.clone().unwrap();
+    let token = page.input("csrf_token").unwrap();
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("csrf_token", token.as_str()), ("username", username), ("password", password)])
+        .finish();
+    let mut request = Request::post("/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, cookie)
+        .body(Body::from(body))
+        .unwrap();
+    request.extensions_mut().insert(ConnectInfo(SocketAddr::new(from.parse().unwrap(), 4711)));
+    app.send(request).await.status
+}
+
+/// Account lockout as denial of service: anyone who keeps guessing a username (the first administrator is always
+/// `admin`) must not lock its owner out. The guesser's client waits; the owner's right password from another
+/// client signs in, on the portal and on the console.
+#[tokio::test]
+async fn guesses_from_one_client_do_not_lock_the_owner_out() {
+    let app = with_admin().await;
+    for _ in 0..8 {
+        login_from(&app, "alice", "guess", "203.0.113.9").await;
+    }
+    assert_eq!(login_from(&app, "alice", PASSWORD, "203.0.113.9").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(login_from(&app, "alice", PASSWORD, "198.51.100.2").await, StatusCode::SEE_OTHER);
+
+    let attacker: Option<std::net::IpAddr> = Some("203.0.113.9".parse().unwrap());
+    let owner: Option<std::net::IpAddr> = Some("198.51.100.2".parse().unwrap());
+    for _ in 0..8 {
+        let _ = admins::sign_in(&app.ctx, "root", "guess", attacker, Utc::now()).await;
+    }
+    let refused = admins::sign_in(&app.ctx, "root", ADMIN_PASSWORD, attacker, Utc::now()).await;
+    assert!(matches!(refused, Err(sesame::services::Error::Throttled)), "{refused:?}");
+    assert!(admins::sign_in(&app.ctx, "root", ADMIN_PASSWORD, owner, Utc::now()).await.is_ok());
+}
+
+/// Password guessing at leisure: a client's wait after its free failures starts at 30 s and doubles with each
+/// further failure (capped at the window); a success clears it.
+#[tokio::test]
+async fn backoff_grows_with_consecutive_failures() {
+    let app = TestApp::new().await;
+    let client: Option<std::net::IpAddr> = Some("203.0.113.9".parse().unwrap());
+    let sign_in = |password: &'static str, at: chrono::DateTime<Utc>| {
+        let ctx = app.ctx.clone();
+        async move { sesame::services::login::sign_in(&ctx, "alice", password, client, at).await }
+    };
+    let start = Utc::now();
+    for _ in 0..5 {
+        assert!(matches!(sign_in("guess", start).await, Err(sesame::services::Error::BadCredentials)));
+    }
+    let secs = |s: i64| start + chrono::Duration::seconds(s);
+    assert!(matches!(sign_in(PASSWORD, secs(29)).await, Err(sesame::services::Error::Throttled)));
+    // After 30 s, one more guess; the next wait is 60 s.
+    assert!(matches!(sign_in("guess", secs(31)).await, Err(sesame::services::Error::BadCredentials)));
+    assert!(matches!(sign_in(PASSWORD, secs(31 + 59)).await, Err(sesame::services::Error::Throttled)));
+    assert!(sign_in(PASSWORD, secs(31 + 61)).await.is_ok());
+    // The success cleared the count: five new free failures.
+    for _ in 0..5 {
+        assert!(matches!(sign_in("guess", secs(100)).await, Err(sesame::services::Error::BadCredentials)));
+    }
+}
+
+/// An administrator lifts a backoff at once (`sesame user unlock`), recorded as an event.
+#[tokio::test]
+async fn an_administrator_unlocks_a_user() {
+    let app = TestApp::new().await;
+    for _ in 0..5 {
+        login_from(&app, "alice", "guess", "203.0.113.9").await;
+    }
+    assert_eq!(login_from(&app, "alice", PASSWORD, "203.0.113.9").await, StatusCode::TOO_MANY_REQUESTS);
+    let n = sesame::services::throttle::unlock(
+        &app.ctx,
+        &Actor::Cli,
+        sesame::services::throttle::Realm::User,
+        "alice",
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(login_from(&app, "alice", PASSWORD, "203.0.113.9").await, StatusCode::SEE_OTHER);
+    assert_eq!(count(&app, EventName::AdminUserUnlock).await, 1);
+}
+
+/// Password spraying from IPv6: one host holds a whole /64, so addresses in it are counted as one client.
+#[tokio::test]
+async fn ipv6_clients_are_counted_per_64() {
+    let app = TestApp::with("", |c| c.login_max_failures_per_ip = 3).await;
+    for (username, from) in [("alice", "2001:db8:1:2::1"), ("bob", "2001:db8:1:2::2"), ("nobody", "2001:db8:1:2::3")] {
+        assert_eq!(login_from(&app, username, "guess", from).await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(login_from(&app, "bob", PASSWORD, "2001:db8:1:2:ffff::9").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(login_from(&app, "bob", PASSWORD, "2001:db8:1:3::9").await, StatusCode::SEE_OTHER);
 }
 
 /// Housekeeping forgets counters whose window is over.

@@ -289,13 +289,12 @@ async fn users_carry_a_preferred_language_and_a_work_address() {
 #[tokio::test]
 async fn manages_users() {
     let api = Api::new().await;
-    let body =
-        json!({"username": "dan", "email": "dan@example.com", "display_name": "Dan <i>", "password": "pw-dan-123"});
+    let body = json!({"username": "dan", "email": "dan@example.com", "display_name": "Dan <i>", "password": "pw-dan-123-long"});
     let created = api.call(Method::POST, "/api/v1/users", Some(body.clone())).await;
     let user = created.ok(StatusCode::CREATED);
     assert_eq!(user["username"], "dan");
     assert_eq!(user["status"], "active");
-    assert!(!created.text.contains("pw-dan-123") && !created.text.contains("password"), "no password comes back");
+    assert!(!created.text.contains("pw-dan-123-long") && !created.text.contains("password"), "no password comes back");
     api.call(Method::POST, "/api/v1/users", Some(body)).await.problem(StatusCode::CONFLICT, "conflict");
 
     let alice = api.get("/api/v1/users/alice").await;
@@ -338,6 +337,25 @@ async fn manages_users() {
         assert!(names.contains(&expected), "{expected} in {names:?}");
     }
     assert!(!events.text.contains("new-secret-456") && !events.text.contains(&api.token));
+}
+
+/// A user whose guesses made their client wait is unlocked through the API (an event with the token as actor);
+/// an unknown username is 404.
+#[tokio::test]
+async fn unlocks_a_user() {
+    let api = Api::new().await;
+    let client: Option<std::net::IpAddr> = None;
+    for _ in 0..5 {
+        let _ = sesame::services::login::sign_in(&api.app.ctx, "alice", "guess", client, Utc::now()).await;
+    }
+    assert!(!app_login(&api.app, "alice", PASSWORD).await, "waiting");
+    let unlocked = api.call(Method::POST, "/api/v1/users/alice/unlock", None).await;
+    assert_eq!(unlocked.ok(StatusCode::OK)["username"], "alice");
+    assert!(app_login(&api.app, "alice", PASSWORD).await);
+    api.call(Method::POST, "/api/v1/users/nobody/unlock", None).await.problem(StatusCode::NOT_FOUND, "not-found");
+    let events = api.get("/api/v1/events?type=admin&limit=100").await;
+    let items = events.ok(StatusCode::OK)["items"].as_array().unwrap().clone();
+    assert!(items.iter().any(|e| e["name"] == "admin_user_unlock" && e["actor"] == "api_token:ci"), "{items:?}");
 }
 
 async fn app_login(app: &TestApp, username: &str, password: &str) -> bool {
@@ -720,6 +738,7 @@ async fn serves_an_openapi_document_of_every_route() {
         ("delete", "/api/v1/users/{username}"),
         ("post", "/api/v1/users/{username}/suspend"),
         ("post", "/api/v1/users/{username}/activate"),
+        ("post", "/api/v1/users/{username}/unlock"),
         ("put", "/api/v1/users/{username}/password"),
         ("get", "/api/v1/groups"),
         ("post", "/api/v1/groups"),
@@ -833,6 +852,14 @@ async fn activates_imports_and_deactivates_identity_management() {
     assert_eq!(api.get("/api/v1/users/dave").await.ok(StatusCode::OK)["email"], "dave@example.com");
     let again = api.call(Method::POST, "/api/v1/applications/acme/idm/import", Some(json!({"users": ["dave"]}))).await;
     assert_eq!(again.ok(StatusCode::OK)["skipped"][0]["username"], "dave");
+    // An SP account whose address a directory user already has (in another case) is not imported: one NameID, two
+    // people.
+    scim.create_user("mallory", "DAVE@example.com").await;
+    let twin =
+        api.call(Method::POST, "/api/v1/applications/acme/idm/import", Some(json!({"users": ["mallory"]}))).await;
+    let skipped = twin.ok(StatusCode::OK)["skipped"][0].clone();
+    assert_eq!(skipped["username"], "mallory");
+    assert!(skipped.to_string().contains("e-mail address DAVE@example.com is already used by user dave"), "{skipped}");
 
     // The attribute mapping: required entries stay, optional ones can be excluded and restored.
     let mapping = api.get("/api/v1/applications/acme/idm/mapping").await.ok(StatusCode::OK).clone();
@@ -971,4 +998,21 @@ async fn encryption_settings_need_an_sp_encryption_certificate() {
     );
     assert_eq!(sso["encrypt_name_id"], true);
     assert_eq!(sso["sp_encryption_certificates"], 1);
+}
+
+/// Two people behind one NameID: e-mail is the default NameID, so a second user with an address already in the
+/// directory (in any case) is refused by creation and by update, with a conflict that names the address.
+#[tokio::test]
+async fn refuses_a_second_user_with_the_same_email() {
+    let api = Api::new().await;
+    let body = json!({"username": "dan", "email": "ALICE@example.com"});
+    let refused = api.call(Method::POST, "/api/v1/users", Some(body)).await.problem(StatusCode::CONFLICT, "conflict");
+    assert!(refused.contains("ALICE@example.com"), "{refused}");
+    let patch = json!({"email": "Alice@Example.com"});
+    let refused =
+        api.call(Method::PATCH, "/api/v1/users/bob", Some(patch)).await.problem(StatusCode::CONFLICT, "conflict");
+    assert!(refused.contains("Alice@Example.com"), "{refused}");
+    // Changing the case of one's own address is no conflict.
+    let own = api.call(Method::PATCH, "/api/v1/users/alice", Some(json!({"email": "Alice@Example.com"}))).await;
+    assert_eq!(own.ok(StatusCode::OK)["email"], "Alice@Example.com");
 }

@@ -46,7 +46,7 @@ fn admin_commands_work_against_a_running_server() {
 
     server.ok(
         &["user", "add", "alice", "--email", "alice@example.com", "--first-name", "Alice", "--password-stdin"],
-        Some("pw-1234\n"),
+        Some("pw-1234-alice\n"),
     );
     server.ok(&["group", "add", "staff"], None);
     server.ok(&["group", "add-member", "staff", "alice"], None);
@@ -126,7 +126,12 @@ fn admin_and_api_token_commands() {
     let again = server.run(&["admin", "add", "ops", "--password-stdin"], Some("ops password 1\n"));
     assert_eq!(again.status.code(), Some(1));
     let short = server.run(&["admin", "add", "short", "--password-stdin"], Some("short\n"));
-    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8"));
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 12"));
+    let common = server.run(&["admin", "add", "common", "--password-stdin"], Some("Password1234\n"));
+    assert!(String::from_utf8_lossy(&common.stderr).contains("most common passwords"));
+    // Lifting sign-in waits: one command per realm, each an event.
+    assert!(server.ok(&["admin", "unlock", "ops"], None).starts_with("unlocked administrator ops"));
+    assert!(server.ok(&["user", "unlock", "ops"], None).starts_with("unlocked user ops"));
     assert!(server.refused(&["admin", "add", "weak", "--password-stdin"]).contains("no password"));
     let uri = server.ok(&["admin", "totp", "enable", "ops"], None);
     assert!(uri.starts_with("otpauth://totp/sesame:ops?secret="), "{uri}");

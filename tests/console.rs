@@ -762,7 +762,8 @@ async fn changing_the_password_needs_the_current_one() {
     for (fields, says) in [
         (change("not my password", "a new passphrase", "a new passphrase"), "Current password is not right"),
         (change(ADMIN_PASSWORD, "a new passphrase", "another passphrase"), "do not match"),
-        (change(ADMIN_PASSWORD, "short", "short"), "at least 8 characters"),
+        (change(ADMIN_PASSWORD, "short", "short"), "at least 12 characters"),
+        (change(ADMIN_PASSWORD, "password1234", "password1234"), "most common passwords"),
     ] {
         let mut fields = fields;
         fields.push(("csrf_token", &admin.token));

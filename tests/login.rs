@@ -110,3 +110,48 @@ async fn setting_a_password_ends_the_sessions_signed_in_before() {
     let fresh = app.login("alice", "a brand new one").await;
     assert_eq!(app.get("/", Some(&fresh)).await.status, StatusCode::OK);
 }
+
+/// Weak passwords (NIST SP 800-63B): a password shorter than `password_min_chars` (12 by default), longer than
+/// 1024 bytes, or on the list of common passwords that guessing starts with is refused wherever one is set (a
+/// user's by the CLI, API or console, an administrator's), with a message that says why.
+#[tokio::test]
+async fn weak_new_passwords_are_refused() {
+    use sesame::directory::user::Profile;
+    use sesame::services::{admins, users, Error};
+    let app = TestApp::new().await;
+    let now = chrono::Utc::now();
+    let refusal = |result: Result<(), Error>| match result {
+        Err(e @ Error::Invalid(_)) => e.to_string(),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let short = users::set_password(&app.ctx, &Actor::Cli, "alice", "eleven char".into(), now).await;
+    assert!(refusal(short).contains("password must be at least 12 characters"));
+    let common = users::set_password(&app.ctx, &Actor::Cli, "alice", "1qaz2wsx3edc".into(), now).await;
+    assert!(refusal(common).contains("one of the most common passwords"));
+    let huge = users::set_password(&app.ctx, &Actor::Cli, "alice", "x".repeat(1025), now).await;
+    assert!(refusal(huge).contains("at most 1024 bytes"));
+    let profile = Profile { email: "dave@example.com".into(), ..Default::default() };
+    let created = users::create_user(&app.ctx, &Actor::Cli, "dave", profile, Some("short one".into()), now).await;
+    assert!(refusal(created.map(|_| ())).contains("at least 12 characters"));
+    assert!(users::find_user(&app.ctx, "dave").await.is_err(), "nothing was created");
+    let admin = admins::create_admin(&app.ctx, &Actor::Cli, "ops", "Password1234".into(), now).await;
+    assert!(refusal(admin).contains("most common passwords"), "case does not hide a common password");
+    assert!(app.try_login("alice", PASSWORD, "/").await.1.is_some(), "the old password still works");
+}
+
+/// The minimum is a setting, never below 8; a password set before a stricter rule keeps working.
+#[tokio::test]
+async fn the_minimum_length_is_a_setting() {
+    use sesame::services::users;
+    let app = TestApp::with("", |c| c.password_min_chars = 8).await;
+    let now = chrono::Utc::now();
+    users::set_password(&app.ctx, &Actor::Cli, "alice", "eight ch".into(), now).await.unwrap();
+    // Another replica on the same database with a stricter rule.
+    let mut config = (*app.ctx.config).clone();
+    config.password_min_chars = 16;
+    let strict = sesame::build(config).await.unwrap().ctx;
+    let signed_in = sesame::services::login::sign_in(&strict, "alice", "eight ch", None, now).await;
+    assert!(signed_in.is_ok(), "existing passwords keep working");
+    let refused = users::set_password(&strict, &Actor::Cli, "alice", "fifteen chars!!".into(), now).await;
+    assert!(refused.unwrap_err().to_string().contains("at least 16 characters"));
+}

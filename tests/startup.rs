@@ -191,3 +191,52 @@ async fn concurrent_certificate_rotations_leave_one_current_certificate() {
         published[0].fingerprint
     );
 }
+
+/// A database from before e-mail addresses were unique, holding two users with one address (in different case):
+/// the migration must not fail on it, nothing is merged, the start-up check reports the set, and the address is
+/// still refused to a new user (the first user of it keeps it in the index).
+#[tokio::test]
+async fn duplicate_emails_from_before_survive_the_migration_and_are_reported() {
+    use sqlx::Executor;
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(dir.path(), BASE).await;
+    std::fs::create_dir_all(&config.data_dir).unwrap();
+    let url = config.database_url();
+    let backend = if url.starts_with("postgres") { "postgres" } else { "sqlite" };
+    // The migrations before this one, applied as the previous version did.
+    let old = dir.path().join("old-migrations");
+    std::fs::create_dir_all(&old).unwrap();
+    for entry in std::fs::read_dir(format!("migrations/{backend}")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.as_str() < "0012" {
+            std::fs::copy(&path, old.join(name)).unwrap();
+        }
+    }
+    sqlx::any::install_default_drivers();
+    let create = if backend == "sqlite" && !url.contains('?') { format!("{url}?mode=rwc") } else { url.clone() };
+    let pool = sqlx::AnyPool::connect(&create).await.unwrap();
+    sqlx::migrate::Migrator::new(old.as_path()).await.unwrap().run(&pool).await.unwrap();
+    for (name, email) in [("ann", "Shared@Example.com"), ("ann2", "shared@example.com"), ("zed", "zed@example.com")] {
+        let insert = format!(
+            "INSERT INTO users (username, email, status, created_at, updated_at) VALUES ('{name}', '{email}', 'active', 0, 0)"
+        );
+        pool.execute(insert.as_str()).await.unwrap();
+    }
+    pool.close().await;
+
+    let server = sesame::build(config).await.unwrap();
+    let ctx = &server.ctx;
+    assert_eq!(sesame::services::users::duplicate_emails(ctx).await.unwrap(), vec![vec!["ann", "ann2"]]);
+    let profile = |email: &str| sesame::directory::user::Profile { email: email.into(), ..Default::default() };
+    let now = Utc::now();
+    let taken = sesame::services::users::create_user(ctx, &Actor::Cli, "new", profile("SHARED@example.com"), None, now);
+    assert!(taken.await.unwrap_err().to_string().contains("SHARED@example.com already exists"));
+    // The second holder can still be edited while it keeps the address, and leaves the set with a new one.
+    sesame::services::users::update_user(ctx, &Actor::Cli, "ann2", profile("shared@example.com"), now).await.unwrap();
+    sesame::services::users::update_user(ctx, &Actor::Cli, "ann2", profile("ann2@example.com"), now).await.unwrap();
+    assert!(sesame::services::users::duplicate_emails(ctx).await.unwrap().is_empty());
+    // ...and may not take it back.
+    let back = sesame::services::users::update_user(ctx, &Actor::Cli, "ann2", profile("Shared@example.COM"), now);
+    assert!(back.await.unwrap_err().to_string().contains("a user with e-mail address Shared@example.COM"));
+}

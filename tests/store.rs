@@ -246,7 +246,8 @@ async fn concurrent_read_then_write_transactions_all_commit() {
             let before = users::list_users(&mut tx).await.unwrap().len();
             tokio::task::yield_now().await;
             let name = format!("user{i}");
-            users::insert_user(&mut tx, &name, &Profile::default(), None, 0).await.unwrap();
+            let profile = Profile { email: format!("{name}@example.com"), ..Profile::default() };
+            users::insert_user(&mut tx, &name, &profile, None, 0).await.unwrap();
             events::insert_event(&mut tx, &Event::new(Utc::now(), EventName::AdminUserCreate, &Actor::Cli))
                 .await
                 .unwrap();

@@ -66,10 +66,11 @@ pub enum EventName {
     AdminUserPassword,
     AdminAdminPassword,
     AdminTotpDisable,
+    AdminUserUnlock,
 }
 
 impl EventName {
-    pub const ALL: [Self; 53] = [
+    pub const ALL: [Self; 54] = [
         Self::UserLogin,
         Self::UserLoginFailed,
         Self::UserLogout,
@@ -123,6 +124,7 @@ impl EventName {
         Self::AdminUserPassword,
         Self::AdminAdminPassword,
         Self::AdminTotpDisable,
+        Self::AdminUserUnlock,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -180,6 +182,7 @@ impl EventName {
             Self::AdminUserPassword => "admin_user_password",
             Self::AdminAdminPassword => "admin_admin_password",
             Self::AdminTotpDisable => "admin_totp_disable",
+            Self::AdminUserUnlock => "admin_user_unlock",
         }
     }
 

@@ -7,6 +7,7 @@ use clap::Subcommand;
 
 use crate::audit::Actor;
 use crate::cli::read_password;
+use crate::services::throttle::{self, Realm};
 use crate::services::{admins, Ctx};
 
 #[derive(Debug, Subcommand)]
@@ -18,6 +19,8 @@ pub enum AdminCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Lift the console sign-in backoff that failed passwords put on an administrator, from every client.
+    Unlock { username: String },
     /// Two-factor sign-in with an authenticator app.
     #[command(subcommand)]
     Totp(TotpCommand),
@@ -38,6 +41,10 @@ pub async fn run(ctx: &Ctx, actor: &Actor, command: AdminCommand, now: DateTime<
             }
             admins::create_admin(ctx, actor, &username, read_password()?, now).await?;
             println!("created administrator {username}");
+        }
+        AdminCommand::Unlock { username } => {
+            let n = throttle::unlock(ctx, actor, Realm::Admin, &username, now).await?;
+            println!("unlocked administrator {username} ({n} client(s) were waiting)");
         }
         AdminCommand::Totp(TotpCommand::Enable { username }) => {
             let uri = admins::enable_totp(ctx, actor, &username, now).await?;

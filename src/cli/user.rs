@@ -1,4 +1,4 @@
-//! `sesame user …`: create, update, set a password, suspend, activate and delete directory users.
+//! `sesame user …`: create, update, set a password, suspend, activate, unlock and delete directory users.
 //! It must not know how users are stored or provisioned: each command calls one `services::admin` function.
 
 use chrono::{DateTime, Utc};
@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 use crate::audit::Actor;
 use crate::cli::read_password;
 use crate::directory::user::Profile;
+use crate::services::throttle::{self, Realm};
 use crate::services::users;
 use crate::services::Ctx;
 
@@ -29,6 +30,8 @@ pub enum UserCommand {
     Activate { username: String },
     /// Delete a user.
     Delete { username: String },
+    /// Lift the sign-in backoff that failed passwords put on a username, from every client.
+    Unlock { username: String },
 }
 
 #[derive(Debug, Args)]
@@ -138,6 +141,10 @@ pub async fn run(ctx: &Ctx, actor: &Actor, command: UserCommand, now: DateTime<U
         UserCommand::Delete { username } => {
             users::delete_user(ctx, actor, &username, now).await?;
             println!("deleted user {username}");
+        }
+        UserCommand::Unlock { username } => {
+            let n = throttle::unlock(ctx, actor, Realm::User, &username, now).await?;
+            println!("unlocked user {username} ({n} client(s) were waiting)");
         }
     }
     Ok(())

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod application;
 pub mod attributes;
+pub mod password;
 pub mod user;
 
 pub use application::{AppKind, AppName, Application, AttributeMapping, AttributeSource};

@@ -63,6 +63,9 @@ pub async fn import_account(
     if let Err(e) = check_user(&account.user_name, &profile) {
         return Ok(Err(e.to_string()));
     }
+    if let Some(holder) = users::find_username_by_email(conn, &profile.email).await? {
+        return Ok(Err(format!("e-mail address {} is already used by user {holder}", profile.email)));
+    }
     users::insert_user(conn, &account.user_name, &profile, None, now.timestamp_millis()).await?;
     let event =
         Event::new(now, EventName::UserImport, actor).app(app_name).user(&account.user_name).target(&account.id);

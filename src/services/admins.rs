@@ -11,7 +11,7 @@ use secrecy::ExposeSecret;
 use totp_rs::{Algorithm, TOTP};
 
 use crate::audit::{Actor, Event, EventName};
-use crate::directory::{check_name, Invalid};
+use crate::directory::{check_name, password, Invalid};
 use crate::services::error::named;
 use crate::services::login::{dummy_hash, hash_password, verify_password};
 use crate::services::throttle::{self, Realm};
@@ -21,7 +21,6 @@ use crate::store::{admins, events};
 /// The TOTP time step, in seconds (RFC 6238 §4: X = 30 by default).
 pub const TOTP_STEP_SECS: u64 = 30;
 /// The shortest administrator password, in characters.
-pub const MIN_PASSWORD_CHARS: usize = 8;
 /// The TOTP issuer shown by authenticator apps.
 const TOTP_ISSUER: &str = "sesame";
 
@@ -51,7 +50,7 @@ pub async fn create_admin(
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
     check_name("administrator name", username)?;
-    check_password("password", &password)?;
+    check_password(ctx, "password", &password)?;
     let hash = hash_password(password).await?;
     let mut tx = ctx.db.begin().await?;
     admins::insert_admin(&mut tx, username, &hash, millis(now)).await.map_err(named("administrator", username))?;
@@ -101,7 +100,7 @@ pub async fn sign_in(
     if admin.totp_secret_sealed.is_some() {
         return Ok(SignIn::NeedsTotp { username: admin.username });
     }
-    Ok(SignIn::Done(signed_in(ctx, &admin.username, "password", now).await?))
+    Ok(SignIn::Done(signed_in(ctx, &admin.username, "password", client, now).await?))
 }
 
 /// The second step for an administrator with TOTP: a current code (one step of drift either way) that was not
@@ -134,7 +133,7 @@ pub async fn verify_totp(
     if !is_fresh {
         return Err(refuse(ctx, username, client, "one-time code already used", now).await?);
     }
-    signed_in(ctx, &admin.username, "password and TOTP", now).await
+    signed_in(ctx, &admin.username, "password and TOTP", client, now).await
 }
 
 /// Turns TOTP on (or renews its secret) and returns the `otpauth://` URI to show once, as text or a QR code.
@@ -184,7 +183,7 @@ pub async fn change_password(
     client: Option<IpAddr>,
     now: DateTime<Utc>,
 ) -> Result<AdminSession, Error> {
-    check_password("new password", &new)?;
+    check_password(ctx, "new password", &new)?;
     reauthenticate(ctx, username, current, client, now).await?;
     let hash = hash_password(new).await?;
     let mut tx = ctx.db.begin().await?;
@@ -338,11 +337,8 @@ fn matching_step(secret: &[u8], code: &str, unix_secs: u64) -> Option<u64> {
     found
 }
 
-fn check_password(field: &'static str, password: &str) -> Result<(), Invalid> {
-    if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(Invalid::new(field, format!("must be at least {MIN_PASSWORD_CHARS} characters")));
-    }
-    Ok(())
+fn check_password(ctx: &Ctx, field: &'static str, password: &str) -> Result<(), Invalid> {
+    password::check_new(field, password, ctx.config.min_password_chars())
 }
 
 /// Checks a signed-in administrator's password again before a change to their credentials, throttled and
@@ -377,10 +373,16 @@ fn unix_secs(now: DateTime<Utc>) -> u64 {
     u64::try_from(now.timestamp()).unwrap_or_default()
 }
 
-async fn signed_in(ctx: &Ctx, username: &str, how: &str, now: DateTime<Utc>) -> Result<AdminSession, Error> {
+async fn signed_in(
+    ctx: &Ctx,
+    username: &str,
+    how: &str,
+    client: Option<IpAddr>,
+    now: DateTime<Utc>,
+) -> Result<AdminSession, Error> {
     let actor = Actor::Admin(username.to_owned());
     record(ctx, Event::new(now, EventName::AdminLogin, &actor).target(username).detail(how)).await?;
-    throttle::succeeded(ctx, Realm::Admin, username).await?;
+    throttle::succeeded(ctx, Realm::Admin, username, client).await?;
     Ok(AdminSession { username: username.to_owned(), authn_instant_ms: millis(now) })
 }
 

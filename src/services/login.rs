@@ -31,8 +31,8 @@ impl IdpSession {
 }
 
 /// Checks a username and password. A failure says only "invalid username or password" to the caller; the event
-/// records which it was. A username or client address (`client`, when known) past its failures in the throttling
-/// window is refused with `Error::Throttled` before the password is looked at.
+/// records which it was. A (username, client) pair waiting out its backoff, or a client address past its failures
+/// in the throttling window, is refused with `Error::Throttled` before the password is looked at.
 pub async fn sign_in(
     ctx: &Ctx,
     username: &str,
@@ -71,7 +71,7 @@ pub async fn sign_in(
     };
     record(ctx, Event::new(now, EventName::UserLogin, &Actor::User(user.username.clone())).user(&user.username))
         .await?;
-    throttle::succeeded(ctx, Realm::User, username).await?;
+    throttle::succeeded(ctx, Realm::User, username, client).await?;
     Ok(new_session(&user, now))
 }
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::audit::{Actor, Event, EventName};
 use crate::directory::user::{check_user, Profile};
-use crate::directory::{Invalid, User, UserStatus};
+use crate::directory::{password, User, UserStatus};
 use crate::provisioning;
 use crate::services::error::named;
 use crate::services::{millis, Ctx, Error, Page, MAX_PAGE};
@@ -43,12 +43,7 @@ pub async fn set_password(
     password: String,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
-    if password.is_empty() {
-        return Err(Invalid::new("password", "must not be empty").into());
-    }
-    if password.len() > 1024 {
-        return Err(Invalid::new("password", "must be at most 1024 bytes").into());
-    }
+    password::check_new("password", &password, ctx.config.min_password_chars())?;
     let hash = crate::services::login::hash_password(password).await?;
     let mut tx = ctx.db.begin().await?;
     let user = users::get_user_by_username(&mut tx, username).await.map_err(named("user", username))?;
@@ -68,12 +63,17 @@ pub async fn create_user(
     now: DateTime<Utc>,
 ) -> Result<User, Error> {
     check_user(username, &profile)?;
+    if let Some(p) = &password {
+        password::check_new("password", p, ctx.config.min_password_chars())?;
+    }
     let hash = match password {
-        Some(p) if p.is_empty() => return Err(crate::directory::Invalid::new("password", "must not be empty").into()),
         Some(p) => Some(crate::services::login::hash_password(p).await?),
         None => None,
     };
     let mut tx = ctx.db.begin().await?;
+    if users::find_username_by_email(&mut tx, &profile.email).await?.is_some() {
+        return Err(email_taken(&profile.email));
+    }
     let id = users::insert_user(&mut tx, username, &profile, hash.as_deref(), millis(now))
         .await
         .map_err(named("user", username))?;
@@ -124,7 +124,11 @@ pub async fn update_user(
     check_user(username, &profile)?;
     let mut tx = ctx.db.begin().await?;
     let user = users::get_user_by_username(&mut tx, username).await.map_err(named("user", username))?;
-    users::update_profile(&mut tx, user.id, &profile, millis(now)).await?;
+    // Only the e-mail index can refuse this update (the username is not changed).
+    users::update_profile(&mut tx, user.id, &profile, millis(now)).await.map_err(|e| match e {
+        crate::store::Error::Conflict { .. } => email_taken(&profile.email),
+        e => e.into(),
+    })?;
     provisioning::enqueue_user_change(&mut tx, user.id, millis(now)).await?;
     events::insert_event(&mut tx, &Event::new(now, EventName::AdminUserUpdate, actor).target(username).user(username))
         .await?;
@@ -132,6 +136,16 @@ pub async fn update_user(
     tx.commit().await.map_err(crate::store::Error::from)?;
     ctx.worker.wake();
     Ok(user)
+}
+
+/// Users that share an e-mail address from before addresses were unique: each set's usernames. Nothing merges
+/// them; `lib::build` warns about each set at start-up, and an administrator gives each user its own address.
+pub async fn duplicate_emails(ctx: &Ctx) -> Result<Vec<Vec<String>>, Error> {
+    Ok(users::list_duplicate_emails(&mut *ctx.db.conn().await?).await?)
+}
+
+fn email_taken(email: &str) -> Error {
+    Error::Conflict { what: "a user with e-mail address", name: email.to_owned() }
 }
 
 /// Lifts a suspension.

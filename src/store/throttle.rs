@@ -1,4 +1,5 @@
-//! Failed sign-in counters in a fixed window, per (kind, subject), in the database so replicas share them.
+//! Failed sign-in counters per (kind, subject), in the database so replicas share them: in a fixed window
+//! (`add_failure`), or consecutive failures with the time of the last one (`add_consecutive_failure`).
 
 use sqlx::Row;
 
@@ -40,6 +41,44 @@ pub async fn add_failure(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// The consecutive failures of `subject` and the time of the last one (Unix milliseconds).
+pub async fn find_counter(conn: &mut Conn, kind: &str, subject: &str) -> Result<Option<(i64, i64)>, Error> {
+    let row = sqlx::query("SELECT failures, window_start FROM login_failures WHERE kind = $1 AND subject = $2")
+        .bind(kind)
+        .bind(subject)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match row {
+        Some(r) => Ok(Some((r.try_get("failures")?, r.try_get("window_start")?))),
+        None => Ok(None),
+    }
+}
+
+/// Counts one more consecutive failure in one statement; `window_start` becomes the time of this one.
+pub async fn add_consecutive_failure(conn: &mut Conn, kind: &str, subject: &str, now_ms: i64) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO login_failures (kind, subject, window_start, failures) VALUES ($1, $2, $3, 1) \
+         ON CONFLICT (kind, subject) DO UPDATE SET failures = login_failures.failures + 1, window_start = $3",
+    )
+    .bind(kind)
+    .bind(subject)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Deletes `subject`'s counters of every kind that starts with `kind_prefix` (a fixed word of ours, never input,
+/// so it holds no `LIKE` wildcard); returns how many there were.
+pub async fn delete_pair_failures(conn: &mut Conn, kind_prefix: &str, subject: &str) -> Result<u64, Error> {
+    let done = sqlx::query("DELETE FROM login_failures WHERE subject = $1 AND kind LIKE $2")
+        .bind(subject)
+        .bind(format!("{kind_prefix}%"))
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected())
 }
 
 pub async fn delete_failures(conn: &mut Conn, kind: &str, subject: &str) -> Result<(), Error> {

@@ -107,9 +107,11 @@ pub async fn find_user(conn: &mut Conn, id: UserId) -> Result<Option<User>, Erro
 }
 
 /// Rewrites a user's profile (everything but the username, status and password).
+/// A unique violation (the e-mail index) is `Conflict`.
 pub async fn update_profile(conn: &mut Conn, id: UserId, p: &Profile, now_ms: i64) -> Result<(), Error> {
     let done = sqlx::query(
-        "UPDATE users SET email = $1, first_name = $2, last_name = $3, display_name = $4, department = $5, \
+        "UPDATE users SET email_duplicate = CASE WHEN lower(email) = lower($1) THEN email_duplicate ELSE 0 END, \
+         email = $1, first_name = $2, last_name = $3, display_name = $4, department = $5, \
          job_title = $6, employee_type = $7, company = $8, employee_id = $9, locale = $10, phone = $11, \
          work_address = $12, preferred_language = $13, work_street = $14, work_locality = $15, work_region = $16, \
          work_postal_code = $17, work_country = $18, updated_at = $19 WHERE id = $20",
@@ -135,8 +137,38 @@ pub async fn update_profile(conn: &mut Conn, id: UserId, p: &Profile, now_ms: i6
     .bind(now_ms)
     .bind(id.0)
     .execute(&mut *conn)
-    .await?;
+    .await
+    .map_err(Error::conflict_as("user"))?;
     touched(done, "user")
+}
+
+/// The username of a user with this e-mail address, compared without case as the unique index compares it.
+pub async fn find_username_by_email(conn: &mut Conn, email: &str) -> Result<Option<String>, Error> {
+    let row = sqlx::query("SELECT username FROM users WHERE lower(email) = lower($1) ORDER BY id LIMIT 1")
+        .bind(email)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.map(|r| r.try_get("username")).transpose()?)
+}
+
+/// Users that share an e-mail address (from before addresses were unique): each set's usernames, in order.
+pub async fn list_duplicate_emails(conn: &mut Conn) -> Result<Vec<Vec<String>>, Error> {
+    let rows = sqlx::query(
+        "SELECT lower(email) AS address, username FROM users WHERE lower(email) IN \
+         (SELECT lower(email) FROM users GROUP BY lower(email) HAVING count(*) > 1) ORDER BY address, username",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut sets: Vec<(String, Vec<String>)> = Vec::new();
+    for row in rows {
+        let address: String = row.try_get("address")?;
+        let username: String = row.try_get("username")?;
+        match sets.last_mut() {
+            Some((last, names)) if *last == address => names.push(username),
+            _ => sets.push((address, vec![username])),
+        }
+    }
+    Ok(sets.into_iter().map(|(_, names)| names).collect())
 }
 
 pub async fn get_user(conn: &mut Conn, id: UserId) -> Result<User, Error> {

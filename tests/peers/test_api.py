@@ -128,7 +128,7 @@ def test_responses_match_the_document(idp, document, api, metadata_url):
     api.call("POST", "/api/v1/users", 400, data="{", headers={"Content-Type": "application/json"})
     api.call("PATCH", "/api/v1/users/{username}", 200, path="/api/v1/users/apiuser", json={"first_name": "Api"})
     api.call("POST", "/api/v1/users/{username}/suspend", 200, path="/api/v1/users/apiuser/suspend")
-    api.call("PUT", "/api/v1/users/{username}/password", 204, path="/api/v1/users/apiuser/password", json={"password": "pw-123456"})
+    api.call("PUT", "/api/v1/users/{username}/password", 204, path="/api/v1/users/apiuser/password", json={"password": "pw-123456-long"})
 
     api.call("GET", "/api/v1/groups", 200)
     api.call("POST", "/api/v1/groups", 201, json={"name": "api-team"})

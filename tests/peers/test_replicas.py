@@ -213,14 +213,14 @@ def test_a_session_started_on_one_replica_is_valid_on_the_other(replicas):
 def test_a_user_created_by_the_cli_signs_in_through_either_replica(replicas, replica_index):
     first = replicas.first
     username = f"dave{replica_index}"
-    first.cli("user", "add", username, "--email", f"{username}@example.org", "--password-stdin", input="pw-dave-1")
+    first.cli("user", "add", username, "--email", f"{username}@example.org", "--password-stdin", input="pw-dave-1-long")
     first.cli("group", "add-member", "staff", username)
     replica = list(replicas)[replica_index]
     client = replica.client(replicas.profile)
     request = create_authn_request(client, BINDING_HTTP_REDIRECT, relay_state="")
     browser = requests.Session()
     parked = browser.get(on(replica, request.url), allow_redirects=False, timeout=30)
-    dave = User(username, f"{username}@example.org", "", "", "", ("staff",), password="pw-dave-1")
+    dave = User(username, f"{username}@example.org", "", "", "", ("staff",), password="pw-dave-1-long")
     signed_in = sign_in(browser, replica, parked.headers["Location"], dave)
     answered = browser.get(on(replica, signed_in.headers["Location"]), allow_redirects=False, timeout=30)
     response = consume(client, saml_response_of(answered), {request.request_id: "/"})

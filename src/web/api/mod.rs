@@ -77,6 +77,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(users::get_user, users::update_user, users::delete_user))
         .routes(routes!(users::suspend_user))
         .routes(routes!(users::activate_user))
+        .routes(routes!(users::unlock_user))
         .routes(routes!(users::set_password))
         .routes(routes!(groups::list_groups, groups::create_group))
         .routes(routes!(groups::get_group, groups::rename_group, groups::delete_group))

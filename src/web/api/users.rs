@@ -6,6 +6,7 @@ use axum::Json;
 use chrono::Utc;
 
 use crate::directory::UserStatus;
+use crate::services::throttle::{self, Realm};
 use crate::services::users;
 use crate::services::users::UserFilter;
 use crate::web::api::model::users::{NewUser, PasswordBody, UserListQuery, UserPage, UserPatch, UserView};
@@ -121,6 +122,20 @@ pub async fn activate_user(
 ) -> Result<Json<UserView>, Problem> {
     users::activate_user(&state.ctx, &actor, &username, Utc::now()).await?;
     let (user, groups) = users::get_user(&state.ctx, &username).await?;
+    Ok(Json(UserView::of(user, Some(groups))))
+}
+
+/// Lift the sign-in waits that failed passwords put on a user, from every client.
+#[utoipa::path(post, path = "/api/v1/users/{username}/unlock", tag = "users",
+    params(("username" = String, Path, description = "The username")),
+    responses((status = 200, description = "The user, unlocked", body = UserView)))]
+pub async fn unlock_user(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(username): Path<String>,
+) -> Result<Json<UserView>, Problem> {
+    let (user, groups) = users::get_user(&state.ctx, &username).await?;
+    throttle::unlock(&state.ctx, &actor, Realm::User, &username, Utc::now()).await?;
     Ok(Json(UserView::of(user, Some(groups))))
 }
 

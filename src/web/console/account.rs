@@ -14,7 +14,7 @@ use axum::Router;
 use chrono::Utc;
 use qrcode::{Color, QrCode};
 
-use crate::services::admins::{self, AdminSession, TotpEnrolment, MIN_PASSWORD_CHARS};
+use crate::services::admins::{self, AdminSession, TotpEnrolment};
 use crate::services::Error;
 use crate::web::client::ClientIp;
 use crate::web::console::{render, Chrome, Console, Fields};
@@ -73,7 +73,7 @@ async fn show_account(State(state): State<AppState>, console: Console) -> Result
         has_totp: account.has_totp,
         enrolment,
         qr,
-        min_password: MIN_PASSWORD_CHARS,
+        min_password: state.ctx.config.min_password_chars(),
     })
 }
 
