@@ -182,7 +182,7 @@ fn user_set_password_and_update() {
     assert_eq!(events.lines().count(), 1);
     assert!(!events.contains("second secret"));
 
-    let nobody = server.run(&["user", "set-password", "nobody", "--password-stdin"], Some("a secret\n"));
+    let nobody = server.run(&["user", "set-password", "nobody", "--password-stdin"], Some("a long enough secret\n"));
     assert_eq!(nobody.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&nobody.stderr).trim_end().ends_with("does not exist"));
     assert!(server.refused(&["user", "set-password", "carol", "--password-stdin"]).contains("no password"));
