@@ -39,41 +39,8 @@ pub struct UserAdd {
     pub username: String,
     #[arg(long)]
     pub email: String,
-    #[arg(long)]
-    pub first_name: Option<String>,
-    #[arg(long)]
-    pub last_name: Option<String>,
-    #[arg(long)]
-    pub display_name: Option<String>,
-    #[arg(long)]
-    pub department: Option<String>,
-    #[arg(long)]
-    pub job_title: Option<String>,
-    #[arg(long)]
-    pub employee_type: Option<String>,
-    #[arg(long)]
-    pub company: Option<String>,
-    #[arg(long)]
-    pub employee_id: Option<String>,
-    #[arg(long)]
-    pub locale: Option<String>,
-    #[arg(long)]
-    pub phone: Option<String>,
-    #[arg(long)]
-    pub work_address: Option<String>,
-    #[arg(long)]
-    /// A language tag (RFC 5646): en, en-GB.
-    pub preferred_language: Option<String>,
-    #[arg(long)]
-    pub work_street: Option<String>,
-    #[arg(long)]
-    pub work_locality: Option<String>,
-    #[arg(long)]
-    pub work_region: Option<String>,
-    #[arg(long)]
-    pub work_postal_code: Option<String>,
-    #[arg(long)]
-    pub work_country: Option<String>,
+    #[command(flatten)]
+    pub profile: ProfileArgs,
     /// Read the password from standard input (one line).
     #[arg(long)]
     pub password_stdin: bool,
@@ -84,6 +51,13 @@ pub struct UserUpdate {
     pub username: String,
     #[arg(long)]
     pub email: Option<String>,
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+}
+
+/// The profile properties `user add` and `user update` take besides the e-mail address.
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
     #[arg(long)]
     pub first_name: Option<String>,
     #[arg(long)]
@@ -106,8 +80,8 @@ pub struct UserUpdate {
     pub phone: Option<String>,
     #[arg(long)]
     pub work_address: Option<String>,
-    #[arg(long)]
     /// A language tag (RFC 5646): en, en-GB.
+    #[arg(long)]
     pub preferred_language: Option<String>,
     #[arg(long)]
     pub work_street: Option<String>,
@@ -119,6 +93,34 @@ pub struct UserUpdate {
     pub work_postal_code: Option<String>,
     #[arg(long)]
     pub work_country: Option<String>,
+}
+
+impl ProfileArgs {
+    /// Sets the properties given on the command line; the others keep their values.
+    fn apply(self, profile: &mut Profile) {
+        let set = |field: &mut String, value: Option<String>| {
+            if let Some(v) = value {
+                *field = v;
+            }
+        };
+        set(&mut profile.first_name, self.first_name);
+        set(&mut profile.last_name, self.last_name);
+        set(&mut profile.display_name, self.display_name);
+        set(&mut profile.department, self.department);
+        set(&mut profile.job_title, self.job_title);
+        set(&mut profile.employee_type, self.employee_type);
+        set(&mut profile.company, self.company);
+        set(&mut profile.employee_id, self.employee_id);
+        set(&mut profile.locale, self.locale);
+        set(&mut profile.phone, self.phone);
+        set(&mut profile.work_address, self.work_address);
+        set(&mut profile.preferred_language, self.preferred_language);
+        set(&mut profile.work_street, self.work_street);
+        set(&mut profile.work_locality, self.work_locality);
+        set(&mut profile.work_region, self.work_region);
+        set(&mut profile.work_postal_code, self.work_postal_code);
+        set(&mut profile.work_country, self.work_country);
+    }
 }
 
 pub async fn run(ctx: &Ctx, actor: &Actor, command: UserCommand, now: DateTime<Utc>) -> anyhow::Result<()> {
@@ -152,26 +154,8 @@ pub async fn run(ctx: &Ctx, actor: &Actor, command: UserCommand, now: DateTime<U
 
 async fn add(ctx: &Ctx, actor: &Actor, a: UserAdd, now: DateTime<Utc>) -> anyhow::Result<()> {
     let password = if a.password_stdin { Some(read_password()?) } else { None };
-    let profile = Profile {
-        email: a.email,
-        first_name: a.first_name.unwrap_or_default(),
-        last_name: a.last_name.unwrap_or_default(),
-        display_name: a.display_name.unwrap_or_default(),
-        department: a.department.unwrap_or_default(),
-        job_title: a.job_title.unwrap_or_default(),
-        employee_type: a.employee_type.unwrap_or_default(),
-        company: a.company.unwrap_or_default(),
-        employee_id: a.employee_id.unwrap_or_default(),
-        locale: a.locale.unwrap_or_default(),
-        phone: a.phone.unwrap_or_default(),
-        work_address: a.work_address.unwrap_or_default(),
-        preferred_language: a.preferred_language.unwrap_or_default(),
-        work_street: a.work_street.unwrap_or_default(),
-        work_locality: a.work_locality.unwrap_or_default(),
-        work_region: a.work_region.unwrap_or_default(),
-        work_postal_code: a.work_postal_code.unwrap_or_default(),
-        work_country: a.work_country.unwrap_or_default(),
-    };
+    let mut profile = Profile { email: a.email, ..Profile::default() };
+    a.profile.apply(&mut profile);
     let user = users::create_user(ctx, actor, &a.username, profile, password, now).await?;
     println!("created user {} ({})", user.username, user.profile.email);
     Ok(())
@@ -180,29 +164,10 @@ async fn add(ctx: &Ctx, actor: &Actor, a: UserAdd, now: DateTime<Utc>) -> anyhow
 /// Changes only the properties given on the command line; the others keep their stored values.
 async fn update(ctx: &Ctx, actor: &Actor, u: UserUpdate, now: DateTime<Utc>) -> anyhow::Result<()> {
     let mut p = users::find_user(ctx, &u.username).await?.profile;
-    let set = |field: &mut String, value: Option<String>| {
-        if let Some(v) = value {
-            *field = v;
-        }
-    };
-    set(&mut p.email, u.email);
-    set(&mut p.first_name, u.first_name);
-    set(&mut p.last_name, u.last_name);
-    set(&mut p.display_name, u.display_name);
-    set(&mut p.department, u.department);
-    set(&mut p.job_title, u.job_title);
-    set(&mut p.employee_type, u.employee_type);
-    set(&mut p.company, u.company);
-    set(&mut p.employee_id, u.employee_id);
-    set(&mut p.locale, u.locale);
-    set(&mut p.phone, u.phone);
-    set(&mut p.work_address, u.work_address);
-    set(&mut p.preferred_language, u.preferred_language);
-    set(&mut p.work_street, u.work_street);
-    set(&mut p.work_locality, u.work_locality);
-    set(&mut p.work_region, u.work_region);
-    set(&mut p.work_postal_code, u.work_postal_code);
-    set(&mut p.work_country, u.work_country);
+    if let Some(email) = u.email {
+        p.email = email;
+    }
+    u.profile.apply(&mut p);
     users::update_user(ctx, actor, &u.username, p, now).await?;
     println!("updated user {}", u.username);
     Ok(())
