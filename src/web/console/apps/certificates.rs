@@ -6,9 +6,9 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 
+use crate::saml::keys::CertState;
 use crate::services::apps::view::AppDetails;
 use crate::services::certs::{self, Activation};
-use crate::services::{Ctx, Error};
 use crate::web::console::apps::app_url;
 use crate::web::console::{parse_utc, Console, Fields, FormFields};
 use crate::web::error::PageError;
@@ -52,25 +52,20 @@ impl CertificateInfo {
         }
     }
 
-    /// Our published certificates (current, next, previous) and how many are retired; read only when the SSO tab
-    /// is shown.
-    pub async fn published(
-        ctx: &Ctx,
-        name: &str,
-        is_shown: bool,
-        now: DateTime<Utc>,
-    ) -> Result<(Vec<Self>, usize), Error> {
-        let all = if is_shown { certs::list_certificates(ctx, name).await? } else { Vec::new() };
-        let n_retired = all.iter().filter(|c| c.state.as_str() == "retired").count();
+    /// Our published certificates (current, next, previous) and how many are retired, from the application's
+    /// certificate history (empty unless the SSO tab is shown).
+    pub fn published(d: &AppDetails, is_shown: bool, now: DateTime<Utc>) -> (Vec<Self>, usize) {
+        let all = if is_shown { d.certificate_history.as_slice() } else { &[] };
+        let n_retired = all.iter().filter(|c| c.state == CertState::Retired).count();
         let published = all
             .iter()
-            .filter(|c| c.state.as_str() != "retired")
+            .filter(|c| c.state != CertState::Retired)
             .map(|c| Self {
                 activate_at: c.activate_at.map(utc),
                 ..Self::new(c.state.as_str(), &c.fingerprint, (c.not_before, c.not_after), now)
             })
             .collect();
-        Ok((published, n_retired))
+        (published, n_retired)
     }
 
     /// The SP's encryption certificates, from its metadata.

@@ -132,7 +132,7 @@ pub async fn show(
     let ctx = &state.ctx;
     let d = app_service::view::details(ctx, &name).await?;
     let tab = tab_of(&q.tab, d.app.is_saml());
-    let sso = SsoView::load(ctx, &name, &d, tab == "sso", Utc::now()).await?;
+    let sso = SsoView::new(&d, tab == "sso", Utc::now());
     let groups = GroupsView::load(ctx, &d).await?;
     let idm = IdmView::load(ctx, &name, &d, tab == "idm").await?;
     render(&AppPage::new(console.chrome("apps"), tab, d, sso, groups, idm))

@@ -64,18 +64,12 @@ pub struct SsoView {
 }
 
 impl SsoView {
-    /// The tab's view; our certificates are read only when the tab is shown.
-    pub async fn load(
-        ctx: &Ctx,
-        name: &str,
-        d: &AppDetails,
-        is_shown: bool,
-        now: DateTime<Utc>,
-    ) -> Result<Self, Error> {
-        let (certificates, n_retired) = CertificateInfo::published(ctx, name, is_shown, now).await?;
+    /// The tab's view; our certificates are listed only when the tab is shown.
+    pub fn new(d: &AppDetails, is_shown: bool, now: DateTime<Utc>) -> Self {
+        let (certificates, n_retired) = CertificateInfo::published(d, is_shown, now);
         let sp = &d.app.sp;
         let plan = attributes::plan(sp);
-        Ok(Self {
+        Self {
             acs_urls: sp.acs.iter().map(|a| a.url.clone()).collect(),
             held_acs: d.metadata_source.as_ref().map(|m| m.held_acs.clone()).unwrap_or_default(),
             has_next: certificates.iter().any(|c| c.state == "next"),
@@ -100,7 +94,7 @@ impl SsoView {
             attributes: sp.attributes.iter().map(attribute_row).collect(),
             attribute_origin: plan.origin.as_str(),
             automatic_attributes: plan.automatic.iter().map(automatic_row).collect(),
-        })
+        }
     }
 }
 
