@@ -26,6 +26,8 @@ pub mod authn_class {
     pub const UNSPECIFIED: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified";
     pub const PASSWORD: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:Password";
     pub const PASSWORD_PROTECTED_TRANSPORT: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport";
+    /// The REFEDS MFA profile: two independent factors were used (a passkey with user verification counts).
+    pub const REFEDS_MFA: &str = "https://refeds.org/profile/mfa";
 }
 
 /// The fields of an AuthnRequest that the IdP acts on.
@@ -368,7 +370,12 @@ pub fn choose_authn_context(requested: Option<&RequestedAuthnContext>, ours: &'s
     }
 }
 
-const CLASSES: [&str; 3] = [authn_class::UNSPECIFIED, authn_class::PASSWORD, authn_class::PASSWORD_PROTECTED_TRANSPORT];
+const CLASSES: [&str; 4] = [
+    authn_class::UNSPECIFIED,
+    authn_class::PASSWORD,
+    authn_class::PASSWORD_PROTECTED_TRANSPORT,
+    authn_class::REFEDS_MFA,
+];
 
 fn rank(class: &str) -> Option<usize> {
     CLASSES.iter().position(|c| *c == class)
@@ -666,5 +673,13 @@ mod tests {
         assert_eq!(choose_authn_context(Some(&req("exact", &["urn:mfa"])), ppt), None);
         assert_eq!(choose_authn_context(Some(&req("minimum", &[ppt])), authn_class::PASSWORD), None);
         assert_eq!(choose_authn_context(Some(&req("minimum", &[authn_class::PASSWORD])), ppt), Some(ppt));
+        let mfa = authn_class::REFEDS_MFA;
+        assert_eq!(choose_authn_context(Some(&req("exact", &[mfa])), ppt), None);
+        assert_eq!(choose_authn_context(Some(&req("minimum", &[mfa])), ppt), None);
+        assert_eq!(choose_authn_context(Some(&req("exact", &[mfa])), mfa), Some(mfa));
+        assert_eq!(choose_authn_context(Some(&req("minimum", &[mfa])), mfa), Some(mfa));
+        assert_eq!(choose_authn_context(Some(&req("minimum", &[ppt])), mfa), Some(mfa));
+        assert_eq!(choose_authn_context(Some(&req("better", &[ppt])), mfa), Some(mfa));
+        assert_eq!(choose_authn_context(Some(&req("maximum", &[ppt])), mfa), Some(ppt));
     }
 }

@@ -18,8 +18,14 @@ use crate::store::users;
 pub struct IdpSession {
     pub user_id: UserId,
     pub username: String,
-    /// When the password was checked, in Unix milliseconds (the AuthnInstant of every assertion).
+    /// When the user last authenticated (password, or a passkey alone), in Unix milliseconds (the AuthnInstant
+    /// of every assertion).
     pub authn_instant_ms: i64,
+    /// When a second factor was last proven in this session (a TOTP code, a recovery code, a security key after
+    /// the password), or the sign-in was a passkey with user verification (possession and a PIN or biometric):
+    /// the session then counts as multi-factor. `None` for a password-only session.
+    #[serde(default)]
+    pub mfa_instant_ms: Option<i64>,
     /// Identifies this session to SPs (AuthnStatement SessionIndex).
     pub session_index: String,
 }
@@ -27,6 +33,11 @@ pub struct IdpSession {
 impl IdpSession {
     pub fn authn_instant(&self) -> DateTime<Utc> {
         DateTime::from_timestamp_millis(self.authn_instant_ms).unwrap_or_default()
+    }
+
+    /// Whether two factors were used in this session (`mfa_instant_ms`).
+    pub fn is_multi_factor(&self) -> bool {
+        self.mfa_instant_ms.is_some()
     }
 }
 
@@ -88,6 +99,7 @@ pub fn new_session(user: &User, now: DateTime<Utc>) -> IdpSession {
         user_id: user.id,
         username: user.username.clone(),
         authn_instant_ms: now.timestamp_millis(),
+        mfa_instant_ms: None,
         session_index: crate::saml::new_id(),
     }
 }
