@@ -12,7 +12,7 @@ use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Settings keys, as they are spelled in the TOML file and, upper-cased after `SESAME_`, in the environment.
-const KEYS: [&str; 27] = [
+const KEYS: [&str; 30] = [
     "base_url",
     "bind",
     "data_dir",
@@ -40,6 +40,9 @@ const KEYS: [&str; 27] = [
     "trusted_proxies",
     "provisioning_lease_secs",
     "event_retention_days",
+    "smtp_url",
+    "mail_from",
+    "smtp_ca_file",
 ];
 /// Variables that belong to the command line, not to the settings.
 const NOT_SETTINGS: [&str; 2] = ["SESAME_CONFIG", "SESAME_LOG"];
@@ -101,6 +104,14 @@ pub struct Config {
     pub provisioning_lease_secs: u64,
     /// How long events are kept; older ones are purged by housekeeping. 0 keeps them for ever.
     pub event_retention_days: u32,
+    /// Where mail goes: `smtps://[user:password@]host[:port]`, or `smtp://...` (STARTTLS required, except to a
+    /// loopback host). Unset: no mail is sent, and the features that mail say so.
+    #[serde(serialize_with = "serialize_secret_opt")]
+    pub smtp_url: Option<SecretString>,
+    /// The sender of every mail (required with `smtp_url`), e.g. `sesame@example.com` or `Sesame <sso@example.com>`.
+    pub mail_from: Option<String>,
+    /// Extra trusted root certificates (PEM) for the SMTP server's certificate, besides the system's.
+    pub smtp_ca_file: Option<PathBuf>,
 }
 
 /// Where the value of `key` came from: the file, the environment variable or the built-in default.
@@ -152,6 +163,9 @@ impl Default for Config {
             trusted_proxies: String::new(),
             provisioning_lease_secs: 120,
             event_retention_days: 400,
+            smtp_url: None,
+            mail_from: None,
+            smtp_ca_file: None,
         }
     }
 }

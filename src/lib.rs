@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod directory;
+pub mod mail;
 pub mod mapping;
 pub mod provisioning;
 pub mod saml;
@@ -225,6 +226,26 @@ pub fn spawn_provisioning(server: &Server) -> Provisioning {
     let workers = tokio::spawn(ctx.worker.clone().run(workers, stopped.clone()));
     let reconciler = spawn_reconciler(ctx, stopped);
     Provisioning { stop, workers, reconciler }
+}
+
+/// The mail worker (`mail::Mailer::spawn`); it returns at once when no SMTP server is configured.
+pub struct MailWorker {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MailWorker {
+    /// Stops the worker, letting a mail being sent finish.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+pub fn spawn_mail(server: &Server) -> MailWorker {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = server.ctx.mailer.spawn(stopped);
+    MailWorker { stop, task }
 }
 
 fn restrict(dir: &std::path::Path) -> anyhow::Result<()> {

@@ -59,6 +59,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let housekeeping = sesame::spawn_housekeeping(&server);
     let provisioning = sesame::spawn_provisioning(&server);
+    let mail = sesame::spawn_mail(&server);
     let listener =
         tokio::net::TcpListener::bind(&bind).await.map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
     tracing::info!("listening on http://{bind}");
@@ -69,6 +70,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
     housekeeping.stop().await;
     provisioning.stop().await;
+    mail.stop().await;
     server.close().await;
     served?;
     tracing::info!("stopped");

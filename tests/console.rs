@@ -106,6 +106,7 @@ fn forms() -> Vec<Form> {
                 ("new_password_again", "chosen by the attacker"),
             ],
         ),
+        ("/admin/account/email", vec![("email", "attacker@example.com")]),
         ("/admin/account/totp", vec![]),
         ("/admin/account/totp/confirm", vec![("code", "123456")]),
         ("/admin/account/totp/cancel", vec![]),
@@ -787,6 +788,28 @@ async fn changing_the_password_needs_the_current_one() {
     assert!(admins::sign_in(&app.ctx, "root", ADMIN_PASSWORD, None, Utc::now()).await.is_err());
     let events = admin_events(&app).await;
     assert!(events.iter().any(|e| e.name == EventName::AdminAdminPassword && e.actor == "admin:root"));
+}
+
+/// The account page sets the address where the administrator gets notices by mail, says when mail is not
+/// configured, refuses what is not an address, and records the change.
+#[tokio::test]
+async fn the_account_page_sets_the_notice_address() {
+    let (app, admin) = with_admin().await;
+    let page = app.get("/admin/account", Some(&admin.cookie)).await.body;
+    assert!(page.contains("Mail is not configured on this server"), "{page}");
+    post(&app, &admin, "/admin/account/email", vec![("email", "root@example.com")]).await;
+    assert_eq!(admins::email(&app.ctx, "root").await.unwrap(), "root@example.com");
+    let page = app.get("/admin/account", Some(&admin.cookie)).await.body;
+    assert!(page.contains("value=\"root@example.com\""), "{page}");
+    let fields = vec![("email", "not an address"), ("csrf_token", admin.token.as_str())];
+    let reply = app.post_form("/admin/account/email", &fields, Some(&admin.cookie)).await;
+    let next = app.get(reply.location.as_deref().unwrap(), Some(&admin.cookie)).await.body;
+    assert!(next.contains("flash-error") && next.contains("is not an e-mail address"), "{next}");
+    assert_eq!(admins::email(&app.ctx, "root").await.unwrap(), "root@example.com", "nothing changed");
+    post(&app, &admin, "/admin/account/email", vec![("email", "")]).await;
+    assert_eq!(admins::email(&app.ctx, "root").await.unwrap(), "");
+    let events = admin_events(&app).await;
+    assert_eq!(events.iter().filter(|e| e.name == EventName::AdminAdminUpdate).count(), 2);
 }
 
 /// Lock-out by a mistyped enrolment: TOTP is switched on only by a right code of the new secret, which waits in

@@ -179,6 +179,38 @@ async fn expiry_warnings_are_given_once_per_threshold_across_restarts() {
     assert!(shown.certificates.last().unwrap().warning.is_none());
 }
 
+/// Each expiry warning is mailed, once, to every administrator with an e-mail address, in the transaction that
+/// gives the warning (queued in the outbox; `tests/peers/test_mail.py` shows the outbox reaching an SMTP server).
+#[tokio::test]
+async fn expiry_warnings_are_mailed_to_administrators_once_per_threshold() {
+    let app = TestApp::with("", |c| {
+        c.cert_validity_days = 20;
+        c.smtp_url = Some("smtp://127.0.0.1:9".into());
+        c.mail_from = Some("sso@example.com".into());
+    })
+    .await;
+    let now = Utc::now();
+    for (name, email) in [("ops", "ops@example.com"), ("sec", "sec@example.com"), ("quiet", "")] {
+        sesame::services::admins::create_admin(&app.ctx, &Actor::Cli, name, "a long enough password".into(), now)
+            .await
+            .unwrap();
+        sesame::services::admins::set_email(&app.ctx, &Actor::Cli, name, email, now).await.unwrap();
+    }
+    let pending = || async { sesame::services::mail::queue_status(&app.ctx).await.unwrap().pending };
+    assert_eq!(pending().await, 0);
+    assert_eq!(certs::warn_expiring(&app.ctx, now).await.unwrap(), 1);
+    assert_eq!(pending().await, 2, "one mail per administrator with an address");
+    assert_eq!(certs::warn_expiring(&app.ctx, now).await.unwrap(), 0);
+    assert_eq!(pending().await, 2, "a threshold is mailed once");
+    assert_eq!(certs::warn_expiring(&app.ctx, now + Duration::days(14)).await.unwrap(), 1, "7 days left");
+    assert_eq!(pending().await, 4);
+    // The outbox holds the mails sealed: nothing of their text rests readable in the database.
+    let sealed: Vec<String> =
+        sqlx::query_scalar("SELECT message_enc FROM mail_outbox").fetch_all(&app.ctx.db.pool).await.unwrap();
+    assert_eq!(sealed.len(), 4);
+    assert!(sealed.iter().all(|m| !m.contains("acme") && !m.contains("expires")), "{sealed:?}");
+}
+
 // ------------------------------------------------------------------------------------------------------------
 // SP metadata refresh by URL
 

@@ -25,8 +25,12 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("main", &[ANYTHING]),
     ("web", &["services", "config", "audit", "directory", "saml", "catalog"]),
     ("cli", &["services", "config", "audit", "directory", "saml", "catalog"]),
-    ("services", &["provisioning", "store", "catalog", "mapping", "saml", "directory", "audit", "config", "secret"]),
+    (
+        "services",
+        &["provisioning", "mail", "store", "catalog", "mapping", "saml", "directory", "audit", "config", "secret"],
+    ),
     ("provisioning", &["store", "catalog", "mapping", "directory", "audit", "secret", "config"]),
+    ("mail", &["store", "audit", "secret", "config"]),
     ("catalog", &["mapping", "directory", "saml"]),
     ("store", &["directory", "audit", "saml", "secret"]),
     ("mapping", &["directory"]),
@@ -212,7 +216,8 @@ fn circles(files: &[File]) -> Vec<String> {
     problems
 }
 
-/// Code that belongs to one module only: SQL to `store`, and neither the database nor the HTTP client at the edges.
+/// Code that belongs to one module only: SQL to `store`, SMTP to `mail`, and neither the database nor the HTTP
+/// client at the edges.
 fn forbidden_text(files: &[File]) -> Vec<String> {
     let mut problems = Vec::new();
     for f in files {
@@ -224,6 +229,9 @@ fn forbidden_text(files: &[File]) -> Vec<String> {
         if is_edge {
             rules.push(("sqlx::", "web and cli reach the database through services"));
             rules.push(("reqwest::", "web and cli make no HTTP calls; services do"));
+        }
+        if !f.path.starts_with("src/mail/") {
+            rules.push(("lettre::", "only mail speaks SMTP"));
         }
         for (text, why) in rules {
             let n = f.code.matches(text).count();

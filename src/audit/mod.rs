@@ -67,10 +67,13 @@ pub enum EventName {
     AdminAdminPassword,
     AdminTotpDisable,
     AdminUserUnlock,
+    MailSent,
+    MailFailed,
+    AdminAdminUpdate,
 }
 
 impl EventName {
-    pub const ALL: [Self; 54] = [
+    pub const ALL: [Self; 57] = [
         Self::UserLogin,
         Self::UserLoginFailed,
         Self::UserLogout,
@@ -125,6 +128,9 @@ impl EventName {
         Self::AdminAdminPassword,
         Self::AdminTotpDisable,
         Self::AdminUserUnlock,
+        Self::MailSent,
+        Self::MailFailed,
+        Self::AdminAdminUpdate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -183,6 +189,9 @@ impl EventName {
             Self::AdminAdminPassword => "admin_admin_password",
             Self::AdminTotpDisable => "admin_totp_disable",
             Self::AdminUserUnlock => "admin_user_unlock",
+            Self::MailSent => "mail_sent",
+            Self::MailFailed => "mail_failed",
+            Self::AdminAdminUpdate => "admin_admin_update",
         }
     }
 

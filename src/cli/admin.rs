@@ -18,7 +18,12 @@ pub enum AdminCommand {
         /// Read the password from standard input (one line).
         #[arg(long)]
         password_stdin: bool,
+        /// Where the administrator gets notices by mail (certificate expiry, SP metadata problems).
+        #[arg(long)]
+        email: Option<String>,
     },
+    /// Set the e-mail address where an administrator gets notices; an empty address ("") removes it.
+    SetEmail { username: String, email: String },
     /// Lift the console sign-in backoff that failed passwords put on an administrator, from every client.
     Unlock { username: String },
     /// Two-factor sign-in with an authenticator app.
@@ -34,13 +39,28 @@ pub enum TotpCommand {
 
 pub async fn run(ctx: &Ctx, actor: &Actor, command: AdminCommand, now: DateTime<Utc>) -> anyhow::Result<()> {
     match command {
-        AdminCommand::Add { username, password_stdin } => {
+        AdminCommand::Add { username, password_stdin, email } => {
             // A password on the command line would be visible to other users of the machine (ps, shell history).
             if !password_stdin {
                 anyhow::bail!("the password is read from standard input: pass --password-stdin");
             }
+            if let Some(email) = &email {
+                // Checked first, so a bad address creates nothing.
+                crate::services::mail::check_address(email.trim())?;
+            }
             admins::create_admin(ctx, actor, &username, read_password()?, now).await?;
+            if let Some(email) = &email {
+                admins::set_email(ctx, actor, &username, email, now).await?;
+            }
             println!("created administrator {username}");
+        }
+        AdminCommand::SetEmail { username, email } => {
+            admins::set_email(ctx, actor, &username, &email, now).await?;
+            if email.trim().is_empty() {
+                println!("administrator {username} gets no notices by mail");
+            } else {
+                println!("administrator {username} gets notices at {}", email.trim());
+            }
         }
         AdminCommand::Unlock { username } => {
             let n = throttle::unlock(ctx, actor, Realm::Admin, &username, now).await?;

@@ -11,6 +11,7 @@ mod catalog;
 mod events;
 mod group;
 mod idm;
+mod mail;
 mod token;
 mod user;
 
@@ -26,6 +27,7 @@ use crate::cli::app::AppCommand;
 use crate::cli::catalog::CatalogCommand;
 use crate::cli::events::EventsArgs;
 use crate::cli::group::GroupCommand;
+use crate::cli::mail::MailCommand;
 use crate::cli::token::ApiTokenCommand;
 use crate::cli::user::UserCommand;
 use crate::services::error::ErrorKind;
@@ -65,6 +67,9 @@ pub enum Command {
     /// API tokens for /api/v1.
     #[command(subcommand)]
     ApiToken(ApiTokenCommand),
+    /// Outbound mail: a test message, the queue.
+    #[command(subcommand)]
+    Mail(MailCommand),
 }
 
 /// Runs an admin command. Errors are printed by `main` as one line.
@@ -80,6 +85,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Catalog(command) => catalog::run(ctx, command),
         Command::Admin(command) => admin::run(ctx, &actor, command, now).await,
         Command::ApiToken(command) => token::run(ctx, &actor, command, now).await,
+        Command::Mail(command) => mail::run(ctx, &actor, command, now).await,
     }
 }
 

@@ -59,6 +59,31 @@ pub async fn create_admin(
     Ok(())
 }
 
+/// Sets (or, with an empty address, clears) the e-mail address where an administrator gets notices (certificate
+/// expiry, SP metadata problems).
+pub async fn set_email(ctx: &Ctx, actor: &Actor, username: &str, email: &str, now: DateTime<Utc>) -> Result<(), Error> {
+    let email = email.trim();
+    if !email.is_empty() {
+        crate::services::mail::check_address(email)?;
+    }
+    let mut tx = ctx.db.begin().await?;
+    if !admins::set_email(&mut tx, username, email, millis(now)).await? {
+        return Err(Error::NotFound { what: "administrator", name: username.to_owned() });
+    }
+    let detail = if email.is_empty() { "e-mail address removed".to_owned() } else { format!("e-mail address {email}") };
+    let event = Event::new(now, EventName::AdminAdminUpdate, actor).target(username).detail(detail);
+    events::insert_event(&mut tx, &event).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    Ok(())
+}
+
+/// An administrator's e-mail address for notices ('' when none).
+pub async fn email(ctx: &Ctx, username: &str) -> Result<String, Error> {
+    admins::find_email(&mut *ctx.db.conn().await?, username)
+        .await?
+        .ok_or_else(|| Error::NotFound { what: "administrator", name: username.to_owned() })
+}
+
 /// When there is no administrator at all, creates `admin` with a random password and returns the password (for
 /// `serve` to show once). Replicas starting together race on the unique name; the losers return `None`.
 pub async fn ensure_first_admin(ctx: &Ctx, now: DateTime<Utc>) -> Result<Option<String>, Error> {

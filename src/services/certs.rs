@@ -151,11 +151,14 @@ pub async fn apply_scheduled(ctx: &Ctx, now: DateTime<Utc>) -> Result<usize, Err
 
 /// Records a `cert_expiry_warning` event and logs a warning for every published certificate that has reached a
 /// threshold (60, 30, 7, 1 days) not yet warned about. A certificate that reaches several thresholds at once (a
-/// short-lived one, or a server that was down) gets one warning, for the most urgent. Returns how many were given.
+/// short-lived one, or a server that was down) gets one warning, for the most urgent. Each warning is also mailed
+/// to the administrators who have an e-mail address (in the same transaction: once per threshold, whichever
+/// replica gives it). Returns how many were given.
 pub async fn warn_expiring(ctx: &Ctx, now: DateTime<Utc>) -> Result<usize, Error> {
     let horizon = EXPIRY_WARNING_DAYS.iter().copied().max().unwrap_or(60);
     let expiring = certs::list_expiring(&mut *ctx.db.conn().await?, millis(now + Duration::days(horizon))).await?;
     let mut given = 0;
+    let mut mailed = 0;
     for cert in expiring {
         let not_after = at_ms(cert.not_after_ms);
         let Some(threshold) = expiry_threshold(not_after, now) else { continue };
@@ -173,6 +176,14 @@ pub async fn warn_expiring(ctx: &Ctx, now: DateTime<Utc>) -> Result<usize, Error
                 .app(&cert.app)
                 .detail(detail);
             events::insert_event(&mut tx, &event).await?;
+            let notice = crate::services::mail::CertExpiry {
+                app: &cert.app,
+                message: &message,
+                state: cert.state.as_str(),
+                fingerprint: &cert.fingerprint,
+                not_after,
+            };
+            mailed += crate::services::mail::cert_expiry(ctx, &mut tx, &notice).await?;
             warn!(
                 app.name = %cert.app,
                 "the {} signing certificate {} of {} {message}: rotate it (sesame app rotate-cert {} --stage)",
@@ -184,6 +195,9 @@ pub async fn warn_expiring(ctx: &Ctx, now: DateTime<Utc>) -> Result<usize, Error
             given += 1;
         }
         tx.commit().await.map_err(crate::store::Error::from)?;
+    }
+    if mailed > 0 {
+        ctx.mailer.wake();
     }
     Ok(given)
 }

@@ -71,6 +71,18 @@ pub enum Error {
     Store(#[from] crate::store::Error),
     #[error(transparent)]
     Secret(#[from] crate::secret::Error),
+    /// The mail settings cannot be used.
+    #[error(transparent)]
+    MailSettings(#[from] crate::mail::SettingsError),
+    /// A mail could not be queued.
+    #[error(transparent)]
+    Mail(#[from] crate::mail::QueueError),
+    #[error("mail is not configured: set SESAME_SMTP_URL and SESAME_MAIL_FROM (see the README)")]
+    MailNotConfigured,
+    #[error("{address} is not an e-mail address")]
+    BadAddress { address: String },
+    #[error("a mail could not be rendered")]
+    Template(#[from] askama::Error),
     #[error("the provisioning worker could not start: {0}")]
     Provisioning(#[from] crate::provisioning::ProvisionError),
     #[error("a background task failed")]
@@ -144,12 +156,15 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::UnknownApp { .. } | Self::NotFound { .. } | Self::LogoutNotHere => ErrorKind::NotFound,
-            Self::Conflict { .. } | Self::NotSaml { .. } | Self::NotFromConnector { .. } => ErrorKind::Conflict,
+            Self::Conflict { .. } | Self::NotSaml { .. } | Self::NotFromConnector { .. } | Self::MailNotConfigured => {
+                ErrorKind::Conflict
+            }
             Self::Invalid(_)
             | Self::Certificate { .. }
             | Self::MetadataSignature { .. }
             | Self::Settings { .. }
-            | Self::SettingsSyntax { .. } => ErrorKind::Invalid,
+            | Self::SettingsSyntax { .. }
+            | Self::BadAddress { .. } => ErrorKind::Invalid,
             Self::Request(RequestError::Malformed(crate::saml::Error::TooLarge { .. }))
             | Self::Saml(crate::saml::Error::TooLarge { .. }) => ErrorKind::TooLarge,
             Self::Saml(crate::saml::Error::Crypto { .. } | crate::saml::Error::BadKey { .. }) => ErrorKind::Internal,
@@ -167,6 +182,9 @@ impl Error {
             Self::Store(_)
             | Self::NoSigningKey { .. }
             | Self::Secret(_)
+            | Self::MailSettings(_)
+            | Self::Mail(_)
+            | Self::Template(_)
             | Self::Provisioning(_)
             | Self::Join(_)
             | Self::Json(_)

@@ -20,6 +20,7 @@ pub mod idm;
 pub mod inbound;
 pub mod keys;
 pub mod login;
+pub mod mail;
 pub mod participation;
 pub mod slo;
 pub mod sso;
@@ -35,6 +36,7 @@ use crate::audit::Event;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::directory::Application;
+use crate::mail::Mailer;
 use crate::provisioning::worker::Worker;
 use crate::saml::keys::SigningKey;
 use crate::secret::SecretKey;
@@ -77,6 +79,8 @@ pub struct Ctx {
     pub catalog: Arc<Catalog>,
     pub secret: Arc<SecretKey>,
     pub worker: Worker,
+    /// Queues and delivers mail (`crate::mail`); not configured without `smtp_url`.
+    pub mailer: Mailer,
 }
 
 impl Ctx {
@@ -85,7 +89,8 @@ impl Ctx {
         let catalog = Arc::new(catalog);
         let worker = Worker::new(db.clone(), secret.clone(), config.scim_allow_private_targets, catalog.clone())?
             .with_lease(std::time::Duration::from_secs(config.provisioning_lease_secs));
-        Ok(Self { config: Arc::new(config), db, keys: KeyCache::default(), catalog, secret, worker })
+        let mailer = Mailer::new(&config, db.clone(), secret.clone())?;
+        Ok(Self { config: Arc::new(config), db, keys: KeyCache::default(), catalog, secret, worker, mailer })
     }
 
     /// The IdP URL of an application: SP-initiated requests arrive here and IdP-initiated logins start here.

@@ -97,3 +97,31 @@ fn admin_from_row(row: &AnyRow) -> Result<AdminRow, Error> {
         credentials_changed_at: row.try_get("credentials_changed_at")?,
     })
 }
+
+/// Sets (or, with an empty string, clears) an administrator's e-mail address for notices. False when unknown.
+pub async fn set_email(conn: &mut Conn, username: &str, email: &str, now_ms: i64) -> Result<bool, Error> {
+    let done = sqlx::query("UPDATE admins SET email = $1, updated_at = $2 WHERE username = $3")
+        .bind(email)
+        .bind(now_ms)
+        .bind(username)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// An administrator's e-mail address ('' when none).
+pub async fn find_email(conn: &mut Conn, username: &str) -> Result<Option<String>, Error> {
+    let row =
+        sqlx::query("SELECT email FROM admins WHERE username = $1").bind(username).fetch_optional(&mut *conn).await?;
+    Ok(match row {
+        Some(row) => Some(row.try_get("email")?),
+        None => None,
+    })
+}
+
+/// The distinct e-mail addresses of administrators who have one: the recipients of notices.
+pub async fn notice_addresses(conn: &mut Conn) -> Result<Vec<String>, Error> {
+    let rows =
+        sqlx::query("SELECT DISTINCT email FROM admins WHERE email <> '' ORDER BY email").fetch_all(&mut *conn).await?;
+    rows.iter().map(|row| Ok(row.try_get("email")?)).collect()
+}

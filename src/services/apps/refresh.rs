@@ -111,13 +111,26 @@ async fn refresh_claimed(
             // A failure is tried again within the hour (or the default interval, if shorter).
             let next = next_refresh(now, None, None, default.min(Duration::hours(1)), min, max);
             let mut tx = ctx.db.begin().await?;
+            // Administrators are mailed when a source that worked starts failing, not at every retry.
+            let was_failing =
+                metadata_sources::find_source(&mut tx, app_id).await?.is_some_and(|s| !s.last_error.is_empty());
             metadata_sources::finish_refresh(&mut tx, app_id, None, &reason, millis(next), millis(now)).await?;
+            let mailed = if was_failing {
+                0
+            } else {
+                let headline = format!("The SP metadata of {name} could not be refreshed");
+                let detail = format!("{reason}. The last good copy stays in use; sesame tries again within the hour.");
+                crate::services::mail::metadata_notice(ctx, &mut tx, &name, url, &headline, &detail).await?
+            };
             let event = Event::new(now, EventName::SpMetadataRefresh, actor)
                 .target(url)
                 .app(&name)
                 .failed(format!("{reason}; the last good copy stays in use"));
             events::insert_event(&mut tx, &event).await?;
             tx.commit().await.map_err(crate::store::Error::from)?;
+            if mailed > 0 {
+                ctx.mailer.wake();
+            }
             warn!(app.name = %name, "SP metadata of {name} from {url} not refreshed: {reason}");
             Ok(Refreshed { app: name, outcome: Outcome::Failed(reason), next_refresh: next })
         }
@@ -164,6 +177,13 @@ async fn apply(
                 .app(name)
                 .failed(text.clone());
             events::insert_event(&mut tx, &event).await?;
+            let headline = format!("A change of {name}'s ACS host waits for your approval");
+            let detail = format!(
+                "{text}. Assertions keep going to the current ACS URLs until an administrator approves the change \
+                 on the application's page (or rejects it)."
+            );
+            crate::services::mail::metadata_notice(ctx, &mut tx, name, &app.sp.metadata_url, &headline, &detail)
+                .await?;
             warn!(app.name = %name, "SP metadata of {name}: {text}");
         }
         changes.push(text);
@@ -192,6 +212,8 @@ async fn apply(
     );
     metadata_sources::finish_refresh(&mut tx, app.id, Some(document), "", millis(next), millis(now)).await?;
     tx.commit().await.map_err(crate::store::Error::from)?;
+    // A held ACS change may have queued a notice.
+    ctx.mailer.wake();
     if changes.is_empty() {
         return Ok(Ok((Outcome::Unchanged, next)));
     }

@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/account", get(show_account))
         .route("/admin/account/password", post(change_password))
+        .route("/admin/account/email", post(change_email))
         .route("/admin/account/totp", post(start_totp))
         .route("/admin/account/totp/confirm", post(confirm_totp))
         .route("/admin/account/totp/cancel", post(cancel_totp))
@@ -52,6 +53,9 @@ struct AccountPage {
     enrolment: Option<TotpEnrolment>,
     qr: Option<QrPath>,
     min_password: usize,
+    /// Where this administrator gets notices by mail ('' for none), and whether mail is configured at all.
+    email: String,
+    mail_configured: bool,
 }
 
 /// A QR code as one SVG path of its dark modules, one unit each, inside a quiet zone of 4 (ISO/IEC 18004 §6.3.8):
@@ -74,7 +78,17 @@ async fn show_account(State(state): State<AppState>, console: Console) -> Result
         enrolment,
         qr,
         min_password: state.ctx.config.min_password_chars(),
+        email: admins::email(&state.ctx, &console.username).await?,
+        mail_configured: state.ctx.mailer.is_configured(),
     })
+}
+
+/// Sets or clears the address where this administrator gets notices (certificate expiry, SP metadata problems).
+async fn change_email(State(state): State<AppState>, console: Console, f: Fields) -> Result<Response, PageError> {
+    let email = f.get("email");
+    let result = admins::set_email(&state.ctx, &console.actor(), &console.username, email, Utc::now()).await;
+    let text = if email.is_empty() { "Notices by mail are off." } else { "Notices go to the new address." };
+    console.done(result.map(|()| text.to_owned()), BACK).await
 }
 
 async fn change_password(
