@@ -255,3 +255,84 @@ fn reqwest_get(url: &str) -> String {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() })
 }
+
+/// Bulk import from CSV: a dry run lists each row's fate and changes nothing; a file with one bad row changes
+/// nothing and names the row; a good file applies every row (users, their groups, new groups) in one go, and the
+/// export writes the same columns back.
+#[test]
+fn users_import_from_csv_all_or_nothing_and_export_the_same_columns() {
+    let server = start();
+    server.ok(&["user", "add", "alice", "--email", "alice@example.com", "--department", "Sales"], None);
+    let write = |name: &str, text: &str| {
+        let path = server.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let users = |server: &Serve| server.ok(&["user", "export"], None);
+    let before = users(&server);
+
+    let bad = write(
+        "bad.csv",
+        "username,email,first_name,groups\n\
+         bob,bob@example.com,Bob,staff\n\
+         carol,ALICE@example.com,Carol,\n\
+         dave,dave@example.com,Dave,staff;ops\n",
+    );
+    let out = server.run(&["user", "import", &bad, "--dry-run"], None);
+    assert_eq!(out.status.code(), Some(1), "a dry run with refused rows exits 1");
+    let listed = String::from_utf8(out.stdout).unwrap();
+    assert!(listed.contains("line 2 bob: create"), "{listed}");
+    assert!(listed.contains("line 3 carol: refused: e-mail ALICE@example.com is already alice's"), "{listed}");
+    assert!(listed.contains("line 4 dave: create"), "{listed}");
+    assert!(listed.contains("new groups: staff, ops"), "{listed}");
+    let refused = server.refused(&["user", "import", &bad]);
+    assert!(refused.contains("nothing was imported: line 3 (carol)"), "{refused}");
+    assert_eq!(users(&server), before, "neither the dry run nor the refused file changed anything");
+    assert!(server.refused(&["group", "add-member", "staff", "alice"]).contains("staff"), "no group was created");
+
+    let good = write(
+        "good.csv",
+        "username,email,first_name,groups\n\
+         alice,alice@example.com,Alice,staff\n\
+         bob,bob@example.com,Bob,staff\n\
+         carol,carol@example.com,\"Carol, PhD\",ops;staff\n",
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&server.ok(&["user", "import", &good, "--json"], None)).unwrap();
+    assert_eq!(report["applied"], true);
+    assert_eq!((report["created"].as_u64(), report["updated"].as_u64()), (Some(2), Some(1)));
+    let exported = users(&server);
+    let rows = exported.lines().collect::<Vec<_>>();
+    assert!(rows[0].starts_with("username,email,first_name,last_name,"), "{exported}");
+    assert!(rows[0].ends_with(",groups"), "{exported}");
+    assert!(rows.iter().any(|r| r.starts_with("alice,alice@example.com,Alice,,,Sales,") && r.ends_with(",staff")));
+    assert!(rows.iter().any(|r| r.starts_with("carol,carol@example.com,\"Carol, PhD\",") && r.ends_with(",ops;staff")));
+
+    // What it exports, it imports again unchanged.
+    let again = write("again.csv", &exported);
+    let report: serde_json::Value =
+        serde_json::from_str(&server.ok(&["user", "import", &again, "--json"], None)).unwrap();
+    assert_eq!((report["unchanged"].as_u64(), report["updated"].as_u64()), (Some(3), Some(0)));
+    assert_eq!(users(&server), exported);
+
+    let events = server.ok(&["events", "--name", "admin_user_create", "--json"], None);
+    assert_eq!(events.lines().filter(|l| l.contains("CSV import")).count(), 2);
+}
+
+/// 10,000 rows go in one transaction (the benchmark measures how long it takes).
+#[test]
+fn ten_thousand_rows_import_at_once() {
+    let server = start();
+    let mut text = String::from("username,email,department,groups\n");
+    for i in 0..10_000 {
+        text.push_str(&format!("user{i:05},user{i:05}@example.com,Dept {},everyone\n", i % 40));
+    }
+    let path = server.dir.path().join("big.csv");
+    std::fs::write(&path, text).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&server.ok(&["user", "import", path.to_str().unwrap(), "--json"], None)).unwrap();
+    assert_eq!(report["created"].as_u64(), Some(10_000));
+    let exported = server.ok(&["user", "export"], None);
+    assert_eq!(exported.lines().count(), 10_001);
+    assert!(exported.lines().skip(1).all(|l| l.ends_with(",everyone")));
+}

@@ -142,7 +142,7 @@ fn parse_key_value(text: &str) -> Result<(String, String), String> {
 }
 
 /// Prints one value as one line of JSON, as every `--json` list does.
-fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+pub(crate) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string(value)?);
     Ok(())
 }

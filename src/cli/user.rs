@@ -8,6 +8,7 @@ use crate::audit::Actor;
 use crate::cli::read_password;
 use crate::directory::user::Profile;
 use crate::services::throttle::{self, Realm};
+use crate::services::user_import::{self, Action, ImportReport};
 use crate::services::users;
 use crate::services::Ctx;
 
@@ -32,6 +33,26 @@ pub enum UserCommand {
     Delete { username: String },
     /// Lift the sign-in backoff that failed passwords put on a username, from every client.
     Unlock { username: String },
+    /// Create and update users from a CSV file (a header naming the columns: username, email, first_name, ...,
+    /// groups separated by ";"); all rows or none.
+    Import {
+        file: std::path::PathBuf,
+        /// Check the file and list what each row would do, changing nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write every user, with their groups, in the format `user import` reads.
+    Export {
+        /// CSV (the default).
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+        /// One JSON object per user.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -148,6 +169,32 @@ pub async fn run(ctx: &Ctx, actor: &Actor, command: UserCommand, now: DateTime<U
             let n = throttle::unlock(ctx, actor, Realm::User, &username, now).await?;
             println!("unlocked user {username} ({n} client(s) were waiting)");
         }
+        UserCommand::Import { file, dry_run, json } => {
+            let bytes = std::fs::read(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let report = user_import::import_csv(ctx, actor, &bytes, dry_run, now).await?;
+            if json {
+                crate::cli::print_json(&report)?;
+            } else {
+                print_import(&report, dry_run);
+            }
+            if dry_run && report.refused > 0 {
+                anyhow::bail!("{} row(s) would be refused; nothing was changed", report.refused);
+            }
+        }
+        UserCommand::Export { csv: _, json } => {
+            if json {
+                for (user, groups) in user_import::export_rows(ctx).await? {
+                    crate::cli::print_json(&serde_json::json!({
+                        "username": user.username,
+                        "status": user.status,
+                        "profile": user.profile,
+                        "groups": groups,
+                    }))?;
+                }
+            } else {
+                print!("{}", user_import::export_csv(ctx).await?);
+            }
+        }
     }
     Ok(())
 }
@@ -171,4 +218,31 @@ async fn update(ctx: &Ctx, actor: &Actor, u: UserUpdate, now: DateTime<Utc>) -> 
     users::update_user(ctx, actor, &u.username, p, now).await?;
     println!("updated user {}", u.username);
     Ok(())
+}
+
+fn print_import(report: &ImportReport, dry_run: bool) {
+    if dry_run {
+        for row in &report.rows {
+            let what = match &row.action {
+                Action::Create => "create".to_owned(),
+                Action::Update => "update".to_owned(),
+                Action::Unchanged => "unchanged".to_owned(),
+                Action::Refuse(reason) => format!("refused: {reason}"),
+            };
+            println!("line {} {}: {what}", row.line, row.username);
+        }
+    }
+    let verb = if report.applied { "" } else { "would be " };
+    println!(
+        "{} {verb}created, {} {verb}updated, {} unchanged, {} refused{}",
+        report.created,
+        report.updated,
+        report.unchanged,
+        report.refused,
+        if report.new_groups.is_empty() {
+            String::new()
+        } else {
+            format!("; new groups: {}", report.new_groups.join(", "))
+        }
+    );
 }

@@ -9,6 +9,7 @@ pub mod application;
 pub mod attributes;
 pub mod password;
 pub mod user;
+pub mod user_csv;
 
 pub use application::{AppKind, AppName, Application, AttributeMapping, AttributeSource};
 pub use user::{User, UserProperty, UserStatus};

@@ -106,6 +106,33 @@ impl User {
     }
 }
 
+impl Profile {
+    /// The profile's field for `property`; `None` for the username, which is not part of the profile.
+    pub fn field_mut(&mut self, property: UserProperty) -> Option<&mut String> {
+        Some(match property {
+            UserProperty::Username => return None,
+            UserProperty::Email => &mut self.email,
+            UserProperty::FirstName => &mut self.first_name,
+            UserProperty::LastName => &mut self.last_name,
+            UserProperty::DisplayName => &mut self.display_name,
+            UserProperty::Department => &mut self.department,
+            UserProperty::JobTitle => &mut self.job_title,
+            UserProperty::EmployeeType => &mut self.employee_type,
+            UserProperty::Company => &mut self.company,
+            UserProperty::EmployeeId => &mut self.employee_id,
+            UserProperty::Locale => &mut self.locale,
+            UserProperty::Phone => &mut self.phone,
+            UserProperty::WorkAddress => &mut self.work_address,
+            UserProperty::PreferredLanguage => &mut self.preferred_language,
+            UserProperty::WorkStreet => &mut self.work_street,
+            UserProperty::WorkLocality => &mut self.work_locality,
+            UserProperty::WorkRegion => &mut self.work_region,
+            UserProperty::WorkPostalCode => &mut self.work_postal_code,
+            UserProperty::WorkCountry => &mut self.work_country,
+        })
+    }
+}
+
 /// A user property an application attribute or NameID can be sourced from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -81,6 +81,12 @@ pub enum Error {
     MailNotConfigured,
     #[error("{address} is not an e-mail address")]
     BadAddress { address: String },
+    #[error("the CSV file cannot be read: line {line}: {reason}")]
+    Csv { line: u64, reason: String },
+    #[error(
+        "nothing was imported: line {line} ({username}): {reason} ({refused} row(s) refused; a dry run lists them)"
+    )]
+    ImportRefused { line: u64, username: String, reason: String, refused: usize },
     #[error("a mail could not be rendered")]
     Template(#[from] askama::Error),
     #[error("the provisioning worker could not start: {0}")]
@@ -164,7 +170,9 @@ impl Error {
             | Self::MetadataSignature { .. }
             | Self::Settings { .. }
             | Self::SettingsSyntax { .. }
-            | Self::BadAddress { .. } => ErrorKind::Invalid,
+            | Self::BadAddress { .. }
+            | Self::Csv { .. }
+            | Self::ImportRefused { .. } => ErrorKind::Invalid,
             Self::Request(RequestError::Malformed(crate::saml::Error::TooLarge { .. }))
             | Self::Saml(crate::saml::Error::TooLarge { .. }) => ErrorKind::TooLarge,
             Self::Saml(crate::saml::Error::Crypto { .. } | crate::saml::Error::BadKey { .. }) => ErrorKind::Internal,

@@ -26,6 +26,7 @@ pub mod slo;
 pub mod sso;
 pub mod throttle;
 pub mod tokens;
+pub mod user_import;
 pub mod users;
 
 use std::sync::Arc;

@@ -71,6 +71,17 @@ pub async fn insert_member(conn: &mut Conn, group: GroupId, user: UserId) -> Res
     Ok(())
 }
 
+/// Adds a member unless already one; true when added. Never fails on an existing membership (so a PostgreSQL
+/// transaction goes on).
+pub async fn insert_member_if_absent(conn: &mut Conn, group: GroupId, user: UserId) -> Result<bool, Error> {
+    let done = sqlx::query("INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(group.0)
+        .bind(user.0)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 pub async fn delete_member(conn: &mut Conn, group: GroupId, user: UserId) -> Result<(), Error> {
     let done = sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
         .bind(group.0)
@@ -135,6 +146,17 @@ pub async fn list_bound_app_names(conn: &mut Conn, id: GroupId) -> Result<Vec<St
 }
 
 /// Every binding of a group to an application, as (group name, application name), by group then application.
+/// Every membership as (group name, username).
+pub async fn list_memberships(conn: &mut Conn) -> Result<Vec<(String, String)>, Error> {
+    let rows = sqlx::query(
+        "SELECT g.name AS group_name, u.username AS username FROM group_members m \
+         JOIN user_groups g ON g.id = m.group_id JOIN users u ON u.id = m.user_id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(|r| Ok((r.try_get("group_name")?, r.try_get("username")?))).collect()
+}
+
 pub async fn list_bindings(conn: &mut Conn) -> Result<Vec<(String, String)>, Error> {
     let rows = sqlx::query(
         "SELECT g.name AS group_name, a.name AS app_name FROM app_groups ag \
