@@ -465,3 +465,17 @@ async fn provisioner_for(ctx: &Ctx, app_name: &str) -> Result<(Integration, Conn
         .map_err(|e| Error::Idm { app: app_name.to_owned(), reason: e.to_string() })?;
     Ok((integration, sp))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_read_in_minutes_where_they_are_whole() {
+        assert_eq!(minutes(60), "minute");
+        assert_eq!(minutes(2400), "40 minutes");
+        assert_eq!(minutes(90), "90 seconds");
+        assert!(check_interval(59).is_err() && check_interval(30 * 86_400 + 1).is_err());
+        assert_eq!(check_interval(600), Ok(600));
+    }
+}
