@@ -688,6 +688,13 @@ async fn a_large_import_runs_in_the_background_with_progress() {
     assert_eq!(done.state, "done");
     assert_eq!((done.total, done.imported, done.skipped), (452, 450, 2), "alice and the suspended sam are skipped");
     assert!(users::find_user(&app.ctx, "sam").await.is_err());
+    // Naming more than 100 accounts goes to the background too; the ones imported above are skipped there.
+    let names: Vec<String> = (0..101).map(|i| format!("sp-user-{i:03}")).collect();
+    let outcome = idm::import_users(&app.ctx, &Actor::Cli, "acme", Some(&names), Utc::now()).await.unwrap();
+    let idm::ImportOutcome::Background(second) = outcome else { panic!("101 named accounts: {outcome:?}") };
+    app.run_provisioning().await;
+    let again = &idm::imports(&app.ctx, "acme").await.unwrap()[0];
+    assert_eq!((again.id, again.state.as_str(), again.imported, again.skipped), (second, "done", 0, 101));
     assert!(users::find_user(&app.ctx, "sp-user-449").await.is_ok());
     assert_eq!(events(&app, EventName::UserImport).await.len(), 450);
     assert_eq!(open_jobs(&app).await, 0);

@@ -59,6 +59,11 @@ impl Connection {
         list_all_users(self.sp.as_ref()).await
     }
 
+    /// How many accounts the SP holds (its listing's `totalResults`), from one request.
+    pub async fn count_users(&self) -> Result<usize, JobError> {
+        Ok(self.sp.list_users(1, 1).await?.total)
+    }
+
     /// Which SP accounts the directory has: by the value the application's mapping sends as `userName` (the
     /// e-mail for some SPs), or by an account link.
     pub async fn known(&self, conn: &mut Conn, app: AppId) -> Result<import::Known, crate::store::Error> {

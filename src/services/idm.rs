@@ -379,8 +379,9 @@ pub enum ImportOutcome {
 }
 
 /// Creates directory users for the selected SP accounts (by userName; `None` selects every new one): at once for up
-/// to `INLINE_IMPORT_LIMIT` accounts, else as a background import. Accounts the directory has already, that the SP
-/// suspended, or that lack an email, are skipped and reported.
+/// to `INLINE_IMPORT_LIMIT` accounts, else as a background import. Without a selection, an SP holding more accounts
+/// than that goes to the background at once (one request tells), so a request never lists a large SP. Accounts the
+/// directory has already, that the SP suspended, or that lack an email, are skipped and reported.
 pub async fn import_users(
     ctx: &Ctx,
     actor: &Actor,
@@ -388,6 +389,18 @@ pub async fn import_users(
     selected: Option<&[String]>,
     now: DateTime<Utc>,
 ) -> Result<ImportOutcome, Error> {
+    let is_large = match selected {
+        Some(names) => names.len() > INLINE_IMPORT_LIMIT,
+        None => {
+            let (_, sp) = provisioner_for(ctx, app_name).await?;
+            let n =
+                sp.count_users().await.map_err(|e| Error::Idm { app: app_name.to_owned(), reason: e.to_string() })?;
+            n > INLINE_IMPORT_LIMIT
+        }
+    };
+    if is_large {
+        return start_import(ctx, actor, app_name, selected, now).await.map(ImportOutcome::Background);
+    }
     let chosen: Vec<ImportCandidate> = list_import_candidates(ctx, app_name)
         .await?
         .into_iter()

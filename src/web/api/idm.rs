@@ -68,15 +68,15 @@ pub async fn list_import_candidates(
     Ok(Json(candidates.into_iter().map(ImportCandidate::of).collect()))
 }
 
-/// Import SP accounts into the directory: at once for up to 100 accounts; more run in the background (202, with
-/// the import's progress at `GET .../idm/imports`). Accounts suspended in the SP, or that the directory has, are
+/// Import SP accounts into the directory: at once for up to 100 accounts; more, or `all_new` on an SP holding more
+/// than 100, run in the background (202, with the import's progress at `GET .../idm/imports`). Accounts suspended in the SP, or that the directory has, are
 /// skipped.
 #[utoipa::path(post, path = "/api/v1/applications/{name}/idm/import", tag = "applications",
     request_body = ImportRequest,
     params(("name" = String, Path, description = "The application's name")),
     responses(
         (status = 200, description = "What was imported and skipped", body = ImportResult),
-        (status = 202, description = "More than 100 accounts: started in the background", body = ImportView),
+        (status = 202, description = "More than 100 accounts (or `all_new` on an SP holding more than 100): started in the background", body = ImportView),
         (status = 422, description = "Identity management is not active, or the SP refused or failed to list its accounts (type `idm-refused`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn import_users(
