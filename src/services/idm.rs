@@ -1,5 +1,8 @@
-//! Identity management per application: activating and deactivating the SCIM integration, and importing the SP's
-//! users into the directory. Directory changes enqueue provisioning jobs in `admin`, in their own transactions.
+//! Identity management per application: activating and deactivating the SCIM integration (an SP whose connector
+//! says SCIM needs SSO is refused while SSO is off; a token is changed by deactivating first), its reconciliation
+//! schedule (each integration's own interval; the schedule's step takes the time from its caller), and importing the
+//! SP's users into the directory (New or Imported by the userName the mapping sends; at once up to 100 accounts).
+//! Directory changes enqueue provisioning jobs in `admin`, in their own transactions.
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};

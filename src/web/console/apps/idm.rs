@@ -1,5 +1,7 @@
-//! The Identity Management tab of an application's page: SCIM provisioning's Base URL and token (never shown
-//! back), its mapping with the entries the admin excluded, and imports of the SP's accounts with their progress.
+//! The Identity Management tab of an application's page: SCIM provisioning's Base URL (or the connector's, with its
+//! placeholders) and token (never shown back), the reconciliation interval, a deactivation that needs its
+//! confirmation box, its mapping with the entries the admin excluded and a restore of the defaults, and imports of
+//! the SP's accounts with their progress; and the page that lists those accounts (New, Imported, Suspended) to pick.
 //! Provisioning itself (`services::idm`, `provisioning`) is not reached from here but through those services.
 
 use askama::Template;
@@ -201,18 +203,30 @@ pub async fn change_idm(
     console.done(result, &back).await
 }
 
+/// How many imported and skipped accounts a message names.
+const FIRST: usize = 10;
+
 /// Imports at once (up to `idm::INLINE_IMPORT_LIMIT` accounts) or starts a background import.
 async fn import(ctx: &Ctx, actor: &Actor, name: &str, selected: Option<&[String]>) -> Result<String, Error> {
     Ok(match idm::import_users(ctx, actor, name, selected, Utc::now()).await? {
         idm::ImportOutcome::Done { imported, skipped } => {
+            // The first few of each, so the message stays short (the events list every import).
+            let first = |items: Vec<String>| {
+                let n = items.len();
+                let mut shown: Vec<String> = items.into_iter().take(FIRST).collect();
+                if n > FIRST {
+                    shown.push(format!("and {} more", n - FIRST));
+                }
+                shown.join(", ")
+            };
             let mut message = format!("{} imported", imported.len());
             if !imported.is_empty() {
-                message.push_str(&format!(" ({})", imported.join(", ")));
+                message.push_str(&format!(" ({})", first(imported)));
             }
             message.push_str(&format!(", {} skipped", skipped.len()));
             if !skipped.is_empty() {
                 let why: Vec<String> = skipped.iter().map(|(n, why)| format!("{n}: {why}")).collect();
-                message.push_str(&format!(" ({})", why.join("; ")));
+                message.push_str(&format!(" ({})", first(why)));
             }
             message.push('.');
             message
