@@ -171,30 +171,25 @@ pub fn spawn_housekeeping(server: &Server) -> Housekeeping {
     Housekeeping { stop, task }
 }
 
-/// Enqueues a reconciliation of every active integration each `reconcile_interval_secs`. Replicas may all do
-/// this: the pending-job index keeps one job per application, and one worker claims it.
+/// How often `serve` looks at the reconciliation schedule; each integration is reconciled on its own interval
+/// (`services::idm::schedule_reconciliations`), to within this much.
+const RECONCILE_LOOK: Duration = Duration::from_secs(30);
+
+/// The reconciliation schedule of `serve`: every `RECONCILE_LOOK`, asks `services::idm::schedule_reconciliations`
+/// with the current time for the integrations whose own interval has passed. Replicas may all do this: each due
+/// reconciliation is claimed once, and one worker claims its job.
 pub fn spawn_reconciler(ctx: &Ctx, mut shutdown: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     let ctx = ctx.clone();
     tokio::spawn(async move {
-        let period = Duration::from_secs(ctx.config.reconcile_interval_secs);
+        let period = RECONCILE_LOOK.min(Duration::from_secs(ctx.config.reconcile_interval_secs.max(1)));
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             tokio::select! {
                 _ = tick.tick() => {},
                 _ = shutdown.changed() => return,
             }
-            let result = async {
-                let mut tx = ctx.db.begin().await?;
-                for integration in store::idm::list_active_integrations(&mut tx).await? {
-                    provisioning::enqueue_reconcile(&mut tx, integration.app, Utc::now().timestamp_millis()).await?;
-                }
-                tx.commit().await?;
-                Ok::<(), store::Error>(())
-            }
-            .await;
-            match result {
-                Ok(()) => ctx.worker.wake(),
-                Err(e) => tracing::warn!("could not schedule reconciliation: {e}"),
+            if let Err(e) = services::idm::schedule_reconciliations(&ctx, Utc::now()).await {
+                tracing::warn!("could not schedule reconciliation: {e}");
             }
         }
     })

@@ -1016,3 +1016,52 @@ async fn refuses_a_second_user_with_the_same_email() {
     let own = api.call(Method::PATCH, "/api/v1/users/alice", Some(json!({"email": "Alice@Example.com"}))).await;
     assert_eq!(own.ok(StatusCode::OK)["email"], "Alice@Example.com");
 }
+
+/// The API's side of the seeds' SCIM rules: a connector whose SP needs SSO for SCIM (OneTrust) is refused with a
+/// documented 422 `idm-refused` while the application's SSO is off; the integration shows its reconciliation
+/// interval, which the request may set; an import of more than 100 accounts answers 202 and runs in the background.
+#[tokio::test]
+async fn scim_needs_sso_where_the_sp_says_and_large_imports_go_to_the_background() {
+    use common::scim::{ScimPeer, TOKEN};
+    use sesame::services::apps::change::{update, AppChange};
+    use sesame::services::apps::create::{apply_connector, CreateFromConnector};
+    let api = Api::new().await;
+    let scim = ScimPeer::start();
+    let values = vec![("YOUR_SUBDOMAIN".to_owned(), "acme".to_owned())];
+    let request = CreateFromConnector {
+        name: "ot",
+        connector: "onetrust",
+        values: &values,
+        sp_certificate_pem: None,
+        display_label: None,
+    };
+    apply_connector(&api.app.ctx, &Actor::Cli, &request, Utc::now()).await.unwrap();
+    let off = AppChange { is_active: Some(false), ..AppChange::default() };
+    update(&api.app.ctx, &Actor::Cli, "ot", &off, Utc::now()).await.unwrap();
+    let activate = json!({"base_url": scim.base_url(), "token": TOKEN});
+    let refused = api.call(Method::PUT, "/api/v1/applications/ot/idm", Some(activate)).await;
+    let detail = refused.problem(StatusCode::UNPROCESSABLE_ENTITY, "idm-refused");
+    assert!(detail.contains("needs SSO to use SCIM"), "{detail}");
+    let doc = api.get("/api/v1/openapi.json").await.ok(StatusCode::OK).clone();
+    let put = &doc["paths"]["/api/v1/applications/{name}/idm"]["put"]["responses"]["422"];
+    assert!(put["description"].as_str().unwrap().contains("SSO"), "{put}");
+    let import = &doc["paths"]["/api/v1/applications/{name}/idm/import"]["post"]["responses"];
+    assert_eq!(import["202"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ImportView");
+
+    let activate = json!({"base_url": scim.base_url(), "token": TOKEN, "reconcile_interval_secs": 1200});
+    let active = api.call(Method::PUT, "/api/v1/applications/acme/idm", Some(activate)).await;
+    assert_eq!(active.ok(StatusCode::OK)["reconcile_interval_secs"], 1200);
+    let too_often = json!({"base_url": scim.base_url(), "token": TOKEN, "reconcile_interval_secs": 5});
+    let refused = api.call(Method::PUT, "/api/v1/applications/acme/idm", Some(too_often)).await;
+    assert!(refused.problem(StatusCode::UNPROCESSABLE_ENTITY, "idm-refused").contains("between"));
+
+    for i in 0..101 {
+        scim.create_user(&format!("sp-{i:03}"), &format!("sp-{i:03}@example.com")).await;
+    }
+    let import = "/api/v1/applications/acme/idm/import";
+    let started = api.call(Method::POST, import, Some(json!({"all_new": true}))).await.ok(StatusCode::ACCEPTED).clone();
+    assert_eq!(started["state"], "listing");
+    api.app.run_provisioning().await;
+    let listed = api.get("/api/v1/applications/acme/idm/imports").await.ok(StatusCode::OK).clone();
+    assert_eq!((listed[0]["state"].as_str(), listed[0]["imported"].as_i64()), (Some("done"), Some(101)));
+}

@@ -472,3 +472,30 @@ async fn each_connector_provisions_exactly_its_table_into_a_real_scim_server() {
         }
     }
 }
+
+/// What the articles say about SCIM's prerequisites and rhythm: OneTrust and Zscaler need SSO for SCIM (so
+/// activation is refused without it), Hoxhunt and Interact do not, Netskope's article does not say; Hoxhunt's
+/// provisioning cycle is 40 minutes, which becomes its reconciliation interval.
+#[test]
+fn connectors_say_when_scim_needs_sso_and_how_often_it_runs() {
+    let catalog = Catalog::embedded().unwrap();
+    let scim = |id: &str| catalog.get(id).unwrap().scim.clone();
+    let needs_sso: Vec<(&str, Option<bool>)> = ["onetrust", "zscaler", "hoxhunt", "interact", "netskope"]
+        .into_iter()
+        .map(|id| (id, scim(id).sso_required))
+        .collect();
+    assert_eq!(
+        needs_sso,
+        [
+            ("onetrust", Some(true)),
+            ("zscaler", Some(true)),
+            ("hoxhunt", Some(false)),
+            ("interact", Some(false)),
+            ("netskope", None)
+        ]
+    );
+    assert_eq!(scim("hoxhunt").reconcile_interval_secs, Some(2400));
+    for id in ["onetrust", "zscaler", "interact", "netskope"] {
+        assert_eq!(scim(id).reconcile_interval_secs, None, "{id}: the configured default");
+    }
+}

@@ -106,6 +106,12 @@ fn refusals_exit_1_with_one_line_and_usage_errors_exit_2() {
     assert!(server.refused(&["events", "--since", "yesterday"]).contains("--since"));
     assert!(server.refused(&["app", "idm", "mapping", "nope"]).contains("does not exist"));
     assert!(server.refused(&["app", "idm", "import", "nope", "--background"]).contains("--all-new"));
+    assert!(server.refused(&["app", "idm", "schedule", "nope", "--interval-secs", "600"]).contains("does not exist"));
+    assert_eq!(
+        server.run(&["app", "idm", "schedule", "nope"], None).status.code(),
+        Some(2),
+        "an interval or --default"
+    );
     let base = ["app", "idm", "activate", "nope", "--base-url", "https://scim.example.com/v2", "--token-stdin"];
     let out = server.run(&base, Some("a-token\n"));
     assert_eq!(out.status.code(), Some(1));

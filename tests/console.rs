@@ -83,7 +83,7 @@ fn forms() -> Vec<Form> {
         ("/admin/apps/acme/certificate/retire", vec![]),
         ("/admin/apps/acme/encryption", vec![("encryption_algorithm", "aes256-cbc")]),
         ("/admin/apps/acme/metadata", vec![("metadata_xml", "<md:EntityDescriptor/>")]),
-        ("/admin/apps/acme/idm", vec![("action", "deactivate")]),
+        ("/admin/apps/acme/idm", vec![("action", "deactivate"), ("confirm", "on")]),
         ("/admin/users", vec![("username", "mallory"), ("email", "mallory@example.com")]),
         ("/admin/users/alice", vec![("email", "evil@example.com")]),
         ("/admin/users/alice/status", vec![("status", "suspended")]),
@@ -1069,4 +1069,156 @@ async fn access_is_granted_from_the_group_page_and_the_user_page() {
     assert!(portal_has_acme(bob).await, "bob is in staff, bound to acme");
     let page = app.get("/admin/users/bob", Some(&admin.cookie)).await.body;
     assert!(page.contains("data-label=\"Through groups\">staff</td>"), "{page}");
+}
+
+/// Posts a console form and returns the flash of the page it leads to: `(is_ok, text)`.
+async fn post_flash(app: &TestApp, admin: &Admin, path: &str, fields: Vec<(&str, &str)>) -> (bool, String) {
+    let mut fields = fields;
+    fields.push(("csrf_token", &admin.token));
+    let reply = app.post_form(path, &fields, Some(&admin.cookie)).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{path}: {}", reply.body);
+    let next = app.get(reply.location.as_deref().unwrap(), Some(&admin.cookie)).await;
+    let error = flash_error(&next.body);
+    if error.is_empty() {
+        assert!(next.body.contains("class=\"flash flash-ok\""), "{path}: {}", next.body);
+        let start = next.body.find("class=\"flash flash-ok\"").unwrap();
+        let rest = &next.body[start..];
+        (true, unescape(&rest[rest.find('>').unwrap() + 1..rest.find("</p>").unwrap()]))
+    } else {
+        (false, error)
+    }
+}
+
+fn scim_activation(scim: &common::scim::ScimPeer) -> sesame::services::idm::Activation {
+    sesame::services::idm::Activation::new(scim.base_url(), secrecy::SecretString::from(common::scim::TOKEN), false)
+}
+
+/// The Identity Management tab: deactivation needs its confirmation box (a form field, not only a script), the
+/// mapping's "Restore defaults" sends every attribute again, the reconciliation interval can be set, and the tab
+/// explains the defaults.
+#[tokio::test]
+async fn idm_tab_confirms_deactivation_restores_defaults_and_sets_the_interval() {
+    use sesame::services::idm;
+    let scim = common::scim::ScimPeer::start();
+    let (app, admin) = with_admin().await;
+    idm::activate(&app.ctx, &Actor::Cli, "acme", scim_activation(&scim), Utc::now()).await.unwrap();
+    let optional: Vec<String> = idm::mapping(&app.ctx, "acme")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| !r.required)
+        .map(|r| r.scim)
+        .take(2)
+        .collect();
+    assert_eq!(optional.len(), 2);
+    idm::change_mapping(&app.ctx, &Actor::Cli, "acme", &optional, Some(&[]), Utc::now()).await.unwrap();
+
+    let tab = app.get("/admin/apps/acme?tab=idm", Some(&admin.cookie)).await.body;
+    assert!(tab.contains("Restore defaults") && tab.contains("name=\"confirm\""), "{tab}");
+    assert!(tab.contains("a full comparison (reconciliation) runs every 40 minutes"), "the defaults are explained");
+
+    let (is_ok, text) = post_flash(&app, &admin, "/admin/apps/acme/idm", vec![("action", "restore_all")]).await;
+    assert!(is_ok && text.contains("defaults"), "{text}");
+    assert!(idm::mapping(&app.ctx, "acme").await.unwrap().iter().all(|r| !r.excluded), "every attribute is sent");
+
+    let (is_ok, text) =
+        post_flash(&app, &admin, "/admin/apps/acme/idm", vec![("action", "schedule"), ("interval_minutes", "15")])
+            .await;
+    assert!(is_ok && text.contains("15 minutes"), "{text}");
+    let details = apps::view::details(&app.ctx, "acme").await.unwrap();
+    assert_eq!(details.idm.unwrap().reconcile_interval_secs, 900);
+
+    let (is_ok, text) = post_flash(&app, &admin, "/admin/apps/acme/idm", vec![("action", "deactivate")]).await;
+    assert!(!is_ok && text.contains("confirm"), "{text}");
+    assert!(apps::view::details(&app.ctx, "acme").await.unwrap().idm.unwrap().is_active, "still active");
+    let (is_ok, _) =
+        post_flash(&app, &admin, "/admin/apps/acme/idm", vec![("action", "deactivate"), ("confirm", "on")]).await;
+    assert!(is_ok);
+    assert!(!apps::view::details(&app.ctx, "acme").await.unwrap().idm.unwrap().is_active);
+}
+
+/// Netskope's SCIM Base URL needs a subdomain and a tenant ID that its SSO settings do not: the tab asks for them,
+/// and what the admin types reaches the Base URL (a missing one is named, a malformed one refused, before any request).
+/// An SP that needs SSO for SCIM says so on the tab, and the console refuses activation while SSO is off.
+#[tokio::test]
+async fn idm_tab_fills_the_connectors_base_url_placeholders() {
+    use sesame::services::apps::create::{apply_connector, CreateFromConnector};
+    let (app, admin) = with_admin().await;
+    let values = vec![
+        ("APPLICATION_INSTANCE_URL".to_owned(), "https://acme.goskope.com".to_owned()),
+        ("NETSKOPE_PROXY_ACS_URL".to_owned(), "https://acme.goskope.com/nsauth/saml2/http-post/acme/acs".to_owned()),
+    ];
+    let request = CreateFromConnector {
+        name: "ns",
+        connector: "netskope",
+        values: &values,
+        sp_certificate_pem: None,
+        display_label: None,
+    };
+    apply_connector(&app.ctx, &Actor::Cli, &request, Utc::now()).await.unwrap();
+    let tab = app.get("/admin/apps/ns?tab=idm", Some(&admin.cookie)).await.body;
+    assert!(tab.contains("name=\"value.SUBDOMAIN\"") && tab.contains("name=\"value.TENANT_ID\""), "{tab}");
+    assert!(tab.contains("https://{SUBDOMAIN}.goskope.com/SCIM/V2/{TENANT_ID}"), "{tab}");
+
+    let activate = |extra: Vec<(&'static str, &'static str)>| {
+        let mut fields = vec![("action", "activate"), ("token", "t0ken"), ("value.SUBDOMAIN", "acme")];
+        fields.extend(extra);
+        fields
+    };
+    let (is_ok, text) = post_flash(&app, &admin, "/admin/apps/ns/idm", activate(vec![])).await;
+    assert!(!is_ok && text.contains("needs a value for TENANT_ID"), "the subdomain was taken: {text}");
+    let (is_ok, text) =
+        post_flash(&app, &admin, "/admin/apps/ns/idm", activate(vec![("value.TENANT_ID", "12/34")])).await;
+    assert!(!is_ok && text.contains("TENANT_ID:"), "{text}");
+    assert!(apps::view::details(&app.ctx, "ns").await.unwrap().idm.is_none());
+
+    let values = vec![("YOUR_SUBDOMAIN".to_owned(), "acme".to_owned())];
+    let request = CreateFromConnector {
+        name: "ot",
+        connector: "onetrust",
+        values: &values,
+        sp_certificate_pem: None,
+        display_label: None,
+    };
+    apply_connector(&app.ctx, &Actor::Cli, &request, Utc::now()).await.unwrap();
+    let off = AppChange { is_active: Some(false), ..AppChange::default() };
+    apps::change::update(&app.ctx, &Actor::Cli, "ot", &off, Utc::now()).await.unwrap();
+    let tab = app.get("/admin/apps/ot?tab=idm", Some(&admin.cookie)).await.body;
+    assert!(tab.contains("needs SSO to use SCIM"), "{tab}");
+    let fields =
+        vec![("action", "activate"), ("token", "t0ken"), ("base_url", "https://acme.onetrust.com/api/scim/v3")];
+    let (is_ok, text) = post_flash(&app, &admin, "/admin/apps/ot/idm", fields).await;
+    assert!(!is_ok && text.contains("needs SSO to use SCIM"), "{text}");
+}
+
+/// The import page lists the SP's accounts as New or Imported, filters to New only, and imports the accounts the
+/// admin ticks, and only those.
+#[tokio::test]
+async fn import_page_picks_accounts_from_the_new_and_imported_lists() {
+    use sesame::services::idm;
+    let scim = common::scim::ScimPeer::start();
+    let (app, admin) = with_admin().await;
+    idm::activate(&app.ctx, &Actor::Cli, "acme", scim_activation(&scim), Utc::now()).await.unwrap();
+    app.run_provisioning().await;
+    scim.create_user("dave", "dave@example.com").await;
+    scim.create_user("erin", "erin@example.com").await;
+
+    let all = app.get("/admin/apps/acme/idm/import", Some(&admin.cookie)).await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.body);
+    assert!(all.body.contains("value=\"alice\"") && all.body.contains("Imported"), "{}", all.body);
+    assert!(all.body.contains("value=\"dave\"") && all.body.contains("value=\"erin\""));
+    let new_only = app.get("/admin/apps/acme/idm/import?show=new", Some(&admin.cookie)).await.body;
+    assert!(!new_only.contains("value=\"alice\"") && new_only.contains("value=\"dave\""), "{new_only}");
+
+    let (is_ok, text) = post_flash(&app, &admin, "/admin/apps/acme/idm", vec![("action", "import_selected")]).await;
+    assert!(!is_ok && text.contains("Choose at least one"), "{text}");
+    let (is_ok, text) =
+        post_flash(&app, &admin, "/admin/apps/acme/idm", vec![("action", "import_selected"), ("user", "dave")]).await;
+    assert!(is_ok && text.starts_with("1 imported (dave)"), "{text}");
+    assert!(users::find_user(&app.ctx, "dave").await.is_ok());
+    assert!(users::find_user(&app.ctx, "erin").await.is_err(), "erin was not ticked");
+
+    // Anonymous visitors are sent to sign in.
+    let anonymous = app.get("/admin/apps/acme/idm/import", None).await;
+    assert_eq!(anonymous.location.as_deref(), Some("/admin/login"));
 }

@@ -5,11 +5,13 @@
 mod common;
 
 use chrono::Utc;
-use common::scim::{ScimPeer, TOKEN};
+use common::scim::{ScimPeer, TOKEN, TOKEN2};
 use common::*;
 use secrecy::SecretString;
 use sesame::audit::{Actor, EventFilter, EventName};
 use sesame::directory::user::Profile;
+use sesame::services::apps::change::AppChange;
+use sesame::services::apps::create::{apply_connector, CreateFromConnector};
 use sesame::services::idm;
 use sesame::services::{apps, events, groups, users};
 use sesame::store::jobs::JobKind;
@@ -72,11 +74,90 @@ async fn activation_verifies_the_connection_and_seals_the_token() {
     let all = events::list_events(&app.ctx, &EventFilter { limit: 1000, ..Default::default() }).await.unwrap();
     assert!(all.iter().all(|e| !e.detail.contains(TOKEN) && !e.target.contains(TOKEN)), "no token in events");
 
-    // Changing the token of an active integration goes through deactivation (and logs a reauth).
-    let other = idm::Activation { token: SecretString::from("another-token"), ..activation(&scim, false, false) };
-    assert!(idm::activate(&app.ctx, &Actor::Cli, "acme", other, Utc::now()).await.is_err());
     idm::deactivate(&app.ctx, &Actor::Cli, "acme", Utc::now()).await.unwrap();
     assert_eq!(events(&app, EventName::IdmIntegrationDelete).await.len(), 1);
+}
+
+/// Changing the SCIM token is deactivate, update, reactivate: an attempt while active is refused and recorded as a
+/// failed `idm_integration_reauth`; after deactivation the new token is verified, saved and recorded as a
+/// successful one, and provisioning goes on with it.
+#[tokio::test]
+async fn changing_the_token_is_deactivate_then_reauth() {
+    let scim = ScimPeer::start_with_second_token();
+    let app = TestApp::new().await;
+    activate(&app, &scim, false, false).await;
+    let new_token = || idm::Activation { token: SecretString::from(TOKEN2), ..activation(&scim, false, false) };
+
+    let err = idm::activate(&app.ctx, &Actor::Cli, "acme", new_token(), Utc::now()).await.unwrap_err();
+    assert!(err.to_string().contains("deactivate the integration"), "{err}");
+    let refused = events(&app, EventName::IdmIntegrationReauth).await;
+    assert_eq!(refused.len(), 1, "the refused attempt is recorded");
+    assert!(!refused[0].success && refused[0].detail.contains("deactivate"), "{:?}", refused[0]);
+    assert!(!refused[0].detail.contains(TOKEN2) && !refused[0].target.contains(TOKEN2));
+
+    idm::deactivate(&app.ctx, &Actor::Cli, "acme", Utc::now()).await.unwrap();
+    idm::activate(&app.ctx, &Actor::Cli, "acme", new_token(), Utc::now()).await.unwrap();
+    let reauth = events(&app, EventName::IdmIntegrationReauth).await;
+    assert_eq!(reauth.iter().filter(|e| e.success).count(), 1, "{reauth:?}");
+    assert_eq!(events(&app, EventName::IdmIntegrationActivate).await.len(), 1, "the first activation only");
+    assert!(reauth.iter().all(|e| !e.detail.contains(TOKEN2)));
+
+    groups::change_member(&app.ctx, &Actor::Cli, "staff", "bob", true, Utc::now()).await.unwrap();
+    app.run_provisioning().await;
+    assert!(scim.user("bob").await.is_some(), "provisioning goes on with the new token");
+}
+
+/// A connector whose SP needs SSO for SCIM (OneTrust, Zscaler): activation is refused while the application's SSO
+/// is off, with nothing saved and no request to the SP; with SSO on it works, and SSO cannot then be switched off
+/// while identity management is active.
+#[tokio::test]
+async fn an_sp_that_needs_sso_refuses_scim_without_it() {
+    let scim = ScimPeer::start();
+    let app = TestApp::new().await;
+    let values = vec![("YOUR_SUBDOMAIN".to_owned(), "acme".to_owned())];
+    let request = CreateFromConnector {
+        name: "ot",
+        connector: "onetrust",
+        values: &values,
+        sp_certificate_pem: None,
+        display_label: None,
+    };
+    apply_connector(&app.ctx, &Actor::Cli, &request, Utc::now()).await.unwrap();
+    let off = AppChange { is_active: Some(false), ..AppChange::default() };
+    apps::change::update(&app.ctx, &Actor::Cli, "ot", &off, Utc::now()).await.unwrap();
+
+    let err =
+        idm::activate(&app.ctx, &Actor::Cli, "ot", activation(&scim, false, false), Utc::now()).await.unwrap_err();
+    assert_eq!(err.to_string(), format!("identity management for ot: {}", idm::SSO_REQUIRED));
+    assert_eq!(err.kind(), sesame::services::error::ErrorKind::Upstream, "an idm-refused problem on the API");
+    assert!(apps::view::details(&app.ctx, "ot").await.unwrap().idm.is_none(), "nothing is saved");
+    assert_eq!(open_jobs(&app).await, 0);
+
+    let on = AppChange { is_active: Some(true), ..AppChange::default() };
+    apps::change::update(&app.ctx, &Actor::Cli, "ot", &on, Utc::now()).await.unwrap();
+    idm::activate(&app.ctx, &Actor::Cli, "ot", activation(&scim, false, false), Utc::now()).await.unwrap();
+    let err = apps::change::update(&app.ctx, &Actor::Cli, "ot", &off, Utc::now()).await.unwrap_err();
+    assert!(err.to_string().contains("needs SSO to use SCIM"), "{err}");
+    assert!(apps::view::details(&app.ctx, "ot").await.unwrap().app.is_active, "SSO stays on");
+
+    // Hoxhunt's article makes SSO optional: its SCIM works with SSO off.
+    create_hoxhunt(&app).await;
+    apps::change::update(&app.ctx, &Actor::Cli, "hox", &off, Utc::now()).await.unwrap();
+    idm::activate(&app.ctx, &Actor::Cli, "hox", activation(&scim, false, true), Utc::now()).await.unwrap();
+}
+
+/// A Hoxhunt application `hox` (its SCIM userName is the e-mail) with `staff` bound.
+async fn create_hoxhunt(app: &TestApp) {
+    let values = vec![("YOUR_ORG_ID".to_owned(), "5f3c2a1b9d8e7f6a5b4c3d2e".to_owned())];
+    let request = CreateFromConnector {
+        name: "hox",
+        connector: "hoxhunt",
+        values: &values,
+        sp_certificate_pem: None,
+        display_label: None,
+    };
+    apply_connector(&app.ctx, &Actor::Cli, &request, Utc::now()).await.unwrap();
+    apps::change::change_binding(&app.ctx, &Actor::Cli, "hox", "staff", true, Utc::now()).await.unwrap();
 }
 
 /// Server-side request forgery: without the setting, a Base URL on loopback is refused before any request.
@@ -244,14 +325,61 @@ async fn imports_sp_users_into_the_directory() {
     let status = |name: &str| list.iter().find(|c| c.user.user_name == name).unwrap().status;
     assert_eq!((status("alice"), status("dave"), status("erin")), ("imported", "new", "new"));
 
-    let (imported, _) =
-        idm::import_users(&app.ctx, &Actor::Cli, "acme", Some(&["dave".into()]), Utc::now()).await.unwrap();
+    let outcome = idm::import_users(&app.ctx, &Actor::Cli, "acme", Some(&["dave".into()]), Utc::now()).await.unwrap();
+    let idm::ImportOutcome::Done { imported, .. } = outcome else { panic!("{outcome:?}") };
     assert_eq!(imported, ["dave"]);
     let dave = users::find_user(&app.ctx, "dave").await.unwrap();
     assert_eq!(dave.profile.email, "dave@example.com");
     assert_eq!(dave.profile.first_name, "Pre");
     let list = idm::list_import_candidates(&app.ctx, "acme").await.unwrap();
     assert_eq!(list.iter().filter(|c| c.status == "new").count(), 1, "only erin is still new");
+}
+
+/// For an SP whose userName is the e-mail (Hoxhunt, OneTrust), an account provisioned from the directory is
+/// `imported`, not `new`, and importing every new account creates no duplicate named by its e-mail; an account
+/// suspended in the SP is marked so and never imported.
+#[tokio::test]
+async fn import_matches_the_user_name_the_mapping_sends() {
+    let scim = ScimPeer::start();
+    let app = TestApp::new().await;
+    users::update_user(&app.ctx, &Actor::Cli, "alice", profile("alice@example.com", "Alice L"), Utc::now())
+        .await
+        .unwrap();
+    create_hoxhunt(&app).await;
+    idm::activate(&app.ctx, &Actor::Cli, "hox", activation(&scim, false, true), Utc::now()).await.unwrap();
+    app.run_provisioning().await;
+    assert!(scim.user("alice@example.com").await.is_some(), "Hoxhunt's userName is the e-mail");
+    scim.create_user("dave@example.com", "dave@example.com").await;
+    let sam = scim.create_user("sam@example.com", "sam@example.com").await;
+    scim.patch_user(
+        sam["id"].as_str().unwrap(),
+        serde_json::json!([{"op": "replace", "path": "active", "value": false}]),
+    )
+    .await;
+
+    let list = idm::list_import_candidates(&app.ctx, "hox").await.unwrap();
+    let status = |name: &str| list.iter().find(|c| c.user.user_name == name).unwrap().status;
+    assert_eq!(
+        (status("alice@example.com"), status("dave@example.com"), status("sam@example.com")),
+        ("imported", "new", "suspended")
+    );
+
+    let outcome = idm::import_users(&app.ctx, &Actor::Cli, "hox", None, Utc::now()).await.unwrap();
+    let idm::ImportOutcome::Done { imported, .. } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(imported, ["dave@example.com"]);
+    let chosen = ["alice@example.com".to_owned(), "sam@example.com".to_owned()];
+    let outcome = idm::import_users(&app.ctx, &Actor::Cli, "hox", Some(&chosen), Utc::now()).await.unwrap();
+    let idm::ImportOutcome::Done { imported, skipped } = outcome else { panic!("{outcome:?}") };
+    assert!(imported.is_empty(), "{imported:?}");
+    assert_eq!(
+        skipped,
+        [
+            ("alice@example.com".to_owned(), "already in the directory as user alice".to_owned()),
+            ("sam@example.com".to_owned(), "suspended in the service provider".to_owned())
+        ]
+    );
+    assert!(users::find_user(&app.ctx, "alice@example.com").await.is_err(), "no duplicate of alice");
+    assert!(users::find_user(&app.ctx, "sam@example.com").await.is_err(), "suspended accounts are not imported");
 }
 
 /// An imported account brings its preferred language and its work address by part (the work one, not the home one
@@ -283,7 +411,8 @@ async fn import_maps_preferred_language_and_the_work_address() {
     }
     activate(&app, &scim, false, false).await;
     let names: Vec<String> = ["fatima", "gil", "hugo"].map(String::from).to_vec();
-    let (imported, _) = idm::import_users(&app.ctx, &Actor::Cli, "acme", Some(&names), Utc::now()).await.unwrap();
+    let outcome = idm::import_users(&app.ctx, &Actor::Cli, "acme", Some(&names), Utc::now()).await.unwrap();
+    let idm::ImportOutcome::Done { imported, .. } = outcome else { panic!("{outcome:?}") };
     assert_eq!(imported, ["fatima"]);
     let p = users::find_user(&app.ctx, "fatima").await.unwrap().profile;
     assert_eq!(p.preferred_language, "pt-PT");
@@ -303,7 +432,10 @@ async fn reconciliation_repairs_changes_made_in_the_sp() {
     let app = TestApp::new().await;
     let now = Utc::now();
     groups::change_member(&app.ctx, &Actor::Cli, "staff", "bob", true, now).await.unwrap();
-    activate(&app, &scim, true, false).await;
+    // Activated an hour ago (the clock is the scheduler's caller's), so what the schedule enqueues is due now.
+    let activated = now - chrono::Duration::hours(1);
+    idm::activate(&app.ctx, &Actor::Cli, "acme", activation(&scim, true, false), activated).await.unwrap();
+    app.run_provisioning().await;
     let alice = scim.user("alice").await.unwrap();
     let bob = scim.user("bob").await.unwrap();
     scim.patch_user(
@@ -318,10 +450,9 @@ async fn reconciliation_repairs_changes_made_in_the_sp() {
         scim.request(reqwest::Method::DELETE, &format!("/Users/{}", bob["id"].as_str().unwrap()), None).await;
     assert_eq!(status, 204);
 
-    let mut conn = app.ctx.db.conn().await.unwrap();
-    let app_id = sesame::store::apps::get_app(&mut conn, "acme").await.unwrap().id;
-    sesame::provisioning::enqueue_reconcile(&mut conn, app_id, Utc::now().timestamp_millis()).await.unwrap();
-    drop(conn);
+    // The schedule, not a run queued by hand: the default interval (40 minutes) after activation.
+    let due = activated + chrono::Duration::minutes(41);
+    assert_eq!(idm::schedule_reconciliations(&app.ctx, due).await.unwrap(), 1);
     app.run_provisioning().await;
 
     let alice = scim.user("alice").await.unwrap();
@@ -329,6 +460,58 @@ async fn reconciliation_repairs_changes_made_in_the_sp() {
     assert_eq!(alice["displayName"], "Alice <b>&</b> Co");
     assert!(scim.user("bob").await.is_some(), "recreated");
     assert_eq!(scim.member_names("staff").await, ["alice", "bob"]);
+}
+
+/// Each integration is reconciled on its own interval, driven through the scheduler with an injected clock: Hoxhunt
+/// every 40 minutes (its article), another application on the configured default (here an hour), and an interval
+/// the admin sets takes over from then on. A reconciliation the schedule enqueues repairs drift.
+#[tokio::test]
+async fn reconciliation_runs_on_each_integrations_own_interval() {
+    let scim = ScimPeer::start();
+    let app = TestApp::with("", |c| c.reconcile_interval_secs = 3600).await;
+    users::update_user(&app.ctx, &Actor::Cli, "alice", profile("alice@example.com", "Alice L"), Utc::now())
+        .await
+        .unwrap();
+    create_hoxhunt(&app).await;
+    // The clock starts two hours ago, so every job the schedule enqueues is due for the workers now.
+    let t0 = Utc::now() - chrono::Duration::hours(2);
+    let at = |minutes: i64| t0 + chrono::Duration::minutes(minutes);
+    idm::activate(&app.ctx, &Actor::Cli, "hox", activation(&scim, false, true), t0).await.unwrap();
+    idm::activate(&app.ctx, &Actor::Cli, "acme", activation(&scim, false, false), t0).await.unwrap();
+    app.run_provisioning().await;
+    let ctx = &app.ctx;
+    let interval = |name: &'static str| async move {
+        apps::view::details(ctx, name).await.unwrap().idm.unwrap().reconcile_interval_secs
+    };
+    assert_eq!((interval("hox").await, interval("acme").await), (2400, 3600));
+
+    // Drift in Hoxhunt's copy of alice, which only a reconciliation of hox repairs.
+    let alice = scim.user("alice@example.com").await.unwrap();
+    scim.patch_user(
+        alice["id"].as_str().unwrap(),
+        serde_json::json!([{"op": "replace", "path": "active", "value": false}]),
+    )
+    .await;
+    let schedule = |minutes: i64| async move { idm::schedule_reconciliations(ctx, at(minutes)).await.unwrap() };
+    assert_eq!(schedule(39).await, 0, "nothing is due before 40 minutes");
+    assert_eq!(open_jobs(&app).await, 0);
+    assert_eq!(schedule(40).await, 1, "hox is due at 40 minutes");
+    assert_eq!(schedule(40).await, 0, "and is scheduled once");
+    app.run_provisioning().await;
+    assert_eq!(scim.user("alice@example.com").await.unwrap()["active"], true, "the reconciliation repaired it");
+    assert_eq!(schedule(59).await, 0);
+    assert_eq!(schedule(60).await, 1, "acme is due at the configured hour");
+    assert_eq!(schedule(80).await, 1, "hox again, 40 minutes after its last");
+    app.run_provisioning().await;
+
+    // The admin sets acme to 10 minutes: from then on.
+    assert_eq!(idm::change_schedule(&app.ctx, &Actor::Cli, "acme", Some(600), at(85)).await.unwrap(), 600);
+    assert_eq!(schedule(94).await, 0);
+    assert_eq!(schedule(95).await, 1, "acme, 10 minutes after the change");
+    let err = idm::change_schedule(&app.ctx, &Actor::Cli, "acme", Some(10), at(96)).await.unwrap_err();
+    assert!(err.to_string().contains("between"), "{err}");
+    app.run_provisioning().await;
+    assert_eq!(open_jobs(&app).await, 0);
 }
 
 /// An SP outage with an IdP restart in the middle loses nothing: every change arrives, exactly as made, once the
@@ -478,8 +661,9 @@ async fn an_account_created_in_the_sp_after_the_listing_is_taken_over() {
     assert_eq!(accounts[0]["emails"][0]["value"], "dave@example.com", "and brought up to date");
 }
 
-/// A large import runs in the background in batches, with its progress recorded: every SP account the directory
-/// lacks becomes a user (with an event), the ones it has are skipped.
+/// An import of more than 100 accounts runs in the background by itself, in batches, with its progress recorded:
+/// every SP account the directory lacks becomes a user (with an event), the ones it has and the suspended ones are
+/// skipped.
 #[tokio::test]
 async fn a_large_import_runs_in_the_background_with_progress() {
     let scim = ScimPeer::start();
@@ -488,14 +672,29 @@ async fn a_large_import_runs_in_the_background_with_progress() {
     for i in 0..450 {
         scim.create_user(&format!("sp-user-{i:03}"), &format!("sp-user-{i:03}@example.com")).await;
     }
-    let id = idm::start_import(&app.ctx, &Actor::Cli, "acme", None, Utc::now()).await.unwrap();
+    let sam = scim.create_user("sam", "sam@example.com").await;
+    scim.patch_user(
+        sam["id"].as_str().unwrap(),
+        serde_json::json!([{"op": "replace", "path": "active", "value": false}]),
+    )
+    .await;
+    let outcome = idm::import_users(&app.ctx, &Actor::Cli, "acme", None, Utc::now()).await.unwrap();
+    let idm::ImportOutcome::Background(id) = outcome else { panic!("450 new accounts import in the background") };
     let listed = idm::imports(&app.ctx, "acme").await.unwrap();
     assert_eq!((listed[0].id, listed[0].state.as_str(), listed[0].imported), (id, "listing", 0));
 
     app.run_provisioning().await;
     let done = &idm::imports(&app.ctx, "acme").await.unwrap()[0];
     assert_eq!(done.state, "done");
-    assert_eq!((done.total, done.imported, done.skipped), (451, 450, 1), "alice is skipped");
+    assert_eq!((done.total, done.imported, done.skipped), (452, 450, 2), "alice and the suspended sam are skipped");
+    assert!(users::find_user(&app.ctx, "sam").await.is_err());
+    // Naming more than 100 accounts goes to the background too; the ones imported above are skipped there.
+    let names: Vec<String> = (0..101).map(|i| format!("sp-user-{i:03}")).collect();
+    let outcome = idm::import_users(&app.ctx, &Actor::Cli, "acme", Some(&names), Utc::now()).await.unwrap();
+    let idm::ImportOutcome::Background(second) = outcome else { panic!("101 named accounts: {outcome:?}") };
+    app.run_provisioning().await;
+    let again = &idm::imports(&app.ctx, "acme").await.unwrap()[0];
+    assert_eq!((again.id, again.state.as_str(), again.imported, again.skipped), (second, "done", 0, 101));
     assert!(users::find_user(&app.ctx, "sp-user-449").await.is_ok());
     assert_eq!(events(&app, EventName::UserImport).await.len(), 450);
     assert_eq!(open_jobs(&app).await, 0);

@@ -243,6 +243,7 @@ impl Connector {
             base_url_example: raw.scim.base_url_example,
             placeholders: scim_placeholders,
             sso_required: raw.scim.sso_required,
+            reconcile_interval_secs: raw.scim.reconcile_interval_mins.map(|m| m.saturating_mul(60)),
             groups_supported: raw.scim.groups_supported,
             soft_delete: raw.scim.soft_delete,
             user: raw.scim.user.into_iter().map(scim_attribute).collect::<Result<_, _>>()?,
@@ -438,6 +439,8 @@ mod raw {
         pub base_url: Option<String>,
         pub base_url_example: Option<String>,
         pub sso_required: Option<bool>,
+        #[serde(default)]
+        pub reconcile_interval_mins: Option<u64>,
         pub groups_supported: bool,
         pub soft_delete: bool,
         pub source: String,

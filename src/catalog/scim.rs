@@ -21,6 +21,9 @@ pub struct Scim {
     pub placeholders: Vec<Placeholder>,
     /// Whether SCIM needs SSO to be set up; `None` where the article does not say.
     pub sso_required: Option<bool>,
+    /// How often the SP's article says provisioning cycles run, in seconds (Hoxhunt: 40 minutes), which becomes
+    /// the integration's reconciliation interval; `None`: the configured default (`reconcile_interval_secs`).
+    pub reconcile_interval_secs: Option<u64>,
     pub groups_supported: bool,
     /// Whether the SP keeps a removed user's data for a while instead of deleting it at once.
     pub soft_delete: bool,

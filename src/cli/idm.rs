@@ -34,6 +34,17 @@ pub enum IdmCommand {
         /// Delete deleted users in the SP even where the connector soft-deletes.
         #[arg(long)]
         hard_delete: bool,
+        #[arg(long, value_name = "SECS")]
+        reconcile_interval_secs: Option<u64>,
+    },
+    /// How often the integration is reconciled: `--interval-secs`, or `--default` (the connector's, else the
+    /// configured one).
+    Schedule {
+        app: String,
+        #[arg(long, value_name = "SECS", required_unless_present = "default")]
+        interval_secs: Option<u64>,
+        #[arg(long, conflicts_with = "interval_secs")]
+        default: bool,
     },
     /// Show the SCIM attribute mapping; exclude optional attributes or restore them.
     Mapping {
@@ -77,14 +88,24 @@ pub enum IdmCommand {
 
 pub async fn run(ctx: &Ctx, actor: &Actor, command: IdmCommand, now: DateTime<Utc>) -> anyhow::Result<()> {
     match command {
-        IdmCommand::Activate { app, base_url, set, token_stdin, manage_groups, soft_delete, hard_delete } => {
+        IdmCommand::Activate {
+            app,
+            base_url,
+            set,
+            token_stdin,
+            manage_groups,
+            soft_delete,
+            hard_delete,
+            reconcile_interval_secs,
+        } => {
             // A token on the command line would be visible to other users of the machine (ps, shell history).
             if !token_stdin {
                 anyhow::bail!("the token is read from standard input: pass --token-stdin");
             }
             let token = secrecy::SecretString::from(read_password()?);
             let soft_delete = soft_delete_choice(soft_delete, hard_delete);
-            let activation = idm::Activation { base_url, values: set, token, manage_groups, soft_delete };
+            let activation =
+                idm::Activation { base_url, values: set, token, manage_groups, soft_delete, reconcile_interval_secs };
             idm::activate(ctx, actor, &app, activation, now).await?;
             println!("identity management for {app} is active; provisioning has started");
         }
@@ -96,6 +117,10 @@ pub async fn run(ctx: &Ctx, actor: &Actor, command: IdmCommand, now: DateTime<Ut
             print_mapping(&idm::mapping(ctx, &app).await?, json)?;
         }
         IdmCommand::Imports { app, json } => print_imports(ctx, &app, json).await?,
+        IdmCommand::Schedule { app, interval_secs, default: _ } => {
+            let secs = idm::change_schedule(ctx, actor, &app, interval_secs, now).await?;
+            println!("{app} is reconciled every {}", idm::minutes(secs));
+        }
         IdmCommand::Deactivate { app } => {
             idm::deactivate(ctx, actor, &app, now).await?;
             println!("identity management for {app} is deactivated");
@@ -175,10 +200,14 @@ impl ImportArgs {
             anyhow::bail!("--background needs --all-new or --user (not both)");
         }
         let id = idm::start_import(ctx, actor, &self.app, self.selected(), now).await?;
+        self.print_started(id)
+    }
+
+    fn print_started(&self, id: i64) -> anyhow::Result<()> {
         if self.json {
             println!("{}", serde_json::json!({ "import_id": id }));
         } else {
-            println!("import {id} started; `sesame app idm imports {}` shows its progress", self.app);
+            println!("import {id} started in the background; `sesame app idm imports {}` shows its progress", self.app);
         }
         Ok(())
     }
@@ -195,9 +224,13 @@ impl ImportArgs {
         Ok(())
     }
 
-    /// With a selection and no `--background`: the import runs here, at once.
+    /// With a selection and no `--background`: the import runs here, at once, unless it has more than
+    /// `idm::INLINE_IMPORT_LIMIT` accounts; then it runs in the background by itself.
     async fn import_here(&self, ctx: &Ctx, actor: &Actor, now: DateTime<Utc>) -> anyhow::Result<()> {
-        let (imported, skipped) = idm::import_users(ctx, actor, &self.app, self.selected(), now).await?;
+        let (imported, skipped) = match idm::import_users(ctx, actor, &self.app, self.selected(), now).await? {
+            idm::ImportOutcome::Done { imported, skipped } => (imported, skipped),
+            idm::ImportOutcome::Background(id) => return self.print_started(id),
+        };
         for name in &imported {
             println!("imported {name}");
         }

@@ -2,7 +2,14 @@
 //! background for many, as a job that lists the SP once and then imports in batches, recording progress after each
 //! batch in the same transaction as the users it created, so a restart resumes where it stopped.
 //!
+//! An SP account is the directory's already when a directory user's account name (the value the application's
+//! mapping sends as `userName`: the e-mail for OneTrust and Hoxhunt) is the account's `userName`, compared without
+//! case (RFC 7643 §4.1.1), or when the account is linked to a user; accounts suspended in the SP (`active` false) are
+//! not imported.
+//!
 //! It knows the store and the `Provisioner` interface, not the worker that schedules its steps.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
@@ -11,10 +18,41 @@ use crate::directory::user::{check_user, Profile};
 use crate::provisioning::job::{list_all_users, JobError};
 use crate::provisioning::{Provisioner, RemoteUser};
 use crate::store::imports::{self, Account};
-use crate::store::{events, users, Conn, Db};
+use crate::store::{events, idm, users, Conn, Db};
 
 /// Accounts imported per step of a background import.
 pub const BATCH: usize = 200;
+
+/// The accounts the directory has in an application's SP, by the SP's `userName` lower-cased: each directory user's
+/// account name under the application's mapping, and each linked account's, with the directory username.
+pub struct Known {
+    names: HashMap<String, String>,
+    linked: HashMap<String, String>,
+}
+
+impl Known {
+    /// Reads every directory user and the application's account links.
+    pub async fn load(
+        conn: &mut Conn,
+        app: crate::directory::AppId,
+        sp: &dyn Provisioner,
+    ) -> Result<Self, crate::store::Error> {
+        let all = users::list_users(conn).await?;
+        let names = all.iter().map(|u| (sp.account_name(u).to_lowercase(), u.username.clone())).collect();
+        let usernames: HashMap<_, _> = all.into_iter().map(|u| (u.id, u.username)).collect();
+        let linked = idm::list_user_links(conn, app)
+            .await?
+            .into_iter()
+            .filter_map(|(user, link)| usernames.get(&user).map(|name| (link.remote_id, name.clone())))
+            .collect();
+        Ok(Self { names, linked })
+    }
+
+    /// The directory user that has this SP account, if any.
+    pub fn holder(&self, user_name: &str, remote_id: &str) -> Option<&str> {
+        self.linked.get(remote_id).or_else(|| self.names.get(&user_name.to_lowercase())).map(String::as_str)
+    }
+}
 
 impl From<&RemoteUser> for Account {
     fn from(u: &RemoteUser) -> Self {
@@ -36,14 +74,19 @@ impl From<&RemoteUser> for Account {
 }
 
 /// Creates a directory user for an SP account, with its event, in the caller's transaction. `Ok(Err(why))` when
-/// the account is skipped: the directory has the name already, or the account lacks what a user needs.
+/// the account is skipped: the directory has it already (`known`, or the name), or the account lacks what a user
+/// needs.
 pub async fn import_account(
     conn: &mut Conn,
     account: &Account,
+    known: &Known,
     actor: &Actor,
     app_name: &str,
     now: DateTime<Utc>,
 ) -> Result<Result<(), String>, crate::store::Error> {
+    if let Some(holder) = known.holder(&account.user_name, &account.id) {
+        return Ok(Err(format!("already in the directory as user {holder}")));
+    }
     if users::find_user_by_username(conn, &account.user_name).await?.is_some() {
         return Ok(Err("already in the directory".into()));
     }
@@ -92,13 +135,16 @@ pub async fn step(db: &Db, app_name: &str, sp: &dyn Provisioner, id: i64) -> Res
                     return Err(e);
                 }
             };
-            let mut accounts: Vec<Account> = listed
+            let selected: Vec<_> = listed
                 .values()
                 .filter(|u| import.selected.as_ref().is_none_or(|names| names.contains(&u.user_name)))
-                .map(Account::from)
                 .collect();
+            // Accounts suspended in the SP are not imported: counted, and skipped at once.
+            let (active, suspended): (Vec<_>, Vec<_>) = selected.into_iter().partition(|u| u.active);
+            let mut accounts: Vec<Account> = active.into_iter().map(Account::from).collect();
             accounts.sort_by(|a, b| a.user_name.cmp(&b.user_name));
-            import.total = i64::try_from(accounts.len()).unwrap_or(i64::MAX);
+            import.total = i64::try_from(accounts.len() + suspended.len()).unwrap_or(i64::MAX);
+            import.skipped = i64::try_from(suspended.len()).unwrap_or(i64::MAX);
             import.remaining = accounts;
             import.state = "importing".into();
             import.last_error.clear();
@@ -111,8 +157,9 @@ pub async fn step(db: &Db, app_name: &str, sp: &dyn Provisioner, id: i64) -> Res
             let rest = import.remaining.split_off(import.remaining.len().min(BATCH));
             let batch = std::mem::replace(&mut import.remaining, rest);
             let mut tx = db.begin().await?;
+            let known = Known::load(&mut tx, import.app, sp).await?;
             for account in &batch {
-                match import_account(&mut tx, account, &actor, app_name, now).await? {
+                match import_account(&mut tx, account, &known, &actor, app_name, now).await? {
                     Ok(()) => import.imported += 1,
                     Err(_) => import.skipped += 1,
                 }

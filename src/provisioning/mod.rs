@@ -189,3 +189,31 @@ pub async fn enqueue_import(conn: &mut Conn, app: AppId, import: i64, now_ms: i6
 pub async fn enqueue_reconcile(conn: &mut Conn, app: AppId, now_ms: i64) -> Result<(), crate::store::Error> {
     jobs::enqueue(conn, app, JobKind::Reconcile, 0, now_ms).await
 }
+
+/// Seconds between an integration's reconciliations: its own interval (`own_secs`, 0 for none), else
+/// `default_secs` (`reconcile_interval_secs`).
+pub fn reconcile_interval_secs(own_secs: i64, default_secs: u64) -> u64 {
+    u64::try_from(own_secs).ok().filter(|s| *s > 0).unwrap_or(default_secs)
+}
+
+/// The reconciliation schedule at `now_ms`: enqueues a reconciliation for every active integration whose own
+/// schedule is due, and moves that schedule on by its interval from now (a server that was down does not catch up
+/// run by run). Replicas may all call it: each due reconciliation is claimed once. Returns how many it enqueued.
+pub async fn schedule_reconciliations(
+    conn: &mut Conn,
+    now_ms: i64,
+    default_secs: u64,
+) -> Result<usize, crate::store::Error> {
+    let mut enqueued = 0;
+    for integration in idm::list_due_reconciliations(conn, now_ms).await? {
+        let interval_ms = i64::try_from(reconcile_interval_secs(integration.reconcile_interval_secs, default_secs))
+            .unwrap_or(i64::MAX / 1_000)
+            .saturating_mul(1_000);
+        let next = now_ms.saturating_add(interval_ms);
+        if idm::claim_reconciliation(conn, integration.app, integration.next_reconcile_at, next).await? {
+            enqueue_reconcile(conn, integration.app, now_ms).await?;
+            enqueued += 1;
+        }
+    }
+    Ok(enqueued)
+}

@@ -13,7 +13,7 @@ use secrecy::SecretString;
 
 use crate::audit::Actor;
 use crate::catalog::Catalog;
-use crate::directory::Application;
+use crate::directory::{AppId, Application};
 use crate::provisioning::job::{list_all_users, JobError};
 use crate::provisioning::worker::Worker;
 use crate::provisioning::{import, scim, user_mapping, ProvisionError, Provisioner, RemoteUser};
@@ -58,17 +58,32 @@ impl Connection {
     pub async fn list_users(&self) -> Result<HashMap<String, RemoteUser>, JobError> {
         list_all_users(self.sp.as_ref()).await
     }
+
+    /// How many accounts the SP holds (its listing's `totalResults`), from one request.
+    pub async fn count_users(&self) -> Result<usize, JobError> {
+        Ok(self.sp.list_users(1, 1).await?.total)
+    }
+
+    /// Which SP accounts the directory has: by the value the application's mapping sends as `userName` (the
+    /// e-mail for some SPs), or by an account link.
+    pub async fn known(&self, conn: &mut Conn, app: AppId) -> Result<import::Known, crate::store::Error> {
+        import::Known::load(conn, app, self.sp.as_ref()).await
+    }
 }
 
 /// Creates a directory user for an SP account, with its event, in the caller's transaction (as a background
-/// import does). `Ok(Err(why))` when the account is skipped: the directory has the name already, or the account
-/// lacks what a user needs.
+/// import does). `Ok(Err(why))` when the account is skipped: the directory has it already (`known`, from
+/// `Connection::known`), the SP suspended it, or it lacks what a user needs.
 pub async fn import_account(
     conn: &mut Conn,
     account: &RemoteUser,
+    known: &import::Known,
     actor: &Actor,
     app_name: &str,
     now: DateTime<Utc>,
 ) -> Result<Result<(), String>, crate::store::Error> {
-    import::import_account(conn, &Account::from(account), actor, app_name, now).await
+    if !account.active {
+        return Ok(Err("suspended in the service provider".into()));
+    }
+    import::import_account(conn, &Account::from(account), known, actor, app_name, now).await
 }

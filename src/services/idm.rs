@@ -1,5 +1,8 @@
-//! Identity management per application: activating and deactivating the SCIM integration, and importing the SP's
-//! users into the directory. Directory changes enqueue provisioning jobs in `admin`, in their own transactions.
+//! Identity management per application: activating and deactivating the SCIM integration (an SP whose connector
+//! says SCIM needs SSO is refused while SSO is off; a token is changed by deactivating first), its reconciliation
+//! schedule (each integration's own interval; the schedule's step takes the time from its caller), and importing the
+//! SP's users into the directory (New or Imported by the userName the mapping sends; at once up to 100 accounts).
+//! Directory changes enqueue provisioning jobs in `admin`, in their own transactions.
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -12,7 +15,11 @@ use crate::provisioning::{enqueue_import, enqueue_reconcile, RemoteUser};
 use crate::services::{millis, record, Ctx, Error};
 use crate::store::idm::{self, Integration};
 use crate::store::imports::{self, Import};
-use crate::store::{apps, events, users};
+use crate::store::{apps, events};
+
+/// Why an activation is refused for a connector whose SP needs SSO before SCIM (the catalog's `sso_required`).
+pub const SSO_REQUIRED: &str =
+    "this service provider needs SSO to use SCIM: activate the application's SSO first, then identity management";
 
 /// What an admin asks for when activating.
 #[derive(Debug)]
@@ -26,12 +33,22 @@ pub struct Activation {
     pub manage_groups: bool,
     /// Deactivate instead of delete when a user is deleted; `None` takes what the connector says (else `false`).
     pub soft_delete: Option<bool>,
+    /// Seconds between reconciliations; `None` keeps the integration's, else takes the connector's (Hoxhunt: 40
+    /// minutes), else the configured `reconcile_interval_secs`.
+    pub reconcile_interval_secs: Option<u64>,
 }
 
 impl Activation {
     /// An activation with a Base URL and the connector's defaults.
     pub fn new(base_url: impl Into<String>, token: SecretString, manage_groups: bool) -> Self {
-        Self { base_url: Some(base_url.into()), values: Vec::new(), token, manage_groups, soft_delete: None }
+        Self {
+            base_url: Some(base_url.into()),
+            values: Vec::new(),
+            token,
+            manage_groups,
+            soft_delete: None,
+            reconcile_interval_secs: None,
+        }
     }
 }
 
@@ -56,6 +73,9 @@ pub async fn activate(
     if a.manage_groups && connector.is_some_and(|c| !c.groups_supported) {
         return Err(fail("this service provider does not support groups over SCIM; activate without them".into()));
     }
+    if connector.is_some_and(|c| c.sso_required == Some(true)) && !app.is_active {
+        return Err(fail(SSO_REQUIRED.into()));
+    }
     let base_url = match &a.base_url {
         Some(url) => url.trim().to_owned(),
         None => connector_base_url(&ctx.catalog, &app, &a.values).map_err(fail)?,
@@ -70,14 +90,24 @@ pub async fn activate(
     };
     let event_name = match &current {
         Some(c) if c.is_active && !same_token => {
-            return Err(fail(
-                "to change the token, deactivate the integration, then activate it with the new token".into(),
-            ))
+            let reason = "to change the token, deactivate the integration, then activate it with the new token";
+            let event = Event::new(now, EventName::IdmIntegrationReauth, actor).app(app_name).target(&c.base_url);
+            record(ctx, event.failed(reason)).await?;
+            return Err(fail(reason.into()));
         }
         Some(c) if c.is_active => EventName::IdmIntegrationUpdate,
         Some(_) if !same_token => EventName::IdmIntegrationReauth,
         _ => EventName::IdmIntegrationActivate,
     };
+    let reconcile_interval_secs = match a.reconcile_interval_secs {
+        Some(secs) => check_interval(secs).map_err(fail)?,
+        None => match &current {
+            Some(c) if c.reconcile_interval_secs > 0 => c.reconcile_interval_secs,
+            _ => connector.and_then(|c| c.reconcile_interval_secs).and_then(|s| i64::try_from(s).ok()).unwrap_or(0),
+        },
+    };
+    let interval =
+        crate::provisioning::reconcile_interval_secs(reconcile_interval_secs, ctx.config.reconcile_interval_secs);
     let integration = Integration {
         app: app.id,
         kind: "scim".into(),
@@ -87,6 +117,9 @@ pub async fn activate(
         soft_delete: a.soft_delete.unwrap_or_else(|| connector.is_some_and(|c| c.soft_delete)),
         is_active: true,
         excluded_attributes: current.map(|c| c.excluded_attributes).unwrap_or_default(),
+        reconcile_interval_secs,
+        // Activation reconciles at once; the schedule takes over from there.
+        next_reconcile_at: millis(now).saturating_add(i64::try_from(interval).unwrap_or(0).saturating_mul(1_000)),
     };
 
     let event = Event::new(now, event_name, actor).app(app_name).target(&base_url);
@@ -98,6 +131,7 @@ pub async fn activate(
     if integration.soft_delete {
         detail.push_str(", soft delete");
     }
+    detail.push_str(&format!(", reconciled every {}", minutes(interval)));
     let mut tx = ctx.db.begin().await?;
     idm::upsert_integration(&mut tx, &integration, millis(now)).await?;
     enqueue_reconcile(&mut tx, app.id, millis(now)).await?;
@@ -105,6 +139,80 @@ pub async fn activate(
     tx.commit().await.map_err(crate::store::Error::from)?;
     ctx.worker.wake();
     Ok(())
+}
+
+/// The shortest and longest reconciliation intervals an admin may set (as `reconcile_interval_secs`).
+pub const RECONCILE_INTERVAL_RANGE: (u64, u64) = (60, 30 * 86_400);
+
+fn check_interval(secs: u64) -> Result<i64, String> {
+    let (low, high) = RECONCILE_INTERVAL_RANGE;
+    if !(low..=high).contains(&secs) {
+        return Err(format!("the reconciliation interval must be between {} and {}", minutes(low), minutes(high)));
+    }
+    i64::try_from(secs).map_err(|e| e.to_string())
+}
+
+/// An interval for people: whole minutes where it is, else seconds.
+pub fn minutes(secs: u64) -> String {
+    match (secs % 60, secs / 60) {
+        (0, 1) => "minute".to_owned(),
+        (0, m) => format!("{m} minutes"),
+        _ => format!("{secs} seconds"),
+    }
+}
+
+/// Sets how often the integration is reconciled (`None`: the connector's interval, else the configured default),
+/// from now on.
+pub async fn change_schedule(
+    ctx: &Ctx,
+    actor: &Actor,
+    app_name: &str,
+    secs: Option<u64>,
+    now: DateTime<Utc>,
+) -> Result<u64, Error> {
+    let fail = |reason: String| Error::Idm { app: app_name.to_owned(), reason };
+    let mut tx = ctx.db.begin().await?;
+    let app =
+        apps::find_app(&mut tx, app_name).await?.ok_or_else(|| Error::UnknownApp { name: app_name.to_owned() })?;
+    let Some(mut integration) = idm::find_integration(&mut tx, app.id).await?.filter(|i| i.is_active) else {
+        return Err(fail("identity management is not active".into()));
+    };
+    integration.reconcile_interval_secs = match secs {
+        Some(secs) => check_interval(secs).map_err(fail)?,
+        None => ctx
+            .catalog
+            .connector_scim(&app)
+            .and_then(|c| c.reconcile_interval_secs)
+            .and_then(|s| i64::try_from(s).ok())
+            .unwrap_or(0),
+    };
+    let interval = crate::provisioning::reconcile_interval_secs(
+        integration.reconcile_interval_secs,
+        ctx.config.reconcile_interval_secs,
+    );
+    integration.next_reconcile_at =
+        millis(now).saturating_add(i64::try_from(interval).unwrap_or(0).saturating_mul(1_000));
+    idm::upsert_integration(&mut tx, &integration, millis(now)).await?;
+    let event = Event::new(now, EventName::IdmIntegrationUpdate, actor)
+        .app(app_name)
+        .detail(format!("reconciled every {}", minutes(interval)));
+    events::insert_event(&mut tx, &event).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    Ok(interval)
+}
+
+/// One look of the reconciliation schedule at `now` (the clock is the caller's: `serve`'s loop passes the time, tests
+/// their own): enqueues a reconciliation for each active integration whose own interval has passed since its last
+/// one. Returns how many it enqueued.
+pub async fn schedule_reconciliations(ctx: &Ctx, now: DateTime<Utc>) -> Result<usize, Error> {
+    let mut tx = ctx.db.begin().await?;
+    let n =
+        crate::provisioning::schedule_reconciliations(&mut tx, millis(now), ctx.config.reconcile_interval_secs).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    if n > 0 {
+        ctx.worker.wake();
+    }
+    Ok(n)
 }
 
 /// The connector's SCIM Base URL for an application, with every placeholder filled and checked.
@@ -233,45 +341,89 @@ pub async fn deactivate(ctx: &Ctx, actor: &Actor, app_name: &str, now: DateTime<
 pub struct ImportCandidate {
     #[serde(flatten)]
     pub user: RemoteUser,
-    /// `new` or `imported`.
+    /// `new`, `imported` (the directory has it: a user whose account name under the application's mapping is its
+    /// userName, or who is linked to it) or `suspended` (inactive in the SP, so not imported).
     pub status: &'static str,
 }
 
-/// Lists every account of the SP (all pages), marking those the directory has as `imported`.
+/// Imports of more accounts than this run in the background (`start_import`), as the seeds' "more than 100 users".
+pub const INLINE_IMPORT_LIMIT: usize = 100;
+
+/// Lists every account of the SP (all pages), sorted by userName, marking those the directory has as `imported`
+/// and those the SP suspended as `suspended`.
 pub async fn list_import_candidates(ctx: &Ctx, app_name: &str) -> Result<Vec<ImportCandidate>, Error> {
-    let (_, sp) = provisioner_for(ctx, app_name).await?;
+    let (integration, sp) = provisioner_for(ctx, app_name).await?;
     let remote = sp.list_users().await.map_err(|e| Error::Idm { app: app_name.to_owned(), reason: e.to_string() })?;
     let mut conn = ctx.db.conn().await?;
-    let mut out = Vec::new();
+    let known = sp.known(&mut conn, integration.app).await?;
+    drop(conn);
     let mut sorted: Vec<RemoteUser> = remote.into_values().collect();
     sorted.sort_by(|a, b| a.user_name.cmp(&b.user_name));
-    for user in sorted {
-        let status =
-            if users::find_user_by_username(&mut conn, &user.user_name).await?.is_some() { "imported" } else { "new" };
-        out.push(ImportCandidate { user, status });
-    }
-    Ok(out)
+    Ok(sorted
+        .into_iter()
+        .map(|user| {
+            let status = match known.holder(&user.user_name, &user.id) {
+                Some(_) => "imported",
+                None if !user.active => "suspended",
+                None => "new",
+            };
+            ImportCandidate { user, status }
+        })
+        .collect())
 }
 
-/// Creates directory users for the selected SP accounts (by userName; `None` selects every new one), at once.
-/// Accounts the directory has already, or that lack an email, are skipped and reported. Returns (imported,
-/// skipped). Large imports go to `start_import`.
+/// What an import did: at once, or started in the background.
+#[derive(Debug)]
+pub enum ImportOutcome {
+    /// The userNames imported, and those skipped with why.
+    Done { imported: Vec<String>, skipped: Vec<(String, String)> },
+    /// More than `INLINE_IMPORT_LIMIT` accounts: background import `id` (see `imports`).
+    Background(i64),
+}
+
+/// Creates directory users for the selected SP accounts (by userName; `None` selects every new one): at once for up
+/// to `INLINE_IMPORT_LIMIT` accounts, else as a background import. Without a selection, an SP holding more accounts
+/// than that goes to the background at once (one request tells), so a request never lists a large SP. Accounts the
+/// directory has already, that the SP suspended, or that lack an email, are skipped and reported.
 pub async fn import_users(
     ctx: &Ctx,
     actor: &Actor,
     app_name: &str,
     selected: Option<&[String]>,
     now: DateTime<Utc>,
-) -> Result<(Vec<String>, Vec<(String, String)>), Error> {
-    let candidates = list_import_candidates(ctx, app_name).await?;
+) -> Result<ImportOutcome, Error> {
+    let is_large = match selected {
+        Some(names) => names.len() > INLINE_IMPORT_LIMIT,
+        None => {
+            let (_, sp) = provisioner_for(ctx, app_name).await?;
+            let n =
+                sp.count_users().await.map_err(|e| Error::Idm { app: app_name.to_owned(), reason: e.to_string() })?;
+            n > INLINE_IMPORT_LIMIT
+        }
+    };
+    if is_large {
+        return start_import(ctx, actor, app_name, selected, now).await.map(ImportOutcome::Background);
+    }
+    let chosen: Vec<ImportCandidate> = list_import_candidates(ctx, app_name)
+        .await?
+        .into_iter()
+        .filter(|c| match selected {
+            Some(names) => names.contains(&c.user.user_name),
+            None => c.status == "new",
+        })
+        .collect();
+    if chosen.len() > INLINE_IMPORT_LIMIT {
+        return start_import(ctx, actor, app_name, selected, now).await.map(ImportOutcome::Background);
+    }
+    let (integration, sp) = provisioner_for(ctx, app_name).await?;
+    let mut conn = ctx.db.conn().await?;
+    let known = sp.known(&mut conn, integration.app).await?;
+    drop(conn);
     let mut imported = Vec::new();
     let mut skipped = Vec::new();
-    for c in candidates {
-        if !selected.is_none_or(|names| names.contains(&c.user.user_name)) {
-            continue;
-        }
+    for c in chosen {
         let mut tx = ctx.db.begin().await?;
-        match remote::import_account(&mut tx, &c.user, actor, app_name, now).await? {
+        match remote::import_account(&mut tx, &c.user, &known, actor, app_name, now).await? {
             Ok(()) => {
                 tx.commit().await.map_err(crate::store::Error::from)?;
                 imported.push(c.user.user_name);
@@ -279,7 +431,7 @@ pub async fn import_users(
             Err(why) => skipped.push((c.user.user_name, why)),
         }
     }
-    Ok((imported, skipped))
+    Ok(ImportOutcome::Done { imported, skipped })
 }
 
 /// Starts a background import of the selected SP accounts (`None`: every one the directory lacks); the
@@ -328,4 +480,18 @@ async fn provisioner_for(ctx: &Ctx, app_name: &str) -> Result<(Integration, Conn
     let sp = Connection::open(&ctx.worker, &app, &integration)
         .map_err(|e| Error::Idm { app: app_name.to_owned(), reason: e.to_string() })?;
     Ok((integration, sp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_read_in_minutes_where_they_are_whole() {
+        assert_eq!(minutes(60), "minute");
+        assert_eq!(minutes(2400), "40 minutes");
+        assert_eq!(minutes(90), "90 seconds");
+        assert!(check_interval(59).is_err() && check_interval(30 * 86_400 + 1).is_err());
+        assert_eq!(check_interval(600), Ok(600));
+    }
 }

@@ -21,6 +21,10 @@ pub struct Integration {
     pub is_active: bool,
     /// Optional SCIM mapping entries (by path) the admin excluded.
     pub excluded_attributes: BTreeSet<String>,
+    /// Seconds between reconciliations; 0: the configured `reconcile_interval_secs`.
+    pub reconcile_interval_secs: i64,
+    /// When the next reconciliation is due (Unix milliseconds; 0: at once).
+    pub next_reconcile_at: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,13 +34,18 @@ pub struct Link {
     pub is_active: bool,
 }
 
+const INTEGRATION_COLUMNS: &str = "app_id, kind, base_url, token_enc, manage_groups, soft_delete, is_active, \
+     excluded_attributes, reconcile_interval_secs, next_reconcile_at";
+
 pub async fn upsert_integration(conn: &mut Conn, i: &Integration, now_ms: i64) -> Result<(), Error> {
     sqlx::query(
         "INSERT INTO idm_integrations (app_id, kind, base_url, token_enc, manage_groups, soft_delete, is_active, \
-         excluded_attributes, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+         excluded_attributes, reconcile_interval_secs, next_reconcile_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $9, $9) \
          ON CONFLICT (app_id) DO UPDATE SET kind = excluded.kind, base_url = excluded.base_url, \
          token_enc = excluded.token_enc, manage_groups = excluded.manage_groups, soft_delete = excluded.soft_delete, \
          is_active = excluded.is_active, excluded_attributes = excluded.excluded_attributes, \
+         reconcile_interval_secs = excluded.reconcile_interval_secs, next_reconcile_at = excluded.next_reconcile_at, \
          updated_at = excluded.updated_at",
     )
     .bind(i.app.0)
@@ -51,30 +60,48 @@ pub async fn upsert_integration(conn: &mut Conn, i: &Integration, now_ms: i64) -
             .map_err(|e| Error::Corrupt { what: "excluded attributes", reason: e.to_string() })?,
     )
     .bind(now_ms)
+    .bind(i.reconcile_interval_secs)
+    .bind(i.next_reconcile_at)
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
 pub async fn find_integration(conn: &mut Conn, app: AppId) -> Result<Option<Integration>, Error> {
-    let row = sqlx::query(
-        "SELECT app_id, kind, base_url, token_enc, manage_groups, soft_delete, is_active, excluded_attributes FROM idm_integrations \
-         WHERE app_id = $1",
-    )
-    .bind(app.0)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let sql = format!("SELECT {INTEGRATION_COLUMNS} FROM idm_integrations WHERE app_id = $1");
+    let row = sqlx::query(&sql).bind(app.0).fetch_optional(&mut *conn).await?;
     row.map(|r| integration_from_row(&r)).transpose()
 }
 
 pub async fn list_active_integrations(conn: &mut Conn) -> Result<Vec<Integration>, Error> {
-    let rows = sqlx::query(
-        "SELECT app_id, kind, base_url, token_enc, manage_groups, soft_delete, is_active, excluded_attributes FROM idm_integrations \
-         WHERE is_active = 1",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    let sql = format!("SELECT {INTEGRATION_COLUMNS} FROM idm_integrations WHERE is_active = 1");
+    let rows = sqlx::query(&sql).fetch_all(&mut *conn).await?;
     rows.iter().map(integration_from_row).collect()
+}
+
+/// Active integrations whose next reconciliation is due at `now_ms`.
+pub async fn list_due_reconciliations(conn: &mut Conn, now_ms: i64) -> Result<Vec<Integration>, Error> {
+    let sql = format!(
+        "SELECT {INTEGRATION_COLUMNS} FROM idm_integrations WHERE is_active = 1 AND next_reconcile_at <= $1 \
+         ORDER BY app_id"
+    );
+    let rows = sqlx::query(&sql).bind(now_ms).fetch_all(&mut *conn).await?;
+    rows.iter().map(integration_from_row).collect()
+}
+
+/// Moves an integration's next reconciliation from `due` (as read) to `next`. `false` when another replica moved it
+/// first, so each due reconciliation is scheduled once.
+pub async fn claim_reconciliation(conn: &mut Conn, app: AppId, due: i64, next: i64) -> Result<bool, Error> {
+    let done = sqlx::query(
+        "UPDATE idm_integrations SET next_reconcile_at = $1 WHERE app_id = $2 AND next_reconcile_at = $3 \
+         AND is_active = 1",
+    )
+    .bind(next)
+    .bind(app.0)
+    .bind(due)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Applications with an active integration that `user` is provisioned to or may be: linked, or in a bound group.
@@ -289,6 +316,8 @@ fn integration_from_row(row: &AnyRow) -> Result<Integration, Error> {
         is_active: row.try_get::<i64, _>("is_active")? != 0,
         excluded_attributes: serde_json::from_str(&row.try_get::<String, _>("excluded_attributes")?)
             .map_err(|e| Error::Corrupt { what: "excluded attributes", reason: e.to_string() })?,
+        reconcile_interval_secs: row.try_get("reconcile_interval_secs")?,
+        next_reconcile_at: row.try_get("next_reconcile_at")?,
     })
 }
 

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 pub const TOKEN: &str = "test-scim-token-5f1c";
+/// A second token the server accepts when started with `start_with_second_token` (a changed token).
+pub const TOKEN2: &str = "test-scim-token-9e2d";
 
 pub struct ScimPeer {
     child: Child,
@@ -26,12 +28,21 @@ impl Drop for ScimPeer {
 impl ScimPeer {
     /// Starts the server; a missing venv is a setup failure (run scripts/peers-venv.sh), not a skip.
     pub fn start() -> Self {
+        Self::start_with(&[TOKEN])
+    }
+
+    /// A server that accepts `TOKEN2` besides `TOKEN`.
+    pub fn start_with_second_token() -> Self {
+        Self::start_with(&[TOKEN, TOKEN2])
+    }
+
+    fn start_with(tokens: &[&str]) -> Self {
         let root = env!("CARGO_MANIFEST_DIR");
         let python = format!("{root}/.venv/bin/python");
         assert!(std::path::Path::new(&python).exists(), "{python} is missing: run scripts/peers-venv.sh");
         let mut child = Command::new(python)
             .arg(format!("{root}/tests/peers/scim_server.py"))
-            .args(["--bearer-token", TOKEN])
+            .args(tokens.iter().flat_map(|t| ["--bearer-token", *t]))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -38,7 +38,8 @@ class QuietHandler(WSGIRequestHandler):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--bearer-token", required=True)
+    # Repeatable: every token given is accepted (a test changes an integration's token).
+    parser.add_argument("--bearer-token", required=True, action="append")
     parser.add_argument("--throttle-count", type=int, default=3)
     parser.add_argument("--retry-after", type=int, default=7)
     parser.add_argument("--delay-ms", type=int, default=0)
@@ -52,7 +53,7 @@ def main() -> None:
         load_default_schemas().values(), load_default_resource_types().values(), config=config
     )
     scim_app = BearerTokenApplication(
-        InMemoryStorage(), provider, service=ScimService(provider, secret="tests"), bearer_tokens=[args.bearer_token]
+        InMemoryStorage(), provider, service=ScimService(provider, secret="tests"), bearer_tokens=args.bearer_token
     )
 
     state: dict[str, object] = {"port": args.port, "throttled": 0}

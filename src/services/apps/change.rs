@@ -78,6 +78,16 @@ pub async fn update(
     if change.bookmark_url.is_some() && current.is_saml() {
         return Err(Invalid::new("bookmark_url", "only bookmark applications have one").into());
     }
+    // The other side of the catalog's `sso_required`: SSO stays on while such an SP's SCIM integration is active.
+    if change.is_active == Some(false)
+        && current.is_active
+        && ctx.catalog.connector_scim(&current).is_some_and(|c| c.sso_required == Some(true))
+        && idm::find_integration(&mut tx, current.id).await?.is_some_and(|i| i.is_active)
+    {
+        let why =
+            "cannot be switched off while identity management is active: this service provider needs SSO to use SCIM";
+        return Err(Invalid::new("SSO", why).into());
+    }
     let mut changed = Vec::new();
     let mut note = |field: &str, is_set: bool| {
         if is_set {

@@ -53,6 +53,10 @@ pub struct IdmState {
     pub manage_groups: bool,
     pub soft_delete: bool,
     pub is_active: bool,
+    /// Seconds between reconciliations, the configured default applied.
+    pub reconcile_interval_secs: u64,
+    /// When the next reconciliation is due.
+    pub next_reconcile_at: DateTime<Utc>,
 }
 
 pub async fn list_apps(
@@ -83,6 +87,11 @@ pub async fn details(ctx: &Ctx, name: &str) -> Result<AppDetails, Error> {
         manage_groups: i.manage_groups,
         soft_delete: i.soft_delete,
         is_active: i.is_active,
+        reconcile_interval_secs: crate::provisioning::reconcile_interval_secs(
+            i.reconcile_interval_secs,
+            ctx.config.reconcile_interval_secs,
+        ),
+        next_reconcile_at: DateTime::from_timestamp_millis(i.next_reconcile_at).unwrap_or_default(),
     });
     let certificate_history = certs::entries(&mut conn, &app).await?;
     let time = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap_or_default();

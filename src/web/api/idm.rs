@@ -3,6 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
 
@@ -17,10 +18,14 @@ use crate::web::api::Caller;
 use crate::web::AppState;
 
 /// Activate identity management (SCIM 2.0): the connection is verified first; the token is stored sealed and
-/// never returned.
+/// never returned. The token of an active integration is changed by deactivating first (then this records
+/// `idm_integration_reauth`); a connector whose SP needs SSO for SCIM is refused while the application's SSO is off.
 #[utoipa::path(put, path = "/api/v1/applications/{name}/idm", tag = "applications", request_body = IdmActivate,
     params(("name" = String, Path, description = "The application's name")),
-    responses((status = 200, description = "Active", body = IdmView)))]
+    responses(
+        (status = 200, description = "Active", body = IdmView),
+        (status = 422, description = "The body is invalid (type `invalid`), or the activation is refused (type `idm-refused`): the SP needs SSO to use SCIM and the application's SSO is off, a new token for an active integration, a Base URL or placeholder value that cannot be used, or the SCIM service did not accept the connection", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn activate_idm(
     State(state): State<AppState>,
     Caller(actor): Caller,
@@ -63,24 +68,42 @@ pub async fn list_import_candidates(
     Ok(Json(candidates.into_iter().map(ImportCandidate::of).collect()))
 }
 
-/// Import SP accounts into the directory.
+/// Import SP accounts into the directory: at once for up to 100 accounts; more, or `all_new` on an SP holding more
+/// than 100, run in the background (202, with the import's progress at `GET .../idm/imports`). Accounts suspended in the SP, or that the directory has, are
+/// skipped.
 #[utoipa::path(post, path = "/api/v1/applications/{name}/idm/import", tag = "applications",
     request_body = ImportRequest,
     params(("name" = String, Path, description = "The application's name")),
-    responses((status = 200, description = "What was imported and skipped", body = ImportResult)))]
+    responses(
+        (status = 200, description = "What was imported and skipped", body = ImportResult),
+        (status = 202, description = "More than 100 accounts (or `all_new` on an SP holding more than 100): started in the background", body = ImportView),
+        (status = 422, description = "Identity management is not active, or the SP refused or failed to list its accounts (type `idm-refused`)", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn import_users(
     State(state): State<AppState>,
     Caller(actor): Caller,
     Path(name): Path<String>,
     Json(body): Json<ImportRequest>,
-) -> Result<Json<ImportResult>, Problem> {
+) -> Result<Response, Problem> {
     if body.users.is_empty() && !body.all_new {
         return Err(Problem::invalid("name users to import, or set all_new"));
     }
     let selected = (!body.all_new).then_some(body.users.as_slice());
-    let (imported, skipped) = idm::import_users(&state.ctx, &actor, &name, selected, Utc::now()).await?;
-    let skipped = skipped.into_iter().map(|(username, reason)| Skipped { username, reason }).collect();
-    Ok(Json(ImportResult { imported, skipped }))
+    match idm::import_users(&state.ctx, &actor, &name, selected, Utc::now()).await? {
+        idm::ImportOutcome::Done { imported, skipped } => {
+            let skipped = skipped.into_iter().map(|(username, reason)| Skipped { username, reason }).collect();
+            Ok(Json(ImportResult { imported, skipped }).into_response())
+        }
+        idm::ImportOutcome::Background(id) => {
+            Ok((StatusCode::ACCEPTED, Json(started(&state, &name, id).await?)).into_response())
+        }
+    }
+}
+
+/// Background import `id`'s view.
+async fn started(state: &AppState, name: &str, id: i64) -> Result<ImportView, Problem> {
+    let imports = import_views(state, name).await?;
+    imports.into_iter().find(|i| i.id == id).ok_or_else(|| Problem::invalid("the import vanished"))
 }
 
 /// The SCIM attributes the application sends for its users: its connector's table (or the default one), each
@@ -133,9 +156,7 @@ pub async fn start_import(
     }
     let selected = (!body.all_new).then_some(body.users.as_slice());
     let id = idm::start_import(&state.ctx, &actor, &name, selected, Utc::now()).await?;
-    let imports = import_views(&state, &name).await?;
-    let started = imports.into_iter().find(|i| i.id == id).ok_or_else(|| Problem::invalid("the import vanished"))?;
-    Ok((StatusCode::ACCEPTED, Json(started)))
+    Ok((StatusCode::ACCEPTED, Json(started(&state, &name, id).await?)))
 }
 
 /// The application's background imports, newest first, with their progress.

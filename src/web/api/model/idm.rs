@@ -13,6 +13,10 @@ pub struct IdmView {
     pub manage_groups: bool,
     pub soft_delete: bool,
     pub is_active: bool,
+    /// Seconds between reconciliations (the connector's, the admin's, or the configured default).
+    pub reconcile_interval_secs: u64,
+    /// When the next reconciliation is due.
+    pub next_reconcile_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl IdmView {
@@ -22,6 +26,8 @@ impl IdmView {
             manage_groups: i.manage_groups,
             soft_delete: i.soft_delete,
             is_active: i.is_active,
+            reconcile_interval_secs: i.reconcile_interval_secs,
+            next_reconcile_at: i.next_reconcile_at,
         }
     }
 }
@@ -44,6 +50,11 @@ pub struct IdmActivate {
     /// Deactivate deleted users instead of deleting them; left out, what the connector says (else false).
     #[serde(default)]
     pub soft_delete: Option<bool>,
+    /// Seconds between reconciliations (60 to 2592000); left out, the integration's, else the connector's (Hoxhunt:
+    /// 2400), else the configured default.
+    #[serde(default)]
+    #[schema(minimum = 60, maximum = 2592000)]
+    pub reconcile_interval_secs: Option<u64>,
 }
 
 impl IdmActivate {
@@ -54,6 +65,7 @@ impl IdmActivate {
             token: SecretString::from(self.token),
             manage_groups: self.manage_groups,
             soft_delete: self.soft_delete,
+            reconcile_interval_secs: self.reconcile_interval_secs,
         }
     }
 }

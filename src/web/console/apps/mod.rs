@@ -31,7 +31,7 @@ use crate::web::console::apps::certificates::{
 };
 use crate::web::console::apps::general::{change_activation, save_general};
 use crate::web::console::apps::groups::change_groups;
-use crate::web::console::apps::idm::change_idm;
+use crate::web::console::apps::idm::{change_idm, import_page};
 use crate::web::console::apps::page::show;
 use crate::web::console::apps::sso::{change_attributes, decide_held_acs, import_metadata, save_encryption, save_sso};
 use crate::web::console::{encode, render, Chrome, Console, Fields, FormFields, Upload, UploadedFile};
@@ -57,6 +57,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/apps/{name}/certificate/activate", post(activate_certificate))
         .route("/admin/apps/{name}/certificate/retire", post(retire_certificate))
         .route("/admin/apps/{name}/idm", post(change_idm))
+        .route("/admin/apps/{name}/idm/import", get(import_page))
 }
 
 const PAGE: u32 = 50;
