@@ -765,6 +765,8 @@ async fn serves_an_openapi_document_of_every_route() {
         ("post", "/api/v1/applications/{name}/certificate/activate"),
         ("post", "/api/v1/applications/{name}/certificate/retire"),
         ("post", "/api/v1/applications/{name}/metadata/refresh"),
+        ("post", "/api/v1/applications/{name}/metadata/held/approve"),
+        ("post", "/api/v1/applications/{name}/metadata/held/reject"),
         ("put", "/api/v1/applications/{name}/idm"),
         ("delete", "/api/v1/applications/{name}/idm"),
         ("get", "/api/v1/applications/{name}/idm/import"),
@@ -814,6 +816,7 @@ async fn serves_an_openapi_document_of_every_route() {
         ("post", "/api/v1/applications/{name}/certificate/retire", "409"),
         ("patch", "/api/v1/applications/{name}/attributes/{attribute}", "409"),
         ("post", "/api/v1/applications/{name}/metadata/refresh", "409"),
+        ("post", "/api/v1/applications/{name}/metadata/held/approve", "422"),
     ];
     for (method, path, status) in state_refusals {
         let problem = &doc["paths"][path][method]["responses"][status]["content"]["application/problem+json"];
@@ -972,6 +975,72 @@ async fn rotates_certificates_in_steps_and_refreshes_metadata() {
     let changed = api.call(Method::POST, refresh, None).await;
     assert_eq!(changed.ok(StatusCode::OK)["outcome"], "changed", "{}", changed.text);
     assert!(changed.text.contains("acs-moved"), "{}", changed.text);
+}
+
+/// Assertion redirection through metadata, decided over the API: a refresh that moves the ACS URLs to a new host
+/// is held; the application's metadata source shows the held URLs, and approve applies them, reject drops them.
+/// Nothing held (or no metadata URL) is a 404, and a read-only token may not decide.
+#[tokio::test]
+async fn a_held_acs_change_is_shown_approved_and_rejected() {
+    let api = Api::new().await;
+    let approve = "/api/v1/applications/web/metadata/held/approve";
+    let reject = "/api/v1/applications/web/metadata/held/reject";
+    let document = std::sync::Arc::new(std::sync::Mutex::new(sp_metadata(&api.app.sp_key, false)));
+    let served = document.clone();
+    let router = axum::Router::new().route(
+        "/md",
+        axum::routing::get(move || {
+            let served = served.clone();
+            async move { served.lock().unwrap().clone() }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/md", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let created =
+        api.call(Method::POST, "/api/v1/applications", Some(json!({"name": "web", "metadata_url": url}))).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.json["sso"]["metadata_source"]["url"], url.as_str());
+    assert_eq!(created.json["sso"]["metadata_source"]["held_acs"], json!([]));
+    api.call(Method::POST, approve, None).await.problem(StatusCode::NOT_FOUND, "not-found");
+    api.call(Method::POST, reject, None).await.problem(StatusCode::NOT_FOUND, "not-found");
+    let no_source = "/api/v1/applications/acme/metadata/held/approve";
+    api.call(Method::POST, no_source, None).await.problem(StatusCode::NOT_FOUND, "not-found");
+    let unknown = "/api/v1/applications/nope/metadata/held/reject";
+    api.call(Method::POST, unknown, None).await.problem(StatusCode::NOT_FOUND, "not-found");
+
+    const MOVED: &str = "https://moved.example.net/acs";
+    let moved = document.lock().unwrap().replace(ACS2, MOVED);
+    *document.lock().unwrap() = moved;
+    let refresh = "/api/v1/applications/web/metadata/refresh";
+    let refreshed = api.call(Method::POST, refresh, None).await;
+    assert!(refreshed.ok(StatusCode::OK)["details"].to_string().contains("held"), "{}", refreshed.text);
+    let shown = api.get("/api/v1/applications/web").await.ok(StatusCode::OK).clone();
+    assert_eq!(shown["sso"]["metadata_source"]["held_acs"], json!([ACS, MOVED]));
+    let acs_urls = |app: &Value| -> Vec<String> {
+        app["sso"]["acs"].as_array().unwrap().iter().map(|a| a["url"].as_str().unwrap().to_owned()).collect()
+    };
+    assert!(!acs_urls(&shown).contains(&MOVED.to_owned()), "held, not applied");
+
+    let reader = tokens::create(&api.app.ctx, &Actor::Cli, "reader", Scope::ReadOnly, Utc::now()).await.unwrap();
+    let request = Request::post(approve).header(header::AUTHORIZATION, format!("Bearer {reader}"));
+    api.raw(request.body(Body::empty()).unwrap()).await.problem(StatusCode::FORBIDDEN, "forbidden");
+
+    let approved = api.call(Method::POST, approve, None).await.ok(StatusCode::OK).clone();
+    assert_eq!(acs_urls(&approved), [ACS, MOVED]);
+    assert_eq!(approved["sso"]["metadata_source"]["held_acs"], json!([]));
+    api.call(Method::POST, approve, None).await.problem(StatusCode::NOT_FOUND, "not-found");
+
+    // A second move is held again, and rejected: the approved URLs stay.
+    let again = document.lock().unwrap().replace(MOVED, "https://elsewhere.example.net/acs");
+    *document.lock().unwrap() = again;
+    api.call(Method::POST, refresh, None).await.ok(StatusCode::OK);
+    let rejected = api.call(Method::POST, reject, None).await.ok(StatusCode::OK).clone();
+    assert_eq!(acs_urls(&rejected), [ACS, MOVED]);
+    assert_eq!(rejected["sso"]["metadata_source"]["held_acs"], json!([]));
+    api.call(Method::POST, reject, None).await.problem(StatusCode::NOT_FOUND, "not-found");
+    let details = api.get("/api/v1/events?app=web&limit=50").await.text;
+    assert!(details.contains("held ACS change approved") && details.contains("held ACS change rejected"), "{details}");
 }
 
 /// Encryption settings through the API: refused without an SP encryption certificate, an unknown algorithm is

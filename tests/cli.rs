@@ -255,3 +255,83 @@ fn reqwest_get(url: &str) -> String {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() })
 }
+
+/// A metadata host on 127.0.0.1 that serves whatever document it was last given (one request per connection).
+struct MetadataHost {
+    url: String,
+    document: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl MetadataHost {
+    fn start(document: String) -> Self {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/md", listener.local_addr().unwrap());
+        let document = std::sync::Arc::new(std::sync::Mutex::new(document));
+        let served = document.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut request = Vec::new();
+                let mut buf = [0_u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = served.lock().unwrap().clone();
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/samlmetadata+xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body.as_bytes()));
+            }
+        });
+        Self { url, document }
+    }
+
+    fn set(&self, document: String) {
+        *self.document.lock().unwrap() = document;
+    }
+}
+
+/// Assertion redirection through metadata, decided from the command line: a refresh that moves the ACS URLs to a
+/// new host is held; `app show` lists the held URLs (text and `--json`), `app metadata approve` applies them and
+/// `app metadata reject` drops them; with nothing held both are refused (exit 1, one line).
+#[test]
+fn a_held_acs_change_is_shown_approved_and_rejected() {
+    let server = start();
+    let host = MetadataHost::start(sp_metadata());
+    server.ok(&["app", "import", "web", "--metadata", &host.url], None);
+    server.refused(&["app", "metadata", "approve", "web"]);
+    server.refused(&["app", "metadata", "reject", "web"]);
+    server.refused(&["app", "metadata", "approve", "nope"]);
+
+    const MOVED: &str = "https://moved.example.net/acs";
+    host.set(sp_metadata().replace("https://sp.example.com/acs", MOVED));
+    let refreshed = server.ok(&["app", "refresh-metadata", "web"], None);
+    assert!(refreshed.contains("held"), "{refreshed}");
+    let text = server.ok(&["app", "show", "web"], None);
+    let held = text.lines().find(|l| l.starts_with("held_acs ")).unwrap_or_default();
+    assert!(held.contains(MOVED) && held.contains("sesame app metadata approve|reject web"), "{text}");
+    let shown: serde_json::Value = serde_json::from_str(&server.ok(&["app", "show", "web", "--json"], None)).unwrap();
+    assert_eq!(shown["sp_metadata_source"]["held_acs"], serde_json::json!([MOVED]));
+    assert_eq!(shown["acs_urls"], serde_json::json!(["https://sp.example.com/acs"]), "held, not applied");
+
+    let approved = server.ok(&["app", "metadata", "approve", "web"], None);
+    assert!(approved.contains(MOVED), "{approved}");
+    let shown: serde_json::Value = serde_json::from_str(&server.ok(&["app", "show", "web", "--json"], None)).unwrap();
+    assert_eq!(shown["acs_urls"], serde_json::json!([MOVED]));
+    assert_eq!(shown["sp_metadata_source"]["held_acs"], serde_json::json!([]));
+    assert!(!server.ok(&["app", "show", "web"], None).contains("held_acs"));
+    server.refused(&["app", "metadata", "approve", "web"]);
+
+    host.set(sp_metadata().replace("https://sp.example.com/acs", "https://elsewhere.example.net/acs"));
+    server.ok(&["app", "refresh-metadata", "web"], None);
+    server.ok(&["app", "metadata", "reject", "web"], None);
+    let shown: serde_json::Value = serde_json::from_str(&server.ok(&["app", "show", "web", "--json"], None)).unwrap();
+    assert_eq!(shown["acs_urls"], serde_json::json!([MOVED]), "rejected: the approved URL stays");
+    assert_eq!(shown["sp_metadata_source"]["held_acs"], serde_json::json!([]));
+    server.refused(&["app", "metadata", "reject", "web"]);
+}

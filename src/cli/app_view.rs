@@ -56,6 +56,9 @@ pub struct MetadataSourceView {
     pub next_refresh_at: String,
     /// Why the last attempt failed (the last good copy stays in use); empty after a success.
     pub last_error: String,
+    /// The ACS URLs of a refreshed document that moves them to a new host, held until `sesame app metadata
+    /// approve|reject APP`; empty when nothing is held.
+    pub held_acs: Vec<String>,
 }
 
 /// One attribute as `app show` prints it.
@@ -122,6 +125,7 @@ impl AppView {
                 last_attempt_at: m.last_attempt_at.to_rfc3339(),
                 next_refresh_at: m.next_refresh_at.to_rfc3339(),
                 last_error: m.last_error.clone(),
+                held_acs: m.held_acs.clone(),
             }),
             sp_entity_id: app.sp.entity_id.clone(),
             acs_urls: app.sp.acs.iter().map(|a| a.url.clone()).collect(),
@@ -191,6 +195,13 @@ impl AppView {
                 "sp_metadata      {} (last refreshed {}, next {}{error})",
                 m.url, m.last_success_at, m.next_refresh_at
             );
+            if !m.held_acs.is_empty() {
+                println!(
+                    "held_acs         {} (a new ACS host: sesame app metadata approve|reject {})",
+                    m.held_acs.join(" "),
+                    self.name
+                );
+            }
         }
         if let Some(connector) = &self.connector {
             println!("connector        {connector}");

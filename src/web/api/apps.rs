@@ -176,6 +176,45 @@ pub async fn refresh_metadata(
     Ok(Json(RefreshView::of(refreshed)))
 }
 
+/// Approve the ACS change held from a metadata refresh: the held document's ACS URLs (checked again against the
+/// application as it is now) replace the current ones.
+#[utoipa::path(post, path = "/api/v1/applications/{name}/metadata/held/approve", tag = "applications",
+    params(("name" = String, Path, description = "The application's name")),
+    responses(
+        (status = 200, description = "Approved: the application with its new ACS URLs", body = AppView),
+        (status = 404, description = "No such application, or no ACS change is held for it", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The held document no longer passes the application's checks (signature, entity, ACS URLs); it stays held", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn approve_held_acs(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(name): Path<String>,
+) -> Result<Json<AppView>, Problem> {
+    let now = Utc::now();
+    app_service::refresh::approve_held(&state.ctx, &actor, &name, now).await?;
+    let details = app_service::view::details(&state.ctx, &name).await?;
+    Ok(Json(AppView::of(details, now)))
+}
+
+/// Reject the ACS change held from a metadata refresh: the current ACS URLs stay (a later refresh that still names
+/// the new host holds it again).
+#[utoipa::path(post, path = "/api/v1/applications/{name}/metadata/held/reject", tag = "applications",
+    params(("name" = String, Path, description = "The application's name")),
+    responses(
+        (status = 200, description = "Rejected: the application, its ACS URLs unchanged", body = AppView),
+        (status = 404, description = "No such application, or no ACS change is held for it", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn reject_held_acs(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(name): Path<String>,
+) -> Result<Json<AppView>, Problem> {
+    let now = Utc::now();
+    app_service::refresh::reject_held(&state.ctx, &actor, &name, now).await?;
+    let details = app_service::view::details(&state.ctx, &name).await?;
+    Ok(Json(AppView::of(details, now)))
+}
+
 /// Change one attribute: switch it on or off, or give it a property or a constant (JIT attributes too).
 #[utoipa::path(patch, path = "/api/v1/applications/{name}/attributes/{attribute}", tag = "applications",
     request_body = AttributePatch,

@@ -10,7 +10,7 @@ use crate::saml::{DataEncryption, NameIdFormat, SigningMode};
 use crate::services::apps::change::AppChange;
 use crate::services::apps::create::MetadataSource;
 use crate::services::apps::refresh::{Outcome, Refreshed};
-use crate::services::apps::view::AppDetails;
+use crate::services::apps::view::{AppDetails, MetadataSourceState};
 use crate::web::api::model::attributes::AttributeBody;
 use crate::web::api::model::certificates::CertificateView;
 use crate::web::api::model::idm::IdmView;
@@ -71,6 +71,7 @@ pub struct AppView {
 impl AppView {
     pub fn of(d: AppDetails, now: DateTime<Utc>) -> Self {
         let app = d.app;
+        let metadata_source = d.metadata_source.map(MetadataSourceView::of);
         let sso = app.is_saml().then(|| {
             let sp = &app.sp;
             SsoView {
@@ -101,6 +102,7 @@ impl AppView {
                 encrypt_name_id: sp.encrypt_name_id,
                 slo_urls: sp.slo.iter().map(|e| e.location.clone()).collect(),
                 sp_metadata_url: sp.metadata_url.clone(),
+                metadata_source,
                 connector: sp.connector.as_ref().map(|c| c.id.clone()),
                 attributes: sp.attributes.iter().map(AttributeBody::of).collect(),
             }
@@ -153,9 +155,40 @@ pub struct SsoView {
     pub slo_urls: Vec<String>,
     /// Where the SP metadata was imported from, when from a URL.
     pub sp_metadata_url: String,
+    /// For an application registered from a metadata URL: how its refreshes went, and an ACS change held for an
+    /// administrator's approval.
+    pub metadata_source: Option<MetadataSourceView>,
     /// The catalog connector the application was created from.
     pub connector: Option<String>,
     pub attributes: Vec<AttributeBody>,
+}
+
+/// SP metadata registered from a URL: its refreshes, and a change of ACS host held for approval.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct MetadataSourceView {
+    pub url: String,
+    pub last_success_at: DateTime<Utc>,
+    pub last_attempt_at: DateTime<Utc>,
+    pub next_refresh_at: DateTime<Utc>,
+    /// Why the last attempt failed (the last good copy stays in use); empty after a success.
+    pub last_error: String,
+    /// The ACS URLs of a refreshed document that moves them to a new host (scheme, host or port): assertions keep
+    /// going to `acs` until an administrator approves (`POST …/metadata/held/approve`) or rejects it. Empty when
+    /// nothing is held.
+    pub held_acs: Vec<String>,
+}
+
+impl MetadataSourceView {
+    fn of(m: MetadataSourceState) -> Self {
+        Self {
+            url: m.url,
+            last_success_at: m.last_success_at,
+            last_attempt_at: m.last_attempt_at,
+            next_refresh_at: m.next_refresh_at,
+            last_error: m.last_error,
+            held_acs: m.held_acs,
+        }
+    }
 }
 
 #[derive(Debug, serde::Serialize, ToSchema)]
