@@ -62,6 +62,8 @@ pub enum Error {
         source: toml::de::Error,
     },
     #[error(transparent)]
+    Logo(#[from] crate::directory::logo::LogoError),
+    #[error(transparent)]
     Catalog(#[from] crate::catalog::Error),
     #[error("application {app} was not created from connector {connector}")]
     NotFromConnector { app: String, connector: String },
@@ -150,6 +152,8 @@ impl Error {
             | Self::MetadataSignature { .. }
             | Self::Settings { .. }
             | Self::SettingsSyntax { .. } => ErrorKind::Invalid,
+            Self::Logo(crate::directory::logo::LogoError::TooLarge { .. }) => ErrorKind::TooLarge,
+            Self::Logo(_) => ErrorKind::Invalid,
             Self::Request(RequestError::Malformed(crate::saml::Error::TooLarge { .. }))
             | Self::Saml(crate::saml::Error::TooLarge { .. }) => ErrorKind::TooLarge,
             Self::Saml(crate::saml::Error::Crypto { .. } | crate::saml::Error::BadKey { .. }) => ErrorKind::Internal,

@@ -98,6 +98,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(apps::refresh_metadata))
         .routes(routes!(apps::approve_held_acs))
         .routes(routes!(apps::reject_held_acs))
+        .routes(routes!(apps::put_logo, apps::delete_logo))
         .routes(routes!(idm::activate_idm, idm::deactivate_idm))
         .routes(routes!(idm::list_import_candidates, idm::import_users))
         .routes(routes!(idm::get_mapping, idm::change_mapping))

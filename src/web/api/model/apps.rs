@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::saml::{DataEncryption, NameIdFormat, SigningMode};
 use crate::services::apps::change::AppChange;
 use crate::services::apps::create::MetadataSource;
+use crate::services::apps::logo::LogoInfo;
 use crate::services::apps::refresh::{Outcome, Refreshed};
 use crate::services::apps::view::{AppDetails, MetadataSourceState};
 use crate::web::api::model::attributes::AttributeBody;
@@ -66,6 +67,31 @@ pub struct AppView {
     pub sso: Option<SsoView>,
     /// Identity management (SCIM provisioning), when set up. The token is never returned.
     pub idm: Option<IdmView>,
+    /// The portal tile logo an administrator uploaded (`PUT …/logo`), if any.
+    pub logo: Option<LogoView>,
+}
+
+/// An uploaded portal tile logo.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct LogoView {
+    /// `image/png`, `image/jpeg` or `image/webp`, as read from the image's bytes.
+    pub media_type: String,
+    /// In bytes.
+    pub size: usize,
+    /// Where it is served (a path on this server, versioned: it changes when the logo is replaced).
+    pub url: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl LogoView {
+    pub fn of(app: &str, logo: &LogoInfo) -> Self {
+        Self {
+            media_type: logo.image_type.media_type().to_owned(),
+            size: logo.size,
+            url: logo.url(app),
+            updated_at: logo.updated_at,
+        }
+    }
 }
 
 impl AppView {
@@ -123,6 +149,7 @@ impl AppView {
             certificate: d.certificates.first().map(|c| CertificateView::of(c, now, false)),
             sso,
             idm: d.idm.map(IdmView::of),
+            logo: d.logo.as_ref().map(|l| LogoView::of(app.name.as_str(), l)),
         }
     }
 }

@@ -54,6 +54,8 @@ struct AppPage {
     hues: Vec<Choice>,
     tile_hue: u8,
     initial: String,
+    logo_url: Option<String>,
+    logo_summary: String,
     attributes: Vec<sso::AttributeRow>,
     attribute_origin: &'static str,
     automatic_attributes: Vec<sso::AutomaticRow>,
@@ -69,7 +71,7 @@ struct AppPage {
 
 impl AppPage {
     fn new(chrome: Chrome, tab: &'static str, d: AppDetails, sso: SsoView, groups: GroupsView, idm: IdmView) -> Self {
-        let general = GeneralView::of(&d.app);
+        let general = GeneralView::of(&d.app, d.logo.as_ref());
         Self {
             chrome,
             tab,
@@ -93,6 +95,8 @@ impl AppPage {
             hues: general.hues,
             tile_hue: general.tile_hue,
             initial: general.initial,
+            logo_url: general.logo_url,
+            logo_summary: general.logo_summary,
             attributes: sso.attributes,
             attribute_origin: sso.attribute_origin,
             automatic_attributes: sso.automatic_attributes,
