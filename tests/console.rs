@@ -962,6 +962,11 @@ async fn the_sso_tab_shows_which_attributes_are_sent_and_why() {
     assert!(page.contains("Sent: <strong>requested by SP metadata</strong>"), "{page}");
     assert!(page.contains("username@&#60;base URL host&#62;"), "{page}");
     assert!(page.contains("<code>urn:example:shoe-size</code>") && page.contains("not sent"), "{page}");
+    assert!(page.contains("a name or NameFormat we do not know is not sent"), "{page}");
+    assert!(configured.contains("an attribute not ticked \"sent\" is not sent"), "{configured}");
+    for page in [&configured, &plain, &page] {
+        assert!(page.contains("Empty values are never sent."), "{page}");
+    }
 }
 
 /// The user page's profile form sets the preferred language and the work address by part, and shows them again;
@@ -1211,4 +1216,38 @@ async fn a_logo_is_served_with_its_type_a_strict_policy_and_cache_headers() {
     for missing in ["/logos/nope", "/logos/..%2Fadmin"] {
         assert_eq!(served_logo(&app, missing, None).await.0, StatusCode::NOT_FOUND, "{missing}");
     }
+}
+
+/// The SSO tab states the NameID format rule as it applies to the application: the format sent when the SP names
+/// none, whether the NameID source is used, and exactly the formats an SP may ask for (the configured one, those a
+/// settings file allows, and the opaque persistent and transient), as the IdP metadata offers them.
+#[tokio::test]
+async fn the_sso_tab_explains_the_nameid_format_rule() {
+    let (app, admin) = with_admin().await;
+    let rule = |page: &str| {
+        let start = page.find("id=\"nameid-rule\"").unwrap_or_else(|| panic!("no NameID rule: {page}"));
+        page[start..start + page[start..].find("</p>").unwrap()].to_owned()
+    };
+    let email = AppChange { name_id_format: Some(sesame::saml::NameIdFormat::Email), ..AppChange::default() };
+    apps::change::update(&app.ctx, &Actor::Cli, "acme", &email, Utc::now()).await.unwrap();
+    let text = rule(&app.get("/admin/apps/acme?tab=sso", Some(&admin.cookie)).await.body);
+    assert!(text.contains("<strong>email</strong> when the SP asks for no format"), "{text}");
+    assert!(text.contains("It carries the NameID source"), "{text}");
+    assert!(text.contains("<code>email</code>, <code>persistent</code>, <code>transient</code>;"), "{text}");
+    assert!(text.contains("<code>InvalidNameIDPolicy</code>"), "{text}");
+
+    let persistent = AppChange { name_id_format: Some(sesame::saml::NameIdFormat::Persistent), ..AppChange::default() };
+    apps::change::update(&app.ctx, &Actor::Cli, "acme", &persistent, Utc::now()).await.unwrap();
+    let text = rule(&app.get("/admin/apps/acme?tab=sso", Some(&admin.cookie)).await.body);
+    assert!(text.contains("identifier is opaque, so the NameID source is not used"), "{text}");
+    assert!(text.contains("reveals no more: <code>persistent</code>, <code>transient</code>;"), "{text}");
+    assert!(!text.contains("<code>email</code>"), "an SP may not ask for the e-mail: {text}");
+
+    let xml = other_sp_metadata(&app);
+    let settings = "nameid_format = \"transient\"\nallowed_nameid_formats = [\"email\"]\n";
+    apps::create::import_app_xml(&app.ctx, &Actor::Cli, "allowing", &xml, None, Some(settings), Utc::now())
+        .await
+        .unwrap();
+    let text = rule(&app.get("/admin/apps/allowing?tab=sso", Some(&admin.cookie)).await.body);
+    assert!(text.contains("<code>transient</code>, <code>email</code>, <code>persistent</code>;"), "{text}");
 }
