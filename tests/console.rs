@@ -1183,7 +1183,8 @@ async fn uploads_replaces_and_removes_a_portal_tile_logo() {
 
 /// The served image: its own type, `nosniff`, a Content-Security-Policy under which a browser that renders it as a
 /// document runs nothing (sandbox), same-origin resource policy, and caching by version: a year for the versioned
-/// URL our pages link, revalidation (ETag, 304) for any other.
+/// URL our pages link, revalidation (ETag, 304) for any other. Replicas serve the same logo; it goes with its
+/// application.
 #[tokio::test]
 async fn a_logo_is_served_with_its_type_a_strict_policy_and_cache_headers() {
     let (app, _admin) = with_admin().await;
@@ -1216,6 +1217,18 @@ async fn a_logo_is_served_with_its_type_a_strict_policy_and_cache_headers() {
     for missing in ["/logos/nope", "/logos/..%2Fadmin"] {
         assert_eq!(served_logo(&app, missing, None).await.0, StatusCode::NOT_FOUND, "{missing}");
     }
+
+    // The logo is in the database: another replica serves the same bytes.
+    let replica = app.replica().await;
+    let (status, headers, body) = served_logo(&replica, "/logos/acme", None).await;
+    assert_eq!((status, body.as_slice()), (StatusCode::OK, PNG));
+    assert_eq!(headers[header::ETAG], format!("\"{}\"", replaced.version).as_str());
+    // Deleting the application deletes its logo.
+    apps::change::delete(&app.ctx, &Actor::Cli, "acme", Utc::now()).await.unwrap();
+    let mut conn = app.ctx.db.conn().await.unwrap();
+    assert!(sesame::store::logos::list_logo_versions(&mut conn).await.unwrap().is_empty());
+    drop(conn);
+    assert_eq!(served_logo(&replica, "/logos/acme", None).await.0, StatusCode::NOT_FOUND);
 }
 
 /// The SSO tab states the NameID format rule as it applies to the application: the format sent when the SP names
