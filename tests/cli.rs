@@ -335,3 +335,40 @@ fn a_held_acs_change_is_shown_approved_and_rejected() {
     assert_eq!(shown["sp_metadata_source"]["held_acs"], serde_json::json!([]));
     server.refused(&["app", "metadata", "reject", "web"]);
 }
+
+/// A portal tile logo uploaded over the running server's API (the raw image as the body) is what `app show` then
+/// lists; an SVG sent as a PNG is refused and changes nothing.
+#[test]
+fn app_show_lists_a_logo_uploaded_through_the_api() {
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    let server = start();
+    let metadata = server.dir.path().join("sp.xml");
+    std::fs::write(&metadata, sp_metadata()).unwrap();
+    server.ok(&["app", "import", "demo", "--metadata", metadata.to_str().unwrap()], None);
+    let token = server.ok(&["api-token", "create", "uploader"], None).trim().to_owned();
+    let url = format!("{}/api/v1/applications/demo/logo", server.base);
+    let put = |body: &[u8]| -> u16 {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let request = reqwest::Client::new().put(&url).bearer_auth(&token).header("content-type", "image/png");
+            request.body(body.to_vec()).send().await.unwrap().status().as_u16()
+        })
+    };
+    assert_eq!(put(b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>"), 422);
+    let shown: serde_json::Value = serde_json::from_str(&server.ok(&["app", "show", "demo", "--json"], None)).unwrap();
+    assert!(shown["logo"].is_null(), "{shown}");
+    assert_eq!(put(PNG), 200);
+    let shown: serde_json::Value = serde_json::from_str(&server.ok(&["app", "show", "demo", "--json"], None)).unwrap();
+    assert_eq!(shown["logo"]["media_type"], "image/png");
+    assert_eq!(shown["logo"]["size"], PNG.len());
+    let path = shown["logo"]["url"].as_str().unwrap().to_owned();
+    assert!(path.starts_with("/logos/demo?v="), "{path}");
+    assert!(server
+        .ok(&["app", "show", "demo"], None)
+        .contains(&format!("logo             image/png, {} bytes, {path}", PNG.len())));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let served = runtime.block_on(async { reqwest::get(format!("{}{path}", server.base)).await.unwrap() });
+    assert_eq!(served.headers()["content-type"], "image/png");
+    assert_eq!(served.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(runtime.block_on(served.bytes()).unwrap().as_ref(), PNG);
+}

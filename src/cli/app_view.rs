@@ -45,6 +45,19 @@ pub struct AppView {
     /// The catalog connector the application was created from, if any.
     pub connector: Option<String>,
     pub attributes: Vec<AttributeView>,
+    /// The portal tile logo an administrator uploaded (console or API), if any.
+    pub logo: Option<LogoView>,
+}
+
+/// An uploaded portal tile logo as `app show` prints it.
+#[derive(Debug, serde::Serialize)]
+pub struct LogoView {
+    /// `image/png`, `image/jpeg` or `image/webp`, as read from the image's bytes.
+    pub media_type: String,
+    /// In bytes.
+    pub size: usize,
+    /// Where the server serves it (a path on the base URL).
+    pub url: String,
 }
 
 /// The refresh state of SP metadata registered from a URL.
@@ -151,6 +164,11 @@ impl AppView {
                     jit: a.is_jit,
                 })
                 .collect(),
+            logo: d.logo.as_ref().map(|l| LogoView {
+                media_type: l.image_type.media_type().to_owned(),
+                size: l.size,
+                url: l.url(app.name.as_str()),
+            }),
         }
     }
 
@@ -175,6 +193,9 @@ impl AppView {
         println!("signed_requests  {}", if self.require_signed_requests { "required" } else { "optional" });
         println!("encryption       {}", self.encryption());
         println!("bound_groups     {}", self.bound_groups.join(", "));
+        if let Some(logo) = &self.logo {
+            println!("logo             {}, {} bytes, {}", logo.media_type, logo.size, logo.url);
+        }
         self.print_sources();
     }
 
