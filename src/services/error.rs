@@ -152,8 +152,6 @@ impl Error {
             | Self::MetadataSignature { .. }
             | Self::Settings { .. }
             | Self::SettingsSyntax { .. } => ErrorKind::Invalid,
-            Self::Logo(crate::directory::logo::LogoError::TooLarge { .. }) => ErrorKind::TooLarge,
-            Self::Logo(_) => ErrorKind::Invalid,
             Self::Request(RequestError::Malformed(crate::saml::Error::TooLarge { .. }))
             | Self::Saml(crate::saml::Error::TooLarge { .. }) => ErrorKind::TooLarge,
             Self::Saml(crate::saml::Error::Crypto { .. } | crate::saml::Error::BadKey { .. }) => ErrorKind::Internal,
@@ -163,6 +161,8 @@ impl Error {
             Self::BadCredentials | Self::BadToken | Self::RevokedToken { .. } => ErrorKind::Unauthenticated,
             Self::Throttled => ErrorKind::Throttled,
             Self::Fetch { .. } | Self::Idm { .. } => ErrorKind::Upstream,
+            Self::Logo(crate::directory::logo::LogoError::TooLarge { .. }) => ErrorKind::TooLarge,
+            Self::Logo(_) => ErrorKind::Invalid,
             Self::Catalog(crate::catalog::Error::BadEntry { .. }) => ErrorKind::Internal,
             Self::Catalog(_) => ErrorKind::Invalid,
             Self::Store(crate::store::Error::NotFound { .. }) => ErrorKind::NotFound,
