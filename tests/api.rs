@@ -765,6 +765,10 @@ async fn serves_an_openapi_document_of_every_route() {
         ("post", "/api/v1/applications/{name}/certificate/activate"),
         ("post", "/api/v1/applications/{name}/certificate/retire"),
         ("post", "/api/v1/applications/{name}/metadata/refresh"),
+        ("post", "/api/v1/applications/{name}/metadata/held/approve"),
+        ("post", "/api/v1/applications/{name}/metadata/held/reject"),
+        ("put", "/api/v1/applications/{name}/logo"),
+        ("delete", "/api/v1/applications/{name}/logo"),
         ("put", "/api/v1/applications/{name}/idm"),
         ("delete", "/api/v1/applications/{name}/idm"),
         ("get", "/api/v1/applications/{name}/idm/import"),
@@ -814,6 +818,7 @@ async fn serves_an_openapi_document_of_every_route() {
         ("post", "/api/v1/applications/{name}/certificate/retire", "409"),
         ("patch", "/api/v1/applications/{name}/attributes/{attribute}", "409"),
         ("post", "/api/v1/applications/{name}/metadata/refresh", "409"),
+        ("post", "/api/v1/applications/{name}/metadata/held/approve", "422"),
     ];
     for (method, path, status) in state_refusals {
         let problem = &doc["paths"][path][method]["responses"][status]["content"]["application/problem+json"];
@@ -972,6 +977,142 @@ async fn rotates_certificates_in_steps_and_refreshes_metadata() {
     let changed = api.call(Method::POST, refresh, None).await;
     assert_eq!(changed.ok(StatusCode::OK)["outcome"], "changed", "{}", changed.text);
     assert!(changed.text.contains("acs-moved"), "{}", changed.text);
+}
+
+/// Assertion redirection through metadata, decided over the API: a refresh that moves the ACS URLs to a new host
+/// is held; the application's metadata source shows the held URLs, and approve applies them, reject drops them.
+/// Nothing held (or no metadata URL) is a 404, and a read-only token may not decide.
+#[tokio::test]
+async fn a_held_acs_change_is_shown_approved_and_rejected() {
+    let api = Api::new().await;
+    let approve = "/api/v1/applications/web/metadata/held/approve";
+    let reject = "/api/v1/applications/web/metadata/held/reject";
+    let document = std::sync::Arc::new(std::sync::Mutex::new(sp_metadata(&api.app.sp_key, false)));
+    let served = document.clone();
+    let router = axum::Router::new().route(
+        "/md",
+        axum::routing::get(move || {
+            let served = served.clone();
+            async move { served.lock().unwrap().clone() }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/md", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let created =
+        api.call(Method::POST, "/api/v1/applications", Some(json!({"name": "web", "metadata_url": url}))).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.json["sso"]["metadata_source"]["url"], url.as_str());
+    assert_eq!(created.json["sso"]["metadata_source"]["held_acs"], json!([]));
+    api.call(Method::POST, approve, None).await.problem(StatusCode::NOT_FOUND, "not-found");
+    api.call(Method::POST, reject, None).await.problem(StatusCode::NOT_FOUND, "not-found");
+    let no_source = "/api/v1/applications/acme/metadata/held/approve";
+    api.call(Method::POST, no_source, None).await.problem(StatusCode::NOT_FOUND, "not-found");
+    let unknown = "/api/v1/applications/nope/metadata/held/reject";
+    api.call(Method::POST, unknown, None).await.problem(StatusCode::NOT_FOUND, "not-found");
+
+    const MOVED: &str = "https://moved.example.net/acs";
+    let moved = document.lock().unwrap().replace(ACS2, MOVED);
+    *document.lock().unwrap() = moved;
+    let refresh = "/api/v1/applications/web/metadata/refresh";
+    let refreshed = api.call(Method::POST, refresh, None).await;
+    assert!(refreshed.ok(StatusCode::OK)["details"].to_string().contains("held"), "{}", refreshed.text);
+    let shown = api.get("/api/v1/applications/web").await.ok(StatusCode::OK).clone();
+    assert_eq!(shown["sso"]["metadata_source"]["held_acs"], json!([ACS, MOVED]));
+    let acs_urls = |app: &Value| -> Vec<String> {
+        app["sso"]["acs"].as_array().unwrap().iter().map(|a| a["url"].as_str().unwrap().to_owned()).collect()
+    };
+    assert!(!acs_urls(&shown).contains(&MOVED.to_owned()), "held, not applied");
+
+    let reader = tokens::create(&api.app.ctx, &Actor::Cli, "reader", Scope::ReadOnly, Utc::now()).await.unwrap();
+    let request = Request::post(approve).header(header::AUTHORIZATION, format!("Bearer {reader}"));
+    api.raw(request.body(Body::empty()).unwrap()).await.problem(StatusCode::FORBIDDEN, "forbidden");
+
+    let approved = api.call(Method::POST, approve, None).await.ok(StatusCode::OK).clone();
+    assert_eq!(acs_urls(&approved), [ACS, MOVED]);
+    assert_eq!(approved["sso"]["metadata_source"]["held_acs"], json!([]));
+    api.call(Method::POST, approve, None).await.problem(StatusCode::NOT_FOUND, "not-found");
+
+    // A second move is held again, and rejected: the approved URLs stay.
+    let again = document.lock().unwrap().replace(MOVED, "https://elsewhere.example.net/acs");
+    *document.lock().unwrap() = again;
+    api.call(Method::POST, refresh, None).await.ok(StatusCode::OK);
+    let rejected = api.call(Method::POST, reject, None).await.ok(StatusCode::OK).clone();
+    assert_eq!(acs_urls(&rejected), [ACS, MOVED]);
+    assert_eq!(rejected["sso"]["metadata_source"]["held_acs"], json!([]));
+    api.call(Method::POST, reject, None).await.problem(StatusCode::NOT_FOUND, "not-found");
+    let details = api.get("/api/v1/events?app=web&limit=50").await.text;
+    assert!(details.contains("held ACS change approved") && details.contains("held ACS change rejected"), "{details}");
+}
+
+/// The start of a PNG, a JPEG and a WebP file: what the logo check reads (the signature of each format).
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+const JPEG: &[u8] = b"\xff\xd8\xff\xe0\0\x10JFIF\0\x01\x01\0\0\x01\0\x01\0\0\xff\xd9";
+const WEBP: &[u8] = b"RIFF\x1a\0\0\0WEBPVP8L\x0d\0\0\0\x2f\0\0\0\x10\x07\x10\x11\x11\x88\x88\xfe\x07\0";
+
+/// Portal tile logos through the API: the image is the raw body with its type; each of PNG, JPEG and WebP is
+/// stored and shown on the application (`logo`), and served at its URL with that type. Script from our origin: an
+/// SVG (declared as such: 415; declared as PNG: 422), an HTML page declared `image/png`, or bytes of another format
+/// than declared are refused; over 256 KiB is a 413, within the API's body limit and beyond it. Nothing refused is
+/// stored.
+#[tokio::test]
+async fn uploads_and_removes_a_portal_tile_logo() {
+    let api = Api::new().await;
+    let uri = "/api/v1/applications/acme/logo";
+    let put = |content_type: &'static str, body: Vec<u8>| {
+        let request = api.request(Method::PUT, uri).header(header::CONTENT_TYPE, content_type);
+        api.raw(request.body(Body::from(body)).unwrap())
+    };
+    for (bytes, media_type) in [(PNG, "image/png"), (JPEG, "image/jpeg"), (WEBP, "image/webp")] {
+        let stored = put(media_type, bytes.to_vec()).await;
+        let view = stored.ok(StatusCode::OK).clone();
+        assert_eq!(view["media_type"], media_type);
+        assert_eq!(view["size"], bytes.len());
+        let url = view["url"].as_str().unwrap().to_owned();
+        assert!(url.starts_with("/logos/acme?v="), "{url}");
+        let shown = api.get("/api/v1/applications/acme").await.ok(StatusCode::OK).clone();
+        assert_eq!(shown["logo"], view);
+        let served = api.app.router.clone().oneshot(Request::get(url.as_str()).body(Body::empty()).unwrap()).await;
+        let served = served.unwrap();
+        assert_eq!(served.headers()[header::CONTENT_TYPE], media_type);
+        assert_eq!(served.into_body().collect().await.unwrap().to_bytes().as_ref(), bytes);
+    }
+    let stored = api.get("/api/v1/applications/acme").await.json["logo"].clone();
+
+    let svg = b"<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>".to_vec();
+    put("image/svg+xml", svg.clone()).await.problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type");
+    let detail = put("image/png", svg).await.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert!(detail.contains("SVG"), "{detail}");
+    let html = b"<!DOCTYPE html><html><script>alert(1)</script></html>".to_vec();
+    let detail = put("image/png", html).await.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert!(detail.contains("HTML"), "{detail}");
+    let detail = put("image/png", JPEG.to_vec()).await.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert!(detail.contains("JPEG image, not image/png"), "{detail}");
+    put("image/png", Vec::new()).await.problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let mut large = PNG.to_vec();
+    large.resize(256 * 1024 + 1, 0);
+    let detail = put("image/png", large.clone()).await.problem(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large");
+    assert!(detail.contains("at most 256 KiB"), "{detail}");
+    large.resize(2 * 1024 * 1024, 0);
+    put("image/png", large).await.problem(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large");
+    let request = api.request(Method::PUT, uri);
+    let untyped = api.raw(request.body(Body::from(PNG.to_vec())).unwrap()).await;
+    untyped.problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type");
+    assert_eq!(api.get("/api/v1/applications/acme").await.json["logo"], stored, "nothing refused was stored");
+
+    let request = api.request(Method::PUT, "/api/v1/applications/nope/logo").header(header::CONTENT_TYPE, "image/png");
+    api.raw(request.body(Body::from(PNG.to_vec())).unwrap()).await.problem(StatusCode::NOT_FOUND, "not-found");
+    let reader = tokens::create(&api.app.ctx, &Actor::Cli, "reader", Scope::ReadOnly, Utc::now()).await.unwrap();
+    let request = Request::put(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {reader}"))
+        .header(header::CONTENT_TYPE, "image/png");
+    api.raw(request.body(Body::from(PNG.to_vec())).unwrap()).await.problem(StatusCode::FORBIDDEN, "forbidden");
+
+    assert_eq!(api.call(Method::DELETE, uri, None).await.status, StatusCode::NO_CONTENT);
+    assert!(api.get("/api/v1/applications/acme").await.json["logo"].is_null());
+    api.call(Method::DELETE, uri, None).await.problem(StatusCode::NOT_FOUND, "not-found");
+    let names = api.event_names("app=acme&type=admin").await;
+    assert!(names.iter().filter(|n| *n == "admin_app_update").count() >= 4, "{names:?}");
 }
 
 /// Encryption settings through the API: refused without an SP encryption certificate, an unknown algorithm is

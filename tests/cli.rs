@@ -342,3 +342,120 @@ fn ten_thousand_rows_import_at_once() {
     assert_eq!(exported.lines().count(), 10_001);
     assert!(exported.lines().skip(1).all(|l| l.ends_with(",everyone")));
 }
+
+/// A metadata host on 127.0.0.1 that serves whatever document it was last given (one request per connection).
+struct MetadataHost {
+    url: String,
+    document: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl MetadataHost {
+    fn start(document: String) -> Self {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/md", listener.local_addr().unwrap());
+        let document = std::sync::Arc::new(std::sync::Mutex::new(document));
+        let served = document.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut request = Vec::new();
+                let mut buf = [0_u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = served.lock().unwrap().clone();
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/samlmetadata+xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body.as_bytes()));
+            }
+        });
+        Self { url, document }
+    }
+
+    fn set(&self, document: String) {
+        *self.document.lock().unwrap() = document;
+    }
+}
+
+/// Assertion redirection through metadata, decided from the command line: a refresh that moves the ACS URLs to a
+/// new host is held; `app show` lists the held URLs (text and `--json`), `app metadata approve` applies them and
+/// `app metadata reject` drops them; with nothing held both are refused (exit 1, one line).
+#[test]
+fn a_held_acs_change_is_shown_approved_and_rejected() {
+    let server = start();
+    let host = MetadataHost::start(sp_metadata());
+    server.ok(&["app", "import", "web", "--metadata", &host.url], None);
+    server.refused(&["app", "metadata", "approve", "web"]);
+    server.refused(&["app", "metadata", "reject", "web"]);
+    server.refused(&["app", "metadata", "approve", "nope"]);
+
+    const MOVED: &str = "https://moved.example.net/acs";
+    host.set(sp_metadata().replace("https://sp.example.com/acs", MOVED));
+    let refreshed = server.ok(&["app", "refresh-metadata", "web"], None);
+    assert!(refreshed.contains("held"), "{refreshed}");
+    let text = server.ok(&["app", "show", "web"], None);
+    let held = text.lines().find(|l| l.starts_with("held_acs ")).unwrap_or_default();
+    assert!(held.contains(MOVED) && held.contains("sesame app metadata approve|reject web"), "{text}");
+    let shown: serde_json::Value = serde_json::from_str(&server.ok(&["app", "show", "web", "--json"], None)).unwrap();
+    assert_eq!(shown["sp_metadata_source"]["held_acs"], serde_json::json!([MOVED]));
+    assert_eq!(shown["acs_urls"], serde_json::json!(["https://sp.example.com/acs"]), "held, not applied");
+
+    let approved = server.ok(&["app", "metadata", "approve", "web"], None);
+    assert!(approved.contains(MOVED), "{approved}");
+    let shown: serde_json::Value = serde_json::from_str(&server.ok(&["app", "show", "web", "--json"], None)).unwrap();
+    assert_eq!(shown["acs_urls"], serde_json::json!([MOVED]));
+    assert_eq!(shown["sp_metadata_source"]["held_acs"], serde_json::json!([]));
+    assert!(!server.ok(&["app", "show", "web"], None).contains("held_acs"));
+    server.refused(&["app", "metadata", "approve", "web"]);
+
+    host.set(sp_metadata().replace("https://sp.example.com/acs", "https://elsewhere.example.net/acs"));
+    server.ok(&["app", "refresh-metadata", "web"], None);
+    server.ok(&["app", "metadata", "reject", "web"], None);
+    let shown: serde_json::Value = serde_json::from_str(&server.ok(&["app", "show", "web", "--json"], None)).unwrap();
+    assert_eq!(shown["acs_urls"], serde_json::json!([MOVED]), "rejected: the approved URL stays");
+    assert_eq!(shown["sp_metadata_source"]["held_acs"], serde_json::json!([]));
+    server.refused(&["app", "metadata", "reject", "web"]);
+}
+
+/// A portal tile logo uploaded over the running server's API (the raw image as the body) is what `app show` then
+/// lists; an SVG sent as a PNG is refused and changes nothing.
+#[test]
+fn app_show_lists_a_logo_uploaded_through_the_api() {
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    let server = start();
+    let metadata = server.dir.path().join("sp.xml");
+    std::fs::write(&metadata, sp_metadata()).unwrap();
+    server.ok(&["app", "import", "demo", "--metadata", metadata.to_str().unwrap()], None);
+    let token = server.ok(&["api-token", "create", "uploader"], None).trim().to_owned();
+    let url = format!("{}/api/v1/applications/demo/logo", server.base);
+    let put = |body: &[u8]| -> u16 {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let request = reqwest::Client::new().put(&url).bearer_auth(&token).header("content-type", "image/png");
+            request.body(body.to_vec()).send().await.unwrap().status().as_u16()
+        })
+    };
+    assert_eq!(put(b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>"), 422);
+    let shown: serde_json::Value = serde_json::from_str(&server.ok(&["app", "show", "demo", "--json"], None)).unwrap();
+    assert!(shown["logo"].is_null(), "{shown}");
+    assert_eq!(put(PNG), 200);
+    let shown: serde_json::Value = serde_json::from_str(&server.ok(&["app", "show", "demo", "--json"], None)).unwrap();
+    assert_eq!(shown["logo"]["media_type"], "image/png");
+    assert_eq!(shown["logo"]["size"], PNG.len());
+    let path = shown["logo"]["url"].as_str().unwrap().to_owned();
+    assert!(path.starts_with("/logos/demo?v="), "{path}");
+    assert!(server
+        .ok(&["app", "show", "demo"], None)
+        .contains(&format!("logo             image/png, {} bytes, {path}", PNG.len())));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let served = runtime.block_on(async { reqwest::get(format!("{}{path}", server.base)).await.unwrap() });
+    assert_eq!(served.headers()["content-type"], "image/png");
+    assert_eq!(served.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(runtime.block_on(served.bytes()).unwrap().as_ref(), PNG);
+}

@@ -985,6 +985,11 @@ async fn the_sso_tab_shows_which_attributes_are_sent_and_why() {
     assert!(page.contains("Sent: <strong>requested by SP metadata</strong>"), "{page}");
     assert!(page.contains("username@&#60;base URL host&#62;"), "{page}");
     assert!(page.contains("<code>urn:example:shoe-size</code>") && page.contains("not sent"), "{page}");
+    assert!(page.contains("a name or NameFormat we do not know is not sent"), "{page}");
+    assert!(configured.contains("an attribute not ticked \"sent\" is not sent"), "{configured}");
+    for page in [&configured, &plain, &page] {
+        assert!(page.contains("Empty values are never sent."), "{page}");
+    }
 }
 
 /// The user page's profile form sets the preferred language and the work address by part, and shows them again;
@@ -1221,4 +1226,216 @@ async fn import_page_picks_accounts_from_the_new_and_imported_lists() {
     // Anonymous visitors are sent to sign in.
     let anonymous = app.get("/admin/apps/acme/idm/import", None).await;
     assert_eq!(anonymous.location.as_deref(), Some("/admin/login"));
+}
+
+/// The start of a PNG, a JPEG and a WebP file: what the logo check reads (the signature of each format).
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+const JPEG: &[u8] = b"\xff\xd8\xff\xe0\0\x10JFIF\0\x01\x01\0\0\x01\0\x01\0\0\xff\xd9";
+const WEBP: &[u8] = b"RIFF\x1a\0\0\0WEBPVP8L\x0d\0\0\0\x2f\0\0\0\x10\x07\x10\x11\x11\x88\x88\xfe\x07\0";
+
+/// Posts `fields` and a file input `logo` (named `file_name`, declared as `content_type`) as a browser sends it.
+async fn post_logo(app: &TestApp, fields: &[(&str, &str)], file: (&str, &str, &[u8]), cookie: &str) -> Reply {
+    let (file_name, content_type, bytes) = file;
+    let boundary = "----sesame-test-boundary-logo0123456789";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"logo\"; filename=\"{file_name}\"\r\n\
+             Content-Type: {content_type}\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let request = Request::post("/admin/apps/acme/logo")
+        .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+        .header(header::COOKIE, cookie);
+    app.send(request.body(Body::from(body)).unwrap()).await
+}
+
+/// The logo as served: status, headers and bytes.
+async fn served_logo(
+    app: &TestApp,
+    uri: &str,
+    if_none_match: Option<&str>,
+) -> (StatusCode, header::HeaderMap, Vec<u8>) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let mut request = Request::get(uri);
+    if let Some(etag) = if_none_match {
+        request = request.header(header::IF_NONE_MATCH, etag);
+    }
+    let response = app.router.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    let (status, headers) = (response.status(), response.headers().clone());
+    (status, headers, response.into_body().collect().await.unwrap().to_bytes().to_vec())
+}
+
+/// Portal tile logos from the console's General tab: a PNG, a JPEG or a WebP upload is stored and served with the
+/// type its bytes show, and replaces the one before; the tab and the portal tile show it; remove takes it away.
+/// Script from our origin: an SVG, or an HTML page named `logo.png` and declared `image/png`, is refused with a
+/// message and nothing stored, as is a file over 256 KiB; a forged upload (no token) is refused before anything.
+#[tokio::test]
+async fn uploads_replaces_and_removes_a_portal_tile_logo() {
+    let (app, admin) = with_admin().await;
+    let general = "/admin/apps/acme?tab=general";
+    let logo = || async { apps::view::details(&app.ctx, "acme").await.unwrap().logo };
+
+    let forged = post_logo(&app, &[], ("logo.png", "image/png", PNG), &admin.cookie).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let wrong = "0".repeat(admin.token.len());
+    let forged = post_logo(&app, &[("csrf_token", &wrong)], ("logo.png", "image/png", PNG), &admin.cookie).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(logo().await.is_none(), "nothing stored without the token");
+
+    let token = [("csrf_token", admin.token.as_str())];
+    for (file_name, bytes, media_type) in
+        [("a.png", PNG, "image/png"), ("b.jpg", JPEG, "image/jpeg"), ("c.webp", WEBP, "image/webp")]
+    {
+        // The declared type is the browser's guess; the bytes decide.
+        let reply = post_logo(&app, &token, (file_name, "application/octet-stream", bytes), &admin.cookie).await;
+        assert_eq!(reply.location.as_deref(), Some(general), "{file_name}");
+        let page = app.get(general, Some(&admin.cookie)).await.body;
+        assert!(page.contains("Logo saved"), "{file_name}: {page}");
+        let stored = logo().await.unwrap();
+        assert_eq!(stored.image_type.media_type(), media_type);
+        let url = format!("/logos/acme?v={}", stored.version);
+        assert!(page.contains(&url), "the tab shows the logo: {page}");
+        let (status, headers, body) = served_logo(&app, &url, None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, bytes, "{file_name}");
+        assert_eq!(headers[header::CONTENT_TYPE], media_type);
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    }
+    let webp = logo().await.unwrap();
+    let events = admin_events(&app).await;
+    assert_eq!(events.iter().filter(|e| e.detail.contains("portal tile logo set")).count(), 3, "{events:?}");
+
+    let svg = b"<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(document.cookie)\"/>";
+    let html = b"<!DOCTYPE html><html><script>alert(document.cookie)</script></html>";
+    let mut large = PNG.to_vec();
+    large.resize(256 * 1024 + 1, 0);
+    let refused: [(&str, &str, &[u8], &str); 3] = [
+        ("logo.svg", "image/svg+xml", svg, "it looks like SVG"),
+        ("logo.png", "image/png", html, "it looks like HTML"),
+        ("big.png", "image/png", &large, "at most 256 KiB"),
+    ];
+    for (file_name, content_type, bytes, why) in refused {
+        let reply = post_logo(&app, &token, (file_name, content_type, bytes), &admin.cookie).await;
+        assert_eq!(reply.location.as_deref(), Some(general), "{file_name}");
+        let page = app.get(general, Some(&admin.cookie)).await.body;
+        assert!(page.contains("flash-error") && page.contains(why), "{file_name}: {page}");
+        assert_eq!(logo().await, Some(webp.clone()), "{file_name}: the logo before stays");
+    }
+    let none = post_logo(&app, &token, ("", "application/octet-stream", b""), &admin.cookie).await;
+    assert_eq!(none.location.as_deref(), Some(general));
+    assert!(app.get(general, Some(&admin.cookie)).await.body.contains("Choose a PNG, JPEG or WebP image"));
+
+    // The portal tile shows the uploaded logo, before the image URL the settings name.
+    let change = AppChange { tile_image_url: Some("https://cdn.example.com/logo.png".into()), ..AppChange::default() };
+    apps::change::update(&app.ctx, &Actor::Cli, "acme", &change, Utc::now()).await.unwrap();
+    let alice = app.login("alice", PASSWORD).await;
+    let portal = app.get("/", Some(&alice)).await.body;
+    assert!(portal.contains(&format!("src=\"/logos/acme?v={}\"", webp.version)), "{portal}");
+    assert!(!portal.contains("cdn.example.com"), "{portal}");
+
+    let remove = [("csrf_token", admin.token.as_str()), ("action", "remove")];
+    let reply = app.post_form("/admin/apps/acme/logo", &remove, Some(&admin.cookie)).await;
+    assert_eq!(reply.location.as_deref(), Some(general));
+    assert!(app.get(general, Some(&admin.cookie)).await.body.contains("Logo removed"));
+    assert!(logo().await.is_none());
+    assert_eq!(served_logo(&app, "/logos/acme", None).await.0, StatusCode::NOT_FOUND);
+    let portal = app.get("/", Some(&alice)).await.body;
+    assert!(portal.contains("cdn.example.com") && !portal.contains("/logos/acme"), "{portal}");
+    let again = app.post_form("/admin/apps/acme/logo", &remove, Some(&admin.cookie)).await;
+    assert_eq!(again.location.as_deref(), Some(general));
+    assert!(app.get(general, Some(&admin.cookie)).await.body.contains("flash-error"));
+}
+
+/// The served image: its own type, `nosniff`, a Content-Security-Policy under which a browser that renders it as a
+/// document runs nothing (sandbox), same-origin resource policy, and caching by version: a year for the versioned
+/// URL our pages link, revalidation (ETag, 304) for any other. Replicas serve the same logo; it goes with its
+/// application.
+#[tokio::test]
+async fn a_logo_is_served_with_its_type_a_strict_policy_and_cache_headers() {
+    let (app, _admin) = with_admin().await;
+    let stored = apps::logo::set_logo(&app.ctx, &Actor::Cli, "acme", JPEG, None, Utc::now()).await.unwrap();
+    let etag = format!("\"{}\"", stored.version);
+    let (status, headers, body) = served_logo(&app, &format!("/logos/acme?v={}", stored.version), None).await;
+    assert_eq!((status, body.as_slice()), (StatusCode::OK, JPEG));
+    assert_eq!(headers[header::CONTENT_TYPE], "image/jpeg");
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("sandbox"), "{csp}");
+    assert_eq!(headers["cross-origin-resource-policy"], "same-origin");
+    assert_eq!(headers[header::CACHE_CONTROL], "public, max-age=31536000, immutable");
+    assert_eq!(headers[header::ETAG], etag.as_str());
+
+    let (status, headers, _) = served_logo(&app, "/logos/acme?v=stale", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CACHE_CONTROL], "public, no-cache");
+    let (status, headers, body) = served_logo(&app, "/logos/acme", Some(&etag)).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    assert!(body.is_empty());
+    assert_eq!(headers[header::ETAG], etag.as_str());
+
+    // A replaced logo has a new version, so the old ETag no longer matches.
+    let replaced = apps::logo::set_logo(&app.ctx, &Actor::Cli, "acme", PNG, None, Utc::now()).await.unwrap();
+    assert_ne!(replaced.version, stored.version);
+    let (status, headers, body) = served_logo(&app, "/logos/acme", Some(&etag)).await;
+    assert_eq!((status, body.as_slice()), (StatusCode::OK, PNG));
+    assert_eq!(headers[header::CONTENT_TYPE], "image/png");
+    for missing in ["/logos/nope", "/logos/..%2Fadmin"] {
+        assert_eq!(served_logo(&app, missing, None).await.0, StatusCode::NOT_FOUND, "{missing}");
+    }
+
+    // The logo is in the database: another replica serves the same bytes.
+    let replica = app.replica().await;
+    let (status, headers, body) = served_logo(&replica, "/logos/acme", None).await;
+    assert_eq!((status, body.as_slice()), (StatusCode::OK, PNG));
+    assert_eq!(headers[header::ETAG], format!("\"{}\"", replaced.version).as_str());
+    // Deleting the application deletes its logo.
+    apps::change::delete(&app.ctx, &Actor::Cli, "acme", Utc::now()).await.unwrap();
+    let mut conn = app.ctx.db.conn().await.unwrap();
+    assert!(sesame::store::logos::list_logo_versions(&mut conn).await.unwrap().is_empty());
+    drop(conn);
+    assert_eq!(served_logo(&replica, "/logos/acme", None).await.0, StatusCode::NOT_FOUND);
+}
+
+/// The SSO tab states the NameID format rule as it applies to the application: the format sent when the SP names
+/// none, whether the NameID source is used, and exactly the formats an SP may ask for (the configured one, those a
+/// settings file allows, and the opaque persistent and transient), as the IdP metadata offers them.
+#[tokio::test]
+async fn the_sso_tab_explains_the_nameid_format_rule() {
+    let (app, admin) = with_admin().await;
+    let rule = |page: &str| {
+        let start = page.find("id=\"nameid-rule\"").unwrap_or_else(|| panic!("no NameID rule: {page}"));
+        page[start..start + page[start..].find("</p>").unwrap()].to_owned()
+    };
+    let email = AppChange { name_id_format: Some(sesame::saml::NameIdFormat::Email), ..AppChange::default() };
+    apps::change::update(&app.ctx, &Actor::Cli, "acme", &email, Utc::now()).await.unwrap();
+    let text = rule(&app.get("/admin/apps/acme?tab=sso", Some(&admin.cookie)).await.body);
+    assert!(text.contains("<strong>email</strong> when the SP asks for no format"), "{text}");
+    assert!(text.contains("It carries the NameID source"), "{text}");
+    assert!(text.contains("<code>email</code>, <code>persistent</code>, <code>transient</code>;"), "{text}");
+    assert!(text.contains("<code>InvalidNameIDPolicy</code>"), "{text}");
+
+    let persistent = AppChange { name_id_format: Some(sesame::saml::NameIdFormat::Persistent), ..AppChange::default() };
+    apps::change::update(&app.ctx, &Actor::Cli, "acme", &persistent, Utc::now()).await.unwrap();
+    let text = rule(&app.get("/admin/apps/acme?tab=sso", Some(&admin.cookie)).await.body);
+    assert!(text.contains("identifier is opaque, so the NameID source is not used"), "{text}");
+    assert!(text.contains("reveals no more: <code>persistent</code>, <code>transient</code>;"), "{text}");
+    assert!(!text.contains("<code>email</code>"), "an SP may not ask for the e-mail: {text}");
+
+    let xml = other_sp_metadata(&app);
+    let settings = "nameid_format = \"transient\"\nallowed_nameid_formats = [\"email\"]\n";
+    apps::create::import_app_xml(&app.ctx, &Actor::Cli, "allowing", &xml, None, Some(settings), Utc::now())
+        .await
+        .unwrap();
+    let text = rule(&app.get("/admin/apps/allowing?tab=sso", Some(&admin.cookie)).await.body);
+    assert!(text.contains("<code>transient</code>, <code>email</code>, <code>persistent</code>;"), "{text}");
 }

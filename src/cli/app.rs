@@ -1,5 +1,6 @@
 //! `sesame app …`: applications: import from SP metadata, create from a catalog connector, bind and unbind groups,
-//! show, rotate the signing certificate, refresh SP metadata, change an attribute; `app idm …` is in `cli::idm`.
+//! show, rotate the signing certificate, refresh SP metadata and decide an ACS change a refresh held, change an
+//! attribute; `app idm …` is in `cli::idm`.
 //! It must not know SAML XML, certificate files or SQL: each command calls one service and formats its result.
 
 use std::path::{Path, PathBuf};
@@ -43,6 +44,9 @@ pub enum AppCommand {
     RotateCert(Box<RotateCert>),
     /// Fetch the SP metadata of an application registered from a URL now (housekeeping does it periodically).
     RefreshMetadata { app: String },
+    /// Decide an ACS change that a metadata refresh held for approval (`app show` lists it as held_acs).
+    #[command(subcommand)]
+    Metadata(MetadataCommand),
     /// Identity management (SCIM provisioning) for an application.
     #[command(subcommand)]
     Idm(IdmCommand),
@@ -50,6 +54,16 @@ pub enum AppCommand {
     Create(Box<AppCreate>),
     /// Change what an application attribute sends: switch it on or off, or give it a new source.
     Attribute(Box<AppAttribute>),
+}
+
+/// `sesame app metadata approve|reject APP`: a refresh that moves the ACS URLs to a new host (scheme, host or
+/// port) waits for one of these.
+#[derive(Debug, Subcommand)]
+pub enum MetadataCommand {
+    /// Apply the held ACS URLs (the held document is checked again first).
+    Approve { app: String },
+    /// Drop the held ACS URLs; the current ones stay.
+    Reject { app: String },
 }
 
 /// `sesame app rotate-cert APP [--stage | --activate [--at RFC3339] | --retire]`.
@@ -126,6 +140,14 @@ pub async fn run(ctx: &Ctx, actor: &Actor, command: AppCommand, now: DateTime<Ut
         }
         AppCommand::RotateCert(r) => rotate_cert(ctx, actor, *r, now).await?,
         AppCommand::RefreshMetadata { app } => refresh_metadata(ctx, actor, &app, now).await?,
+        AppCommand::Metadata(MetadataCommand::Approve { app }) => {
+            let changes = apps::refresh::approve_held(ctx, actor, &app, now).await?;
+            println!("approved the held ACS change of {app}: {}", changes.join("; "));
+        }
+        AppCommand::Metadata(MetadataCommand::Reject { app }) => {
+            apps::refresh::reject_held(ctx, actor, &app, now).await?;
+            println!("rejected the held ACS change of {app}; its ACS URLs stay");
+        }
         AppCommand::Idm(command) => idm::run(ctx, actor, command, now).await?,
         AppCommand::Create(a) => create(ctx, actor, &a, now).await?,
         AppCommand::Attribute(a) => attribute(ctx, actor, &a, now).await?,

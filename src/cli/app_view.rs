@@ -45,6 +45,19 @@ pub struct AppView {
     /// The catalog connector the application was created from, if any.
     pub connector: Option<String>,
     pub attributes: Vec<AttributeView>,
+    /// The portal tile logo an administrator uploaded (console or API), if any.
+    pub logo: Option<LogoView>,
+}
+
+/// An uploaded portal tile logo as `app show` prints it.
+#[derive(Debug, serde::Serialize)]
+pub struct LogoView {
+    /// `image/png`, `image/jpeg` or `image/webp`, as read from the image's bytes.
+    pub media_type: String,
+    /// In bytes.
+    pub size: usize,
+    /// Where the server serves it (a path on the base URL).
+    pub url: String,
 }
 
 /// The refresh state of SP metadata registered from a URL.
@@ -56,6 +69,9 @@ pub struct MetadataSourceView {
     pub next_refresh_at: String,
     /// Why the last attempt failed (the last good copy stays in use); empty after a success.
     pub last_error: String,
+    /// The ACS URLs of a refreshed document that moves them to a new host, held until `sesame app metadata
+    /// approve|reject APP`; empty when nothing is held.
+    pub held_acs: Vec<String>,
 }
 
 /// One attribute as `app show` prints it.
@@ -122,6 +138,7 @@ impl AppView {
                 last_attempt_at: m.last_attempt_at.to_rfc3339(),
                 next_refresh_at: m.next_refresh_at.to_rfc3339(),
                 last_error: m.last_error.clone(),
+                held_acs: m.held_acs.clone(),
             }),
             sp_entity_id: app.sp.entity_id.clone(),
             acs_urls: app.sp.acs.iter().map(|a| a.url.clone()).collect(),
@@ -147,6 +164,11 @@ impl AppView {
                     jit: a.is_jit,
                 })
                 .collect(),
+            logo: d.logo.as_ref().map(|l| LogoView {
+                media_type: l.image_type.media_type().to_owned(),
+                size: l.size,
+                url: l.url(app.name.as_str()),
+            }),
         }
     }
 
@@ -171,6 +193,9 @@ impl AppView {
         println!("signed_requests  {}", if self.require_signed_requests { "required" } else { "optional" });
         println!("encryption       {}", self.encryption());
         println!("bound_groups     {}", self.bound_groups.join(", "));
+        if let Some(logo) = &self.logo {
+            println!("logo             {}, {} bytes, {}", logo.media_type, logo.size, logo.url);
+        }
         self.print_sources();
     }
 
@@ -191,6 +216,13 @@ impl AppView {
                 "sp_metadata      {} (last refreshed {}, next {}{error})",
                 m.url, m.last_success_at, m.next_refresh_at
             );
+            if !m.held_acs.is_empty() {
+                println!(
+                    "held_acs         {} (a new ACS host: sesame app metadata approve|reject {})",
+                    m.held_acs.join(" "),
+                    self.name
+                );
+            }
         }
         if let Some(connector) = &self.connector {
             println!("connector        {connector}");

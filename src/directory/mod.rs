@@ -7,6 +7,7 @@
 pub mod access;
 pub mod application;
 pub mod attributes;
+pub mod logo;
 pub mod password;
 pub mod user;
 pub mod user_csv;

@@ -62,6 +62,8 @@ pub enum Error {
         source: toml::de::Error,
     },
     #[error(transparent)]
+    Logo(#[from] crate::directory::logo::LogoError),
+    #[error(transparent)]
     Catalog(#[from] crate::catalog::Error),
     #[error("application {app} was not created from connector {connector}")]
     NotFromConnector { app: String, connector: String },
@@ -182,6 +184,8 @@ impl Error {
             Self::BadCredentials | Self::BadToken | Self::RevokedToken { .. } => ErrorKind::Unauthenticated,
             Self::Throttled => ErrorKind::Throttled,
             Self::Fetch { .. } | Self::Idm { .. } => ErrorKind::Upstream,
+            Self::Logo(crate::directory::logo::LogoError::TooLarge { .. }) => ErrorKind::TooLarge,
+            Self::Logo(_) => ErrorKind::Invalid,
             Self::Catalog(crate::catalog::Error::BadEntry { .. }) => ErrorKind::Internal,
             Self::Catalog(_) => ErrorKind::Invalid,
             Self::Store(crate::store::Error::NotFound { .. }) => ErrorKind::NotFound,

@@ -9,6 +9,7 @@ pub mod client;
 pub mod console;
 pub mod error;
 pub mod login;
+pub mod logo;
 pub mod portal;
 pub mod rate;
 pub mod saml;
@@ -75,6 +76,7 @@ where
         .merge(saml::router())
         .merge(login::router())
         .merge(portal::router())
+        .merge(logo::router())
         .merge(admin::router())
         .merge(console::router())
         .merge(api::router())

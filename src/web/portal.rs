@@ -25,7 +25,8 @@ struct Tile {
     description: String,
     initial: String,
     hue: u8,
-    /// The tile's image (an https URL the admin chose), instead of the initial.
+    /// The tile's image instead of the initial: the logo an admin uploaded (served by us), else the https URL an
+    /// admin chose.
     image_url: Option<String>,
 }
 
@@ -48,7 +49,7 @@ async fn portal(State(state): State<AppState>, session: Session) -> Result<Respo
     };
     let tiles = apps
         .iter()
-        .map(|app| Tile {
+        .map(|apps::view::PortalApp { app, logo_url }| Tile {
             href: match (app.kind, &app.bookmark_url) {
                 (AppKind::Bookmark, Some(url)) => url.clone(),
                 _ => format!("/saml2/{}", app.name),
@@ -57,13 +58,14 @@ async fn portal(State(state): State<AppState>, session: Session) -> Result<Respo
             description: app.description.clone(),
             initial: app.display_label.chars().next().map(|c| c.to_uppercase().to_string()).unwrap_or_default(),
             hue: tile_hue(app),
-            image_url: Some(app.sp.tile_image_url.clone()).filter(|u| !u.is_empty()),
+            image_url: logo_url.clone().or_else(|| Some(app.sp.tile_image_url.clone()).filter(|u| !u.is_empty())),
         })
         .collect();
     let token = csrf_token(&session).await?;
     let page = PortalPage { shown_name: &user.shown_name(), csrf_token: &token, tiles };
     let html = page.render().map_err(PageError::from)?;
-    // Tile images come from the https URLs admins chose; everything else stays as strict as on every page.
+    // Tile images are uploaded logos (from us) or come from the https URLs admins chose; everything else stays as
+    // strict as on every page.
     Ok(([(header::CONTENT_SECURITY_POLICY, PORTAL_CSP)], Html(html)).into_response())
 }
 

@@ -1,7 +1,8 @@
 // The admin console and the portal in a real browser (Debian's chromium, driven by playwright-core), on loopback:
 // an administrator signs in, creates users, an application from a pysaml2 SP's metadata URL, a group bound to it
 // and a membership; the member signs in at the portal, clicks the tile and arrives signed in at the SP; a user
-// outside the group is denied; the events page shows all of it. Then the SSO tab's certificates (a staged next one)
+// outside the group is denied; the events page shows all of it. The tile's logo is uploaded on the General tab
+// (an SVG refused) and rendered on the portal. Then the SSO tab's certificates (a staged next one)
 // and encryption, a second application from the SP's metadata uploaded as a file, one from a catalog connector with
 // its Identity Management tab, a read-only API token created and shown once, and a TOTP set-up started on the
 // account page. Screenshots of every page (laptop and phone) go to target/screenshots/ for review.
@@ -11,7 +12,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync, openSync, readFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -28,6 +29,8 @@ const MEMBER = { username: "dana", email: "dana@example.com", password: "dana's 
 const OUTSIDER = { username: "erin", email: "erin@example.com", password: "erin's long password" };
 const APP = { name: "demo", label: "Demo SP" };
 const GROUP = "sp-users";
+// A 1x1 PNG: an image the browser really decodes, for the portal tile logo.
+const LOGO_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
 
 let work, idp, sp, browser;
 const children = [];
@@ -247,12 +250,28 @@ test("an admin sets up an application in the console; a member signs in to the S
   await admin.getByLabel("Portal tile colour").selectOption("green");
   await admin.getByRole("button", { name: "Save", exact: true }).click();
   assert.equal(await flash(admin), "Saved.");
+  // A portal tile logo: an SVG is refused (it could carry script), a PNG is taken and shown on the tab.
+  const svgFile = join(work, "logo.svg");
+  writeFileSync(svgFile, '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>');
+  await admin.getByLabel("PNG, JPEG or WebP image, at most 256 KiB (SVG is not accepted)").setInputFiles(svgFile);
+  await admin.getByRole("button", { name: "Upload logo" }).click();
+  assert.match(await flash(admin), /not a PNG, JPEG or WebP image \(it looks like SVG\)/);
+  const pngFile = join(work, "logo.png");
+  writeFileSync(pngFile, Buffer.from(LOGO_PNG, "base64"));
+  await admin.getByLabel("PNG, JPEG or WebP image, at most 256 KiB (SVG is not accepted)").setInputFiles(pngFile);
+  await admin.getByRole("button", { name: "Upload logo" }).click();
+  assert.equal(await flash(admin), "Logo saved (PNG, 1 KiB).");
+  assert.equal(await admin.locator("#logo img").evaluate((img) => img.naturalWidth), 1, "the tab shows the logo");
   await shot(admin, "11-app-general");
 
   // The member: portal, tile, signed in at the SP (pysaml2 validated the response).
   const member = await newPage();
   await portalSignIn(member, MEMBER);
   await member.waitForURL(`${idp}/`);
+  // The tile shows the uploaded logo, loaded from our origin under the portal's CSP.
+  const tileLogo = member.getByRole("link", { name: APP.label }).locator("img.tile-img");
+  assert.match(await tileLogo.getAttribute("src"), new RegExp(`^/logos/${APP.name}\\?v=[0-9a-f]{16}$`));
+  assert.equal(await tileLogo.evaluate((img) => img.complete && img.naturalWidth), 1, "the logo rendered");
   await shot(member, "12-portal");
   await member.getByRole("link", { name: APP.label }).click();
   await member.waitForURL(`${sp}/acs`);

@@ -1,11 +1,13 @@
 //! Applications: every change to them for every caller (CLI, console, API, files of `sp-metadata/`), and what
 //! admins look up about them. `create` registers one (SP metadata, a catalog connector, a bookmark),
 //! `sp_metadata` reads SP metadata and settings files, `change` edits settings, attributes and group bindings,
-//! `refresh` fetches metadata registered from a URL again, and `view` is the one lookup every caller shows.
+//! `refresh` fetches metadata registered from a URL again, `logo` keeps the portal tile logos administrators
+//! upload, and `view` is the one lookup every caller shows.
 //! This module holds the loading and saving that those share.
 
 pub mod change;
 pub mod create;
+pub mod logo;
 pub mod refresh;
 pub mod sp_metadata;
 pub mod view;

@@ -7,11 +7,12 @@ use crate::directory::{AppKind, Application};
 use crate::saml::authn_request::offered_name_id_formats;
 use crate::saml::keys::Certificate;
 use crate::saml::metadata::{idp_metadata, IdpMetadata};
+use crate::services::apps::logo::{self, LogoInfo};
 use crate::services::certs::{self, CertEntry};
 use crate::services::keys::published_certificates;
 use crate::services::login::IdpSession;
 use crate::services::{Ctx, Error, Page, MAX_PAGE};
-use crate::store::{apps, idm, metadata_sources, users};
+use crate::store::{apps, idm, logos, metadata_sources, users};
 
 /// Everything about one application, for the API and the console's app page.
 #[derive(Debug)]
@@ -31,6 +32,8 @@ pub struct AppDetails {
     /// For an application registered from a URL: where its SP metadata is refreshed from, and how that went.
     pub metadata_source: Option<MetadataSourceState>,
     pub idm: Option<IdmState>,
+    /// The portal tile logo an administrator uploaded, if any.
+    pub logo: Option<LogoInfo>,
 }
 
 /// The refresh state of SP metadata registered from a URL.
@@ -107,6 +110,7 @@ pub async fn details(ctx: &Ctx, name: &str) -> Result<AppDetails, Error> {
             .map(|md| md.acs.into_iter().map(|a| a.url).collect())
             .unwrap_or_default(),
     });
+    let logo = logos::find_logo(&mut conn, app.id).await?.and_then(logo::info);
     let idp_url = ctx.sso_url(app.name.as_str());
     Ok(AppDetails {
         idp_entity_id: ctx.idp_entity_id(&app),
@@ -119,6 +123,7 @@ pub async fn details(ctx: &Ctx, name: &str) -> Result<AppDetails, Error> {
         certificate_history,
         metadata_source,
         idm,
+        logo,
         app,
     })
 }
@@ -144,12 +149,20 @@ pub async fn metadata(ctx: &Ctx, name: &str) -> Result<String, Error> {
     }))
 }
 
+/// An application as the portal shows it: with the version of its uploaded logo, if it has one.
+#[derive(Debug, Clone)]
+pub struct PortalApp {
+    pub app: Application,
+    /// Where its uploaded logo is served (`LogoInfo::url`), if it has one.
+    pub logo_url: Option<String>,
+}
+
 /// The signed-in user and the applications their portal shows, or `None` when the account no longer exists.
 /// A suspended user sees no applications.
 pub async fn portal(
     ctx: &Ctx,
     session: &IdpSession,
-) -> Result<Option<(crate::directory::User, Vec<Application>)>, Error> {
+) -> Result<Option<(crate::directory::User, Vec<PortalApp>)>, Error> {
     let mut conn = ctx.db.conn().await?;
     let user = match users::get_user(&mut conn, session.user_id).await {
         Ok(user) => user,
@@ -157,6 +170,15 @@ pub async fn portal(
         Err(e) => return Err(e.into()),
     };
     let apps = if user.is_active() { apps::list_portal_apps(&mut conn, user.id).await? } else { Vec::new() };
+    let versions = if apps.is_empty() { Vec::new() } else { logos::list_logo_versions(&mut conn).await? };
+    let apps = apps
+        .into_iter()
+        .map(|app| {
+            let logo_url =
+                versions.iter().find(|(id, _)| *id == app.id).map(|(_, version)| logo::url(app.name.as_str(), version));
+            PortalApp { app, logo_url }
+        })
+        .collect();
     Ok(Some((user, apps)))
 }
 

@@ -1,16 +1,18 @@
 //! `/api/v1/applications`: applications, their SSO settings and attributes, SP metadata and bound groups. The
 //! certificates (`certificates`) and identity management (`idm`) of an application have their own files.
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use chrono::Utc;
 
+use crate::directory::logo::ImageType;
 use crate::directory::AppKind;
 use crate::services::apps as app_service;
 use crate::services::apps::create::CreateFromConnector;
 use crate::web::api::model::apps::{
-    AppListQuery, AppPage, AppPatch, AppSummary, AppView, NewApp, NewAppSource, RefreshView,
+    AppListQuery, AppPage, AppPatch, AppSummary, AppView, LogoView, NewApp, NewAppSource, RefreshView,
 };
 use crate::web::api::model::attributes::{AttributeBody, AttributePatch};
 use crate::web::api::problem::Problem;
@@ -174,6 +176,92 @@ pub async fn refresh_metadata(
 ) -> Result<Json<RefreshView>, Problem> {
     let refreshed = app_service::refresh::refresh_now(&state.ctx, &actor, &name, Utc::now()).await?;
     Ok(Json(RefreshView::of(refreshed)))
+}
+
+/// Approve the ACS change held from a metadata refresh: the held document's ACS URLs (checked again against the
+/// application as it is now) replace the current ones.
+#[utoipa::path(post, path = "/api/v1/applications/{name}/metadata/held/approve", tag = "applications",
+    params(("name" = String, Path, description = "The application's name")),
+    responses(
+        (status = 200, description = "Approved: the application with its new ACS URLs", body = AppView),
+        (status = 404, description = "No such application, or no ACS change is held for it", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The held document no longer passes the application's checks (signature, entity, ACS URLs); it stays held", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn approve_held_acs(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(name): Path<String>,
+) -> Result<Json<AppView>, Problem> {
+    let now = Utc::now();
+    app_service::refresh::approve_held(&state.ctx, &actor, &name, now).await?;
+    let details = app_service::view::details(&state.ctx, &name).await?;
+    Ok(Json(AppView::of(details, now)))
+}
+
+/// Reject the ACS change held from a metadata refresh: the current ACS URLs stay (a later refresh that still names
+/// the new host holds it again).
+#[utoipa::path(post, path = "/api/v1/applications/{name}/metadata/held/reject", tag = "applications",
+    params(("name" = String, Path, description = "The application's name")),
+    responses(
+        (status = 200, description = "Rejected: the application, its ACS URLs unchanged", body = AppView),
+        (status = 404, description = "No such application, or no ACS change is held for it", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn reject_held_acs(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(name): Path<String>,
+) -> Result<Json<AppView>, Problem> {
+    let now = Utc::now();
+    app_service::refresh::reject_held(&state.ctx, &actor, &name, now).await?;
+    let details = app_service::view::details(&state.ctx, &name).await?;
+    Ok(Json(AppView::of(details, now)))
+}
+
+/// Upload (or replace) the application's portal tile logo: a PNG, JPEG or WebP image of at most 256 KiB, sent as
+/// the body with its type. The type is read from the image's own bytes and must agree with the declared one; SVG
+/// is never accepted. The logo is served at `logo.url` and shown on the portal's tile.
+#[utoipa::path(put, path = "/api/v1/applications/{name}/logo", tag = "applications",
+    params(("name" = String, Path, description = "The application's name")),
+    request_body(description = "The image (at most 256 KiB)",
+        content((String = "image/png"), (String = "image/jpeg"), (String = "image/webp"))),
+    responses(
+        (status = 200, description = "The logo as stored", body = LogoView),
+    ))]
+pub async fn put_logo(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<LogoView>, Problem> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let Some(declared) = ImageType::from_media_type(content_type) else {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "send the logo as image/png, image/jpeg or image/webp",
+        ));
+    };
+    let stored =
+        app_service::logo::set_logo(&state.ctx, &actor, &name, &body, Some(declared.media_type()), Utc::now()).await?;
+    Ok(Json(LogoView::of(&name, &stored)))
+}
+
+/// Remove the application's portal tile logo; the tile shows its image URL or its initial again.
+#[utoipa::path(delete, path = "/api/v1/applications/{name}/logo", tag = "applications",
+    params(("name" = String, Path, description = "The application's name")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such application, or it has no logo", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_logo(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(name): Path<String>,
+) -> Result<StatusCode, Problem> {
+    app_service::logo::remove_logo(&state.ctx, &actor, &name, Utc::now()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Change one attribute: switch it on or off, or give it a property or a constant (JIT attributes too).

@@ -5,7 +5,7 @@
 //! `/admin/login`. Every form carries the session's CSRF token and is refused (403) without it (`Fields`, a
 //! `web::session::CsrfForm`). Handlers extract, call one `services` function with `Actor::Admin(name)`, and
 //! redirect back with a one-time message (post, redirect, get); they hold no SQL and no business rules. A form
-//! with a file input (SP metadata) is sent as `multipart/form-data` and read by `Upload`, which checks the same
+//! with a file input (SP metadata, a portal tile logo) is sent as `multipart/form-data` and read by `Upload`, which checks the same
 //! token before anything happens.
 
 pub mod account;
@@ -34,8 +34,9 @@ use crate::web::AppState;
 
 /// The one-time message shown on the page a change redirects to.
 const FLASH_KEY: &str = "console_flash";
-/// The largest upload the console reads: room for an SP metadata file over its cap (512 KiB), so the page can say
-/// how large it was, and for the other fields. Anything larger is refused before its token can be read.
+/// The largest upload the console reads: room for an SP metadata file over its cap (512 KiB) or a logo over its
+/// cap (256 KiB), so the page can say how large it was, and for the other fields. Anything larger is refused
+/// before its token can be read.
 const MAX_UPLOAD_BYTES: usize = 2 * MAX_SP_METADATA;
 
 pub fn router() -> Router<AppState> {
@@ -210,9 +211,10 @@ impl FromRequest<AppState> for Upload {
         let session = Session::from_request_parts(&mut parts, state).await.map_err(IntoResponse::into_response)?;
         let Ok(bytes) = axum::body::to_bytes(body, MAX_UPLOAD_BYTES).await else {
             let text = format!(
-                "The upload is larger than {} KiB. SP metadata files may be at most {} KiB.",
+                "The upload is larger than {} KiB. SP metadata files may be at most {} KiB, logos {} KiB.",
                 MAX_UPLOAD_BYTES / 1024,
-                MAX_SP_METADATA / 1024
+                MAX_SP_METADATA / 1024,
+                crate::directory::logo::MAX_LOGO_BYTES / 1024
             );
             return Err(PageError::new(StatusCode::PAYLOAD_TOO_LARGE, "Upload too large", text).into_response());
         };

@@ -9,8 +9,9 @@ use utoipa::{IntoParams, ToSchema};
 use crate::saml::{DataEncryption, NameIdFormat, SigningMode};
 use crate::services::apps::change::AppChange;
 use crate::services::apps::create::MetadataSource;
+use crate::services::apps::logo::LogoInfo;
 use crate::services::apps::refresh::{Outcome, Refreshed};
-use crate::services::apps::view::AppDetails;
+use crate::services::apps::view::{AppDetails, MetadataSourceState};
 use crate::web::api::model::attributes::AttributeBody;
 use crate::web::api::model::certificates::CertificateView;
 use crate::web::api::model::idm::IdmView;
@@ -66,11 +67,37 @@ pub struct AppView {
     pub sso: Option<SsoView>,
     /// Identity management (SCIM provisioning), when set up. The token is never returned.
     pub idm: Option<IdmView>,
+    /// The portal tile logo an administrator uploaded (`PUT …/logo`), if any.
+    pub logo: Option<LogoView>,
+}
+
+/// An uploaded portal tile logo.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct LogoView {
+    /// `image/png`, `image/jpeg` or `image/webp`, as read from the image's bytes.
+    pub media_type: String,
+    /// In bytes.
+    pub size: usize,
+    /// Where it is served (a path on this server, versioned: it changes when the logo is replaced).
+    pub url: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl LogoView {
+    pub fn of(app: &str, logo: &LogoInfo) -> Self {
+        Self {
+            media_type: logo.image_type.media_type().to_owned(),
+            size: logo.size,
+            url: logo.url(app),
+            updated_at: logo.updated_at,
+        }
+    }
 }
 
 impl AppView {
     pub fn of(d: AppDetails, now: DateTime<Utc>) -> Self {
         let app = d.app;
+        let metadata_source = d.metadata_source.map(MetadataSourceView::of);
         let sso = app.is_saml().then(|| {
             let sp = &app.sp;
             SsoView {
@@ -101,6 +128,7 @@ impl AppView {
                 encrypt_name_id: sp.encrypt_name_id,
                 slo_urls: sp.slo.iter().map(|e| e.location.clone()).collect(),
                 sp_metadata_url: sp.metadata_url.clone(),
+                metadata_source,
                 connector: sp.connector.as_ref().map(|c| c.id.clone()),
                 attributes: sp.attributes.iter().map(AttributeBody::of).collect(),
             }
@@ -121,6 +149,7 @@ impl AppView {
             certificate: d.certificates.first().map(|c| CertificateView::of(c, now, false)),
             sso,
             idm: d.idm.map(IdmView::of),
+            logo: d.logo.as_ref().map(|l| LogoView::of(app.name.as_str(), l)),
         }
     }
 }
@@ -153,9 +182,40 @@ pub struct SsoView {
     pub slo_urls: Vec<String>,
     /// Where the SP metadata was imported from, when from a URL.
     pub sp_metadata_url: String,
+    /// For an application registered from a metadata URL: how its refreshes went, and an ACS change held for an
+    /// administrator's approval.
+    pub metadata_source: Option<MetadataSourceView>,
     /// The catalog connector the application was created from.
     pub connector: Option<String>,
     pub attributes: Vec<AttributeBody>,
+}
+
+/// SP metadata registered from a URL: its refreshes, and a change of ACS host held for approval.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct MetadataSourceView {
+    pub url: String,
+    pub last_success_at: DateTime<Utc>,
+    pub last_attempt_at: DateTime<Utc>,
+    pub next_refresh_at: DateTime<Utc>,
+    /// Why the last attempt failed (the last good copy stays in use); empty after a success.
+    pub last_error: String,
+    /// The ACS URLs of a refreshed document that moves them to a new host (scheme, host or port): assertions keep
+    /// going to `acs` until an administrator approves (`POST …/metadata/held/approve`) or rejects it. Empty when
+    /// nothing is held.
+    pub held_acs: Vec<String>,
+}
+
+impl MetadataSourceView {
+    fn of(m: MetadataSourceState) -> Self {
+        Self {
+            url: m.url,
+            last_success_at: m.last_success_at,
+            last_attempt_at: m.last_attempt_at,
+            next_refresh_at: m.next_refresh_at,
+            last_error: m.last_error,
+            held_acs: m.held_acs,
+        }
+    }
 }
 
 #[derive(Debug, serde::Serialize, ToSchema)]

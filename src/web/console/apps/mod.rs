@@ -1,6 +1,7 @@
 //! `/admin/apps`: SSO Applications, as the seeds' admin portal shows them: the list with search and deletion,
 //! "+ Add New Application" (SP metadata as an uploaded file, by URL or pasted, a catalog connector, or a bookmark),
-//! and an application's page (`page`) with the tabs General (with "Deactivate SSO", `general`), SSO (with new SP
+//! and an application's page (`page`) with the tabs General (with the portal tile's logo upload and "Deactivate
+//! SSO", `general`), SSO (with new SP
 //! metadata and encryption, `sso`; the signing certificates and their staged rotation, `certificates`), User
 //! Groups (`groups`) and Identity Management (`idm`). This file holds the list, the creation and the helpers the
 //! tabs share; no business rules.
@@ -29,7 +30,7 @@ use crate::services::{Ctx, Error};
 use crate::web::console::apps::certificates::{
     activate_certificate, retire_certificate, rotate_certificate, stage_certificate,
 };
-use crate::web::console::apps::general::{change_activation, save_general};
+use crate::web::console::apps::general::{change_activation, change_logo, save_general};
 use crate::web::console::apps::groups::change_groups;
 use crate::web::console::apps::idm::{change_idm, import_page};
 use crate::web::console::apps::page::show;
@@ -45,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/apps/new", get(new_page).post(create))
         .route("/admin/apps/{name}", get(show))
         .route("/admin/apps/{name}/general", post(save_general))
+        .route("/admin/apps/{name}/logo", post(change_logo))
         .route("/admin/apps/{name}/sso", post(save_sso))
         .route("/admin/apps/{name}/metadata", post(import_metadata))
         .route("/admin/apps/{name}/metadata/held", post(decide_held_acs))

@@ -49,11 +49,15 @@ struct AppPage {
     encryption_algorithms: Vec<Choice>,
     name_id_formats: Vec<Choice>,
     name_id_sources: Vec<Choice>,
+    name_id_requestable: Vec<&'static str>,
+    name_id_takes_source: bool,
     signing_modes: Vec<Choice>,
     new_attribute_sources: Vec<Choice>,
     hues: Vec<Choice>,
     tile_hue: u8,
     initial: String,
+    logo_url: Option<String>,
+    logo_summary: String,
     attributes: Vec<sso::AttributeRow>,
     attribute_origin: &'static str,
     automatic_attributes: Vec<sso::AutomaticRow>,
@@ -75,7 +79,7 @@ struct AppPage {
 
 impl AppPage {
     fn new(chrome: Chrome, tab: &'static str, d: AppDetails, sso: SsoView, groups: GroupsView, idm: IdmView) -> Self {
-        let general = GeneralView::of(&d.app);
+        let general = GeneralView::of(&d.app, d.logo.as_ref());
         Self {
             chrome,
             tab,
@@ -94,11 +98,15 @@ impl AppPage {
             encryption_algorithms: sso.encryption_algorithms,
             name_id_formats: sso.name_id_formats,
             name_id_sources: sso.name_id_sources,
+            name_id_requestable: sso.name_id_requestable,
+            name_id_takes_source: sso.name_id_takes_source,
             signing_modes: sso.signing_modes,
             new_attribute_sources: sso.new_attribute_sources,
             hues: general.hues,
             tile_hue: general.tile_hue,
             initial: general.initial,
+            logo_url: general.logo_url,
+            logo_summary: general.logo_summary,
             attributes: sso.attributes,
             attribute_origin: sso.attribute_origin,
             automatic_attributes: sso.automatic_attributes,

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::audit::Actor;
 use crate::directory::attributes::{self, AttributeChange, Filled, Planned};
 use crate::directory::{AttributeMapping, AttributeSource, UserProperty};
+use crate::saml::authn_request::offered_name_id_formats;
 use crate::saml::{DataEncryption, NameIdFormat, SigningMode};
 use crate::services::apps as app_service;
 use crate::services::apps::change::AppChange;
@@ -55,6 +56,11 @@ pub struct SsoView {
     pub encryption_algorithms: Vec<Choice>,
     pub name_id_formats: Vec<Choice>,
     pub name_id_sources: Vec<Choice>,
+    /// The NameID formats an SP may ask for (NameIDPolicy), the configured one first: those that reveal no more.
+    pub name_id_requestable: Vec<&'static str>,
+    /// Whether the configured format carries a user property (e-mail, unspecified) and so uses the NameID source;
+    /// persistent and transient identifiers are opaque.
+    pub name_id_takes_source: bool,
     pub signing_modes: Vec<Choice>,
     pub new_attribute_sources: Vec<Choice>,
     pub attributes: Vec<AttributeRow>,
@@ -86,6 +92,11 @@ impl SsoView {
                 sp.name_id_format.as_str(),
             ),
             name_id_sources: name_id_sources(sp.name_id_source),
+            name_id_requestable: offered_name_id_formats(sp.name_id_format, &sp.allowed_name_id_formats)
+                .into_iter()
+                .map(NameIdFormat::as_str)
+                .collect(),
+            name_id_takes_source: matches!(sp.name_id_format, NameIdFormat::Email | NameIdFormat::Unspecified),
             signing_modes: choices(
                 [("assertion", "sign the assertion"), ("response", "sign the response"), ("both", "sign both")],
                 sp.signing_mode.as_str(),
