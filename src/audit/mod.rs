@@ -67,10 +67,14 @@ pub enum EventName {
     AdminAdminPassword,
     AdminTotpDisable,
     AdminUserUnlock,
+    UserMfaEnrol,
+    UserMfaRemove,
+    UserMfaSuccess,
+    UserMfaFailure,
 }
 
 impl EventName {
-    pub const ALL: [Self; 54] = [
+    pub const ALL: [Self; 58] = [
         Self::UserLogin,
         Self::UserLoginFailed,
         Self::UserLogout,
@@ -125,6 +129,10 @@ impl EventName {
         Self::AdminAdminPassword,
         Self::AdminTotpDisable,
         Self::AdminUserUnlock,
+        Self::UserMfaEnrol,
+        Self::UserMfaRemove,
+        Self::UserMfaSuccess,
+        Self::UserMfaFailure,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -183,6 +191,10 @@ impl EventName {
             Self::AdminAdminPassword => "admin_admin_password",
             Self::AdminTotpDisable => "admin_totp_disable",
             Self::AdminUserUnlock => "admin_user_unlock",
+            Self::UserMfaEnrol => "user_mfa_enrol",
+            Self::UserMfaRemove => "user_mfa_remove",
+            Self::UserMfaSuccess => "user_mfa_success",
+            Self::UserMfaFailure => "user_mfa_failure",
         }
     }
 

@@ -26,6 +26,7 @@ pub mod sso;
 pub mod throttle;
 pub mod tokens;
 pub mod users;
+pub mod webauthn;
 
 use std::sync::Arc;
 

@@ -9,6 +9,7 @@ pub mod client;
 pub mod console;
 pub mod error;
 pub mod login;
+pub mod passkeys;
 pub mod portal;
 pub mod rate;
 pub mod saml;
@@ -74,6 +75,7 @@ where
     Router::new()
         .merge(saml::router())
         .merge(login::router())
+        .merge(passkeys::router())
         .merge(portal::router())
         .merge(admin::router())
         .merge(console::router())
@@ -84,6 +86,7 @@ where
         .route("/assets/autopost.js", get(autopost))
         .route("/assets/logout.js", get(logout_script))
         .route("/assets/console.js", get(console_script))
+        .route("/assets/webauthn.js", get(webauthn_script))
         .route("/favicon.ico", get(favicon))
         .fallback(not_found)
         // Inside the session layer, which it reads; before any handler verifies, writes or signs.
@@ -146,6 +149,10 @@ async fn logout_script() -> Response {
 
 async fn favicon() -> Response {
     static_asset("image/svg+xml", include_str!("../../assets/favicon.svg"))
+}
+
+async fn webauthn_script() -> Response {
+    static_asset("text/javascript; charset=utf-8", include_str!("../../assets/webauthn.js"))
 }
 
 async fn console_script() -> Response {
