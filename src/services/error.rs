@@ -90,7 +90,7 @@ pub enum Error {
     #[error("API token {name} was revoked")]
     RevokedToken { name: String },
     #[error("passkeys and security keys are not available here: {reason}")]
-    WebauthnUnavailable { reason: crate::services::webauthn::Unavailable },
+    WebauthnUnavailable { reason: String },
     #[error("webauthn-rs failed: {0}")]
     Webauthn(#[from] webauthn_rs::prelude::WebauthnError),
     #[error("this passkey or security key request expired or was already used; start again")]

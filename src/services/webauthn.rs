@@ -465,7 +465,7 @@ enum Registration {
 
 /// The webauthn-rs relying party for this configuration.
 fn webauthn(ctx: &Ctx) -> Result<Webauthn, Error> {
-    let rp = availability(ctx).map_err(|reason| Error::WebauthnUnavailable { reason })?;
+    let rp = availability(ctx).map_err(|reason| Error::WebauthnUnavailable { reason: reason.to_string() })?;
     let built = WebauthnBuilder::new(&rp.id, &rp.origin)
         .map(|b| b.rp_name("sesame").timeout(std::time::Duration::from_secs(CEREMONY_SECS.unsigned_abs())))
         .and_then(WebauthnBuilder::build)?;

@@ -14,8 +14,9 @@ use tower_sessions::Session;
 use crate::services::{login, participation, webauthn, Error};
 use crate::web::client::ClientIp;
 use crate::web::error::PageError;
-use crate::web::passkeys::{check_header_csrf, read_json};
-use crate::web::session::{csrf_token, current_session, signed_in, start_idp, CsrfFields, CsrfForm, CsrfOnly};
+use crate::web::session::{
+    check_header_csrf, csrf_token, current_session, read_json, signed_in, start_idp, CsrfFields, CsrfForm, CsrfOnly,
+};
 use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {

@@ -18,12 +18,10 @@ use crate::services::login::IdpSession;
 use crate::services::webauthn::{self, Kind};
 use crate::web::error::PageError;
 use crate::web::login::login_url;
-use crate::web::session::{check_csrf, csrf_token, signed_in, CsrfFields, CsrfForm, CsrfOnly};
+use crate::web::session::{check_header_csrf, csrf_token, read_json, signed_in, CsrfFields, CsrfForm, CsrfOnly};
 use crate::web::AppState;
 
 const PAGE: &str = "/account/passkeys";
-/// The header that carries the session's CSRF token on the ceremonies' JSON requests.
-pub const CSRF_HEADER: &str = "x-csrf-token";
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -168,18 +166,5 @@ async fn json_caller(state: &AppState, session: &Session, headers: &HeaderMap) -
     check_header_csrf(session, headers).await?;
     signed_in(&state.ctx, session).await?.ok_or_else(|| {
         PageError::new(axum::http::StatusCode::UNAUTHORIZED, "Signed out", "Your session has ended; sign in again.")
-    })
-}
-
-/// Checks the CSRF token a script sends in the `x-csrf-token` header, as `check_csrf` checks a form's field.
-pub async fn check_header_csrf(session: &Session, headers: &HeaderMap) -> Result<(), PageError> {
-    let submitted = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    check_csrf(session, submitted).await
-}
-
-/// A ceremony request's JSON body, or a 400 that says it could not be read.
-pub fn read_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, PageError> {
-    serde_json::from_slice(body).map_err(|_| {
-        PageError::new(axum::http::StatusCode::BAD_REQUEST, "Request refused", "The request could not be read.")
     })
 }
