@@ -49,9 +49,10 @@ impl AppState {
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-/// The default Content-Security-Policy: no inline script or style anywhere, forms post only to us.
+/// The default Content-Security-Policy: no inline script or style anywhere, forms post only to us, and scripts
+/// talk only to us (`connect-src`: the WebAuthn ceremonies' JSON requests).
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The whole HTTP application, its sessions kept in `store` (the database's, which `lib::build` opens).
 pub fn router<S>(state: AppState, store: S) -> Router
