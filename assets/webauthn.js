@@ -118,10 +118,26 @@
     });
   }
 
-  // The account's passkeys page: "Add a passkey" and "Add a security key".
+  // The console's second step: "Use a security key or passkey" after the password.
+  var factor = document.getElementById("key-factor");
+  if (factor) {
+    var factorButton = document.getElementById("key-factor-button");
+    var factorStatus = document.getElementById("key-factor-status");
+    factorButton.addEventListener("click", function () {
+      factorButton.disabled = true;
+      say(factorStatus, "");
+      authenticate(factor.getAttribute("data-start"), factor.getAttribute("data-finish"), factor.getAttribute("data-csrf"))
+        .then(function (done) { window.location.assign(done.redirect || "/"); })
+        .catch(function (err) { say(factorStatus, explain(err)); factorButton.disabled = false; });
+    });
+  }
+
+  // The account's passkeys page (and the console's account page): "Add a passkey" and "Add a security key".
   var add = document.getElementById("passkey-add");
   if (add) {
     var csrf = add.getAttribute("data-csrf");
+    var startUrl = add.getAttribute("data-start") || "/account/passkeys/register/start";
+    var finishUrl = add.getAttribute("data-finish") || "/account/passkeys/register/finish";
     var addStatus = document.getElementById("passkey-status");
     add.querySelectorAll("button[data-register]").forEach(function (b) {
       b.addEventListener("click", function () {
@@ -130,10 +146,10 @@
         var name = (nameField && nameField.value.trim()) || (kind === "passkey" ? "Passkey" : "Security key");
         b.disabled = true;
         say(addStatus, "");
-        post("/account/passkeys/register/start", csrf, { kind: kind })
+        post(startUrl, csrf, { kind: kind })
           .then(function (started) {
             return navigator.credentials.create(creationOptions(started.options)).then(function (cred) {
-              return post("/account/passkeys/register/finish", csrf, {
+              return post(finishUrl, csrf, {
                 challenge: started.challenge,
                 name: name,
                 credential: registration(cred),

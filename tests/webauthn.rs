@@ -325,3 +325,72 @@ async fn the_account_page_needs_a_session_and_a_token() {
         .unwrap();
     assert_eq!(app.send(forged).await.status, StatusCode::FORBIDDEN);
 }
+
+const ADMIN: &str = "root";
+const ADMIN_PASSWORD: &str = "console admin passphrase 1";
+
+/// An administrator adds a security key on the console's account page and signs in to the console with the
+/// password and the key, instead of a TOTP code; a cloned key (its counter going backwards) is refused and
+/// recorded like a wrong code.
+#[tokio::test]
+async fn an_administrator_signs_in_to_the_console_with_a_security_key() {
+    use sesame::services::admins::{self, SignIn};
+    let app = local_app().await;
+    let now = Utc::now();
+    admins::create_admin(&app.ctx, &Actor::Cli, ADMIN, ADMIN_PASSWORD.into(), now).await.unwrap();
+    let SignIn::Done(session) = admins::sign_in(&app.ctx, ADMIN, ADMIN_PASSWORD, None, now).await.unwrap() else {
+        panic!("no second factor yet");
+    };
+    let stale = session.authn_instant_ms - 6 * 60 * 1000;
+    let refused = webauthn::start_admin_registration(&app.ctx, ADMIN, stale, Kind::SecurityKey, now).await;
+    assert!(matches!(refused, Err(Error::ReauthRequired)), "{refused:?}");
+    let ceremony =
+        webauthn::start_admin_registration(&app.ctx, ADMIN, session.authn_instant_ms, Kind::SecurityKey, now)
+            .await
+            .unwrap();
+    let mut key = SoftKey::new("localhost");
+    key.verifies_user = false;
+    let response = key.register(&ceremony.options, LOCAL);
+    let at = session.authn_instant_ms;
+    webauthn::finish_admin_registration(&app.ctx, ADMIN, at, &ceremony.challenge, &response, "YubiKey", now)
+        .await
+        .unwrap();
+    assert_eq!(webauthn::list_admin(&app.ctx, ADMIN).await.unwrap()[0].name, "YubiKey");
+    // The administrator's key is theirs alone: it is no user's passkey.
+    assert!(matches!(sign_in_with(&app, &key, LOCAL, 1).await, Err(Error::FactorRefused { .. })));
+
+    // The console's sign-in now asks for the key, through the router as the browser does.
+    let page = app.get("/admin/login", None).await;
+    let cookie = page.set_cookie.clone().unwrap();
+    let token = page.input("csrf_token").unwrap();
+    let fields = [("csrf_token", token.as_str()), ("username", ADMIN), ("password", ADMIN_PASSWORD)];
+    let step = app.post_form("/admin/login", &fields, Some(&cookie)).await;
+    assert!(step.body.contains("Use a security key or passkey"), "{}", step.body);
+    assert!(!step.body.contains("One-time code"), "no TOTP without a TOTP secret");
+    let cookie = step.set_cookie.clone().unwrap_or(cookie);
+    let token = step.body.split("data-csrf=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap().to_owned();
+    let json = |uri: &str, body: String| {
+        Request::post(uri)
+            .header(header::COOKIE, &cookie)
+            .header("x-csrf-token", &token)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let started = app.send(json("/admin/login/key/start", "{}".into())).await;
+    assert_eq!(started.status, StatusCode::OK, "{}", started.body);
+    let started: serde_json::Value = serde_json::from_str(&started.body).unwrap();
+    let credential: serde_json::Value = serde_json::from_str(&key.assert(&started["options"], LOCAL, 3)).unwrap();
+    let body = serde_json::json!({ "challenge": started["challenge"], "credential": credential });
+    let finished = app.send(json("/admin/login/key/finish", body.to_string())).await;
+    assert_eq!(finished.status, StatusCode::OK, "{}", finished.body);
+    let console = finished.set_cookie.expect("a new session id at sign-in");
+    assert_eq!(app.get("/admin/account", Some(&console)).await.status, StatusCode::OK);
+
+    // A copy of the key, behind in its counter, is refused and recorded.
+    let ceremony = webauthn::start_admin_factor(&app.ctx, ADMIN, now).await.unwrap();
+    let cloned = key.assert(&ceremony.options, LOCAL, 2);
+    let refused = admins::verify_key(&app.ctx, ADMIN, &ceremony.challenge, &cloned, None, now).await;
+    assert!(matches!(refused, Err(Error::BadCredentials)), "{refused:?}");
+    let failed = events(&app, EventName::AdminLoginFailed).await;
+    assert!(failed[0].detail.contains("signature counter went backwards"), "{failed:?}");
+}

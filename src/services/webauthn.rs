@@ -43,6 +43,7 @@ const MAX_NAME_CHARS: usize = 64;
 const REGISTER: &str = "register";
 const SIGN_IN: &str = "sign_in";
 const SECOND_FACTOR: &str = "second_factor";
+const ADMIN_FACTOR: &str = "admin_factor";
 
 /// What a credential is: a passkey signs in alone; a security key is a second factor after the password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -142,7 +143,7 @@ pub async fn list(ctx: &Ctx, user: UserId) -> Result<Vec<CredentialView>, Error>
 
 /// Whether the session's last authentication is recent enough to change its credentials.
 pub fn is_recent(session: &IdpSession, now: DateTime<Utc>) -> bool {
-    millis(now).saturating_sub(session.authn_instant_ms) <= REAUTH_WINDOW_MS
+    is_recent_ms(session.authn_instant_ms, now)
 }
 
 /// Starts adding a passkey (discoverable, user verification required) or a security key (non-discoverable) for
@@ -153,13 +154,166 @@ pub async fn start_registration(
     kind: Kind,
     now: DateTime<Utc>,
 ) -> Result<Ceremony, Error> {
-    if !is_recent(session, now) {
+    let subject = user_subject(ctx, session).await?;
+    start_registration_of(ctx, &subject, kind, now).await
+}
+
+/// Starts adding a security key or a passkey for an administrator (the console's second factor), who signed in
+/// at `authn_instant_ms`; refused unless that was within the last five minutes.
+pub async fn start_admin_registration(
+    ctx: &Ctx,
+    username: &str,
+    authn_instant_ms: i64,
+    kind: Kind,
+    now: DateTime<Utc>,
+) -> Result<Ceremony, Error> {
+    let subject = admin_subject(ctx, username, authn_instant_ms).await?;
+    start_registration_of(ctx, &subject, kind, now).await
+}
+
+/// Finishes an administrator's registration (as `finish_registration` does a user's).
+pub async fn finish_admin_registration(
+    ctx: &Ctx,
+    username: &str,
+    authn_instant_ms: i64,
+    challenge: &str,
+    response: &str,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<CredentialView, Error> {
+    let subject = admin_subject(ctx, username, authn_instant_ms).await?;
+    finish_registration_of(ctx, &subject, challenge, response, name, now).await
+}
+
+/// An administrator's credentials, oldest first.
+pub async fn list_admin(ctx: &Ctx, username: &str) -> Result<Vec<CredentialView>, Error> {
+    let subject = admin_subject(ctx, username, 0).await?;
+    let rows = store::list_credentials(&mut *ctx.db.conn().await?, subject.owner).await?;
+    Ok(rows.iter().map(view).collect())
+}
+
+/// Removes one of an administrator's credentials (recorded as `user_mfa_remove` by `admin:<name>`); refused
+/// unless they signed in within the last five minutes.
+pub async fn remove_admin(
+    ctx: &Ctx,
+    username: &str,
+    authn_instant_ms: i64,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let subject = admin_subject(ctx, username, authn_instant_ms).await?;
+    remove_of(ctx, &subject, id, now).await
+}
+
+/// Starts the console's second factor for an administrator whose password was right: any of their credentials.
+pub async fn start_admin_factor(ctx: &Ctx, username: &str, now: DateTime<Utc>) -> Result<Ceremony, Error> {
+    let webauthn = webauthn(ctx)?;
+    let subject = admin_subject(ctx, username, 0).await?;
+    let rows = store::list_credentials(&mut *ctx.db.conn().await?, subject.owner).await?;
+    if rows.is_empty() {
+        return Err(Error::NotFound { what: "security key of administrator", name: username.to_owned() });
+    }
+    let keys = rows.iter().map(parse_credential::<SecurityKey>).collect::<Result<Vec<_>, _>>()?;
+    let (rcr, state) = webauthn.start_securitykey_authentication(&keys)?;
+    let state = serde_json::to_string(&state)?;
+    let challenge = save_challenge(ctx, ADMIN_FACTOR, Some(subject.owner), state, now).await?;
+    Ok(Ceremony { challenge, options: serde_json::to_value(rcr)? })
+}
+
+/// Finishes the console's second factor: the answer must come from one of this administrator's credentials, for
+/// a ceremony started for them. The caller (`admins::verify_key`) records the outcome and counts failures; the
+/// refusal's reason names a counter that went backwards.
+pub async fn finish_admin_factor(
+    ctx: &Ctx,
+    username: &str,
+    challenge: &str,
+    response: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let subject = admin_subject(ctx, username, 0).await?;
+    let taken = take_challenge(ctx, challenge, ADMIN_FACTOR, now).await?;
+    if taken.owner != Some(subject.owner) {
+        return Err(Error::CeremonyExpired);
+    }
+    let state: SecurityKeyAuthentication = parse_state(&taken.state)?;
+    let response: PublicKeyCredential = parse_response(response)?;
+    let credential_id = URL_SAFE_NO_PAD.encode(response.get_credential_id());
+    let row = store::find_by_credential_id(&mut *ctx.db.conn().await?, &credential_id).await?;
+    let Some(row) = row.filter(|row| row.owner == subject.owner) else {
+        return Err(Error::FactorRefused { reason: "this key is not registered to your account".into() });
+    };
+    let key: SecurityKey = parse_credential(&row)?;
+    let webauthn = webauthn(ctx)?;
+    let verified =
+        tokio::task::spawn_blocking(move || webauthn.finish_securitykey_authentication(&response, &state)).await?;
+    match verified {
+        Ok(result) => save_use(ctx, &row, key, &result, now).await,
+        Err(WebauthnError::CredentialPossibleCompromise) => Err(Error::FactorRefused {
+            reason: "signature counter went backwards (possibly a cloned authenticator)".into(),
+        }),
+        Err(e) => Err(Error::FactorRefused { reason: refusal(&e) }),
+    }
+}
+
+/// Whether the administrator has a passkey or security key (then the console asks for a second factor).
+pub async fn admin_has_credentials(ctx: &Ctx, admin_id: i64) -> Result<bool, Error> {
+    Ok(!store::list_credentials(&mut *ctx.db.conn().await?, Owner::Admin(admin_id)).await?.is_empty())
+}
+
+/// Who registers or removes a credential: the owner, names for the authenticator and the events, and when they
+/// last authenticated.
+struct Subject {
+    owner: Owner,
+    username: String,
+    display: String,
+    actor: Actor,
+    /// The portal user's name for the events' user field (empty for an administrator).
+    event_user: String,
+    authn_instant_ms: i64,
+}
+
+async fn user_subject(ctx: &Ctx, session: &IdpSession) -> Result<Subject, Error> {
+    let user = users::get_user(&mut *ctx.db.conn().await?, session.user_id).await?;
+    Ok(Subject {
+        owner: Owner::User(session.user_id),
+        display: shown_name(&user),
+        actor: Actor::User(user.username.clone()),
+        event_user: user.username.clone(),
+        username: user.username,
+        authn_instant_ms: session.authn_instant_ms,
+    })
+}
+
+async fn admin_subject(ctx: &Ctx, username: &str, authn_instant_ms: i64) -> Result<Subject, Error> {
+    let admin = crate::store::admins::find_admin(&mut *ctx.db.conn().await?, username)
+        .await?
+        .ok_or_else(|| Error::NotFound { what: "administrator", name: username.to_owned() })?;
+    Ok(Subject {
+        owner: Owner::Admin(admin.id),
+        display: admin.username.clone(),
+        actor: Actor::Admin(admin.username.clone()),
+        event_user: String::new(),
+        username: admin.username,
+        authn_instant_ms,
+    })
+}
+
+fn is_recent_ms(authn_instant_ms: i64, now: DateTime<Utc>) -> bool {
+    millis(now).saturating_sub(authn_instant_ms) <= REAUTH_WINDOW_MS
+}
+
+async fn start_registration_of(
+    ctx: &Ctx,
+    subject: &Subject,
+    kind: Kind,
+    now: DateTime<Utc>,
+) -> Result<Ceremony, Error> {
+    if !is_recent_ms(subject.authn_instant_ms, now) {
         return Err(Error::ReauthRequired);
     }
     let webauthn = webauthn(ctx)?;
-    let owner = Owner::User(session.user_id);
+    let owner = subject.owner;
     let mut conn = ctx.db.conn().await?;
-    let user = users::get_user(&mut conn, session.user_id).await?;
     let existing = store::list_credentials(&mut conn, owner).await?;
     let handle = match existing.first() {
         Some(row) => Uuid::parse_str(&row.user_handle).map_err(|_| corrupt("user handle"))?,
@@ -171,10 +325,10 @@ pub async fn start_registration(
         .filter_map(|row| URL_SAFE_NO_PAD.decode(&row.credential_id).ok())
         .map(Into::into)
         .collect::<Vec<_>>();
-    let display = shown_name(&user);
+    let (username, display) = (&subject.username, &subject.display);
     let (options, state) = match kind {
         Kind::Passkey => {
-            let (ccr, state) = webauthn.start_passkey_registration(handle, &user.username, &display, Some(exclude))?;
+            let (ccr, state) = webauthn.start_passkey_registration(handle, username, display, Some(exclude))?;
             let mut options = serde_json::to_value(ccr)?;
             // webauthn-rs asks for a non-resident credential; a passkey must be discoverable, so that it can sign
             // in without a username (WebAuthn §5.4.4). The state does not depend on it.
@@ -188,7 +342,7 @@ pub async fn start_registration(
         }
         Kind::SecurityKey => {
             let (ccr, state) =
-                webauthn.start_securitykey_registration(handle, &user.username, &display, Some(exclude), None, None)?;
+                webauthn.start_securitykey_registration(handle, username, display, Some(exclude), None, None)?;
             (serde_json::to_value(ccr)?, serde_json::to_string(&Registration::SecurityKey { handle, state })?)
         }
     };
@@ -207,10 +361,22 @@ pub async fn finish_registration(
     name: &str,
     now: DateTime<Utc>,
 ) -> Result<CredentialView, Error> {
-    if !is_recent(session, now) {
+    let subject = user_subject(ctx, session).await?;
+    finish_registration_of(ctx, &subject, challenge, response, name, now).await
+}
+
+async fn finish_registration_of(
+    ctx: &Ctx,
+    subject: &Subject,
+    challenge: &str,
+    response: &str,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<CredentialView, Error> {
+    if !is_recent_ms(subject.authn_instant_ms, now) {
         return Err(Error::ReauthRequired);
     }
-    let owner = Owner::User(session.user_id);
+    let owner = subject.owner;
     let name = credential_name(name)?;
     let taken = take_challenge(ctx, challenge, REGISTER, now).await?;
     if taken.owner != Some(owner) {
@@ -232,12 +398,12 @@ pub async fn finish_registration(
             .map(|key| (handle, Kind::SecurityKey, key.cred_id().to_vec(), serde_json::to_string(&key))),
     })
     .await?;
-    let actor = Actor::User(session.username.clone());
+    let actor = &subject.actor;
     let (handle, kind, credential_id, credential) = match verified {
         Ok(found) => found,
         Err(e) => {
-            let event = Event::new(now, EventName::UserMfaFailure, &actor)
-                .user(&session.username)
+            let event = Event::new(now, EventName::UserMfaFailure, actor)
+                .user(&subject.event_user)
                 .failed(format!("{} registration refused: {e}", asked.label()));
             record(ctx, event).await?;
             return Err(Error::FactorRefused { reason: refusal(&e) });
@@ -261,7 +427,7 @@ pub async fn finish_registration(
         other => Error::Store(other),
     })?;
     let event =
-        Event::new(now, EventName::UserMfaEnrol, &actor).user(&session.username).target(&name).detail(kind.label());
+        Event::new(now, EventName::UserMfaEnrol, actor).user(&subject.event_user).target(&name).detail(kind.label());
     crate::store::events::insert_event(&mut tx, &event).await?;
     tx.commit().await.map_err(crate::store::Error::from)?;
     Ok(CredentialView { id, name, kind, created_at: now, last_used_at: None })
@@ -279,17 +445,19 @@ pub async fn rename(ctx: &Ctx, session: &IdpSession, id: i64, name: &str) -> Res
 /// Removes one of the signed-in user's credentials, recorded as `user_mfa_remove`; refused unless the session
 /// authenticated within the last five minutes.
 pub async fn remove(ctx: &Ctx, session: &IdpSession, id: i64, now: DateTime<Utc>) -> Result<(), Error> {
-    if !is_recent(session, now) {
+    let subject = user_subject(ctx, session).await?;
+    remove_of(ctx, &subject, id, now).await
+}
+
+async fn remove_of(ctx: &Ctx, subject: &Subject, id: i64, now: DateTime<Utc>) -> Result<(), Error> {
+    if !is_recent_ms(subject.authn_instant_ms, now) {
         return Err(Error::ReauthRequired);
     }
-    let owner = Owner::User(session.user_id);
     let mut tx = ctx.db.begin().await?;
-    let name = store::delete_credential(&mut tx, owner, id)
+    let name = store::delete_credential(&mut tx, subject.owner, id)
         .await
         .map_err(crate::services::error::named("credential", &id.to_string()))?;
-    let event = Event::new(now, EventName::UserMfaRemove, &Actor::User(session.username.clone()))
-        .user(&session.username)
-        .target(name);
+    let event = Event::new(now, EventName::UserMfaRemove, &subject.actor).user(&subject.event_user).target(name);
     crate::store::events::insert_event(&mut tx, &event).await?;
     tx.commit().await.map_err(crate::store::Error::from)?;
     Ok(())
