@@ -343,7 +343,17 @@ async fn start_registration_of(
         Kind::SecurityKey => {
             let (ccr, state) =
                 webauthn.start_securitykey_registration(handle, username, display, Some(exclude), None, None)?;
-            (serde_json::to_value(ccr)?, serde_json::to_string(&Registration::SecurityKey { handle, state })?)
+            let mut options = serde_json::to_value(ccr)?;
+            // webauthn-rs asks a security key to protect its credential with user verification (credProtect,
+            // not enforced); Chromium refuses that request for a non-discoverable credential as inconsistent. A
+            // security key here is a second factor after the password, for which presence is enough.
+            if let Some(extensions) =
+                options.pointer_mut("/publicKey/extensions").and_then(serde_json::Value::as_object_mut)
+            {
+                extensions.remove("credentialProtectionPolicy");
+                extensions.remove("enforceCredentialProtectionPolicy");
+            }
+            (options, serde_json::to_string(&Registration::SecurityKey { handle, state })?)
         }
     };
     let challenge = save_challenge(ctx, REGISTER, Some(owner), state, now).await?;

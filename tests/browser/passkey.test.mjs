@@ -23,6 +23,7 @@ const SHOTS = process.env.SCREENSHOT_DIR ?? join(ROOT, "target/screenshots");
 const LAPTOP = { width: 1280, height: 800 };
 const PHONE = { width: 375, height: 812 };
 const USER = { username: "pia", email: "pia@example.com", password: "pia's long passphrase" };
+const ADMIN = { username: "ops", password: "console admin passphrase 1" };
 const APP = "demo";
 const GROUP = "staff";
 const MFA = "https://refeds.org/profile/mfa";
@@ -113,6 +114,7 @@ before(async () => {
   sesame(["group", "add-member", GROUP, USER.username]);
   sesame(["app", "import", APP, "--metadata", `${sp}/metadata`]);
   sesame(["app", "bind", APP, GROUP]);
+  sesame(["admin", "add", ADMIN.username, "--password-stdin"], ADMIN.password);
   browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
     args: [
@@ -230,6 +232,41 @@ test("a passkey added on /account/passkeys signs the user in alone, and the SP i
   }
   assert.ok(events.includes("passkey with user verification"), events);
 
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("an administrator adds a security key on the console's account page and signs in with it instead of TOTP", async () => {
+  const { context, page } = await pageWithAuthenticator();
+  const adminPassword = async () => {
+    await page.goto(`${idp}/admin/login`);
+    await page.getByLabel("Username").fill(ADMIN.username);
+    await page.getByLabel("Password").fill(ADMIN.password);
+    await page.getByRole("button", { name: "Sign in" }).click();
+  };
+  await adminPassword();
+  await page.waitForURL(`${idp}/admin`);
+  await page.goto(`${idp}/admin/account`);
+  await page.getByLabel("Name", { exact: true }).fill("Desk key");
+  await page.getByRole("button", { name: "Add a security key" }).click();
+  const item = page.locator("#admin-keys li", { hasText: "Desk key" });
+  const status = page.locator("#passkey-status");
+  await Promise.race([item.waitFor(), status.waitFor()]);
+  assert.ok(await status.isHidden(), `adding the key failed: ${await status.textContent()}`);
+  assert.match(await item.textContent(), /security key/);
+  await shot(page, "passkey-06-console-account");
+  await phoneShot(context, `${idp}/admin/account`, "passkey-06-console-account");
+
+  // Signed out, the password alone no longer opens the console: the key does.
+  await context.clearCookies();
+  await adminPassword();
+  const useKey = page.getByRole("button", { name: "Use a security key or passkey" });
+  await useKey.waitFor();
+  await shot(page, "passkey-07-console-second-step");
+  await useKey.click();
+  await page.waitForURL(`${idp}/admin`);
+  const events = sesame(["events", "--name", "admin_login", "--json"]);
+  assert.ok(events.includes("password and security key"), events);
   assert.deepEqual(problems, []);
   await context.close();
 });
