@@ -3,6 +3,9 @@
 //! the new secret too: the secret waits, sealed, in
 //! the session (never in a form field) until a code confirms it, so a mistyped enrolment switches nothing on.
 //! The enrolment's QR code is laid out here and drawn by the template as SVG (no markup built from data, no script).
+//! Passkeys and security keys for the console's sign-in are added here too (`services::webauthn`, the JSON
+//! ceremony endpoints under `/admin/account/keys`, run by `assets/webauthn.js`), and removed, after a sign-in
+//! within the last five minutes.
 
 use std::fmt::Write;
 
