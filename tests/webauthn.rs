@@ -246,6 +246,9 @@ async fn failed_second_factors_are_throttled_across_replicas() {
     let other = app.replica().await;
     let throttled = webauthn::start_second_factor(&other.ctx, session.user_id, now).await;
     assert_eq!(kind_of(throttled), ErrorKind::Throttled);
+    let failures = events(&app, EventName::UserMfaFailure).await;
+    let expected = format!("second factor throttled: {max} consecutive failures");
+    assert!(failures[0].detail.starts_with(&expected), "{failures:?}");
 }
 
 /// Browsers refuse an IP address as the relying party ID and WebAuthn outside secure contexts: the sign-in page

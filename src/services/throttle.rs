@@ -68,9 +68,12 @@ pub async fn check(
     };
     drop(conn);
     let reason = match pair {
-        Some((failures, last_ms)) if millis(now) < last_ms.saturating_add(backoff_ms(ctx, failures)) => {
-            format!("{failures} consecutive failed sign-ins for this username from {group}")
-        }
+        Some((failures, last_ms)) if millis(now) < last_ms.saturating_add(backoff_ms(ctx, failures)) => match realm {
+            Realm::Factor => format!("second factor throttled: {failures} consecutive failures"),
+            Realm::User | Realm::Admin => {
+                format!("{failures} consecutive failed sign-ins for this username from {group}")
+            }
+        },
         _ if by_ip >= i64::from(ctx.config.login_max_failures_per_ip) => {
             format!("{by_ip} failed sign-ins from {group}")
         }
