@@ -163,6 +163,9 @@ pub fn spawn_housekeeping(server: &Server) -> Housekeeping {
             if let Err(e) = services::throttle::purge_expired(&ctx, Utc::now()).await {
                 tracing::warn!("could not purge sign-in failure counters: {e}");
             }
+            if let Err(e) = services::webauthn::purge_expired(&ctx, Utc::now()).await {
+                tracing::warn!("could not purge expired WebAuthn ceremonies: {e}");
+            }
             services::certs::housekeeping(&ctx, Utc::now()).await;
             services::apps::refresh::housekeeping(&ctx, Utc::now()).await;
             services::slo::housekeeping(&ctx, Utc::now()).await;

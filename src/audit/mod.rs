@@ -70,10 +70,14 @@ pub enum EventName {
     MailSent,
     MailFailed,
     AdminAdminUpdate,
+    UserMfaEnrol,
+    UserMfaRemove,
+    UserMfaSuccess,
+    UserMfaFailure,
 }
 
 impl EventName {
-    pub const ALL: [Self; 57] = [
+    pub const ALL: [Self; 61] = [
         Self::UserLogin,
         Self::UserLoginFailed,
         Self::UserLogout,
@@ -131,6 +135,10 @@ impl EventName {
         Self::MailSent,
         Self::MailFailed,
         Self::AdminAdminUpdate,
+        Self::UserMfaEnrol,
+        Self::UserMfaRemove,
+        Self::UserMfaSuccess,
+        Self::UserMfaFailure,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -192,6 +200,10 @@ impl EventName {
             Self::MailSent => "mail_sent",
             Self::MailFailed => "mail_failed",
             Self::AdminAdminUpdate => "admin_admin_update",
+            Self::UserMfaEnrol => "user_mfa_enrol",
+            Self::UserMfaRemove => "user_mfa_remove",
+            Self::UserMfaSuccess => "user_mfa_success",
+            Self::UserMfaFailure => "user_mfa_failure",
         }
     }
 

@@ -15,7 +15,7 @@ use crate::directory::{check_name, password, Invalid};
 use crate::services::error::named;
 use crate::services::login::{dummy_hash, hash_password, verify_password};
 use crate::services::throttle::{self, Realm};
-use crate::services::{millis, record, Ctx, Error};
+use crate::services::{millis, record, webauthn, Ctx, Error};
 use crate::store::{admins, events};
 
 /// The TOTP time step, in seconds (RFC 6238 §4: X = 30 by default).
@@ -35,9 +35,12 @@ pub struct AdminSession {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignIn {
     Done(AdminSession),
-    /// The administrator has TOTP on: the one-time code must follow (`verify_totp`).
+    /// The administrator has TOTP on, or a passkey or security key: the one-time code (`verify_totp`) or the key
+    /// (`verify_key`) must follow.
     NeedsTotp {
         username: String,
+        has_totp: bool,
+        has_keys: bool,
     },
 }
 
@@ -122,8 +125,10 @@ pub async fn sign_in(
             return Err(refuse(ctx, username, client, reason, now).await?);
         }
     };
-    if admin.totp_secret_sealed.is_some() {
-        return Ok(SignIn::NeedsTotp { username: admin.username });
+    let has_totp = admin.totp_secret_sealed.is_some();
+    let has_keys = webauthn::admin_has_credentials(ctx, admin.id).await?;
+    if has_totp || has_keys {
+        return Ok(SignIn::NeedsTotp { username: admin.username, has_totp, has_keys });
     }
     Ok(SignIn::Done(signed_in(ctx, &admin.username, "password", client, now).await?))
 }
@@ -159,6 +164,26 @@ pub async fn verify_totp(
         return Err(refuse(ctx, username, client, "one-time code already used", now).await?);
     }
     signed_in(ctx, &admin.username, "password and TOTP", client, now).await
+}
+
+/// The second step with a passkey or security key instead of a TOTP code (`webauthn::finish_admin_factor`):
+/// throttled, counted and recorded like a wrong code (`admin_login_failed`, the reason in its detail).
+pub async fn verify_key(
+    ctx: &Ctx,
+    username: &str,
+    challenge: &str,
+    response: &str,
+    client: Option<IpAddr>,
+    now: DateTime<Utc>,
+) -> Result<AdminSession, Error> {
+    throttle::check(ctx, Realm::Admin, username, client, now).await?;
+    match webauthn::finish_admin_factor(ctx, username, challenge, response, now).await {
+        Ok(()) => signed_in(ctx, username, "password and security key", client, now).await,
+        Err(Error::FactorRefused { reason }) => {
+            Err(refuse(ctx, username, client, &format!("security key refused: {reason}"), now).await?)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Turns TOTP on (or renews its secret) and returns the `otpauth://` URI to show once, as text or a QR code.

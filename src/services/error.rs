@@ -109,6 +109,16 @@ pub enum Error {
     BadToken,
     #[error("API token {name} was revoked")]
     RevokedToken { name: String },
+    #[error("passkeys and security keys are not available here: {reason}")]
+    WebauthnUnavailable { reason: String },
+    #[error("webauthn-rs failed: {0}")]
+    Webauthn(#[from] webauthn_rs::prelude::WebauthnError),
+    #[error("this passkey or security key request expired or was already used; start again")]
+    CeremonyExpired,
+    #[error("the passkey or security key was not accepted: {reason}")]
+    FactorRefused { reason: String },
+    #[error("sign in again to change your passkeys and security keys (the last sign-in is more than 5 minutes old)")]
+    ReauthRequired,
 }
 
 /// Why SP metadata could not be read.
@@ -174,14 +184,19 @@ impl Error {
             | Self::SettingsSyntax { .. }
             | Self::BadAddress { .. }
             | Self::Csv { .. }
-            | Self::ImportRefused { .. } => ErrorKind::Invalid,
+            | Self::ImportRefused { .. }
+            | Self::WebauthnUnavailable { .. } => ErrorKind::Invalid,
             Self::Request(RequestError::Malformed(crate::saml::Error::TooLarge { .. }))
             | Self::Saml(crate::saml::Error::TooLarge { .. }) => ErrorKind::TooLarge,
             Self::Saml(crate::saml::Error::Crypto { .. } | crate::saml::Error::BadKey { .. }) => ErrorKind::Internal,
             Self::Request(_) | Self::ReplayedRequest { .. } | Self::Logout(_) | Self::Saml(_) => ErrorKind::Refused,
-            Self::PendingExpired | Self::LogoutExpired => ErrorKind::Expired,
+            Self::PendingExpired | Self::LogoutExpired | Self::CeremonyExpired => ErrorKind::Expired,
             Self::Denied { .. } => ErrorKind::Denied,
-            Self::BadCredentials | Self::BadToken | Self::RevokedToken { .. } => ErrorKind::Unauthenticated,
+            Self::BadCredentials
+            | Self::BadToken
+            | Self::RevokedToken { .. }
+            | Self::FactorRefused { .. }
+            | Self::ReauthRequired => ErrorKind::Unauthenticated,
             Self::Throttled => ErrorKind::Throttled,
             Self::Fetch { .. } | Self::Idm { .. } => ErrorKind::Upstream,
             Self::Logo(crate::directory::logo::LogoError::TooLarge { .. }) => ErrorKind::TooLarge,
@@ -202,7 +217,8 @@ impl Error {
             | Self::Json(_)
             | Self::Hash(_)
             | Self::HashPoolClosed(_)
-            | Self::Time(_) => ErrorKind::Internal,
+            | Self::Time(_)
+            | Self::Webauthn(_) => ErrorKind::Internal,
         }
     }
 

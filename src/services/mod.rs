@@ -2,7 +2,7 @@
 //! SP metadata, a connector or a bookmark, settings, attributes, bindings, metadata refresh), `certs` (signing
 //! certificates and their rotation), `keys` (parsed signing keys), `events` (the audit log and the dashboard),
 //! `admins`, `tokens` (API tokens), `idm` (identity management), `catalog` (connector search), `login` and
-//! `throttle` (sign-in), `inbound` (every SAML message an SP sends us, verified once), `sso`, `slo` and
+//! `throttle` (sign-in), `webauthn` (passkeys and security keys), `inbound` (every SAML message an SP sends us, verified once), `sso`, `slo` and
 //! `participation` (which SPs an IdP session signed in to). Each function serves every caller (CLI, console,
 //! API): it loads through `store`, calls the pure core (`saml`, `directory`), and writes each change with its
 //! event in one transaction.
@@ -28,6 +28,7 @@ pub mod throttle;
 pub mod tokens;
 pub mod user_import;
 pub mod users;
+pub mod webauthn;
 
 use std::sync::Arc;
 

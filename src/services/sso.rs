@@ -234,8 +234,11 @@ async fn answer(
         }
     }
 
-    // The password travelled over TLS, or never left the machine (a loopback base URL): PasswordProtectedTransport.
-    let ours = if ctx.config.is_potentially_trustworthy() {
+    // Two factors (a passkey with user verification counts): the REFEDS MFA profile. Otherwise the password
+    // travelled over TLS, or never left the machine (a loopback base URL): PasswordProtectedTransport.
+    let ours = if session.is_multi_factor() {
+        authn_class::REFEDS_MFA
+    } else if ctx.config.is_potentially_trustworthy() {
         authn_class::PASSWORD_PROTECTED_TRANSPORT
     } else {
         authn_class::PASSWORD

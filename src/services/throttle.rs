@@ -25,6 +25,9 @@ const BASE_DELAY_SECS: u64 = 30;
 pub enum Realm {
     User,
     Admin,
+    /// A user's second factor (a passkey or a security key), counted per user: callers pass no client, since the
+    /// password (or the passkey's owner) already named the account, whatever address tries.
+    Factor,
 }
 
 impl Realm {
@@ -33,6 +36,7 @@ impl Realm {
         match self {
             Self::User => ("user@", "user_ip"),
             Self::Admin => ("admin@", "admin_ip"),
+            Self::Factor => ("factor@", "factor_ip"),
         }
     }
 
@@ -40,6 +44,7 @@ impl Realm {
         match self {
             Self::User => EventName::UserLoginThrottled,
             Self::Admin => EventName::AdminLoginThrottled,
+            Self::Factor => EventName::UserMfaFailure,
         }
     }
 }
@@ -63,9 +68,12 @@ pub async fn check(
     };
     drop(conn);
     let reason = match pair {
-        Some((failures, last_ms)) if millis(now) < last_ms.saturating_add(backoff_ms(ctx, failures)) => {
-            format!("{failures} consecutive failed sign-ins for this username from {group}")
-        }
+        Some((failures, last_ms)) if millis(now) < last_ms.saturating_add(backoff_ms(ctx, failures)) => match realm {
+            Realm::Factor => format!("second factor throttled: {failures} consecutive failures"),
+            Realm::User | Realm::Admin => {
+                format!("{failures} consecutive failed sign-ins for this username from {group}")
+            }
+        },
         _ if by_ip >= i64::from(ctx.config.login_max_failures_per_ip) => {
             format!("{by_ip} failed sign-ins from {group}")
         }
@@ -113,6 +121,7 @@ pub async fn unlock(ctx: &Ctx, actor: &Actor, realm: Realm, username: &str, now:
     let what = match realm {
         Realm::User => "portal sign-in",
         Realm::Admin => "admin console sign-in",
+        Realm::Factor => "second factor",
     };
     let event = Event::new(now, EventName::AdminUserUnlock, actor).target(subject(username)).detail(what);
     events::insert_event(&mut tx, &event).await?;

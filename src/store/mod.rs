@@ -22,6 +22,7 @@ pub mod slo;
 pub mod sso;
 pub mod throttle;
 pub mod users;
+pub mod webauthn;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -5,21 +5,23 @@
 //! (`CsrfForm`), the session id changes at sign-in (no fixation), and failures are throttled like the portal's.
 
 use askama::Template;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Json, Router};
 use chrono::Utc;
 use tower_sessions::Session;
 
 use crate::audit::{Actor, Event, EventName};
 use crate::services::admins::{self, AdminSession, SignIn};
-use crate::services::{record, Error};
+use crate::services::{record, webauthn, Error};
 use crate::web::client::ClientIp;
 use crate::web::error::PageError;
 use crate::web::session::{
-    csrf_token, current_admin, end_admin, fresh_csrf, session_error, start_admin, CsrfFields, CsrfForm, CsrfOnly,
+    check_header_csrf, csrf_token, current_admin, end_admin, fresh_csrf, read_json, session_error, start_admin,
+    CsrfFields, CsrfForm, CsrfOnly,
 };
 use crate::web::AppState;
 
@@ -32,6 +34,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/login", get(login_page).post(login_submit))
         .route("/admin/login/totp", post(totp_submit))
+        .route("/admin/login/key/start", post(key_start))
+        .route("/admin/login/key/finish", post(key_finish))
         .route("/admin/logout", post(logout))
 }
 
@@ -41,6 +45,9 @@ struct LoginPage<'a> {
     csrf_token: &'a str,
     username: &'a str,
     needs_code: bool,
+    /// At the second step: whether a TOTP code, a passkey or security key (or both) may answer it.
+    has_totp: bool,
+    has_keys: bool,
     error: Option<&'a str>,
 }
 
@@ -73,6 +80,20 @@ impl CsrfFields for TotpForm {
 struct Pending {
     username: String,
     at_ms: i64,
+    #[serde(default = "yes")]
+    has_totp: bool,
+    #[serde(default)]
+    has_keys: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct KeyFinish {
+    challenge: String,
+    credential: serde_json::Value,
 }
 
 async fn login_page(session: Session) -> Result<Response, PageError> {
@@ -80,7 +101,15 @@ async fn login_page(session: Session) -> Result<Response, PageError> {
         return Ok(Redirect::to("/admin").into_response());
     }
     let token = csrf_token(&session).await?;
-    render(&LoginPage { csrf_token: &token, username: "", needs_code: false, error: None }, StatusCode::OK)
+    let page = LoginPage {
+        csrf_token: &token,
+        username: "",
+        needs_code: false,
+        has_totp: false,
+        has_keys: false,
+        error: None,
+    };
+    render(&page, StatusCode::OK)
 }
 
 async fn login_submit(
@@ -92,16 +121,22 @@ async fn login_submit(
     let username = form.username.trim();
     match admins::sign_in(&state.ctx, username, &form.password, client, Utc::now()).await {
         Ok(SignIn::Done(admin)) => establish(&session, &admin).await,
-        Ok(SignIn::NeedsTotp { username }) => {
+        Ok(SignIn::NeedsTotp { username, has_totp, has_keys }) => {
             // A new id already here: the half-signed-in state must not live under an id chosen before.
             session.cycle_id().await.map_err(session_error)?;
-            let pending = Pending { username: username.clone(), at_ms: Utc::now().timestamp_millis() };
+            let at_ms = Utc::now().timestamp_millis();
+            let pending = Pending { username: username.clone(), at_ms, has_totp, has_keys };
             session.insert(PENDING_KEY, &pending).await.map_err(session_error)?;
             let token = fresh_csrf(&session).await?;
-            render(
-                &LoginPage { csrf_token: &token, username: &username, needs_code: true, error: None },
-                StatusCode::OK,
-            )
+            let page = LoginPage {
+                csrf_token: &token,
+                username: &username,
+                needs_code: true,
+                has_totp,
+                has_keys,
+                error: None,
+            };
+            render(&page, StatusCode::OK)
         }
         Err(e) => refused(&session, username, false, e).await,
     }
@@ -126,6 +161,55 @@ async fn totp_submit(
         }
         Err(e) => refused(&session, &pending.username, true, e).await,
     }
+}
+
+/// The second step with a passkey or security key: the options for `navigator.credentials.get`.
+async fn key_start(State(state): State<AppState>, session: Session, headers: HeaderMap) -> Response {
+    let result = async {
+        check_header_csrf(&session, &headers).await?;
+        let pending = fresh_pending(&session).await.ok_or_else(expired)?;
+        Ok::<_, PageError>(webauthn::start_admin_factor(&state.ctx, &pending.username, Utc::now()).await?)
+    };
+    match result.await {
+        Ok(ceremony) => Json(ceremony).into_response(),
+        Err(e) => e.into_json(),
+    }
+}
+
+/// Finishes the second step with a passkey or security key; the console session starts as after a TOTP code.
+async fn key_finish(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    session: Session,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        check_header_csrf(&session, &headers).await?;
+        let pending = fresh_pending(&session).await.ok_or_else(expired)?;
+        let request: KeyFinish = read_json(&body)?;
+        let response = request.credential.to_string();
+        let admin =
+            admins::verify_key(&state.ctx, &pending.username, &request.challenge, &response, client, Utc::now())
+                .await?;
+        session.remove::<Pending>(PENDING_KEY).await.map_err(session_error)?;
+        start_admin(&session, &admin).await?;
+        Ok::<_, PageError>(())
+    };
+    match result.await {
+        Ok(()) => Json(serde_json::json!({ "redirect": "/admin" })).into_response(),
+        Err(e) => e.into_json(),
+    }
+}
+
+/// The administrator awaiting a second step, if the password was given in the last five minutes.
+async fn fresh_pending(session: &Session) -> Option<Pending> {
+    let pending = session.get::<Pending>(PENDING_KEY).await.ok().flatten();
+    pending.filter(|p| Utc::now().timestamp_millis() - p.at_ms < PENDING_MS)
+}
+
+fn expired() -> PageError {
+    PageError::new(StatusCode::UNAUTHORIZED, "Sign-in failed", "Sign in with your password again.")
 }
 
 async fn logout(
@@ -159,7 +243,10 @@ async fn refused(session: &Session, username: &str, needs_code: bool, e: Error) 
     };
     let token = csrf_token(session).await?;
     let message = if needs_code { "Invalid one-time code." } else { "Invalid username or password." };
-    render(&LoginPage { csrf_token: &token, username, needs_code, error: Some(message) }, status)
+    let pending = if needs_code { fresh_pending(session).await } else { None };
+    let (has_totp, has_keys) = pending.map_or((needs_code, false), |p| (p.has_totp, p.has_keys));
+    let page = LoginPage { csrf_token: &token, username, needs_code, has_totp, has_keys, error: Some(message) };
+    render(&page, status)
 }
 
 fn render(page: &impl Template, status: StatusCode) -> Result<Response, PageError> {

@@ -140,6 +140,20 @@ impl IntoResponse for PageError {
     }
 }
 
+impl PageError {
+    /// The same error for a page's script (the WebAuthn ceremonies): `{"error": message, "request_id": …}` with the
+    /// page's status, logged once by `report` like the page.
+    pub fn into_json(self) -> Response {
+        let request_id = request_id();
+        let body = serde_json::json!({ "error": self.message, "request_id": request_id });
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(text) = self.log {
+            response.extensions_mut().insert(Logged { is_internal: self.status.is_server_error(), text });
+        }
+        response
+    }
+}
+
 /// A session store that notes a failure of its backend for `report`. Every method passes through unchanged.
 #[derive(Debug, Clone)]
 pub struct SessionStoreWatch<S>(pub S);

@@ -1,22 +1,30 @@
 //! Signing in and out at the IdP: the sign-in page and form, and sign-out (which hands over to single logout).
 
 use askama::Template;
+use axum::body::Bytes;
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Json, Router};
 use chrono::Utc;
 use tower_sessions::Session;
 
-use crate::services::{login, participation, Error};
+use crate::services::{login, participation, webauthn, Error};
 use crate::web::client::ClientIp;
 use crate::web::error::PageError;
-use crate::web::session::{csrf_token, current_session, signed_in, start_idp, CsrfFields, CsrfForm, CsrfOnly};
+use crate::web::session::{
+    check_header_csrf, csrf_token, current_session, read_json, signed_in, start_idp, CsrfFields, CsrfForm, CsrfOnly,
+};
 use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/login", get(login_page).post(login_submit)).route("/logout", post(logout))
+    Router::new()
+        .route("/login", get(login_page).post(login_submit))
+        .route("/login/passkey/start", post(passkey_start))
+        .route("/login/passkey/finish", post(passkey_finish))
+        .route("/logout", post(logout))
 }
 
 #[derive(Template)]
@@ -28,6 +36,8 @@ struct LoginPage<'a> {
     username: &'a str,
     error: Option<&'a str>,
     app_label: Option<&'a str>,
+    /// Why "Sign in with a passkey" is not offered (the base URL does not allow WebAuthn), if it is not.
+    passkeys_unavailable: Option<String>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -109,6 +119,46 @@ async fn login_submit(
     }
 }
 
+#[derive(Debug, serde::Deserialize)]
+struct PasskeyFinish {
+    challenge: String,
+    credential: serde_json::Value,
+    #[serde(rename = "continue", default)]
+    continue_to: String,
+}
+
+/// Starts "Sign in with a passkey" (usernameless): the options for `navigator.credentials.get`.
+async fn passkey_start(State(state): State<AppState>, session: Session, headers: HeaderMap) -> Response {
+    let result = async {
+        check_header_csrf(&session, &headers).await?;
+        Ok::<_, PageError>(webauthn::start_sign_in(&state.ctx, Utc::now()).await?)
+    };
+    match result.await {
+        Ok(ceremony) => Json(ceremony).into_response(),
+        Err(e) => e.into_json(),
+    }
+}
+
+/// Finishes a passkey sign-in: the IdP session starts as a password sign-in's does (`hand_over`, a new session
+/// id), multi-factor when the authenticator verified the user, and the browser continues where it was going.
+async fn passkey_finish(State(state): State<AppState>, session: Session, headers: HeaderMap, body: Bytes) -> Response {
+    let result = async {
+        check_header_csrf(&session, &headers).await?;
+        let request: PasskeyFinish = read_json(&body)?;
+        let now = Utc::now();
+        let response = request.credential.to_string();
+        let idp = webauthn::finish_sign_in(&state.ctx, &request.challenge, &response, now).await?;
+        let previous = current_session(&session).await;
+        let idp = participation::hand_over(&state.ctx, previous.as_ref(), idp, now).await?;
+        start_idp(&session, &idp).await?;
+        Ok::<_, PageError>(safe_next(Some(&request.continue_to)))
+    };
+    match result.await {
+        Ok(next) => Json(serde_json::json!({ "redirect": next })).into_response(),
+        Err(e) => e.into_json(),
+    }
+}
+
 async fn logout(
     State(state): State<AppState>,
     session: Session,
@@ -132,7 +182,16 @@ async fn render_login(
         Some(app) => crate::services::apps::view::label(&state.ctx, app).await,
         None => None,
     };
-    let page = LoginPage { csrf_token: &token, continue_to: next, force, username, error, app_label: label.as_deref() };
+    let passkeys_unavailable = webauthn::availability(&state.ctx).err().map(|e| e.to_string());
+    let page = LoginPage {
+        csrf_token: &token,
+        continue_to: next,
+        force,
+        username,
+        error,
+        app_label: label.as_deref(),
+        passkeys_unavailable,
+    };
     let html = page.render().map_err(PageError::from)?;
     Ok((status, Html(html)).into_response())
 }

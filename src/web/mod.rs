@@ -10,6 +10,7 @@ pub mod console;
 pub mod error;
 pub mod login;
 pub mod logo;
+pub mod passkeys;
 pub mod portal;
 pub mod rate;
 pub mod saml;
@@ -49,9 +50,10 @@ impl AppState {
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-/// The default Content-Security-Policy: no inline script or style anywhere, forms post only to us.
+/// The default Content-Security-Policy: no inline script or style anywhere, forms post only to us, and scripts
+/// talk only to us (`connect-src`: the WebAuthn ceremonies' JSON requests).
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The whole HTTP application, its sessions kept in `store` (the database's, which `lib::build` opens).
 pub fn router<S>(state: AppState, store: S) -> Router
@@ -75,6 +77,7 @@ where
     Router::new()
         .merge(saml::router())
         .merge(login::router())
+        .merge(passkeys::router())
         .merge(portal::router())
         .merge(logo::router())
         .merge(admin::router())
@@ -86,6 +89,7 @@ where
         .route("/assets/autopost.js", get(autopost))
         .route("/assets/logout.js", get(logout_script))
         .route("/assets/console.js", get(console_script))
+        .route("/assets/webauthn.js", get(webauthn_script))
         .route("/favicon.ico", get(favicon))
         .fallback(not_found)
         // Inside the session layer, which it reads; before any handler verifies, writes or signs.
@@ -148,6 +152,10 @@ async fn logout_script() -> Response {
 
 async fn favicon() -> Response {
     static_asset("image/svg+xml", include_str!("../../assets/favicon.svg"))
+}
+
+async fn webauthn_script() -> Response {
+    static_asset("text/javascript; charset=utf-8", include_str!("../../assets/webauthn.js"))
 }
 
 async fn console_script() -> Response {

@@ -141,6 +141,21 @@ pub async fn check_csrf(session: &Session, submitted: &str) -> Result<(), PageEr
     }
 }
 
+/// The header that carries the session's CSRF token on a page script's JSON requests (the WebAuthn ceremonies).
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Checks the CSRF token a script sends in the `x-csrf-token` header, as `check_csrf` checks a form's field.
+pub async fn check_header_csrf(session: &Session, headers: &axum::http::HeaderMap) -> Result<(), PageError> {
+    let submitted = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    check_csrf(session, submitted).await
+}
+
+/// A ceremony request's JSON body, or a 400 that says it could not be read.
+pub fn read_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, PageError> {
+    serde_json::from_slice(body)
+        .map_err(|_| PageError::new(StatusCode::BAD_REQUEST, "Request refused", "The request could not be read."))
+}
+
 /// A failure of the session store, as our own failure (the error page with a reference).
 pub fn session_error(e: tower_sessions::session::Error) -> PageError {
     PageError::from(e)

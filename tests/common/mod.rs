@@ -5,6 +5,7 @@
 //! stay independent and run in parallel on either backend.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+pub mod authenticator;
 pub mod scim;
 pub mod serve;
 

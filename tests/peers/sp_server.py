@@ -92,8 +92,11 @@ class Sp:
             f"<tr><th>{html.escape(k)}</th><td>{html.escape(', '.join(v))}</td></tr>"
             for k, v in sorted(result.ava.items())
         )
+        # The AuthnContextClassRef of each AuthnStatement (how the IdP says the user authenticated).
+        contexts = ", ".join(info[0] for info in result.authn_info())
         body = (
             f"<p id='who'>Signed in as {html.escape(name_id)}</p>"
+            f"<p id='authn-context'>{html.escape(contexts)}</p>"
             f"<p>Issuer: {html.escape(result.issuer())}</p>"
             f"<table id='attributes'>{rows}</table>"
         )

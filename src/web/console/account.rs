@@ -3,23 +3,29 @@
 //! the new secret too: the secret waits, sealed, in
 //! the session (never in a form field) until a code confirms it, so a mistyped enrolment switches nothing on.
 //! The enrolment's QR code is laid out here and drawn by the template as SVG (no markup built from data, no script).
+//! Passkeys and security keys for the console's sign-in are added here too (`services::webauthn`, the JSON
+//! ceremony endpoints under `/admin/account/keys`, run by `assets/webauthn.js`), and removed, after a sign-in
+//! within the last five minutes.
 
 use std::fmt::Write;
 
 use askama::Template;
-use axum::extract::State;
-use axum::response::Response;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Json, Router};
 use chrono::Utc;
 use qrcode::{Color, QrCode};
 
 use crate::services::admins::{self, AdminSession, TotpEnrolment};
+use crate::services::webauthn::{self, CredentialView, Kind};
 use crate::services::Error;
 use crate::web::client::ClientIp;
 use crate::web::console::{render, Chrome, Console, Fields};
 use crate::web::error::PageError;
-use crate::web::session::{renew_admin, session_error};
+use crate::web::session::{check_header_csrf, current_admin, read_json, renew_admin, session_error};
 use crate::web::AppState;
 
 /// The TOTP secret being enrolled, under the session of the administrator enrolling it.
@@ -35,6 +41,9 @@ pub fn router() -> Router<AppState> {
         .route("/admin/account/totp/confirm", post(confirm_totp))
         .route("/admin/account/totp/cancel", post(cancel_totp))
         .route("/admin/account/totp/disable", post(disable_totp))
+        .route("/admin/account/keys/start", post(keys_start))
+        .route("/admin/account/keys/finish", post(keys_finish))
+        .route("/admin/account/keys/{id}/remove", post(remove_key))
 }
 
 /// A sealed TOTP secret awaiting its confirming code, for `username` only (another administrator signing in
@@ -56,6 +65,11 @@ struct AccountPage {
     /// Where this administrator gets notices by mail ('' for none), and whether mail is configured at all.
     email: String,
     mail_configured: bool,
+    keys: Vec<CredentialView>,
+    /// Why passkeys and security keys are not offered, if they are not (the base URL).
+    keys_unavailable: Option<String>,
+    /// Whether the sign-in is recent enough to add or remove one.
+    is_recent: bool,
 }
 
 /// A QR code as one SVG path of its dark modules, one unit each, inside a quiet zone of 4 (ISO/IEC 18004 §6.3.8):
@@ -80,6 +94,9 @@ async fn show_account(State(state): State<AppState>, console: Console) -> Result
         min_password: state.ctx.config.min_password_chars(),
         email: admins::email(&state.ctx, &console.username).await?,
         mail_configured: state.ctx.mailer.is_configured(),
+        keys: webauthn::list_admin(&state.ctx, &console.username).await?,
+        keys_unavailable: webauthn::availability(&state.ctx).err().map(|e| e.to_string()),
+        is_recent: authn_instant_ms(&console).await >= Utc::now().timestamp_millis() - webauthn::REAUTH_WINDOW_MS,
     })
 }
 
@@ -89,6 +106,69 @@ async fn change_email(State(state): State<AppState>, console: Console, f: Fields
     let result = admins::set_email(&state.ctx, &console.actor(), &console.username, email, Utc::now()).await;
     let text = if email.is_empty() { "Notices by mail are off." } else { "Notices go to the new address." };
     console.done(result.map(|()| text.to_owned()), BACK).await
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct KeyStart {
+    kind: Kind,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct KeyFinish {
+    challenge: String,
+    #[serde(default)]
+    name: String,
+    credential: serde_json::Value,
+}
+
+/// Starts adding a passkey or security key for the console (JSON, the CSRF token in `x-csrf-token`).
+async fn keys_start(State(state): State<AppState>, console: Console, headers: HeaderMap, body: Bytes) -> Response {
+    let result = async {
+        check_header_csrf(&console.session, &headers).await?;
+        let request: KeyStart = read_json(&body)?;
+        let at = authn_instant_ms(&console).await;
+        Ok::<_, PageError>(
+            webauthn::start_admin_registration(&state.ctx, &console.username, at, request.kind, Utc::now()).await?,
+        )
+    };
+    match result.await {
+        Ok(ceremony) => Json(ceremony).into_response(),
+        Err(e) => e.into_json(),
+    }
+}
+
+async fn keys_finish(State(state): State<AppState>, console: Console, headers: HeaderMap, body: Bytes) -> Response {
+    let result = async {
+        check_header_csrf(&console.session, &headers).await?;
+        let request: KeyFinish = read_json(&body)?;
+        let at = authn_instant_ms(&console).await;
+        let response = request.credential.to_string();
+        let now = Utc::now();
+        let (user, challenge, name) = (&console.username, &request.challenge, &request.name);
+        Ok::<_, PageError>(
+            webauthn::finish_admin_registration(&state.ctx, user, at, challenge, &response, name, now).await?,
+        )
+    };
+    match result.await {
+        Ok(added) => Json(serde_json::json!({ "id": added.id, "name": added.name, "redirect": BACK })).into_response(),
+        Err(e) => e.into_json(),
+    }
+}
+
+async fn remove_key(
+    State(state): State<AppState>,
+    console: Console,
+    Path(id): Path<i64>,
+    _f: Fields,
+) -> Result<Response, PageError> {
+    let at = authn_instant_ms(&console).await;
+    let result = webauthn::remove_admin(&state.ctx, &console.username, at, id, Utc::now()).await;
+    console.done(result.map(|()| "Removed.".to_owned()), BACK).await
+}
+
+/// When this administrator last signed in (0 when the session does not say).
+async fn authn_instant_ms(console: &Console) -> i64 {
+    current_admin(&console.session).await.map_or(0, |a| a.authn_instant_ms)
 }
 
 async fn change_password(
