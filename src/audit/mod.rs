@@ -67,10 +67,22 @@ pub enum EventName {
     AdminAdminPassword,
     AdminTotpDisable,
     AdminUserUnlock,
+    UserMfaEnrol,
+    UserMfaRemove,
+    UserMfaReset,
+    UserMfaSuccess,
+    UserMfaFailed,
+    UserMfaRecoveryUse,
+    UserMfaRecoveryRegenerate,
+    UserMfaStepUp,
+    UserMfaThrottled,
+    AdminMfaPolicy,
+    UserPasswordChange,
+    UserLogoutEverywhere,
 }
 
 impl EventName {
-    pub const ALL: [Self; 54] = [
+    pub const ALL: [Self; 66] = [
         Self::UserLogin,
         Self::UserLoginFailed,
         Self::UserLogout,
@@ -125,6 +137,18 @@ impl EventName {
         Self::AdminAdminPassword,
         Self::AdminTotpDisable,
         Self::AdminUserUnlock,
+        Self::UserMfaEnrol,
+        Self::UserMfaRemove,
+        Self::UserMfaReset,
+        Self::UserMfaSuccess,
+        Self::UserMfaFailed,
+        Self::UserMfaRecoveryUse,
+        Self::UserMfaRecoveryRegenerate,
+        Self::UserMfaStepUp,
+        Self::UserMfaThrottled,
+        Self::AdminMfaPolicy,
+        Self::UserPasswordChange,
+        Self::UserLogoutEverywhere,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -183,6 +207,18 @@ impl EventName {
             Self::AdminAdminPassword => "admin_admin_password",
             Self::AdminTotpDisable => "admin_totp_disable",
             Self::AdminUserUnlock => "admin_user_unlock",
+            Self::UserMfaEnrol => "user_mfa_enrol",
+            Self::UserMfaRemove => "user_mfa_remove",
+            Self::UserMfaReset => "user_mfa_reset",
+            Self::UserMfaSuccess => "user_mfa_success",
+            Self::UserMfaFailed => "user_mfa_failed",
+            Self::UserMfaRecoveryUse => "user_mfa_recovery_use",
+            Self::UserMfaRecoveryRegenerate => "user_mfa_recovery_regenerate",
+            Self::UserMfaStepUp => "user_mfa_step_up",
+            Self::UserMfaThrottled => "user_mfa_throttled",
+            Self::AdminMfaPolicy => "admin_mfa_policy",
+            Self::UserPasswordChange => "user_password_change",
+            Self::UserLogoutEverywhere => "user_logout_everywhere",
         }
     }
 

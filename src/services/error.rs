@@ -29,6 +29,10 @@ pub enum Error {
     Denied { user: String, app: String, reason: Denied },
     #[error("invalid username or password")]
     BadCredentials,
+    /// A second factor that did not prove anything: a wrong code, or one already used (`reason` says which, in
+    /// words fit to show the user; the event has the same).
+    #[error("{reason}")]
+    BadFactor { reason: &'static str },
     #[error("application {app} has no signing certificate")]
     NoSigningKey { app: String },
     #[error("application {app}: {reason}")]
@@ -156,7 +160,9 @@ impl Error {
             Self::Request(_) | Self::ReplayedRequest { .. } | Self::Logout(_) | Self::Saml(_) => ErrorKind::Refused,
             Self::PendingExpired | Self::LogoutExpired => ErrorKind::Expired,
             Self::Denied { .. } => ErrorKind::Denied,
-            Self::BadCredentials | Self::BadToken | Self::RevokedToken { .. } => ErrorKind::Unauthenticated,
+            Self::BadCredentials | Self::BadFactor { .. } | Self::BadToken | Self::RevokedToken { .. } => {
+                ErrorKind::Unauthenticated
+            }
             Self::Throttled => ErrorKind::Throttled,
             Self::Fetch { .. } | Self::Idm { .. } => ErrorKind::Upstream,
             Self::Catalog(crate::catalog::Error::BadEntry { .. }) => ErrorKind::Internal,

@@ -20,11 +20,13 @@ pub mod idm;
 pub mod inbound;
 pub mod keys;
 pub mod login;
+pub mod mfa;
 pub mod participation;
 pub mod slo;
 pub mod sso;
 pub mod throttle;
 pub mod tokens;
+pub mod totp;
 pub mod users;
 
 use std::sync::Arc;

@@ -7,7 +7,8 @@
 //!   usernames, in a fixed window (`login_window_secs`); past `login_max_failures_per_ip` every attempt from it is
 //!   refused until the window ends (password spraying).
 //!
-//! A refusal is `Error::Throttled`, recorded as `user_login_throttled` or `admin_login_throttled`.
+//! A refusal is `Error::Throttled`, recorded as `user_login_throttled`, `admin_login_throttled` or
+//! `user_mfa_throttled` (second factors of portal users, `Realm::Factor`).
 
 use std::net::IpAddr;
 
@@ -25,6 +26,9 @@ const BASE_DELAY_SECS: u64 = 30;
 pub enum Realm {
     User,
     Admin,
+    /// Second factors of portal users (TOTP and recovery codes), counted apart from their passwords, so a
+    /// stolen password cannot be used to guess codes without bound.
+    Factor,
 }
 
 impl Realm {
@@ -33,6 +37,7 @@ impl Realm {
         match self {
             Self::User => ("user@", "user_ip"),
             Self::Admin => ("admin@", "admin_ip"),
+            Self::Factor => ("factor@", "factor_ip"),
         }
     }
 
@@ -40,6 +45,7 @@ impl Realm {
         match self {
             Self::User => EventName::UserLoginThrottled,
             Self::Admin => EventName::AdminLoginThrottled,
+            Self::Factor => EventName::UserMfaThrottled,
         }
     }
 }
@@ -113,6 +119,7 @@ pub async fn unlock(ctx: &Ctx, actor: &Actor, realm: Realm, username: &str, now:
     let what = match realm {
         Realm::User => "portal sign-in",
         Realm::Admin => "admin console sign-in",
+        Realm::Factor => "portal second factor",
     };
     let event = Event::new(now, EventName::AdminUserUnlock, actor).target(subject(username)).detail(what);
     events::insert_event(&mut tx, &event).await?;

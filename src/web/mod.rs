@@ -8,8 +8,10 @@ pub mod api;
 pub mod client;
 pub mod console;
 pub mod error;
+pub mod factor;
 pub mod login;
 pub mod portal;
+pub mod qr;
 pub mod rate;
 pub mod saml;
 pub mod session;
@@ -74,6 +76,7 @@ where
     Router::new()
         .merge(saml::router())
         .merge(login::router())
+        .merge(factor::router())
         .merge(portal::router())
         .merge(admin::router())
         .merge(console::router())

@@ -1,0 +1,336 @@
+//! Second factors of portal users: TOTP and recovery codes at sign-in, step-up for applications and requests that
+//! ask for MFA, the MFA policies (everyone, groups, applications), an administrator's reset, and the events.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+
+use axum::http::StatusCode;
+use chrono::Utc;
+use common::*;
+use sesame::audit::{Actor, EventFilter, EventName};
+use sesame::services::totp::{open_secret, totp_code};
+use sesame::services::{mfa, users};
+
+const MFA: &str = "https://refeds.org/profile/mfa";
+const PASSWORD_CLASS: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:Password";
+
+/// A user's TOTP secret and the recovery codes of the first enrolment.
+struct Enrolled {
+    secret: Vec<u8>,
+    codes: Vec<String>,
+}
+
+impl Enrolled {
+    /// The code of the step `offset` steps from now (each step is accepted once, so tests walk forward).
+    fn code(&self, offset: i64) -> String {
+        let now = u64::try_from(Utc::now().timestamp() + offset * 30).unwrap();
+        totp_code(&self.secret, now)
+    }
+}
+
+/// Enrols TOTP for `username` through the service, as the account page does, with a code of the previous step
+/// (so the current and next steps are left for the tests).
+async fn enrol(app: &TestApp, username: &str) -> Enrolled {
+    let (user, _) = users::get_user(&app.ctx, username).await.unwrap();
+    let sealed = mfa::start_totp(&app.ctx).unwrap();
+    let secret = open_secret(&app.ctx, &sealed).unwrap();
+    let code = totp_code(&secret, u64::try_from(Utc::now().timestamp() - 30).unwrap());
+    let actor = Actor::User(username.into());
+    let codes =
+        mfa::confirm_totp(&app.ctx, &actor, user.id, username, &sealed, &code, Utc::now()).await.unwrap().unwrap();
+    Enrolled { secret, codes }
+}
+
+/// Posts the sign-in form; returns the reply and the session cookie (the new one when the id changed).
+async fn password_step(app: &TestApp, username: &str, next: &str) -> (Reply, String) {
+    let page = app.get("/login", None).await;
+    let cookie = page.set_cookie.clone().unwrap();
+    let token = page.input("csrf_token").unwrap();
+    let fields = [("csrf_token", token.as_str()), ("username", username), ("password", PASSWORD), ("continue", next)];
+    let reply = app.post_form("/login", &fields, Some(&cookie)).await;
+    let cookie = reply.set_cookie.clone().unwrap_or(cookie);
+    (reply, cookie)
+}
+
+/// Submits the factor page with `field` = `value`; returns the reply and the (possibly new) cookie.
+async fn factor_step(app: &TestApp, cookie: &str, next: &str, field: &str, value: &str) -> (Reply, String) {
+    let page = app.get(&format!("/login/factor?continue={}", urlencode(next)), Some(cookie)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let token = page.input("csrf_token").unwrap();
+    let fields = [("csrf_token", token.as_str()), ("continue", next), (field, value)];
+    let reply = app.post_form("/login/factor", &fields, Some(cookie)).await;
+    let cookie = reply.set_cookie.clone().unwrap_or_else(|| cookie.to_owned());
+    (reply, cookie)
+}
+
+async fn events(app: &TestApp, name: EventName) -> Vec<sesame::audit::Event> {
+    let filter = EventFilter { name: Some(name), limit: 50, ..Default::default() };
+    sesame::services::events::list_events(&app.ctx, &filter).await.unwrap()
+}
+
+fn is_signed_in(reply: &Reply) -> bool {
+    reply.status == StatusCode::OK
+}
+
+/// Second factor at sign-in: after the right password, a user with TOTP is not signed in until a current code is
+/// given; a wrong code and a replayed code are refused with a clear message and recorded.
+#[tokio::test]
+async fn a_user_with_totp_signs_in_with_password_and_code_each_code_once() {
+    let app = TestApp::new().await;
+    let totp = enrol(&app, "alice").await;
+    let (reply, cookie) = password_step(&app, "alice", "/").await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(reply.location.as_deref(), Some("/login/factor?continue=%2F"));
+    assert!(!is_signed_in(&app.get("/", Some(&cookie)).await), "no IdP session before the factor");
+
+    let (wrong, cookie) = factor_step(&app, &cookie, "/", "code", "000000").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("This code is not right"), "{}", wrong.body);
+
+    let code = totp.code(0);
+    let (right, cookie) = factor_step(&app, &cookie, "/", "code", &code).await;
+    assert_eq!(right.status, StatusCode::SEE_OTHER, "{}", right.body);
+    assert!(is_signed_in(&app.get("/", Some(&cookie)).await));
+
+    // The same code in another sign-in: refused (replay).
+    let (_, other) = password_step(&app, "alice", "/").await;
+    let (replayed, other) = factor_step(&app, &other, "/", "code", &code).await;
+    assert_eq!(replayed.status, StatusCode::UNAUTHORIZED);
+    assert!(replayed.body.contains("already used"), "{}", replayed.body);
+    assert!(!is_signed_in(&app.get("/", Some(&other)).await));
+
+    let failed = events(&app, EventName::UserMfaFailed).await;
+    let reasons: Vec<&str> = failed.iter().map(|e| e.detail.as_str()).collect();
+    assert_eq!(reasons, ["one-time code already used, sign-in", "wrong one-time code, sign-in"]);
+    assert!(failed.iter().all(|e| !e.success && e.username == "alice"));
+    assert_eq!(events(&app, EventName::UserMfaSuccess).await.len(), 1);
+    assert_eq!(events(&app, EventName::UserMfaEnrol).await.len(), 1);
+}
+
+/// Recovery codes: each works once instead of the authenticator, and each use is an event.
+#[tokio::test]
+async fn a_recovery_code_signs_in_once() {
+    let app = TestApp::new().await;
+    let totp = enrol(&app, "alice").await;
+    assert_eq!(totp.codes.len(), 10);
+    let code = totp.codes[3].clone();
+    let (_, cookie) = password_step(&app, "alice", "/").await;
+    // Typed in lower case with spaces: the same code.
+    let typed = code.replace('-', " ").to_lowercase();
+    let (used, cookie) = factor_step(&app, &cookie, "/", "recovery_code", &typed).await;
+    assert_eq!(used.status, StatusCode::SEE_OTHER, "{}", used.body);
+    assert!(is_signed_in(&app.get("/", Some(&cookie)).await));
+
+    let (_, again) = password_step(&app, "alice", "/").await;
+    let (refused, again) = factor_step(&app, &again, "/", "recovery_code", &code).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(refused.body.contains("recovery code is wrong or was already used"), "{}", refused.body);
+    assert!(!is_signed_in(&app.get("/", Some(&again)).await));
+
+    let uses = events(&app, EventName::UserMfaRecoveryUse).await;
+    let [use_event] = uses.as_slice() else { panic!("{uses:?}") };
+    assert!(use_event.detail.contains("9 unused recovery codes left"), "{}", use_event.detail);
+    let factors = mfa::list_factors(&app.ctx, "alice").await.unwrap();
+    assert_eq!(factors.iter().map(|f| f.kind).collect::<Vec<_>>(), ["totp", "recovery_codes"]);
+    assert!(factors[1].name.contains("9 of 10 unused"), "{}", factors[1].name);
+}
+
+/// Policy by group: a member of a group that requires MFA and has no factor is taken through enrolment right
+/// after the password, before any IdP session exists (and so before any SSO response); afterwards the session is
+/// multi-factor and the recovery codes are shown once.
+#[tokio::test]
+async fn group_policy_forces_enrolment_before_any_response() {
+    let app = TestApp::new().await;
+    mfa::set_group(&app.ctx, &Actor::Cli, "staff", true, Utc::now()).await.unwrap();
+    let first = app.get(&format!("/saml2/acme?{}", redirect_query(&Req::default().xml(None), None, None)), None).await;
+    let next = url::form_urlencoded::parse(first.location.unwrap().split_once('?').unwrap().1.as_bytes())
+        .find(|(k, _)| k == "continue")
+        .unwrap()
+        .1
+        .into_owned();
+    let (reply, cookie) = password_step(&app, "alice", &next).await;
+    assert_eq!(reply.location.unwrap(), format!("/login/enrol?continue={}", urlencode(&next)));
+    let blocked = app.get(&next, Some(&cookie)).await;
+    assert!(blocked.saml_response().is_none(), "no response before enrolment");
+    assert_eq!(blocked.status, StatusCode::SEE_OTHER);
+    assert!(blocked.location.unwrap().starts_with("/login?"));
+
+    let page = app.get(&format!("/login/enrol?continue={}", urlencode(&next)), Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let secret_b32 = page.body.split("id=\"totp-secret\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    let secret = base32_decode(&secret_b32);
+    assert!(page.body.contains("otpauth://totp/sesame:alice?secret="), "the URI is shown as text");
+    assert!(page.body.contains("<svg class=\"qr\""), "and as a QR code");
+    let token = page.input("csrf_token").unwrap();
+
+    let wrong = [("csrf_token", token.as_str()), ("continue", next.as_str()), ("code", "123456")];
+    let refused = app.post_form("/login/enrol", &wrong, Some(&cookie)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(mfa::list_factors(&app.ctx, "alice").await.unwrap().is_empty(), "nothing enrolled by a wrong code");
+
+    let code = totp_code(&secret, u64::try_from(Utc::now().timestamp()).unwrap());
+    let fields = [("csrf_token", token.as_str()), ("continue", next.as_str()), ("code", code.as_str())];
+    let done = app.post_form("/login/enrol", &fields, Some(&cookie)).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(done.body.matches("<li><code class=\"select\">").count(), 10, "ten recovery codes shown once");
+    let cookie = done.set_cookie.unwrap();
+    let answered = app.get(&next, Some(&cookie)).await;
+    let xml = answered.saml_response().expect("answered after enrolment");
+    assert_eq!(text_of(&xml, "AuthnContextClassRef").as_deref(), Some(MFA));
+}
+
+/// Policy by application: `require_mfa = true` in the settings file steps up a password-only session (the user
+/// has a factor), and the response then says REFEDS MFA; a user with no factor is taken through enrolment.
+#[tokio::test]
+async fn application_policy_steps_up_a_password_only_session() {
+    let app = TestApp::with_app_settings("require_mfa = true").await;
+    let cookie = app.login("alice", PASSWORD).await;
+    // No factor yet: enrolment, not a response.
+    let query = redirect_query(&Req::default().xml(None), None, None);
+    let reply = app.get(&format!("/saml2/acme?{query}"), Some(&cookie)).await;
+    assert!(reply.saml_response().is_none());
+    assert!(reply.location.as_deref().unwrap().starts_with("/login/enrol?continue=%2Fsaml2%2Facme%2Fcontinue%2F"));
+
+    let totp = enrol(&app, "alice").await;
+    let query = redirect_query(&Req::default().xml(None), None, None);
+    let reply = app.get(&format!("/saml2/acme?{query}"), Some(&cookie)).await;
+    assert!(reply.saml_response().is_none());
+    let location = reply.location.unwrap();
+    assert!(location.starts_with("/login/factor?continue=%2Fsaml2%2Facme%2Fcontinue%2F"), "{location}");
+    let next = location.split_once("continue=").unwrap().1.replace("%2F", "/");
+    let (stepped, cookie) = factor_step(&app, &cookie, &next, "code", &totp.code(0)).await;
+    assert_eq!(stepped.status, StatusCode::SEE_OTHER);
+    let answered = app.get(&next, Some(&cookie)).await;
+    let xml = answered.saml_response().unwrap();
+    assert!(xml.contains("status:Success"));
+    assert_eq!(text_of(&xml, "AuthnContextClassRef").as_deref(), Some(MFA));
+    let step_ups = events(&app, EventName::UserMfaStepUp).await;
+    assert_eq!(step_ups.len(), 1, "{step_ups:?}");
+
+    // Another application without the policy keeps answering password-only sessions as before.
+    let plain = TestApp::new().await;
+    let cookie = plain.login("alice", PASSWORD).await;
+    let reply = plain.get(&format!("/saml2/acme?{query}"), Some(&cookie)).await;
+    assert_eq!(text_of(&reply.saml_response().unwrap(), "AuthnContextClassRef").as_deref(), Some(PASSWORD_CLASS));
+}
+
+/// RequestedAuthnContext for REFEDS MFA (exact and minimum): a user with a factor steps up and gets that class;
+/// a user who cannot provide one gets NoAuthnContext (and the refusal is recorded); a passive request never steps
+/// up.
+#[tokio::test]
+async fn requested_mfa_steps_up_or_gets_no_authn_context() {
+    let app = TestApp::new().await;
+    let asks = |comparison: &str, passive: bool| Req {
+        authn_context: Some((comparison.into(), vec![MFA.into()])),
+        is_passive: passive,
+        ..Req::default()
+    };
+    let cookie = app.login("alice", PASSWORD).await;
+    let reply = app
+        .get(&format!("/saml2/acme?{}", redirect_query(&asks("exact", false).xml(None), None, None)), Some(&cookie))
+        .await;
+    let xml = reply.saml_response().expect("a status response, no step-up without a factor");
+    assert!(xml.contains("status:NoAuthnContext"), "{xml}");
+    assert_eq!(events(&app, EventName::SsoRequestRejected).await.len(), 1);
+
+    let totp = enrol(&app, "alice").await;
+    let passive = app
+        .get(&format!("/saml2/acme?{}", redirect_query(&asks("exact", true).xml(None), None, None)), Some(&cookie))
+        .await;
+    assert!(passive.saml_response().unwrap().contains("status:NoPassive"));
+
+    let query = redirect_query(&asks("exact", false).xml(None), None, None);
+    let reply = app.get(&format!("/saml2/acme?{query}"), Some(&cookie)).await;
+    let location = reply.location.unwrap();
+    assert!(location.starts_with("/login/factor?"), "{location}");
+    let next = location.split_once("continue=").unwrap().1.replace("%2F", "/");
+    let (_, cookie) = factor_step(&app, &cookie, &next, "code", &totp.code(0)).await;
+    let xml = app.get(&next, Some(&cookie)).await.saml_response().unwrap();
+    assert!(xml.contains("status:Success"), "{xml}");
+    assert_eq!(text_of(&xml, "AuthnContextClassRef").as_deref(), Some(MFA));
+
+    // The session is multi-factor now: a request for at least MFA is answered at once.
+    let query = redirect_query(&asks("minimum", false).xml(None), None, None);
+    let xml = app.get(&format!("/saml2/acme?{query}"), Some(&cookie)).await.saml_response().unwrap();
+    assert!(xml.contains("status:Success"), "{xml}");
+    assert_eq!(text_of(&xml, "AuthnContextClassRef").as_deref(), Some(MFA));
+}
+
+/// Removing the last factor is refused while a policy requires MFA for the user; allowed without one.
+#[tokio::test]
+async fn removing_the_last_factor_is_refused_under_policy() {
+    let app = TestApp::new().await;
+    enrol(&app, "alice").await;
+    let (alice, _) = users::get_user(&app.ctx, "alice").await.unwrap();
+    let actor = Actor::User("alice".into());
+    mfa::set_everyone(&app.ctx, &Actor::Cli, true, Utc::now()).await.unwrap();
+    let refused = mfa::remove_totp(&app.ctx, &actor, alice.id, "alice", Utc::now()).await.unwrap_err();
+    assert!(refused.to_string().contains("policy requires a second factor"), "{refused}");
+    assert_eq!(mfa::list_factors(&app.ctx, "alice").await.unwrap().len(), 2);
+    mfa::set_everyone(&app.ctx, &Actor::Cli, false, Utc::now()).await.unwrap();
+    mfa::remove_totp(&app.ctx, &actor, alice.id, "alice", Utc::now()).await.unwrap();
+    assert!(mfa::list_factors(&app.ctx, "alice").await.unwrap().is_empty(), "TOTP and recovery codes gone");
+    assert_eq!(events(&app, EventName::UserMfaRemove).await.len(), 1);
+    assert_eq!(events(&app, EventName::AdminMfaPolicy).await.len(), 2);
+}
+
+/// An administrator's reset removes every factor, ends the user's sessions, and makes the next sign-in enrol
+/// again even without a policy.
+#[tokio::test]
+async fn a_reset_forces_re_enrolment_and_ends_sessions() {
+    let app = TestApp::new().await;
+    let totp = enrol(&app, "alice").await;
+    let (_, cookie) = password_step(&app, "alice", "/").await;
+    let (_, cookie) = factor_step(&app, &cookie, "/", "code", &totp.code(0)).await;
+    assert!(is_signed_in(&app.get("/", Some(&cookie)).await));
+    // A second later, so the session's millisecond is surely before the reset's.
+    let later = Utc::now() + chrono::Duration::seconds(1);
+    mfa::reset(&app.ctx, &Actor::Admin("root".into()), "alice", later).await.unwrap();
+    assert!(!is_signed_in(&app.get("/", Some(&cookie)).await), "signed out everywhere");
+    assert!(mfa::list_factors(&app.ctx, "alice").await.unwrap().is_empty());
+    let (reply, _) = password_step(&app, "alice", "/").await;
+    assert_eq!(reply.location.as_deref(), Some("/login/enrol?continue=%2F"));
+    let resets = events(&app, EventName::UserMfaReset).await;
+    let [reset] = resets.as_slice() else { panic!("{resets:?}") };
+    assert_eq!((reset.actor.as_str(), reset.target.as_str()), ("admin:root", "alice"));
+}
+
+/// Guessing codes with a stolen password: second-factor failures are throttled per user and client, and the
+/// count is shared by replicas (the database holds it), so spreading guesses over replicas does not help.
+#[tokio::test]
+async fn second_factor_failures_are_throttled_across_replicas() {
+    let app = TestApp::new().await;
+    let totp = enrol(&app, "alice").await;
+    let other = app.replica().await;
+    let max = app.ctx.config.login_max_failures_per_user;
+    for i in 0..max {
+        let replica = if i % 2 == 0 { &app } else { &other };
+        let (_, cookie) = password_step(replica, "alice", "/").await;
+        let (reply, _) = factor_step(replica, &cookie, "/", "code", "000000").await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let (_, cookie) = password_step(&other, "alice", "/").await;
+    let (throttled, cookie) = factor_step(&other, &cookie, "/", "code", &totp.code(0)).await;
+    assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS, "even the right code waits");
+    assert!(!is_signed_in(&other.get("/", Some(&cookie)).await));
+    assert!(!events(&app, EventName::UserMfaThrottled).await.is_empty());
+}
+
+fn base32_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bits = 0u64;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in text.trim_end_matches('=').bytes() {
+        let v = ALPHABET.iter().position(|a| *a == c).unwrap() as u64;
+        bits = (bits << 5) | v;
+        n += 5;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+            bits &= (1 << n) - 1;
+        }
+    }
+    out
+}
