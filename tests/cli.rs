@@ -255,3 +255,20 @@ fn reqwest_get(url: &str) -> String {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() })
 }
+
+/// `sesame user mfa list USERNAME [--json]` and `sesame user mfa reset USERNAME`: a user without factors lists
+/// none, a reset is recorded with the CLI as its actor and asks for enrolment; an unknown user is refused.
+#[test]
+fn user_mfa_list_and_reset() {
+    let server = start();
+    server.ok(&["user", "add", "dora", "--email", "dora@example.com"], None);
+    assert_eq!(server.ok(&["user", "mfa", "list", "dora", "--json"], None), "");
+    assert_eq!(server.ok(&["user", "mfa", "list", "dora"], None), "");
+    let reset = server.ok(&["user", "mfa", "reset", "dora"], None);
+    assert!(reset.starts_with("reset the second factors of dora"), "{reset}");
+    assert!(server.refused(&["user", "mfa", "reset", "nobody"]).contains("does not exist"));
+    assert!(server.refused(&["user", "mfa", "list", "nobody"]).contains("does not exist"));
+    let events = server.ok(&["events", "--json", "--name", "user_mfa_reset"], None);
+    let event: serde_json::Value = serde_json::from_str(events.lines().next().unwrap()).unwrap();
+    assert_eq!((event["name"].as_str(), event["target"].as_str()), (Some("user_mfa_reset"), Some("dora")));
+}

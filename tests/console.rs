@@ -90,6 +90,8 @@ fn forms() -> Vec<Form> {
         ("/admin/users/alice/password", vec![("password", "chosen by the attacker")]),
         ("/admin/users/alice/delete", vec![("confirm", "alice")]),
         ("/admin/users/bob/groups", vec![("action", "add"), ("group", "staff")]),
+        ("/admin/users/alice/mfa/reset", vec![]),
+        ("/admin/mfa/policy", vec![("mfa_everyone", "on")]),
         ("/admin/groups", vec![("name", "attackers")]),
         ("/admin/groups/staff/rename", vec![("new_name", "renamed")]),
         ("/admin/groups/staff/delete", vec![("confirm", "staff")]),

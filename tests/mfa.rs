@@ -334,3 +334,52 @@ fn base32_decode(text: &str) -> Vec<u8> {
     }
     out
 }
+
+/// The console: the user page lists the factors (never the secret) and resets them; the users page sets the
+/// policy for everyone and for chosen groups; the SSO tab's checkbox sets `require_mfa`. Each is an event of the
+/// administrator.
+#[tokio::test]
+async fn the_console_lists_and_resets_factors_and_sets_the_policies() {
+    let app = TestApp::new().await;
+    sesame::services::admins::create_admin(&app.ctx, &Actor::Cli, "root", "admin password 123".into(), Utc::now())
+        .await
+        .unwrap();
+    let page = app.get("/admin/login", None).await;
+    let cookie = page.set_cookie.clone().unwrap();
+    let token = page.input("csrf_token").unwrap();
+    let fields = [("csrf_token", token.as_str()), ("username", "root"), ("password", "admin password 123")];
+    let cookie = app.post_form("/admin/login", &fields, Some(&cookie)).await.set_cookie.unwrap_or(cookie);
+    let token = app.get("/admin", Some(&cookie)).await.input("csrf_token").unwrap();
+    enrol(&app, "alice").await;
+
+    let user = app.get("/admin/users/alice", Some(&cookie)).await;
+    assert!(user.body.contains("Authenticator app (TOTP)") && user.body.contains("10 of 10 unused"), "{}", user.body);
+    let reset = app.post_form("/admin/users/alice/mfa/reset", &[("csrf_token", &token)], Some(&cookie)).await;
+    assert_eq!(reset.status, StatusCode::SEE_OTHER);
+    assert!(mfa::list_factors(&app.ctx, "alice").await.unwrap().is_empty());
+    let user = app.get("/admin/users/alice", Some(&cookie)).await;
+    assert!(user.body.contains("enrols again at the next sign-in"), "{}", user.body);
+
+    let fields = [("csrf_token", token.as_str()), ("mfa_group", "staff")];
+    assert_eq!(app.post_form("/admin/mfa/policy", &fields, Some(&cookie)).await.status, StatusCode::SEE_OTHER);
+    let policy = mfa::policy(&app.ctx).await.unwrap();
+    assert_eq!((policy.everyone, policy.groups), (false, vec!["staff".to_owned()]));
+    let users = app.get("/admin/users", Some(&cookie)).await;
+    assert!(users.body.contains(r#"name="mfa_group" value="staff" checked"#), "{}", users.body);
+
+    let sso = [
+        ("csrf_token", token.as_str()),
+        ("name_id_format", "email"),
+        ("signing_mode", "assertion"),
+        ("require_mfa", "on"),
+    ];
+    assert_eq!(app.post_form("/admin/apps/acme/sso", &sso, Some(&cookie)).await.status, StatusCode::SEE_OTHER);
+    let tab = app.get("/admin/apps/acme?tab=sso", Some(&cookie)).await;
+    assert!(tab.body.contains(r#"name="require_mfa" checked"#), "{}", tab.body);
+
+    let admin_events: Vec<_> = events(&app, EventName::AdminMfaPolicy).await;
+    assert_eq!(admin_events.len(), 1);
+    assert_eq!(admin_events[0].actor, "admin:root");
+    let resets = events(&app, EventName::UserMfaReset).await;
+    assert_eq!(resets[0].actor, "admin:root");
+}

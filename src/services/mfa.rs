@@ -371,6 +371,24 @@ pub async fn set_everyone(ctx: &Ctx, actor: &Actor, is_required: bool, now: Date
     Ok(())
 }
 
+/// Replaces the whole policy (everyone, and exactly these groups), in one transaction with its event.
+pub async fn replace_policy(ctx: &Ctx, actor: &Actor, policy: &Policy, now: DateTime<Utc>) -> Result<(), Error> {
+    let mut tx = ctx.db.begin().await?;
+    mfa::update_require_all(&mut tx, policy.everyone, millis(now)).await?;
+    let (_, before) = mfa::find_policy(&mut tx).await?;
+    for group in before.iter().filter(|g| !policy.groups.contains(g)) {
+        mfa::update_group_required(&mut tx, group, false).await.map_err(named("group", group))?;
+    }
+    for group in &policy.groups {
+        mfa::update_group_required(&mut tx, group, true).await.map_err(named("group", group))?;
+    }
+    let detail = format!("MFA required for everyone: {}; groups: {}", policy.everyone, policy.groups.join(", "));
+    events::insert_event(&mut tx, &Event::new(now, EventName::AdminMfaPolicy, actor).target("policy").detail(detail))
+        .await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    Ok(())
+}
+
 /// Sets whether members of `group` must use MFA.
 pub async fn set_group(
     ctx: &Ctx,
