@@ -383,3 +383,111 @@ async fn the_console_lists_and_resets_factors_and_sets_the_policies() {
     let resets = events(&app, EventName::UserMfaReset).await;
     assert_eq!(resets[0].actor, "admin:root");
 }
+
+/// `/account`: reached only when signed in; TOTP enrolled with a code computed from the page's secret (recovery
+/// codes shown once, the session multi-factor); removal refused under a policy; a password change needs the
+/// current password and ends the other sessions only; "sign out everywhere" ends them all. Every form needs the
+/// session's CSRF token.
+#[tokio::test]
+async fn the_account_page_enrols_removes_changes_the_password_and_signs_out_everywhere() {
+    let app = TestApp::new().await;
+    assert_eq!(app.get("/account", None).await.location.as_deref(), Some("/login?continue=%2Faccount"));
+    let cookie = app.login("alice", PASSWORD).await;
+    let other = app.login("alice", PASSWORD).await;
+    let page = app.get("/account", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let token = page.input("csrf_token").unwrap();
+    let forged = app.post_form("/account/totp", &[("csrf_token", "forged")], Some(&cookie)).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "cross-site request forgery");
+
+    // Enrolment: the secret waits in the session until a code of it is given.
+    let started = app.post_form("/account/totp", &[("csrf_token", &token)], Some(&cookie)).await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER);
+    let page = app.get("/account", Some(&cookie)).await;
+    let secret_b32 = page.body.split("id=\"totp-secret\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    let secret = base32_decode(&secret_b32);
+    let wrong =
+        app.post_form("/account/totp/confirm", &[("csrf_token", &token), ("code", "000000")], Some(&cookie)).await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    let code = totp_code(&secret, u64::try_from(Utc::now().timestamp()).unwrap());
+    let done = app.post_form("/account/totp/confirm", &[("csrf_token", &token), ("code", &code)], Some(&cookie)).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(done.body.matches("<li><code class=\"select\">").count(), 10);
+    let cookie = done.set_cookie.unwrap();
+    let page = app.get("/account", Some(&cookie)).await;
+    assert!(page.body.contains("with a second factor") && page.body.contains("10 unused recovery codes"));
+    let token = page.input("csrf_token").unwrap();
+
+    // New recovery codes replace the old ones.
+    let old = mfa::list_factors(&app.ctx, "alice").await.unwrap();
+    let codes = app.post_form("/account/recovery-codes", &[("csrf_token", &token)], Some(&cookie)).await;
+    assert_eq!(codes.status, StatusCode::OK);
+    assert_eq!(codes.body.matches("<li><code class=\"select\">").count(), 10);
+    assert_eq!(events(&app, EventName::UserMfaRecoveryRegenerate).await.len(), 1);
+    assert_eq!(old.len(), 2);
+
+    // Removing the last factor under a policy: refused, with the reason on the page.
+    mfa::set_everyone(&app.ctx, &Actor::Cli, true, Utc::now()).await.unwrap();
+    let refused = app.post_form("/account/totp/remove", &[("csrf_token", &token)], Some(&cookie)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("policy requires a second factor"), "{}", refused.body);
+    mfa::set_everyone(&app.ctx, &Actor::Cli, false, Utc::now()).await.unwrap();
+    let removed = app.post_form("/account/totp/remove", &[("csrf_token", &token)], Some(&cookie)).await;
+    assert_eq!(removed.location.as_deref(), Some("/account?done=totp-removed"));
+
+    // The password: the current one is required; the other session ends, this one stays.
+    let change = |current: &'static str| {
+        [
+            ("csrf_token", token.clone()),
+            ("current_password", current.to_owned()),
+            ("new_password", "a brand new passphrase".to_owned()),
+            ("new_password_again", "a brand new passphrase".to_owned()),
+        ]
+    };
+    let wrong = change("not my password");
+    let wrong: Vec<(&str, &str)> = wrong.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let wrong = app.post_form("/account/password", &wrong, Some(&cookie)).await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(wrong.body.contains("current password is not right"), "{}", wrong.body);
+    let right = change(PASSWORD);
+    let right: Vec<(&str, &str)> = right.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let changed = app.post_form("/account/password", &right, Some(&cookie)).await;
+    assert_eq!(changed.location.as_deref(), Some("/account?done=password"), "{}", changed.body);
+    let cookie = changed.set_cookie.unwrap();
+    assert!(is_signed_in(&app.get("/", Some(&cookie)).await), "this session stays");
+    assert!(!is_signed_in(&app.get("/", Some(&other)).await), "the other session ended");
+    assert_eq!(events(&app, EventName::UserPasswordChange).await.len(), 1);
+
+    // Sign out everywhere: this session too.
+    let token = app.get("/account", Some(&cookie)).await.input("csrf_token").unwrap();
+    let out = app.post_form("/account/sign-out-everywhere", &[("csrf_token", &token)], Some(&cookie)).await;
+    assert_eq!(out.location.as_deref(), Some("/login"));
+    let cookie = out.set_cookie.unwrap_or(cookie);
+    assert!(!is_signed_in(&app.get("/", Some(&cookie)).await));
+    assert_eq!(events(&app, EventName::UserLogoutEverywhere).await.len(), 1);
+}
+
+/// A session older than five minutes must prove itself again before a sensitive change: a wrong password or code
+/// is refused and counted; the password or a current code is accepted.
+#[tokio::test]
+async fn sensitive_changes_of_an_old_session_need_a_fresh_proof() {
+    let app = TestApp::new().await;
+    let totp = enrol(&app, "alice").await;
+    let (alice, _) = users::get_user(&app.ctx, "alice").await.unwrap();
+    let now = Utc::now();
+    let mut old = sesame::services::login::new_session(&alice, now - chrono::Duration::minutes(6));
+    assert!(!sesame::services::account::is_recent(&old, now));
+    old.mfa_instant_ms = Some((now - chrono::Duration::minutes(4)).timestamp_millis());
+    assert!(sesame::services::account::is_recent(&old, now), "a factor 4 minutes ago counts");
+    old.mfa_instant_ms = None;
+    let reauth = |proof: String| {
+        let old = old.clone();
+        let ctx = app.ctx.clone();
+        async move { sesame::services::account::reauthenticate(&ctx, &old, &proof, None, Utc::now()).await }
+    };
+    assert!(reauth("wrong password".into()).await.is_err());
+    assert!(reauth("000000".into()).await.is_err());
+    assert!(reauth(PASSWORD.into()).await.is_ok());
+    assert!(reauth(totp.code(0)).await.is_ok());
+    assert!(reauth(totp.code(0)).await.is_err(), "a code once");
+}

@@ -9,6 +9,7 @@
 //!
 //! Architecture Invariant: services know no HTTP status codes and no templates; `web` and `cli` call them.
 
+pub mod account;
 pub mod admins;
 pub mod apps;
 pub mod catalog;

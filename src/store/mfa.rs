@@ -204,3 +204,13 @@ pub async fn update_group_required(conn: &mut Conn, group: &str, is_required: bo
         .await?;
     crate::store::touched(done, "group")
 }
+
+/// The user's credentials count as changed now: every IdP session signed in before ends.
+pub async fn touch_credentials(conn: &mut Conn, user: UserId, now_ms: i64) -> Result<(), Error> {
+    let done = sqlx::query("UPDATE users SET credentials_changed_at = $1 WHERE id = $2")
+        .bind(now_ms)
+        .bind(user.0)
+        .execute(&mut *conn)
+        .await?;
+    crate::store::touched(done, "user")
+}

@@ -3,6 +3,7 @@
 //! Architecture Invariant: handlers extract, call one `services` function and render; no SQL, no XML, no protocol
 //! rules here. Every page is an askama template with escaping on.
 
+pub mod account;
 pub mod admin;
 pub mod api;
 pub mod client;
@@ -77,6 +78,7 @@ where
         .merge(saml::router())
         .merge(login::router())
         .merge(factor::router())
+        .merge(account::router())
         .merge(portal::router())
         .merge(admin::router())
         .merge(console::router())
