@@ -315,6 +315,64 @@ async fn second_factor_failures_are_throttled_across_replicas() {
     assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS, "even the right code waits");
     assert!(!is_signed_in(&other.get("/", Some(&cookie)).await));
     assert!(!events(&app, EventName::UserMfaThrottled).await.is_empty());
+
+    // An administrator's unlock of the user lifts the wait on the second factor too.
+    sesame::services::throttle::unlock(
+        &app.ctx,
+        &Actor::Cli,
+        sesame::services::throttle::Realm::User,
+        "alice",
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let (_, cookie) = password_step(&app, "alice", "/").await;
+    let (unlocked, cookie) = factor_step(&app, &cookie, "/", "code", &totp.code(1)).await;
+    assert_eq!(unlocked.status, StatusCode::SEE_OTHER, "{}", unlocked.body);
+    assert!(is_signed_in(&app.get("/", Some(&cookie)).await));
+}
+
+/// ForceAuthn asks again for everything the application's policy needs: the password, then the factor; the
+/// assertion's AuthnInstant is the time of that last authentication.
+#[tokio::test]
+async fn force_authn_asks_for_password_and_factor_again() {
+    let app = TestApp::with_app_settings("require_mfa = true").await;
+    let totp = enrol(&app, "alice").await;
+    let (_, cookie) = password_step(&app, "alice", "/").await;
+    let (_, cookie) = factor_step(&app, &cookie, "/", "code", &totp.code(0)).await;
+    let query = redirect_query(&Req::default().xml(None), None, None);
+    let plain = app.get(&format!("/saml2/acme?{query}"), Some(&cookie)).await;
+    assert_eq!(text_of(&plain.saml_response().unwrap(), "AuthnContextClassRef").as_deref(), Some(MFA));
+
+    let before = Utc::now();
+    let forced = Req { force_authn: true, ..Req::default() };
+    let reply = app.get(&format!("/saml2/acme?{}", redirect_query(&forced.xml(None), None, None)), Some(&cookie)).await;
+    assert!(reply.saml_response().is_none(), "no answer from the old sign-in");
+    let login = reply.location.unwrap();
+    assert!(login.starts_with("/login?continue=") && login.ends_with("&force=1"), "{login}");
+    let next = url::form_urlencoded::parse(login.split_once('?').unwrap().1.as_bytes())
+        .find(|(k, _)| k == "continue")
+        .unwrap()
+        .1
+        .into_owned();
+    let page = app.get(&login, Some(&cookie)).await;
+    let token = page.input("csrf_token").unwrap();
+    let fields = [
+        ("csrf_token", token.as_str()),
+        ("username", "alice"),
+        ("password", PASSWORD),
+        ("continue", &next),
+        ("force", "1"),
+    ];
+    let reply = app.post_form("/login", &fields, Some(&cookie)).await;
+    assert!(reply.location.as_deref().unwrap().starts_with("/login/factor?"), "the factor again");
+    let cookie = reply.set_cookie.unwrap_or(cookie);
+    let (_, cookie) = factor_step(&app, &cookie, &next, "code", &totp.code(1)).await;
+    let xml = app.get(&next, Some(&cookie)).await.saml_response().unwrap();
+    assert_eq!(text_of(&xml, "AuthnContextClassRef").as_deref(), Some(MFA));
+    let authn_instant = xml.split("AuthnInstant=\"").nth(1).unwrap().split('"').next().unwrap();
+    let authn_instant: chrono::DateTime<Utc> = authn_instant.parse().unwrap();
+    assert!(authn_instant >= before - chrono::Duration::seconds(1), "{authn_instant} is the new sign-in");
 }
 
 fn base32_decode(text: &str) -> Vec<u8> {

@@ -110,12 +110,17 @@ pub async fn succeeded(ctx: &Ctx, realm: Realm, username: &str, client: Option<I
     Ok(())
 }
 
-/// An administrator lifts every backoff on a username (from every client), recorded as `admin_user_unlock` in the
+/// An administrator lifts every backoff on a username (from every client; for a portal user, on passwords and
+/// second factors), recorded as `admin_user_unlock` in the
 /// same transaction; returns how many clients were waiting. Per-client counters stay: they belong to addresses,
 /// not to the account.
 pub async fn unlock(ctx: &Ctx, actor: &Actor, realm: Realm, username: &str, now: DateTime<Utc>) -> Result<u64, Error> {
     let mut tx = ctx.db.begin().await?;
-    let n = throttle::delete_pair_failures(&mut tx, realm.kinds().0, &subject(username)).await?;
+    let mut n = throttle::delete_pair_failures(&mut tx, realm.kinds().0, &subject(username)).await?;
+    // A portal user's unlock lifts the waits on their second factor too: both stand between them and sign-in.
+    if realm == Realm::User {
+        n += throttle::delete_pair_failures(&mut tx, Realm::Factor.kinds().0, &subject(username)).await?;
+    }
     let what = match realm {
         Realm::User => "portal sign-in",
         Realm::Admin => "admin console sign-in",
