@@ -271,4 +271,16 @@ fn user_mfa_list_and_reset() {
     let events = server.ok(&["events", "--json", "--name", "user_mfa_reset"], None);
     let event: serde_json::Value = serde_json::from_str(events.lines().next().unwrap()).unwrap();
     assert_eq!((event["name"].as_str(), event["target"].as_str()), (Some("user_mfa_reset"), Some("dora")));
+
+    // An application's require_mfa, from its settings file, in `app show`.
+    let metadata = server.dir.path().join("mfa-sp.xml");
+    std::fs::write(&metadata, sp_metadata()).unwrap();
+    let settings = server.dir.path().join("mfa-sp.toml");
+    std::fs::write(&settings, "require_mfa = true\n").unwrap();
+    let (metadata, settings) = (metadata.to_str().unwrap(), settings.to_str().unwrap());
+    server.ok(&["app", "import", "strict", "--metadata", metadata, "--settings", settings], None);
+    let shown: serde_json::Value =
+        serde_json::from_str(&server.ok(&["app", "show", "strict", "--json"], None)).unwrap();
+    assert_eq!(shown["require_mfa"], true);
+    assert!(server.ok(&["app", "show", "strict"], None).contains("second_factor    required"));
 }
