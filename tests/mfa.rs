@@ -493,6 +493,14 @@ async fn the_account_page_enrols_removes_changes_the_password_and_signs_out_ever
     let removed = app.post_form("/account/totp/remove", &[("csrf_token", &token)], Some(&cookie)).await;
     assert_eq!(removed.location.as_deref(), Some("/account?done=totp-removed"));
 
+    // The sessions: the other browser signed in to acme, and the page lists it beside this one.
+    let query = redirect_query(&Req::default().xml(None), None, None);
+    assert!(app.get(&format!("/saml2/acme?{query}"), Some(&other)).await.saml_response().is_some());
+    let page = app.get("/account", Some(&cookie)).await;
+    let sessions = page.body.split("id=\"session-list\"").nth(1).unwrap().split("</table>").next().unwrap();
+    assert!(sessions.contains("This browser") && sessions.contains("Another browser"), "{sessions}");
+    assert!(sessions.contains("Acme CRM"), "{sessions}");
+
     // The password: the current one is required; the other session ends, this one stays.
     let change = |current: &'static str| {
         [
@@ -514,6 +522,8 @@ async fn the_account_page_enrols_removes_changes_the_password_and_signs_out_ever
     let cookie = changed.set_cookie.unwrap();
     assert!(is_signed_in(&app.get("/", Some(&cookie)).await), "this session stays");
     assert!(!is_signed_in(&app.get("/", Some(&other)).await), "the other session ended");
+    let page = app.get("/account", Some(&cookie)).await;
+    assert!(!page.body.contains("Another browser"), "ended sessions are not listed");
     assert_eq!(events(&app, EventName::UserPasswordChange).await.len(), 1);
 
     // Sign out everywhere: this session too.

@@ -1,6 +1,6 @@
 //! A portal user's own account (`/account`): their password, a re-authentication before sensitive changes (the
-//! password or a second factor from the last five minutes), the applications this session signed in to, and
-//! signing out everywhere. Factors themselves are `mfa`'s.
+//! password or a second factor from the last five minutes), the user's sessions and the applications each signed
+//! in to, and signing out everywhere. Factors themselves are `mfa`'s.
 
 use std::net::IpAddr;
 
@@ -12,7 +12,7 @@ use crate::services::login::{dummy_hash, verify_password, IdpSession};
 use crate::services::mfa::{self, Proof};
 use crate::services::throttle::{self, Realm};
 use crate::services::{millis, record, Ctx, Error};
-use crate::store::{apps, events, slo, users};
+use crate::store::{events, users};
 
 /// How recent the last authentication must be for a sensitive change without asking again.
 pub const RECENT_MS: i64 = 5 * 60 * 1000;
@@ -73,19 +73,38 @@ pub async fn sign_out_everywhere(ctx: &Ctx, session: &IdpSession, now: DateTime<
     Ok(())
 }
 
-/// The display labels of the applications this session signed in to.
-pub async fn applications(ctx: &Ctx, session: &IdpSession) -> Result<Vec<String>, Error> {
-    let mut conn = ctx.db.conn().await?;
-    let ids: Vec<_> =
-        slo::list_participations(&mut conn, &session.session_index).await?.into_iter().map(|p| p.0).collect();
-    let mut labels: Vec<String> = apps::list_apps(&mut conn)
-        .await?
-        .into_iter()
-        .filter(|a| ids.contains(&a.id))
-        .map(|a| a.display_label)
-        .collect();
-    labels.sort();
-    Ok(labels)
+/// An IdP session of the user as `/account` shows it: the applications it signed in to and since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionView {
+    pub is_this_one: bool,
+    pub since_ms: i64,
+    pub applications: Vec<String>,
+}
+
+/// The user's sessions that signed in to applications (the database knows them by their participations), this
+/// one first (listed even before it signed in to any).
+pub async fn sessions(ctx: &Ctx, session: &IdpSession, now: DateTime<Utc>) -> Result<Vec<SessionView>, Error> {
+    let rows =
+        crate::store::mfa::list_user_participations(&mut *ctx.db.conn().await?, session.user_id, millis(now)).await?;
+    let mut views =
+        vec![SessionView { is_this_one: true, since_ms: session.authn_instant_ms, applications: Vec::new() }];
+    let mut indexes = vec![session.session_index.clone()];
+    for (index, label, at) in rows {
+        let position = match indexes.iter().position(|i| *i == index) {
+            Some(position) => position,
+            None => {
+                indexes.push(index);
+                views.push(SessionView { is_this_one: false, since_ms: at, applications: Vec::new() });
+                views.len() - 1
+            }
+        };
+        if let Some(view) = views.get_mut(position) {
+            if !view.applications.contains(&label) {
+                view.applications.push(label);
+            }
+        }
+    }
+    Ok(views)
 }
 
 /// Checks the user's password, throttled and counted like a sign-in; a wrong one is `Invalid`, so the page says

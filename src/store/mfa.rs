@@ -214,3 +214,26 @@ pub async fn touch_credentials(conn: &mut Conn, user: UserId, now_ms: i64) -> Re
         .await?;
     crate::store::touched(done, "user")
 }
+
+/// The user's sign-ins to applications that have not expired, by IdP session, since the user's credentials last
+/// changed (sessions from before have ended): (session index, application display
+/// label, when it signed in), oldest first.
+pub async fn list_user_participations(
+    conn: &mut Conn,
+    user: UserId,
+    now_ms: i64,
+) -> Result<Vec<(String, String, i64)>, Error> {
+    let rows = sqlx::query(
+        "SELECT p.session_index, a.display_label, p.created_at FROM sso_participations p \
+         JOIN applications a ON a.id = p.app_id WHERE p.user_id = $1 AND p.expires_at > $2 \
+         AND p.created_at >= (SELECT credentials_changed_at FROM users WHERE id = $1) \
+         ORDER BY p.created_at, a.display_label",
+    )
+    .bind(user.0)
+    .bind(now_ms)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("session_index")?, r.try_get("display_label")?, r.try_get("created_at")?)))
+        .collect()
+}

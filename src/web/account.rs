@@ -52,9 +52,16 @@ struct AccountPage<'a> {
     unused_codes: i64,
     enrolment: Option<TotpEnrolment>,
     qr: Option<QrPath>,
-    applications: Vec<String>,
+    sessions: Vec<SessionRow>,
     is_multi_factor: bool,
     min_password: usize,
+}
+
+/// A session as the page lists it.
+struct SessionRow {
+    is_this_one: bool,
+    since: String,
+    applications: String,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -286,7 +293,22 @@ async fn page(
             unused_codes: mfa_status.unused_recovery_codes,
             enrolment,
             qr,
-            applications: account::applications(ctx, idp).await?,
+            sessions: account::sessions(ctx, idp, Utc::now())
+                .await?
+                .into_iter()
+                .map(|s| SessionRow {
+                    is_this_one: s.is_this_one,
+                    since: chrono::DateTime::from_timestamp_millis(s.since_ms)
+                        .unwrap_or_default()
+                        .format("%Y-%m-%d %H:%M UTC")
+                        .to_string(),
+                    applications: if s.applications.is_empty() {
+                        "none yet".to_owned()
+                    } else {
+                        s.applications.join(", ")
+                    },
+                })
+                .collect(),
             is_multi_factor: idp.is_multi_factor(),
             min_password: ctx.config.min_password_chars(),
         },
