@@ -120,11 +120,12 @@ async fn totp_is_required_and_each_code_works_once() {
     assert!(reply.body.contains("name=\"code\""));
     assert_eq!(app.get("/admin", Some(&cookie)).await.status, StatusCode::SEE_OTHER, "not signed in yet");
     let token = reply.input("csrf_token").unwrap();
-    let valid: Vec<String> = [now - 30, now, now + 30].iter().map(|t| admins::totp_code(&secret, *t)).collect();
+    let valid: Vec<String> =
+        [now - 30, now, now + 30].iter().map(|t| sesame::services::totp::totp_code(&secret, *t)).collect();
     let bad = ["000000", "111111", "222222", "333333"].into_iter().find(|c| !valid.iter().any(|v| v == c)).unwrap();
     let wrong = app.post_form("/admin/login/totp", &[("csrf_token", &token), ("code", bad)], Some(&cookie)).await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
-    let code = admins::totp_code(&secret, now);
+    let code = sesame::services::totp::totp_code(&secret, now);
     let token = wrong.input("csrf_token").unwrap();
     let ok = app.post_form("/admin/login/totp", &[("csrf_token", &token), ("code", &code)], Some(&cookie)).await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
@@ -141,7 +142,7 @@ async fn totp_is_required_and_each_code_works_once() {
     assert_eq!(events.first().unwrap().detail, "one-time code already used");
     // Without the password step, the code form does nothing.
     let (fresh, fresh_token) = admin_form(&app).await;
-    let next = admins::totp_code(&secret, now + 30);
+    let next = sesame::services::totp::totp_code(&secret, now + 30);
     let skipped =
         app.post_form("/admin/login/totp", &[("csrf_token", &fresh_token), ("code", &next)], Some(&fresh)).await;
     assert_eq!(skipped.status, StatusCode::UNAUTHORIZED);

@@ -740,6 +740,10 @@ async fn serves_an_openapi_document_of_every_route() {
         ("post", "/api/v1/users/{username}/activate"),
         ("post", "/api/v1/users/{username}/unlock"),
         ("put", "/api/v1/users/{username}/password"),
+        ("get", "/api/v1/users/{username}/mfa"),
+        ("delete", "/api/v1/users/{username}/mfa"),
+        ("get", "/api/v1/mfa/policy"),
+        ("put", "/api/v1/mfa/policy"),
         ("get", "/api/v1/groups"),
         ("post", "/api/v1/groups"),
         ("get", "/api/v1/groups/{name}"),
@@ -1205,4 +1209,47 @@ async fn scim_needs_sso_where_the_sp_says_and_large_imports_go_to_the_background
     api.app.run_provisioning().await;
     let listed = api.get("/api/v1/applications/acme/idm/imports").await.ok(StatusCode::OK).clone();
     assert_eq!((listed[0]["state"].as_str(), listed[0]["imported"].as_i64()), (Some("done"), Some(101)));
+}
+
+/// A user's factors through the API (never a secret), and a reset: the factors go, the user must enrol again,
+/// the token is the event's actor; the MFA policy is read and replaced whole, an unknown group is 404.
+#[tokio::test]
+async fn lists_and_resets_a_users_mfa_and_sets_the_policy() {
+    let api = Api::new().await;
+    let (alice, _) = sesame::services::users::get_user(&api.app.ctx, "alice").await.unwrap();
+    let sealed = sesame::services::mfa::start_totp(&api.app.ctx).unwrap();
+    let secret = sesame::services::totp::open_secret(&api.app.ctx, &sealed).unwrap();
+    let code = sesame::services::totp::totp_code(&secret, u64::try_from(Utc::now().timestamp()).unwrap());
+    let actor = sesame::audit::Actor::User("alice".into());
+    sesame::services::mfa::confirm_totp(&api.app.ctx, &actor, alice.id, "alice", &sealed, &code, Utc::now())
+        .await
+        .unwrap();
+
+    let listed = api.get("/api/v1/users/alice/mfa").await;
+    let body = listed.ok(StatusCode::OK).clone();
+    let kinds: Vec<&str> = body["factors"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["totp", "recovery_codes"]);
+    assert_eq!((body["required"].clone(), body["must_re_enrol"].clone()), (json!(false), json!(false)));
+    assert!(!body.to_string().contains(&sealed), "no secret");
+
+    let reset = api.call(Method::DELETE, "/api/v1/users/alice/mfa", None).await;
+    assert_eq!(reset.status, StatusCode::NO_CONTENT);
+    let after = api.get("/api/v1/users/alice/mfa").await;
+    let after = after.ok(StatusCode::OK).clone();
+    assert_eq!(after["factors"], json!([]));
+    assert_eq!(after["must_re_enrol"], json!(true));
+    api.call(Method::DELETE, "/api/v1/users/nobody/mfa", None).await.problem(StatusCode::NOT_FOUND, "not-found");
+    let events = api.get("/api/v1/events?limit=100").await;
+    let items = events.ok(StatusCode::OK)["items"].as_array().unwrap().clone();
+    assert!(items.iter().any(|e| e["name"] == "user_mfa_reset" && e["actor"] == "api_token:ci"), "{items:?}");
+
+    let policy = json!({"everyone": false, "groups": ["staff"]});
+    let set = api.call(Method::PUT, "/api/v1/mfa/policy", Some(policy.clone())).await;
+    assert_eq!(set.ok(StatusCode::OK), &policy);
+    assert_eq!(api.get("/api/v1/mfa/policy").await.ok(StatusCode::OK), &policy);
+    let cleared = json!({"everyone": true, "groups": []});
+    assert_eq!(api.call(Method::PUT, "/api/v1/mfa/policy", Some(cleared.clone())).await.ok(StatusCode::OK), &cleared);
+    let unknown = json!({"everyone": false, "groups": ["nobody"]});
+    api.call(Method::PUT, "/api/v1/mfa/policy", Some(unknown)).await.problem(StatusCode::NOT_FOUND, "not-found");
+    assert_eq!(api.get("/api/v1/mfa/policy").await.ok(StatusCode::OK), &cleared, "nothing half-written");
 }

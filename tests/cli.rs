@@ -459,3 +459,32 @@ fn app_show_lists_a_logo_uploaded_through_the_api() {
     assert_eq!(served.headers()["x-content-type-options"], "nosniff");
     assert_eq!(runtime.block_on(served.bytes()).unwrap().as_ref(), PNG);
 }
+
+/// `sesame user mfa list USERNAME [--json]` and `sesame user mfa reset USERNAME`: a user without factors lists
+/// none, a reset is recorded with the CLI as its actor and asks for enrolment; an unknown user is refused.
+#[test]
+fn user_mfa_list_and_reset() {
+    let server = start();
+    server.ok(&["user", "add", "dora", "--email", "dora@example.com"], None);
+    assert_eq!(server.ok(&["user", "mfa", "list", "dora", "--json"], None), "");
+    assert_eq!(server.ok(&["user", "mfa", "list", "dora"], None), "");
+    let reset = server.ok(&["user", "mfa", "reset", "dora"], None);
+    assert!(reset.starts_with("reset the second factors of dora"), "{reset}");
+    assert!(server.refused(&["user", "mfa", "reset", "nobody"]).contains("does not exist"));
+    assert!(server.refused(&["user", "mfa", "list", "nobody"]).contains("does not exist"));
+    let events = server.ok(&["events", "--json", "--name", "user_mfa_reset"], None);
+    let event: serde_json::Value = serde_json::from_str(events.lines().next().unwrap()).unwrap();
+    assert_eq!((event["name"].as_str(), event["target"].as_str()), (Some("user_mfa_reset"), Some("dora")));
+
+    // An application's require_mfa, from its settings file, in `app show`.
+    let metadata = server.dir.path().join("mfa-sp.xml");
+    std::fs::write(&metadata, sp_metadata()).unwrap();
+    let settings = server.dir.path().join("mfa-sp.toml");
+    std::fs::write(&settings, "require_mfa = true\n").unwrap();
+    let (metadata, settings) = (metadata.to_str().unwrap(), settings.to_str().unwrap());
+    server.ok(&["app", "import", "strict", "--metadata", metadata, "--settings", settings], None);
+    let shown: serde_json::Value =
+        serde_json::from_str(&server.ok(&["app", "show", "strict", "--json"], None)).unwrap();
+    assert_eq!(shown["require_mfa"], true);
+    assert!(server.ok(&["app", "show", "strict"], None).contains("second_factor    required"));
+}

@@ -90,6 +90,8 @@ fn forms() -> Vec<Form> {
         ("/admin/users/alice/password", vec![("password", "chosen by the attacker")]),
         ("/admin/users/alice/delete", vec![("confirm", "alice")]),
         ("/admin/users/bob/groups", vec![("action", "add"), ("group", "staff")]),
+        ("/admin/users/alice/mfa/reset", vec![]),
+        ("/admin/mfa/policy", vec![("mfa_everyone", "on")]),
         ("/admin/groups", vec![("name", "attackers")]),
         ("/admin/groups/staff/rename", vec![("new_name", "renamed")]),
         ("/admin/groups/staff/delete", vec![("confirm", "staff")]),
@@ -829,7 +831,8 @@ async fn totp_enrolment_needs_a_right_code_and_then_sign_in_asks_for_one() {
     assert!(!page.contains("type=\"hidden\" name=\"secret\"") && !page.contains("name=\"sealed\""));
     let secret = totp_rs::Secret::Encoded(encoded).to_bytes().unwrap();
     let now = u64::try_from(Utc::now().timestamp()).unwrap();
-    let valid: Vec<String> = [now - 30, now, now + 30].iter().map(|t| admins::totp_code(&secret, *t)).collect();
+    let valid: Vec<String> =
+        [now - 30, now, now + 30].iter().map(|t| sesame::services::totp::totp_code(&secret, *t)).collect();
     let wrong = ["000000", "111111", "222222", "333333"].into_iter().find(|c| !valid.iter().any(|v| v == c)).unwrap();
 
     let fields = [("csrf_token", admin.token.as_str()), ("code", wrong)];
@@ -841,7 +844,7 @@ async fn totp_enrolment_needs_a_right_code_and_then_sign_in_asks_for_one() {
     let fields = [("csrf_token", token.as_str()), ("username", "root"), ("password", ADMIN_PASSWORD)];
     assert_eq!(app.post_form("/admin/login", &fields, Some(&cookie)).await.status, StatusCode::SEE_OTHER);
 
-    let code = admins::totp_code(&secret, now);
+    let code = sesame::services::totp::totp_code(&secret, now);
     post_renewing(&app, &mut admin, "/admin/account/totp/confirm", vec![("code", &code)]).await;
     assert!(admins::account(&app.ctx, "root").await.unwrap().has_totp);
     let page = app.get("/admin/account", Some(&admin.cookie)).await.body;
@@ -860,7 +863,7 @@ async fn totp_enrolment_needs_a_right_code_and_then_sign_in_asks_for_one() {
     let replay = app.post_form("/admin/login/totp", &[("csrf_token", &token), ("code", &code)], Some(&cookie)).await;
     assert_eq!(replay.status, StatusCode::UNAUTHORIZED);
     let token = replay.input("csrf_token").unwrap();
-    let next = admins::totp_code(&secret, now + 30);
+    let next = sesame::services::totp::totp_code(&secret, now + 30);
     let ok = app.post_form("/admin/login/totp", &[("csrf_token", &token), ("code", &next)], Some(&cookie)).await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
 
@@ -926,12 +929,18 @@ async fn renewing_an_active_totp_secret_needs_the_password_or_a_code() {
     let encoded = uri.split("secret=").nth(1).unwrap().split('&').next().unwrap().to_owned();
     let secret = totp_rs::Secret::Encoded(encoded).to_bytes().unwrap();
     let now = u64::try_from(Utc::now().timestamp()).unwrap();
-    post_renewing(&app, &mut admin, "/admin/account/totp/confirm", vec![("code", &admins::totp_code(&secret, now))])
-        .await;
+    post_renewing(
+        &app,
+        &mut admin,
+        "/admin/account/totp/confirm",
+        vec![("code", &sesame::services::totp::totp_code(&secret, now))],
+    )
+    .await;
     let page = app.get("/admin/account", Some(&admin.cookie)).await.body;
     assert!(page.contains("name=\"proof\""), "the renewal form asks for proof");
 
-    let valid: Vec<String> = [now - 30, now, now + 30].iter().map(|t| admins::totp_code(&secret, *t)).collect();
+    let valid: Vec<String> =
+        [now - 30, now, now + 30].iter().map(|t| sesame::services::totp::totp_code(&secret, *t)).collect();
     let wrong = ["000000", "111111", "222222", "333333"].into_iter().find(|c| !valid.iter().any(|v| v == c)).unwrap();
     for proof in [None, Some(""), Some("not my password"), Some(wrong)] {
         let mut fields = vec![("csrf_token", admin.token.as_str())];
@@ -951,7 +960,7 @@ async fn renewing_an_active_totp_secret_needs_the_password_or_a_code() {
     post(&app, &admin, "/admin/account/totp", vec![("proof", ADMIN_PASSWORD)]).await;
     assert!(app.get("/admin/account", Some(&admin.cookie)).await.body.contains("otpauth://"));
     post(&app, &admin, "/admin/account/totp/cancel", vec![]).await;
-    let code = admins::totp_code(&secret, now + 30);
+    let code = sesame::services::totp::totp_code(&secret, now + 30);
     post(&app, &admin, "/admin/account/totp", vec![("proof", &code)]).await;
     assert!(app.get("/admin/account", Some(&admin.cookie)).await.body.contains("otpauth://"));
     post(&app, &admin, "/admin/account/totp/cancel", vec![]).await;

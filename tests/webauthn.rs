@@ -128,7 +128,7 @@ async fn a_counter_that_goes_backwards_is_refused_and_recorded() {
         let refused = sign_in_with(&app, &key, LOCAL, counter).await;
         assert!(matches!(&refused, Err(Error::FactorRefused { reason }) if reason.contains("counter")), "{refused:?}");
     }
-    let failures = events(&app, EventName::UserMfaFailure).await;
+    let failures = events(&app, EventName::UserMfaFailed).await;
     assert_eq!(failures.len(), 2);
     for event in &failures {
         assert_eq!(event.username, "alice");
@@ -150,7 +150,7 @@ async fn an_answer_from_another_origin_is_refused() {
     let refused = sign_in_with(&app, &key, "http://evil.localhost:8080", 1).await;
     assert!(matches!(&refused, Err(Error::FactorRefused { reason }) if reason.contains("another site")), "{refused:?}");
     assert_eq!(kind_of(refused), ErrorKind::Unauthenticated);
-    let failures = events(&app, EventName::UserMfaFailure).await;
+    let failures = events(&app, EventName::UserMfaFailed).await;
     assert!(failures[0].detail.starts_with("passkey: "), "{failures:?}");
 
     // Registration checks the origin too.
@@ -225,7 +225,7 @@ async fn a_second_factor_must_be_the_users_own() {
     let response = alice_key.assert(&ceremony.options, LOCAL, 1);
     let refused = webauthn::finish_second_factor(&app.ctx, &ceremony.challenge, &response, now).await;
     assert!(matches!(refused, Err(Error::FactorRefused { .. })), "{refused:?}");
-    assert_eq!(events(&app, EventName::UserMfaFailure).await[0].username, "bob");
+    assert_eq!(events(&app, EventName::UserMfaFailed).await[0].username, "bob");
 }
 
 /// Guessing: failed second factors are counted per user in the database, so another replica refuses too.
@@ -246,7 +246,7 @@ async fn failed_second_factors_are_throttled_across_replicas() {
     let other = app.replica().await;
     let throttled = webauthn::start_second_factor(&other.ctx, session.user_id, now).await;
     assert_eq!(kind_of(throttled), ErrorKind::Throttled);
-    let failures = events(&app, EventName::UserMfaFailure).await;
+    let failures = events(&app, EventName::UserMfaFailed).await;
     let expected = format!("second factor throttled: {max} consecutive failures");
     assert!(failures[0].detail.starts_with(&expected), "{failures:?}");
 }

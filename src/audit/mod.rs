@@ -72,12 +72,20 @@ pub enum EventName {
     AdminAdminUpdate,
     UserMfaEnrol,
     UserMfaRemove,
+    UserMfaReset,
     UserMfaSuccess,
-    UserMfaFailure,
+    UserMfaFailed,
+    UserMfaRecoveryUse,
+    UserMfaRecoveryRegenerate,
+    UserMfaStepUp,
+    UserMfaThrottled,
+    AdminMfaPolicy,
+    UserPasswordChange,
+    UserLogoutEverywhere,
 }
 
 impl EventName {
-    pub const ALL: [Self; 61] = [
+    pub const ALL: [Self; 69] = [
         Self::UserLogin,
         Self::UserLoginFailed,
         Self::UserLogout,
@@ -137,8 +145,16 @@ impl EventName {
         Self::AdminAdminUpdate,
         Self::UserMfaEnrol,
         Self::UserMfaRemove,
+        Self::UserMfaReset,
         Self::UserMfaSuccess,
-        Self::UserMfaFailure,
+        Self::UserMfaFailed,
+        Self::UserMfaRecoveryUse,
+        Self::UserMfaRecoveryRegenerate,
+        Self::UserMfaStepUp,
+        Self::UserMfaThrottled,
+        Self::AdminMfaPolicy,
+        Self::UserPasswordChange,
+        Self::UserLogoutEverywhere,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -202,8 +218,16 @@ impl EventName {
             Self::AdminAdminUpdate => "admin_admin_update",
             Self::UserMfaEnrol => "user_mfa_enrol",
             Self::UserMfaRemove => "user_mfa_remove",
+            Self::UserMfaReset => "user_mfa_reset",
             Self::UserMfaSuccess => "user_mfa_success",
-            Self::UserMfaFailure => "user_mfa_failure",
+            Self::UserMfaFailed => "user_mfa_failed",
+            Self::UserMfaRecoveryUse => "user_mfa_recovery_use",
+            Self::UserMfaRecoveryRegenerate => "user_mfa_recovery_regenerate",
+            Self::UserMfaStepUp => "user_mfa_step_up",
+            Self::UserMfaThrottled => "user_mfa_throttled",
+            Self::AdminMfaPolicy => "admin_mfa_policy",
+            Self::UserPasswordChange => "user_password_change",
+            Self::UserLogoutEverywhere => "user_logout_everywhere",
         }
     }
 

@@ -35,6 +35,8 @@ pub struct AppView {
     pub signing: String,
     pub nameid_format: String,
     pub require_signed_requests: bool,
+    /// Users sign in with a second factor for this application.
+    pub require_mfa: bool,
     pub sp_certificates: usize,
     pub encrypt_assertions: bool,
     /// `aes256-gcm` or `aes256-cbc`, with RSA-OAEP key transport.
@@ -146,6 +148,7 @@ impl AppView {
             signing: app.sp.signing_mode.as_str().to_owned(),
             nameid_format: app.sp.name_id_format.as_str().to_owned(),
             require_signed_requests: app.sp.require_signed_requests,
+            require_mfa: app.sp.require_mfa,
             sp_certificates: app.sp.signing_certificates.len(),
             encrypt_assertions: app.sp.encrypt_assertions,
             encryption_algorithm: app.sp.data_encryption.as_str().to_owned(),
@@ -191,6 +194,7 @@ impl AppView {
         println!("signing          {}", self.signing);
         println!("nameid_format    {}", self.nameid_format);
         println!("signed_requests  {}", if self.require_signed_requests { "required" } else { "optional" });
+        println!("second_factor    {}", if self.require_mfa { "required" } else { "as the user's policy says" });
         println!("encryption       {}", self.encryption());
         println!("bound_groups     {}", self.bound_groups.join(", "));
         if let Some(logo) = &self.logo {

@@ -1,16 +1,17 @@
-//! `sesame user …`: create, update, set a password, suspend, activate, unlock and delete directory users.
+//! `sesame user …`: create, update, set a password, suspend, activate, unlock and delete directory users, and
+//! list or reset their second factors (`sesame user mfa list|reset`).
 //! It must not know how users are stored or provisioned: each command calls one `services::admin` function.
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 
 use crate::audit::Actor;
-use crate::cli::read_password;
+use crate::cli::{print_json, read_password};
 use crate::directory::user::Profile;
 use crate::services::throttle::{self, Realm};
 use crate::services::user_import::{self, Action, ImportReport};
-use crate::services::users;
 use crate::services::Ctx;
+use crate::services::{mfa, users};
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -53,6 +54,23 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A user's second factors: `list` them (never secrets), or `reset` them (the user enrols again).
+    #[command(subcommand)]
+    Mfa(MfaCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MfaCommand {
+    /// The user's second factors: kind, name, created, last used.
+    List {
+        username: String,
+        /// One JSON object per factor, one per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every factor and recovery code of the user and end their sessions; the user enrols again at the
+    /// next sign-in.
+    Reset { username: String },
 }
 
 #[derive(Debug, Args)]
@@ -194,6 +212,28 @@ pub async fn run(ctx: &Ctx, actor: &Actor, command: UserCommand, now: DateTime<U
             } else {
                 print!("{}", user_import::export_csv(ctx).await?);
             }
+        }
+        UserCommand::Mfa(MfaCommand::List { username, json }) => {
+            let factors = mfa::list_factors(ctx, &username).await?;
+            let time = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339();
+            for f in factors {
+                let last_used = f.last_used_at_ms.map(time);
+                if json {
+                    print_json(&serde_json::json!({
+                        "kind": f.kind,
+                        "name": f.name,
+                        "created_at": time(f.created_at_ms),
+                        "last_used_at": last_used,
+                    }))?;
+                } else {
+                    let last_used = last_used.unwrap_or_else(|| "never".to_owned());
+                    println!("{:<15} {:<40} created {}  last used {last_used}", f.kind, f.name, time(f.created_at_ms));
+                }
+            }
+        }
+        UserCommand::Mfa(MfaCommand::Reset { username }) => {
+            mfa::reset(ctx, actor, &username, now).await?;
+            println!("reset the second factors of {username}: enrolment at the next sign-in");
         }
     }
     Ok(())

@@ -159,6 +159,9 @@ pub struct SpSettings {
     pub tile_hue: Option<u8>,
     /// The portal tile's image, an https URL; empty: the tile shows the label's initial.
     pub tile_image_url: String,
+    /// Users of this application sign in with a second factor: a password-only session steps up (or enrols)
+    /// before a response is sent.
+    pub require_mfa: bool,
 }
 
 /// The names of the portal tile colours, in the stylesheet's order (`.hue-0` … `.hue-7`).
@@ -214,6 +217,7 @@ impl Default for SpSettings {
             connector: None,
             tile_hue: None,
             tile_image_url: String::new(),
+            require_mfa: false,
         }
     }
 }

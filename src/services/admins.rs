@@ -7,22 +7,15 @@ use std::net::IpAddr;
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use secrecy::ExposeSecret;
-use totp_rs::{Algorithm, TOTP};
 
 use crate::audit::{Actor, Event, EventName};
 use crate::directory::{check_name, password, Invalid};
 use crate::services::error::named;
 use crate::services::login::{dummy_hash, hash_password, verify_password};
 use crate::services::throttle::{self, Realm};
+use crate::services::totp::{self, matching_step, open_secret, unix_secs, TotpEnrolment};
 use crate::services::{millis, record, webauthn, Ctx, Error};
 use crate::store::{admins, events};
-
-/// The TOTP time step, in seconds (RFC 6238 §4: X = 30 by default).
-pub const TOTP_STEP_SECS: u64 = 30;
-/// The shortest administrator password, in characters.
-/// The TOTP issuer shown by authenticator apps.
-const TOTP_ISSUER: &str = "sesame";
 
 /// What the admin session holds (server-side; the browser has only the session id).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -196,7 +189,7 @@ pub async fn enable_totp(ctx: &Ctx, actor: &Actor, username: &str, now: DateTime
         .map_err(named("administrator", username))?;
     events::insert_event(&mut tx, &Event::new(now, EventName::AdminTotpEnable, actor).target(username)).await?;
     tx.commit().await.map_err(crate::store::Error::from)?;
-    Ok(otpauth_uri(username, &secret))
+    Ok(totp::otpauth_uri(username, &secret))
 }
 
 /// What the console's account page shows of an administrator.
@@ -204,14 +197,6 @@ pub async fn enable_totp(ctx: &Ctx, actor: &Actor, username: &str, now: DateTime
 pub struct Account {
     pub username: String,
     pub has_totp: bool,
-}
-
-/// A TOTP secret being enrolled, as the authenticator app takes it: the `otpauth://` URI (or a QR code of it) and
-/// the secret in base32, for typing in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TotpEnrolment {
-    pub uri: String,
-    pub secret: String,
 }
 
 pub async fn account(ctx: &Ctx, username: &str) -> Result<Account, Error> {
@@ -247,8 +232,7 @@ pub async fn change_password(
 /// (the session) until `confirm_totp`. Nothing is stored yet, so an enrolment that is never confirmed changes
 /// nothing.
 pub fn new_totp_secret(ctx: &Ctx) -> Result<String, Error> {
-    let secret: [u8; 20] = rand::random();
-    Ok(ctx.secret.seal(&hex::encode(secret))?)
+    totp::new_sealed_secret(ctx)
 }
 
 /// Starts a console enrolment: `new_totp_secret`, after proof when TOTP is already on. Replacing an active secret
@@ -286,8 +270,7 @@ pub async fn start_totp_enrolment(
 
 /// The URI and base32 secret of a sealed secret from `new_totp_secret`, to show while it is enrolled.
 pub fn totp_enrolment(ctx: &Ctx, username: &str, sealed: &str) -> Result<TotpEnrolment, Error> {
-    let secret = open_secret(ctx, sealed)?;
-    Ok(TotpEnrolment { uri: otpauth_uri(username, &secret), secret: base32_encode(&secret) })
+    totp::enrolment(ctx, username, sealed)
 }
 
 /// The second step: TOTP is switched on (or its secret renewed) only with a current code of the new secret, so a
@@ -349,44 +332,6 @@ fn renewed(username: &str, now: DateTime<Utc>) -> AdminSession {
     AdminSession { username: username.to_owned(), authn_instant_ms: millis(now) }
 }
 
-/// The code for `secret` at Unix time `unix_secs` (RFC 6238 with SHA-1, 6 digits, 30-second steps).
-pub fn totp_code(secret: &[u8], unix_secs: u64) -> String {
-    TOTP::new_unchecked(Algorithm::SHA1, 6, 0, TOTP_STEP_SECS, secret.to_vec()).generate(unix_secs)
-}
-
-/// The `otpauth://` URI of Google Authenticator's Key Uri Format.
-fn otpauth_uri(username: &str, secret: &[u8]) -> String {
-    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20");
-    let secret = base32_encode(secret);
-    format!(
-        "otpauth://totp/{}:{}?secret={secret}&issuer={}&algorithm=SHA1&digits=6&period={TOTP_STEP_SECS}",
-        encode(TOTP_ISSUER),
-        encode(username),
-        encode(TOTP_ISSUER)
-    )
-}
-
-fn base32_encode(bytes: &[u8]) -> String {
-    TOTP::new_unchecked(Algorithm::SHA1, 6, 0, TOTP_STEP_SECS, bytes.to_vec()).get_secret_base32()
-}
-
-/// The time step (Unix time / 30) among the previous, current and next one whose code is `code`.
-fn matching_step(secret: &[u8], code: &str, unix_secs: u64) -> Option<u64> {
-    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let current = unix_secs / TOTP_STEP_SECS;
-    let mut found = None;
-    // Every candidate is computed and compared in constant time, so timing does not tell which step matched.
-    for step in [current.saturating_sub(1), current, current + 1] {
-        let expected = totp_code(secret, step * TOTP_STEP_SECS);
-        if openssl::memcmp::eq(expected.as_bytes(), code.as_bytes()) && found.is_none() {
-            found = Some(step);
-        }
-    }
-    found
-}
-
 fn check_password(ctx: &Ctx, field: &'static str, password: &str) -> Result<(), Invalid> {
     password::check_new(field, password, ctx.config.min_password_chars())
 }
@@ -414,15 +359,6 @@ async fn reauthenticate(
     Err(Invalid::new("current password", "is not right").into())
 }
 
-fn open_secret(ctx: &Ctx, sealed: &str) -> Result<Vec<u8>, Error> {
-    let secret = ctx.secret.open(sealed)?;
-    hex::decode(secret.expose_secret()).map_err(|_| crate::secret::Error::Decrypt.into())
-}
-
-fn unix_secs(now: DateTime<Utc>) -> u64 {
-    u64::try_from(now.timestamp()).unwrap_or_default()
-}
-
 async fn signed_in(
     ctx: &Ctx,
     username: &str,
@@ -448,53 +384,4 @@ async fn refuse(
     record(ctx, Event::new(now, EventName::AdminLoginFailed, &Actor::Anonymous).target(shown).failed(reason)).await?;
     throttle::failed(ctx, Realm::Admin, username, client, now).await?;
     Ok(Error::BadCredentials)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// RFC 6238 Appendix B, SHA-1 rows (8 digits there; the same HOTP truncation gives our 6 as its last digits).
-    #[test]
-    fn matches_the_rfc_6238_test_vectors() {
-        let secret = b"12345678901234567890";
-        let vectors = [
-            (59, "94287082"),
-            (1_111_111_109, "07081804"),
-            (1_111_111_111, "14050471"),
-            (1_234_567_890, "89005924"),
-            (2_000_000_000, "69279037"),
-            (20_000_000_000, "65353130"),
-        ];
-        for (time, expected) in vectors {
-            let eight = TOTP::new_unchecked(Algorithm::SHA1, 8, 0, 30, secret.to_vec()).generate(time);
-            assert_eq!(eight, expected, "T = {time}");
-            assert_eq!(totp_code(secret, time), expected[2..], "T = {time}");
-        }
-    }
-
-    #[test]
-    fn accepts_one_step_of_drift_and_nothing_else() {
-        let secret = b"12345678901234567890";
-        let now = 1_111_111_111;
-        let step = now / 30;
-        assert_eq!(matching_step(secret, &totp_code(secret, now), now), Some(step));
-        assert_eq!(matching_step(secret, &totp_code(secret, now - 30), now), Some(step - 1));
-        assert_eq!(matching_step(secret, &totp_code(secret, now + 30), now), Some(step + 1));
-        assert_eq!(matching_step(secret, &totp_code(secret, now - 60), now), None);
-        assert_eq!(matching_step(secret, &totp_code(secret, now + 60), now), None);
-        for bad in ["", "12345", "1234567", "abcdef", " 12345"] {
-            assert_eq!(matching_step(secret, bad, now), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn writes_an_otpauth_uri() {
-        let uri = otpauth_uri("ann lee", b"12345678901234567890");
-        assert_eq!(
-            uri,
-            "otpauth://totp/sesame:ann%20lee?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=sesame&algorithm=SHA1\
-             &digits=6&period=30"
-        );
-    }
 }

@@ -29,6 +29,10 @@ pub enum Error {
     Denied { user: String, app: String, reason: Denied },
     #[error("invalid username or password")]
     BadCredentials,
+    /// A second factor that did not prove anything: a wrong code, or one already used (`reason` says which, in
+    /// words fit to show the user; the event has the same).
+    #[error("{reason}")]
+    BadFactor { reason: &'static str },
     #[error("application {app} has no signing certificate")]
     NoSigningKey { app: String },
     #[error("application {app}: {reason}")]
@@ -193,6 +197,7 @@ impl Error {
             Self::PendingExpired | Self::LogoutExpired | Self::CeremonyExpired => ErrorKind::Expired,
             Self::Denied { .. } => ErrorKind::Denied,
             Self::BadCredentials
+            | Self::BadFactor { .. }
             | Self::BadToken
             | Self::RevokedToken { .. }
             | Self::FactorRefused { .. }

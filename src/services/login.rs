@@ -35,6 +35,13 @@ impl IdpSession {
         DateTime::from_timestamp_millis(self.authn_instant_ms).unwrap_or_default()
     }
 
+    /// The time of the last authentication in this session, a password or a second factor (the AuthnInstant of
+    /// every assertion).
+    pub fn last_authn_instant(&self) -> DateTime<Utc> {
+        let last = self.mfa_instant_ms.map_or(self.authn_instant_ms, |mfa| mfa.max(self.authn_instant_ms));
+        DateTime::from_timestamp_millis(last).unwrap_or_default()
+    }
+
     /// Whether two factors were used in this session (`mfa_instant_ms`).
     pub fn is_multi_factor(&self) -> bool {
         self.mfa_instant_ms.is_some()

@@ -9,6 +9,7 @@
 //!
 //! Architecture Invariant: services know no HTTP status codes and no templates; `web` and `cli` call them.
 
+pub mod account;
 pub mod admins;
 pub mod apps;
 pub mod catalog;
@@ -21,11 +22,13 @@ pub mod inbound;
 pub mod keys;
 pub mod login;
 pub mod mail;
+pub mod mfa;
 pub mod participation;
 pub mod slo;
 pub mod sso;
 pub mod throttle;
 pub mod tokens;
+pub mod totp;
 pub mod user_import;
 pub mod users;
 pub mod webauthn;

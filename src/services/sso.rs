@@ -19,6 +19,7 @@ use crate::saml::response::{self, name_format, status, Attribute, NameId};
 use crate::saml::{NameIdFormat, SigningMode};
 use crate::services::inbound::{self, Expected, Incoming, Message, Refusal, StatusFor};
 use crate::services::login::IdpSession;
+use crate::services::mfa::{self, Requirement};
 use crate::services::{apps as app_lookup, millis, participation, record, Ctx, Error};
 use crate::store::{sso, users, Conn};
 
@@ -34,6 +35,10 @@ pub enum Outcome {
     /// Continues on our own origin at `path`, where the session cookie is sent (after an HTTP-POST request,
     /// which arrives cross-site without it).
     Continue { path: String },
+    /// Proves a second factor first (step-up of a password-only session), then continues at `continue_to`.
+    SecondFactor { continue_to: String },
+    /// Enrols a second factor first (a policy requires one and the user has none), then continues.
+    Enrol { continue_to: String },
 }
 
 /// A request (or an IdP-initiated launch) waiting for its answer. It is stored server-side while the user signs
@@ -145,8 +150,43 @@ pub async fn launch(
     let Some(session) = session else {
         return Ok(Outcome::SignIn { continue_to: format!("/saml2/{}", app.name), force: false });
     };
+    match mfa_requirement(ctx, &app, &pending, session).await? {
+        Requirement::Met => {}
+        Requirement::StepUp => return Ok(Outcome::SecondFactor { continue_to: format!("/saml2/{}", app.name) }),
+        Requirement::Enrol => return Ok(Outcome::Enrol { continue_to: format!("/saml2/{}", app.name) }),
+    }
     let form = answer(ctx, &app, &pending, session, None, now).await?;
     Ok(Outcome::Post { form, app_label: app.display_label })
+}
+
+/// The class a password alone achieves: PasswordProtectedTransport when it travelled over TLS or never left the
+/// machine (a loopback base URL), else Password.
+fn password_class(ctx: &Ctx) -> &'static str {
+    if ctx.config.is_potentially_trustworthy() {
+        authn_class::PASSWORD_PROTECTED_TRANSPORT
+    } else {
+        authn_class::PASSWORD
+    }
+}
+
+fn requested(pending: &Pending) -> Option<RequestedAuthnContext> {
+    pending.requested_authn_context.as_ref().map(|(comparison, class_refs)| RequestedAuthnContext {
+        comparison: comparison.clone(),
+        class_refs: class_refs.clone(),
+    })
+}
+
+/// Whether the session must step up (or enrol) before `pending` is answered: the application or a policy for the
+/// user requires MFA, or the request can be met only by MFA. ForceAuthn asks for the factor again too.
+async fn mfa_requirement(
+    ctx: &Ctx,
+    app: &Application,
+    pending: &Pending,
+    session: &IdpSession,
+) -> Result<Requirement, Error> {
+    let needs = mfa::request_needs_mfa(requested(pending).as_ref(), password_class(ctx));
+    let since = pending.force_authn.then_some(pending.received_at_ms);
+    mfa::requirement(ctx, app, session, needs, since).await
 }
 
 /// Answers a pending request with the session if it satisfies it; otherwise NoPassive for a passive request, or
@@ -160,8 +200,26 @@ async fn proceed(
     now: DateTime<Utc>,
 ) -> Result<Outcome, Error> {
     if let Some(session) = session.filter(|s| pending.is_satisfied_by(s)) {
-        let form = answer(ctx, app, pending, session, handle, now).await?;
-        return Ok(Outcome::Post { form, app_label: app.display_label.clone() });
+        let requirement = mfa_requirement(ctx, app, pending, session).await?;
+        if requirement == Requirement::Met {
+            let form = answer(ctx, app, pending, session, handle, now).await?;
+            return Ok(Outcome::Post { form, app_label: app.display_label.clone() });
+        }
+        // IsPassive never steps up (SAML Core §3.4.1: the IdP must not take control of the user interface).
+        if pending.is_passive {
+            let message = "a second factor is needed and the request does not allow interaction";
+            let form = status_response(ctx, app, pending, status::NO_PASSIVE, message, now).await?;
+            return Ok(Outcome::Post { form, app_label: app.display_label.clone() });
+        }
+        let handle = match handle {
+            Some(handle) => handle.to_owned(),
+            None => park(ctx, app, pending, now).await?,
+        };
+        let continue_to = continue_path(app, &handle);
+        return Ok(match requirement {
+            Requirement::Enrol => Outcome::Enrol { continue_to },
+            _ => Outcome::SecondFactor { continue_to },
+        });
     }
     if pending.is_passive {
         let message = "the user is not signed in and the request does not allow interaction";
@@ -234,20 +292,9 @@ async fn answer(
         }
     }
 
-    // Two factors (a passkey with user verification counts): the REFEDS MFA profile. Otherwise the password
-    // travelled over TLS, or never left the machine (a loopback base URL): PasswordProtectedTransport.
-    let ours = if session.is_multi_factor() {
-        authn_class::REFEDS_MFA
-    } else if ctx.config.is_potentially_trustworthy() {
-        authn_class::PASSWORD_PROTECTED_TRANSPORT
-    } else {
-        authn_class::PASSWORD
-    };
-    let requested = pending.requested_authn_context.as_ref().map(|(comparison, class_refs)| RequestedAuthnContext {
-        comparison: comparison.clone(),
-        class_refs: class_refs.clone(),
-    });
-    let Some(class) = authn_request::choose_authn_context(requested.as_ref(), ours) else {
+    // Two factors: the REFEDS MFA profile; else what the password achieved.
+    let ours = if session.is_multi_factor() { authn_class::REFEDS_MFA } else { password_class(ctx) };
+    let Some(class) = authn_request::choose_authn_context(requested(pending).as_ref(), ours) else {
         drop(conn);
         // A refused request, not a refused user: the SP asked for more than this sign-in achieved.
         let (comparison, class_refs) = pending.requested_authn_context.clone().unwrap_or_default();
@@ -299,7 +346,7 @@ async fn answer(
         name_id,
         now,
         lifetime,
-        authn_instant: session.authn_instant(),
+        authn_instant: session.last_authn_instant(),
         session_index: session.session_index.clone(),
         session_end: session.authn_instant() + Duration::seconds(i64::from(app.sp.session_lifetime_secs)),
         class,

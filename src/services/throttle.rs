@@ -7,7 +7,8 @@
 //!   usernames, in a fixed window (`login_window_secs`); past `login_max_failures_per_ip` every attempt from it is
 //!   refused until the window ends (password spraying).
 //!
-//! A refusal is `Error::Throttled`, recorded as `user_login_throttled` or `admin_login_throttled`.
+//! A refusal is `Error::Throttled`, recorded as `user_login_throttled`, `admin_login_throttled` or
+//! `user_mfa_throttled` (second factors of portal users, `Realm::Factor`).
 
 use std::net::IpAddr;
 
@@ -25,8 +26,8 @@ const BASE_DELAY_SECS: u64 = 30;
 pub enum Realm {
     User,
     Admin,
-    /// A user's second factor (a passkey or a security key), counted per user: callers pass no client, since the
-    /// password (or the passkey's owner) already named the account, whatever address tries.
+    /// Second factors of portal users (TOTP codes, recovery codes, passkeys and security keys), counted apart from
+    /// their passwords, so a stolen password cannot be used to guess codes without bound.
     Factor,
 }
 
@@ -44,7 +45,7 @@ impl Realm {
         match self {
             Self::User => EventName::UserLoginThrottled,
             Self::Admin => EventName::AdminLoginThrottled,
-            Self::Factor => EventName::UserMfaFailure,
+            Self::Factor => EventName::UserMfaThrottled,
         }
     }
 }
@@ -112,12 +113,17 @@ pub async fn succeeded(ctx: &Ctx, realm: Realm, username: &str, client: Option<I
     Ok(())
 }
 
-/// An administrator lifts every backoff on a username (from every client), recorded as `admin_user_unlock` in the
+/// An administrator lifts every backoff on a username (from every client; for a portal user, on passwords and
+/// second factors), recorded as `admin_user_unlock` in the
 /// same transaction; returns how many clients were waiting. Per-client counters stay: they belong to addresses,
 /// not to the account.
 pub async fn unlock(ctx: &Ctx, actor: &Actor, realm: Realm, username: &str, now: DateTime<Utc>) -> Result<u64, Error> {
     let mut tx = ctx.db.begin().await?;
-    let n = throttle::delete_pair_failures(&mut tx, realm.kinds().0, &subject(username)).await?;
+    let mut n = throttle::delete_pair_failures(&mut tx, realm.kinds().0, &subject(username)).await?;
+    // A portal user's unlock lifts the waits on their second factor too: both stand between them and sign-in.
+    if realm == Realm::User {
+        n += throttle::delete_pair_failures(&mut tx, Realm::Factor.kinds().0, &subject(username)).await?;
+    }
     let what = match realm {
         Realm::User => "portal sign-in",
         Realm::Admin => "admin console sign-in",

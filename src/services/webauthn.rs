@@ -9,7 +9,7 @@
 //! after it expired; the browser holds only the row's random id.
 //!
 //! Architecture Invariant: a signature counter that does not move forward (non-zero and not greater than the
-//! stored one) is refused and recorded as `user_mfa_failure` with its own detail (a cloned authenticator); failed
+//! stored one) is refused and recorded as `user_mfa_failed` with its own detail (a cloned authenticator); failed
 //! factors are throttled per user in the database (`throttle::Realm::Factor`), across replicas.
 //!
 //! Architecture Invariant: signature verification runs on a blocking thread, never on the async workers.
@@ -412,7 +412,7 @@ async fn finish_registration_of(
     let (handle, kind, credential_id, credential) = match verified {
         Ok(found) => found,
         Err(e) => {
-            let event = Event::new(now, EventName::UserMfaFailure, actor)
+            let event = Event::new(now, EventName::UserMfaFailed, actor)
                 .user(&subject.event_user)
                 .failed(format!("{} registration refused: {e}", asked.label()));
             record(ctx, event).await?;
@@ -510,7 +510,7 @@ pub async fn finish_sign_in(
         _ => {
             drop(conn);
             let event =
-                Event::new(now, EventName::UserMfaFailure, &Actor::Anonymous).failed("passkey: unknown credential");
+                Event::new(now, EventName::UserMfaFailed, &Actor::Anonymous).failed("passkey: unknown credential");
             record(ctx, event).await?;
             return Err(Error::FactorRefused { reason: "this passkey is not registered here".into() });
         }
@@ -519,7 +519,7 @@ pub async fn finish_sign_in(
         // An administrator's passkey signs in to the console only.
         drop(conn);
         let event =
-            Event::new(now, EventName::UserMfaFailure, &Actor::Anonymous).failed("passkey: not a user's credential");
+            Event::new(now, EventName::UserMfaFailed, &Actor::Anonymous).failed("passkey: not a user's credential");
         record(ctx, event).await?;
         return Err(Error::FactorRefused { reason: "this passkey is not registered here".into() });
     };
@@ -602,7 +602,7 @@ pub async fn finish_second_factor(
     drop(conn);
     throttle::check(ctx, Realm::Factor, &user.username, None, now).await?;
     let Some(row) = row.filter(|row| row.owner == Owner::User(user_id)) else {
-        let event = Event::new(now, EventName::UserMfaFailure, &Actor::User(user.username.clone()))
+        let event = Event::new(now, EventName::UserMfaFailed, &Actor::User(user.username.clone()))
             .user(&user.username)
             .failed("security key: not one of this user's credentials");
         record(ctx, event).await?;
@@ -727,7 +727,7 @@ async fn refuse_factor<T>(
         }
         other => format!("{}: {other}", kind.label()),
     };
-    let event = Event::new(now, EventName::UserMfaFailure, &Actor::User(user.username.clone()))
+    let event = Event::new(now, EventName::UserMfaFailed, &Actor::User(user.username.clone()))
         .user(&user.username)
         .failed(detail);
     record(ctx, event).await?;
@@ -736,7 +736,7 @@ async fn refuse_factor<T>(
 }
 
 async fn refuse_anonymous<T>(ctx: &Ctx, what: &str, e: &WebauthnError, now: DateTime<Utc>) -> Result<T, Error> {
-    let event = Event::new(now, EventName::UserMfaFailure, &Actor::Anonymous).failed(format!("{what}: {e}"));
+    let event = Event::new(now, EventName::UserMfaFailed, &Actor::Anonymous).failed(format!("{what}: {e}"));
     record(ctx, event).await?;
     Err(Error::FactorRefused { reason: refusal(e) })
 }

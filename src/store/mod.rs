@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod logos;
 pub mod mail;
 pub mod metadata_sources;
+pub mod mfa;
 pub mod sessions;
 pub mod slo;
 pub mod sso;

@@ -11,11 +11,13 @@ use axum::{Json, Router};
 use chrono::Utc;
 use tower_sessions::Session;
 
+use crate::services::mfa::{self, AfterPassword};
 use crate::services::{login, participation, webauthn, Error};
 use crate::web::client::ClientIp;
 use crate::web::error::PageError;
 use crate::web::session::{
-    check_header_csrf, csrf_token, current_session, read_json, signed_in, start_idp, CsrfFields, CsrfForm, CsrfOnly,
+    check_header_csrf, csrf_token, current_session, read_json, signed_in, start_idp, start_pending_sign_in, CsrfFields,
+    CsrfForm, CsrfOnly,
 };
 use crate::web::AppState;
 
@@ -43,7 +45,7 @@ struct LoginPage<'a> {
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct LoginQuery {
     #[serde(rename = "continue")]
-    continue_to: Option<String>,
+    pub continue_to: Option<String>,
     force: Option<String>,
 }
 
@@ -61,6 +63,12 @@ impl CsrfFields for LoginForm {
     fn csrf_token(&self) -> &str {
         &self.csrf_token
     }
+}
+
+/// The URL of a sign-in step (`/login/factor`, `/login/enrol`) that continues to `next` afterwards.
+pub fn step_url(step: &str, next: &str) -> String {
+    let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    format!("{step}?continue={next}")
 }
 
 /// The sign-in page URL that continues to `next` afterwards.
@@ -97,6 +105,17 @@ async fn login_submit(
     let now = Utc::now();
     match login::sign_in(&state.ctx, form.username.trim(), &form.password, client, now).await {
         Ok(idp) => {
+            // A user with a second factor proves it (or, under a policy without one, enrols) before the IdP
+            // session exists; the password's success waits in the session meanwhile.
+            let step = match mfa::after_password(&state.ctx, &idp).await? {
+                AfterPassword::Done => None,
+                AfterPassword::Factor => Some("/login/factor"),
+                AfterPassword::Enrol => Some("/login/enrol"),
+            };
+            if let Some(step) = step {
+                start_pending_sign_in(&session, &idp, now.timestamp_millis()).await?;
+                return Ok(Redirect::to(&step_url(step, &next)).into_response());
+            }
             // The same user keeps the session index (single logout reaches the SPs used before); another user's
             // participations end first.
             let previous = current_session(&session).await;
@@ -197,7 +216,7 @@ async fn render_login(
 }
 
 /// Only local paths are followed after sign-in (no open redirect): `/x`, never `//host` or `/\host`.
-fn safe_next(next: Option<&str>) -> String {
+pub fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n)
             if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.chars().any(char::is_control) =>

@@ -3,15 +3,18 @@
 //! Architecture Invariant: handlers extract, call one `services` function and render; no SQL, no XML, no protocol
 //! rules here. Every page is an askama template with escaping on.
 
+pub mod account;
 pub mod admin;
 pub mod api;
 pub mod client;
 pub mod console;
 pub mod error;
+pub mod factor;
 pub mod login;
 pub mod logo;
 pub mod passkeys;
 pub mod portal;
+pub mod qr;
 pub mod rate;
 pub mod saml;
 pub mod session;
@@ -78,6 +81,8 @@ where
         .merge(saml::router())
         .merge(login::router())
         .merge(passkeys::router())
+        .merge(factor::router())
+        .merge(account::router())
         .merge(portal::router())
         .merge(logo::router())
         .merge(admin::router())

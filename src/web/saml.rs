@@ -15,7 +15,7 @@ use crate::services::inbound::Incoming;
 use crate::services::sso::{self, Outcome};
 use crate::services::{apps, certs};
 use crate::web::error::PageError;
-use crate::web::login::login_url;
+use crate::web::login::{login_url, step_url};
 use crate::web::session::signed_in;
 use crate::web::AppState;
 
@@ -115,6 +115,12 @@ fn render(outcome: &Outcome) -> Result<Response, PageError> {
             return Ok(Redirect::to(&login_url(continue_to, *force)).into_response())
         }
         Outcome::Continue { path } => return Ok(Redirect::to(path).into_response()),
+        Outcome::SecondFactor { continue_to } => {
+            return Ok(Redirect::to(&step_url("/login/factor", continue_to)).into_response())
+        }
+        Outcome::Enrol { continue_to } => {
+            return Ok(Redirect::to(&step_url("/login/enrol", continue_to)).into_response())
+        }
     };
     let page = PostPage {
         acs_url: &form.acs_url,

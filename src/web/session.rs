@@ -28,6 +28,12 @@ const ADMIN_KEY: &str = "admin";
 const CSRF_KEY: &str = "csrf";
 /// The secret whose hash a logout run stores: the run's pages answer only the browser whose session holds it.
 const LOGOUT_KEY: &str = "logout";
+/// A sign-in whose password was right and whose second factor (or enrolment) is awaited: no IdP session yet.
+const PENDING_SIGN_IN_KEY: &str = "idp_pending";
+/// A sealed TOTP secret a portal user is enrolling, until a code confirms it.
+const USER_ENROLMENT_KEY: &str = "idp_totp_enrolment";
+/// How long the second step may take after the password.
+const PENDING_SIGN_IN_MS: i64 = 5 * 60 * 1000;
 /// The largest form we read (SP metadata pasted into a console text area fits); the router's body limit too.
 const MAX_FORM_BYTES: usize = 256 * 1024;
 
@@ -55,6 +61,65 @@ pub async fn start_idp(session: &Session, idp: &IdpSession) -> Result<(), PageEr
     session.cycle_id().await.map_err(session_error)?;
     session.insert(IDP_KEY, idp).await.map_err(session_error)?;
     fresh_csrf(session).await?;
+    Ok(())
+}
+
+/// A sign-in waiting for its second factor, with the IdP session it becomes.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct PendingSignIn {
+    idp: IdpSession,
+    at_ms: i64,
+}
+
+/// Keeps a sign-in whose password was right until its second factor is proven, under a new session id and CSRF
+/// token (the half-signed-in state must not live under an id chosen before).
+pub async fn start_pending_sign_in(session: &Session, idp: &IdpSession, now_ms: i64) -> Result<(), PageError> {
+    session.cycle_id().await.map_err(session_error)?;
+    session
+        .insert(PENDING_SIGN_IN_KEY, PendingSignIn { idp: idp.clone(), at_ms: now_ms })
+        .await
+        .map_err(session_error)?;
+    fresh_csrf(session).await?;
+    Ok(())
+}
+
+/// The sign-in waiting for its second factor, if it is not older than five minutes.
+pub async fn pending_sign_in(session: &Session, now_ms: i64) -> Option<IdpSession> {
+    let pending = session.get::<PendingSignIn>(PENDING_SIGN_IN_KEY).await.ok().flatten()?;
+    (now_ms.saturating_sub(pending.at_ms) < PENDING_SIGN_IN_MS).then_some(pending.idp)
+}
+
+/// Signs in the user whose second factor was just proven: the pending sign-in (or the step-up) ends and the IdP
+/// session starts under a new id.
+pub async fn finish_sign_in(session: &Session, idp: &IdpSession) -> Result<(), PageError> {
+    session.remove::<PendingSignIn>(PENDING_SIGN_IN_KEY).await.map_err(session_error)?;
+    session.remove::<UserEnrolment>(USER_ENROLMENT_KEY).await.map_err(session_error)?;
+    start_idp(session, idp).await
+}
+
+/// A sealed TOTP secret being enrolled by this user (another user in the same browser does not inherit it).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct UserEnrolment {
+    user_id: crate::directory::UserId,
+    sealed: String,
+}
+
+/// The sealed secret `user` is enrolling, if any.
+pub async fn user_enrolment(session: &Session, user: crate::directory::UserId) -> Option<String> {
+    let enrolment = session.get::<UserEnrolment>(USER_ENROLMENT_KEY).await.ok().flatten()?;
+    Some(enrolment.sealed).filter(|_| enrolment.user_id == user)
+}
+
+pub async fn keep_user_enrolment(
+    session: &Session,
+    user: crate::directory::UserId,
+    sealed: String,
+) -> Result<(), PageError> {
+    session.insert(USER_ENROLMENT_KEY, UserEnrolment { user_id: user, sealed }).await.map_err(session_error)
+}
+
+pub async fn end_user_enrolment(session: &Session) -> Result<(), PageError> {
+    session.remove::<UserEnrolment>(USER_ENROLMENT_KEY).await.map_err(session_error)?;
     Ok(())
 }
 

@@ -10,6 +10,7 @@ These tests need PostgreSQL (SESAME_TEST_DATABASE_URL); `make test` runs the pee
 
 from __future__ import annotations
 
+import secrets
 import socket
 import time
 from dataclasses import dataclass
@@ -68,6 +69,9 @@ def replicas(tmp_path_factory, sp_origin) -> Replicas:
         balancer.bind(("127.0.0.1", 0))  # reserved, never listening: no request may go to it
         balancer_url = f"http://127.0.0.1:{balancer.getsockname()[1]}"
         servers, procs = [], []
+        # Replicas share the secret key (README: SESAME_SECRET_KEY), so what one seals (SCIM tokens, TOTP secrets,
+        # a TOTP enrolment waiting in the session) the other opens.
+        secret_key = secrets.token_hex(32)
         for name in ("replica1", "replica2"):
             workdir = shared / name
             workdir.mkdir()
@@ -75,6 +79,7 @@ def replicas(tmp_path_factory, sp_origin) -> Replicas:
             env = server_env(workdir, port, balancer_url, database_url)
             # One certs directory and one sp-metadata directory for both, as on one host or a shared volume.
             env.update(SESAME_CERTS_DIR=str(shared / "certs"), SESAME_SP_METADATA_DIR=str(shared / "sp-metadata"))
+            env.update(SESAME_SECRET_KEY=secret_key)
             server = Idp(
                 base_url=f"http://127.0.0.1:{port}",
                 env=env,
@@ -273,3 +278,45 @@ def test_replicas_stop_cleanly_on_sigterm(replicas, tmp_path):
     # The pair still serves.
     for replica in replicas:
         assert requests.get(replica.url("/healthz"), timeout=30).status_code == 200
+
+
+def test_second_factor_failures_are_throttled_across_replicas(replicas):
+    """Guessing TOTP codes with a stolen password, spreading the guesses over both replicas: the failures are
+    counted in the shared database, so after the free ones even the right code waits (HTTP 429), on either
+    replica."""
+    from test_mfa import totp
+
+    first, second = replicas
+    username = "mfa-eve"
+    first.cli("user", "add", username, "--email", "eve@example.org", "--password-stdin", input="pw-eve-1-long-enough")
+    first.cli("group", "add-member", "staff", username)
+    first.cli("user", "mfa", "reset", username)
+    eve = User(username, "eve@example.org", "", "", "", ("staff",), password="pw-eve-1-long-enough")
+
+    browser = requests.Session()
+    enrol_at = sign_in(browser, first, "/login", eve).headers["Location"]
+    assert enrol_at.startswith("/login/enrol"), enrol_at
+    page = browser.get(on(second, enrol_at), timeout=30)
+    secret = page.text.split('id="totp-secret">')[1].split("<")[0]
+    used_at = time.time()
+    form = parse_page(page.text).form_with("code")
+    enrolled = browser.post(on(first, form.target(page.url)), data=form.submission(code=totp(secret, used_at)), timeout=30)
+    assert enrolled.status_code == 200 and "recovery codes" in enrolled.text, enrolled.text[:400]
+
+    def guess(replica: Idp, code: str) -> requests.Response:
+        guesser = requests.Session()
+        factor_at = sign_in(guesser, replica, "/login", eve).headers["Location"]
+        assert factor_at.startswith("/login/factor"), factor_at
+        page = guesser.get(on(replica, factor_at), timeout=30)
+        form = parse_page(page.text).form_with("code")
+        return guesser.post(
+            on(replica, form.target(page.url)), data=form.submission(code=code), allow_redirects=False, timeout=30
+        )
+
+    for attempt in range(5):
+        replica = (first, second)[attempt % 2]
+        assert guess(replica, "000000").status_code == 401, f"attempt {attempt}"
+    assert guess(second, totp(secret, used_at + 30)).status_code == 429, "the right code waits too"
+    assert guess(first, totp(secret, used_at + 30)).status_code == 429
+    events = first.cli("events", "--json", "--name", "user_mfa_throttled")
+    assert username in events

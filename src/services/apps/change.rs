@@ -39,6 +39,8 @@ pub struct AppChange {
     pub encrypt_assertions: Option<bool>,
     pub data_encryption: Option<crate::saml::DataEncryption>,
     pub encrypt_name_id: Option<bool>,
+    /// Users of the application sign in with a second factor.
+    pub require_mfa: Option<bool>,
     /// The portal tile's colour (`Some(None)`: derived from the name).
     pub tile_hue: Option<Option<u8>>,
     /// The portal tile's image URL (empty: none).
@@ -59,6 +61,7 @@ impl AppChange {
             || self.encrypt_assertions.is_some()
             || self.data_encryption.is_some()
             || self.encrypt_name_id.is_some()
+            || self.require_mfa.is_some()
     }
 }
 
@@ -155,6 +158,10 @@ pub async fn update(
         sp.encrypt_name_id = v;
     }
     note("encrypt_name_id", change.encrypt_name_id.is_some());
+    if let Some(v) = change.require_mfa {
+        sp.require_mfa = v;
+    }
+    note("require_mfa", change.require_mfa.is_some());
     if let Some(v) = change.tile_hue {
         sp.tile_hue = v;
     }

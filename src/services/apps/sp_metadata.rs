@@ -45,6 +45,8 @@ pub struct SettingsFile {
     pub encryption_algorithm: Option<String>,
     /// Encrypt the NameID too.
     pub encrypt_name_id: Option<bool>,
+    /// Users sign in with a second factor for this application (a password-only session steps up).
+    pub require_mfa: Option<bool>,
     pub attributes: Option<Vec<AttributeEntry>>,
 }
 
@@ -231,6 +233,9 @@ pub fn merge(
     }
     if let Some(v) = settings.encrypt_name_id {
         sp.encrypt_name_id = v;
+    }
+    if let Some(v) = settings.require_mfa {
+        sp.require_mfa = v;
     }
     if let Some(entries) = &settings.attributes {
         let proposed = entries.iter().map(attribute).collect::<Result<_, _>>()?;

@@ -11,6 +11,7 @@ pub mod certificates;
 pub mod events;
 pub mod groups;
 pub mod idm;
+pub mod mfa;
 pub mod model;
 pub mod problem;
 pub mod users;
@@ -61,6 +62,7 @@ const DEFAULT_LIMIT: u32 = 50;
         (name = "users", description = "Directory users"),
         (name = "groups", description = "Groups and their members"),
         (name = "applications", description = "Applications, SSO settings, bindings, certificates, identity management"),
+        (name = "mfa", description = "The MFA policy: who must sign in with a second factor"),
         (name = "events", description = "The audit log"),
         (name = "meta", description = "This document"),
     )
@@ -79,6 +81,8 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(users::activate_user))
         .routes(routes!(users::unlock_user))
         .routes(routes!(users::set_password))
+        .routes(routes!(mfa::get_user_mfa, mfa::reset_user_mfa))
+        .routes(routes!(mfa::get_policy, mfa::set_policy))
         .routes(routes!(groups::list_groups, groups::create_group))
         .routes(routes!(groups::get_group, groups::rename_group, groups::delete_group))
         .routes(routes!(groups::list_members, groups::add_member))

@@ -7,8 +7,6 @@
 //! ceremony endpoints under `/admin/account/keys`, run by `assets/webauthn.js`), and removed, after a sign-in
 //! within the last five minutes.
 
-use std::fmt::Write;
-
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -17,14 +15,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
-use qrcode::{Color, QrCode};
 
-use crate::services::admins::{self, AdminSession, TotpEnrolment};
+use crate::services::admins::{self, AdminSession};
+use crate::services::totp::TotpEnrolment;
 use crate::services::webauthn::{self, CredentialView, Kind};
 use crate::services::Error;
 use crate::web::client::ClientIp;
 use crate::web::console::{render, Chrome, Console, Fields};
 use crate::web::error::PageError;
+use crate::web::qr::{qr_path, QrPath};
 use crate::web::session::{check_header_csrf, current_admin, read_json, renew_admin, session_error};
 use crate::web::AppState;
 
@@ -70,13 +69,6 @@ struct AccountPage {
     keys_unavailable: Option<String>,
     /// Whether the sign-in is recent enough to add or remove one.
     is_recent: bool,
-}
-
-/// A QR code as one SVG path of its dark modules, one unit each, inside a quiet zone of 4 (ISO/IEC 18004 §6.3.8):
-/// `size` is the viewBox's side.
-pub struct QrPath {
-    pub size: usize,
-    pub d: String,
 }
 
 async fn show_account(State(state): State<AppState>, console: Console) -> Result<Response, PageError> {
@@ -261,41 +253,4 @@ async fn changed(console: &Console, result: Result<AdminSession, Error>, text: &
 async fn pending(console: &Console) -> Option<String> {
     let enrolment = console.session.get::<Enrolment>(ENROLMENT_KEY).await.ok().flatten()?;
     Some(enrolment.sealed).filter(|_| enrolment.username == console.username)
-}
-
-/// The QR code of `text`, or none when it does not fit one (the URI and secret are shown as text anyway).
-fn qr_path(text: &str) -> Option<QrPath> {
-    const QUIET: usize = 4;
-    let code = QrCode::new(text.as_bytes()).ok()?;
-    let width = code.width();
-    if width == 0 {
-        return None;
-    }
-    let mut d = String::new();
-    for (y, row) in code.to_colors().chunks(width).enumerate() {
-        // One rectangle per horizontal run of dark modules keeps the path short.
-        let mut x = 0;
-        while x < row.len() {
-            let run = row.iter().skip(x).take_while(|c| **c == Color::Dark).count();
-            if run > 0 {
-                let _ = write!(d, "M{} {}h{run}v1h-{run}z", x + QUIET, y + QUIET);
-            }
-            x += run.max(1);
-        }
-    }
-    Some(QrPath { size: width + 2 * QUIET, d })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn draws_a_qr_code_as_one_path_inside_its_quiet_zone() {
-        let qr = qr_path("otpauth://totp/sesame:root?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=sesame").unwrap();
-        assert_eq!((qr.size - 8) % 4, 1, "versions are 17 + 4v modules wide, plus 8 of quiet zone");
-        // The top-left finder pattern starts with a run of 7 dark modules at (4, 4).
-        assert!(qr.d.starts_with("M4 4h7v1h-7z"), "{}", &qr.d[..40]);
-        assert!(qr.d.chars().all(|c| c.is_ascii_alphanumeric() || " -".contains(c)), "plain path data");
-    }
 }

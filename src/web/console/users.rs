@@ -1,6 +1,7 @@
 //! `/admin/users` and `/admin/groups`: the directory (create, edit, suspend, delete, passwords, memberships), and
 //! granting access from either side: a group page binds the group to applications, a user page shows which groups
-//! give access to which applications and adds the user to one. The bindings are the applications' own
+//! give access to which applications and adds the user to one. The user page lists the user's second factors (never
+//! secrets) with a reset; the users page sets the MFA policy (everyone, chosen groups). The bindings are the applications' own
 //! (`services::apps::change::change_binding`); who may use what is decided by `directory::access`, never here.
 
 use askama::Template;
@@ -8,13 +9,13 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::directory::user::Profile;
 use crate::directory::{User, UserStatus};
 use crate::services::users::{self, UserFilter};
 use crate::services::Error;
-use crate::services::{apps, groups};
+use crate::services::{apps, groups, mfa};
 use crate::web::console::{encode, render, segment, Chrome, Console, Fields};
 use crate::web::error::PageError;
 use crate::web::AppState;
@@ -27,6 +28,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{username}/password", post(set_password))
         .route("/admin/users/{username}/delete", post(delete_user))
         .route("/admin/users/{username}/groups", post(change_user_group))
+        .route("/admin/users/{username}/mfa/reset", post(reset_mfa))
+        .route("/admin/mfa/policy", post(set_mfa_policy))
         .route("/admin/groups", get(list_groups).post(create_group))
         .route("/admin/groups/{name}", get(show_group))
         .route("/admin/groups/{name}/rename", post(rename_group))
@@ -80,6 +83,17 @@ struct UsersPage {
     q: ListQuery,
     users: Vec<User>,
     next: Option<String>,
+    /// The MFA policy: everyone, and each group with whether its members must use MFA.
+    mfa_everyone: bool,
+    mfa_groups: Vec<(String, bool)>,
+}
+
+/// A second factor as the user page lists it (never a secret).
+pub struct FactorRow {
+    pub kind: &'static str,
+    pub name: String,
+    pub created: String,
+    pub last_used: String,
 }
 
 #[derive(Template)]
@@ -95,6 +109,8 @@ struct UserPage {
     access: Vec<Access>,
     /// Groups the user is not in that are bound to applications: joining one gives access to those.
     grants: Vec<Access>,
+    factors: Vec<FactorRow>,
+    mfa: mfa::Status,
 }
 
 /// One line of "who gives access to what": a name and the names it is paired with.
@@ -139,7 +155,17 @@ async fn list_users(
     let next = page
         .next_after
         .map(|a| format!("/admin/users?q={}&status={}&after={}", encode(&q.q), encode(&q.status), encode(&a)));
-    render(&UsersPage { chrome: console.chrome("users"), q, users: page.items, next })
+    let policy = mfa::policy(&state.ctx).await?;
+    let all = groups::list_groups(&state.ctx, None, None, crate::services::MAX_PAGE).await?;
+    let mfa_groups = all.items.into_iter().map(|g| (g.name.clone(), policy.groups.contains(&g.name))).collect();
+    render(&UsersPage {
+        chrome: console.chrome("users"),
+        q,
+        users: page.items,
+        next,
+        mfa_everyone: policy.everyone,
+        mfa_groups,
+    })
 }
 
 fn profile_of(f: &Fields) -> Profile {
@@ -188,7 +214,22 @@ async fn show_user(
     let bindings = groups::list_bindings(&state.ctx).await?;
     let (access, grants) = access_of(&bindings, &groups, &other_groups);
     let fields = profile_fields(&user.profile);
+    let time =
+        |ms: i64| DateTime::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%d %H:%M UTC").to_string();
+    let factors = mfa::list_factors(&state.ctx, &user.username)
+        .await?
+        .into_iter()
+        .map(|f| FactorRow {
+            kind: f.kind,
+            name: f.name,
+            created: time(f.created_at_ms),
+            last_used: f.last_used_at_ms.map_or_else(|| "never".to_owned(), time),
+        })
+        .collect();
+    let mfa = mfa::status(&state.ctx, user.id).await?;
     render(&UserPage {
+        factors,
+        mfa,
         chrome: console.chrome("users"),
         path: format!("/admin/users/{}", segment(&user.username)),
         user,
@@ -245,6 +286,26 @@ fn profile_fields(p: &Profile) -> Vec<ProfileField> {
         .zip(values)
         .map(|((name, label), value)| ProfileField { name, label, value: value.clone() })
         .collect()
+}
+
+async fn reset_mfa(
+    State(state): State<AppState>,
+    console: Console,
+    Path(username): Path<String>,
+    _f: Fields,
+) -> Result<Response, PageError> {
+    let result = mfa::reset(&state.ctx, &console.actor(), &username, Utc::now())
+        .await
+        .map(|()| format!("The second factors of {username} are reset: enrolment at the next sign-in."));
+    console.done(result, &format!("/admin/users/{}", segment(&username))).await
+}
+
+async fn set_mfa_policy(State(state): State<AppState>, console: Console, f: Fields) -> Result<Response, PageError> {
+    let policy = mfa::Policy { everyone: f.is_checked("mfa_everyone"), groups: f.all("mfa_group") };
+    let result = mfa::replace_policy(&state.ctx, &console.actor(), &policy, Utc::now())
+        .await
+        .map(|()| "MFA policy saved.".to_owned());
+    console.done(result, "/admin/users#mfa-policy").await
 }
 
 async fn update_user(

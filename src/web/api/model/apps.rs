@@ -126,6 +126,7 @@ impl AppView {
                 encrypt_assertions: sp.encrypt_assertions,
                 encryption_algorithm: sp.data_encryption.as_str().to_owned(),
                 encrypt_name_id: sp.encrypt_name_id,
+                require_mfa: sp.require_mfa,
                 slo_urls: sp.slo.iter().map(|e| e.location.clone()).collect(),
                 sp_metadata_url: sp.metadata_url.clone(),
                 metadata_source,
@@ -178,6 +179,8 @@ pub struct SsoView {
     /// `aes256-gcm` or `aes256-cbc`, with RSA-OAEP key transport.
     pub encryption_algorithm: String,
     pub encrypt_name_id: bool,
+    /// Users sign in with a second factor for this application (a password-only session steps up first).
+    pub require_mfa: bool,
     /// The SP's single logout endpoints, from its metadata.
     pub slo_urls: Vec<String>,
     /// Where the SP metadata was imported from, when from a URL.
@@ -315,6 +318,8 @@ pub struct AppPatch {
     pub encryption_algorithm: Option<String>,
     /// Encrypt the NameID too.
     pub encrypt_name_id: Option<bool>,
+    /// Users sign in with a second factor for this application.
+    pub require_mfa: Option<bool>,
 }
 
 impl AppPatch {
@@ -362,6 +367,7 @@ impl AppPatch {
                 None => None,
             },
             encrypt_name_id: self.encrypt_name_id,
+            require_mfa: self.require_mfa,
             ..AppChange::default()
         })
     }

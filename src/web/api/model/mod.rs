@@ -1,5 +1,5 @@
 //! The API's JSON bodies: what it returns and what it accepts, with their OpenAPI schemas, one file per resource
-//! (`users`, `groups`, `apps`, `attributes`, `certificates`, `idm`, `catalog`, `events`), each with the conversions from and to
+//! (`users`, `groups`, `apps`, `attributes`, `certificates`, `idm`, `mfa`, `catalog`, `events`), each with the conversions from and to
 //! the services' types. Request bodies refuse unknown fields, so a misspelt setting is a 422 instead of being
 //! ignored. No service is called here.
 
@@ -27,6 +27,7 @@ pub mod certificates;
 pub mod events;
 pub mod groups;
 pub mod idm;
+pub mod mfa;
 pub mod users;
 
 /// Paging of a list: `limit` items (default 50, at most 500) after `cursor`.

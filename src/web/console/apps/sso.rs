@@ -200,6 +200,7 @@ fn sso_change(f: &FormFields) -> Result<AppChange, &'static str> {
         sp_login_url: Some(f.get("sp_login_url").to_owned()),
         default_relay_state: Some(f.get("default_relay_state").to_owned()),
         require_signed_requests: Some(f.is_checked("require_signed_requests")),
+        require_mfa: Some(f.is_checked("require_mfa")),
         ..AppChange::default()
     })
 }
