@@ -246,7 +246,7 @@ async fn failed_second_factors_are_throttled_across_replicas() {
     let other = app.replica().await;
     let throttled = webauthn::start_second_factor(&other.ctx, session.user_id, now).await;
     assert_eq!(kind_of(throttled), ErrorKind::Throttled);
-    let failures = events(&app, EventName::UserMfaFailed).await;
+    let failures = events(&app, EventName::UserMfaThrottled).await;
     let expected = format!("second factor throttled: {max} consecutive failures");
     assert!(failures[0].detail.starts_with(&expected), "{failures:?}");
 }
@@ -396,4 +396,59 @@ async fn an_administrator_signs_in_to_the_console_with_a_security_key() {
     assert!(matches!(refused, Err(Error::BadCredentials)), "{refused:?}");
     let failed = events(&app, EventName::AdminLoginFailed).await;
     assert!(failed[0].detail.contains("signature counter went backwards"), "{failed:?}");
+}
+
+/// A user whose only factor is a security key is asked for it after the password (no TOTP field), through the
+/// router as the browser does; the session is then multi-factor and reaches the account page. Under a policy that
+/// requires MFA, the key cannot be removed while it is the last factor, and an administrator's reset removes it.
+#[tokio::test]
+async fn a_security_key_alone_is_the_second_step_of_a_password_sign_in() {
+    let app = local_app().await;
+    let now = Utc::now();
+    let session = alice(&app).await;
+    let key = enrol(&app, &session, Kind::SecurityKey).await;
+
+    let page = app.get("/login", None).await;
+    let cookie = page.set_cookie.clone().unwrap();
+    let token = page.input("csrf_token").unwrap();
+    let fields =
+        [("csrf_token", token.as_str()), ("username", "alice"), ("password", PASSWORD), ("continue", "/account")];
+    let step = app.post_form("/login", &fields, Some(&cookie)).await;
+    let cookie = step.set_cookie.clone().unwrap_or(cookie);
+    let factor = app.get(step.location.as_deref().unwrap(), Some(&cookie)).await;
+    assert!(factor.body.contains("Use a security key or passkey"), "{}", factor.body);
+    assert!(!factor.body.contains("One-time code"), "no TOTP field without TOTP");
+    assert_eq!(app.get("/account", Some(&cookie)).await.status, StatusCode::SEE_OTHER, "not signed in yet");
+    let token = factor.input("csrf_token").unwrap();
+    let json = |uri: &str, body: String| {
+        Request::post(uri)
+            .header(header::COOKIE, &cookie)
+            .header("x-csrf-token", &token)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let started = app.send(json("/login/factor/key/start", "{}".into())).await;
+    assert_eq!(started.status, StatusCode::OK, "{}", started.body);
+    let ceremony: serde_json::Value = serde_json::from_str(&started.body).unwrap();
+    let credential: serde_json::Value = serde_json::from_str(&key.assert(&ceremony["options"], LOCAL, 1)).unwrap();
+    let body = serde_json::json!({ "challenge": ceremony["challenge"], "credential": credential });
+    let finish = "/login/factor/key/finish?continue=%2Faccount";
+    let done = app.send(json(finish, body.to_string())).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&done.body).unwrap()["redirect"], "/account");
+    let signed_in = done.set_cookie.expect("a new session id once signed in");
+    let account = app.get("/account", Some(&signed_in)).await;
+    assert_eq!(account.status, StatusCode::OK);
+    assert!(account.body.contains("1 registered."), "{}", account.body);
+
+    // The last factor stays while a policy requires one; a reset removes it (and the user enrols again).
+    sesame::services::mfa::set_everyone(&app.ctx, &Actor::Cli, true, now).await.unwrap();
+    let id = webauthn::list(&app.ctx, session.user_id).await.unwrap()[0].id;
+    let refused = webauthn::remove(&app.ctx, &session, id, now).await;
+    assert_eq!(kind_of(refused), ErrorKind::Invalid);
+    assert_eq!(webauthn::list(&app.ctx, session.user_id).await.unwrap().len(), 1, "nothing removed");
+    sesame::services::mfa::reset(&app.ctx, &Actor::Cli, "alice", now).await.unwrap();
+    assert!(webauthn::list(&app.ctx, session.user_id).await.unwrap().is_empty());
+    let status = sesame::services::mfa::status(&app.ctx, session.user_id).await.unwrap();
+    assert!(!status.has_factor() && status.must_enrol());
 }

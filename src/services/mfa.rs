@@ -20,6 +20,7 @@ use crate::services::login::IdpSession;
 use crate::services::throttle::{self, Realm};
 use crate::services::totp::{self, TotpEnrolment};
 use crate::services::{millis, record, Ctx, Error};
+use crate::store::webauthn::{self, Owner};
 use crate::store::{events, mfa, users, Conn};
 
 /// How many recovery codes a user gets.
@@ -29,6 +30,8 @@ pub const RECOVERY_CODES: usize = 10;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Status {
     pub has_totp: bool,
+    /// Passkeys and security keys (WebAuthn credentials).
+    pub webauthn_credentials: usize,
     pub unused_recovery_codes: i64,
     /// A policy (everyone, or one of the user's groups) requires MFA.
     pub is_required: bool,
@@ -37,10 +40,15 @@ pub struct Status {
 }
 
 impl Status {
-    /// Whether the user can prove a second factor. (Security keys and passkeys join here at the WebAuthn merge.)
-    /// Recovery codes alone are not a factor: they exist only beside one.
+    /// Whether the user can prove a second factor: TOTP, a security key or a passkey. Recovery codes alone are
+    /// not a factor: they exist only beside one.
     pub fn has_factor(&self) -> bool {
-        self.has_totp
+        self.has_totp || self.webauthn_credentials > 0
+    }
+
+    /// How many factors the user has (recovery codes not counted).
+    pub fn factor_count(&self) -> usize {
+        usize::from(self.has_totp) + self.webauthn_credentials
     }
 
     /// Whether the user must enrol before being signed in.
@@ -100,11 +108,13 @@ pub async fn status(ctx: &Ctx, user: UserId) -> Result<Status, Error> {
     status_on(&mut *ctx.db.conn().await?, user).await
 }
 
-async fn status_on(conn: &mut Conn, user: UserId) -> Result<Status, Error> {
+pub(crate) async fn status_on(conn: &mut Conn, user: UserId) -> Result<Status, Error> {
     let has_totp = mfa::find_totp(conn, user).await?.is_some();
     let counts = mfa::count_recovery_codes(conn, user).await?;
+    let webauthn_credentials = webauthn::list_credentials(conn, Owner::User(user)).await?.len();
     Ok(Status {
         has_totp,
+        webauthn_credentials,
         unused_recovery_codes: counts.unused,
         is_required: mfa::is_required_for_user(conn, user).await?,
         must_re_enrol: mfa::find_enrol_required(conn, user).await?,
@@ -292,8 +302,8 @@ pub async fn remove_totp(
     if !status.has_totp {
         return Err(Error::NotFound { what: "TOTP authenticator of", name: username.to_owned() });
     }
-    // The last factor: TOTP is the only one until security keys join `has_factor`.
-    if status.is_required {
+    // The last factor may not go while a policy requires one.
+    if status.is_required && status.factor_count() == 1 {
         return Err(Invalid::new(
             "TOTP authenticator",
             "cannot be removed: a policy requires a second factor for your account and it is your last one",
@@ -314,11 +324,12 @@ pub async fn reset(ctx: &Ctx, actor: &Actor, username: &str, now: DateTime<Utc>)
     let mut tx = ctx.db.begin().await?;
     let user = users::get_user_by_username(&mut tx, username).await.map_err(named("user", username))?;
     let had_totp = mfa::delete_totp(&mut tx, user.id).await?;
+    let keys = webauthn::delete_all_credentials(&mut tx, Owner::User(user.id)).await?;
     let codes = mfa::delete_recovery_codes(&mut tx, user.id).await?;
     mfa::update_enrol_required(&mut tx, user.id, true, Some(millis(now))).await?;
     let detail = format!(
-        "{}{codes} recovery codes removed; enrolment at the next sign-in",
-        if had_totp { "TOTP authenticator and " } else { "" }
+        "{}{keys} passkey(s) or security key(s) and {codes} recovery codes removed; enrolment at the next sign-in",
+        if had_totp { "TOTP authenticator, " } else { "" }
     );
     let event = Event::new(now, EventName::UserMfaReset, actor).target(username).user(username).detail(detail);
     events::insert_event(&mut tx, &event).await?;
@@ -341,6 +352,14 @@ pub async fn factors_of(conn: &mut Conn, user: UserId) -> Result<Vec<Factor>, Er
             name: "Authenticator app (TOTP)".to_owned(),
             created_at_ms: row.created_at,
             last_used_at_ms: row.last_used_at,
+        });
+    }
+    for credential in webauthn::list_credentials(conn, Owner::User(user)).await? {
+        factors.push(Factor {
+            kind: if credential.is_discoverable { "passkey" } else { "security_key" },
+            name: credential.name,
+            created_at_ms: credential.created_at_ms,
+            last_used_at_ms: credential.last_used_at_ms,
         });
     }
     let counts = mfa::count_recovery_codes(conn, user).await?;

@@ -467,6 +467,17 @@ async fn remove_of(ctx: &Ctx, subject: &Subject, id: i64, now: DateTime<Utc>) ->
     let name = store::delete_credential(&mut tx, subject.owner, id)
         .await
         .map_err(crate::services::error::named("credential", &id.to_string()))?;
+    // A user's last factor may not go while a policy requires one (the transaction is dropped, undoing the delete).
+    if let Owner::User(user) = subject.owner {
+        let status = crate::services::mfa::status_on(&mut tx, user).await?;
+        if status.is_required && !status.has_factor() {
+            return Err(crate::directory::Invalid::new(
+                "credential",
+                "cannot be removed: a policy requires a second factor for your account and it is your last one",
+            )
+            .into());
+        }
+    }
     let event = Event::new(now, EventName::UserMfaRemove, &subject.actor).user(&subject.event_user).target(name);
     crate::store::events::insert_event(&mut tx, &event).await?;
     tx.commit().await.map_err(crate::store::Error::from)?;

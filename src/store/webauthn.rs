@@ -155,6 +155,16 @@ pub async fn delete_credential(conn: &mut Conn, owner: Owner, id: i64) -> Result
     }
 }
 
+/// Removes every credential of the owner (an administrator's reset of a user's factors); returns how many.
+pub async fn delete_all_credentials(conn: &mut Conn, owner: Owner) -> Result<u64, Error> {
+    let (column, owner_id) = owner_column(owner);
+    let done = sqlx::query(&format!("DELETE FROM webauthn_credentials WHERE {column} = $1"))
+        .bind(owner_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// A ceremony that was started: its purpose, owner (none for a passkey sign-in) and webauthn-rs's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Challenge {

@@ -48,6 +48,8 @@ struct AccountPage<'a> {
     error: Option<&'a str>,
     is_recent: bool,
     has_totp: bool,
+    /// How many passkeys and security keys the user has (managed on `/account/passkeys`).
+    key_count: usize,
     is_required: bool,
     unused_codes: i64,
     enrolment: Option<TotpEnrolment>,
@@ -289,6 +291,7 @@ async fn page(
             error,
             is_recent: account::is_recent(idp, Utc::now()),
             has_totp: mfa_status.has_totp,
+            key_count: mfa_status.webauthn_credentials,
             is_required: mfa_status.is_required,
             unused_codes: mfa_status.unused_recovery_codes,
             enrolment,

@@ -6,10 +6,13 @@
 //! new id with `mfa_instant_ms` set.
 
 use askama::Template;
+use axum::body::Bytes;
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use axum::Json;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use tower_sessions::Session;
@@ -18,14 +21,14 @@ use crate::audit::Actor;
 use crate::services::login::IdpSession;
 use crate::services::mfa::{self, Proof};
 use crate::services::totp::TotpEnrolment;
-use crate::services::{participation, Error};
+use crate::services::{participation, webauthn, Error};
 use crate::web::client::ClientIp;
 use crate::web::error::PageError;
 use crate::web::login::{login_url, safe_next, step_url, LoginQuery};
 use crate::web::qr::{qr_path, QrPath};
 use crate::web::session::{
-    csrf_token, current_session, end_user_enrolment, finish_sign_in, keep_user_enrolment, pending_sign_in, signed_in,
-    user_enrolment, CsrfFields, CsrfForm,
+    check_header_csrf, csrf_token, current_session, end_user_enrolment, finish_sign_in, keep_user_enrolment,
+    pending_sign_in, read_json, signed_in, user_enrolment, CsrfFields, CsrfForm,
 };
 use crate::web::AppState;
 
@@ -33,6 +36,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/login/factor", get(factor_page).post(factor_submit))
         .route("/login/enrol", get(enrol_page).post(enrol_submit))
+        .route("/login/factor/key/start", post(key_start))
+        .route("/login/factor/key/finish", post(key_finish))
 }
 
 #[derive(Template)]
@@ -42,6 +47,11 @@ struct FactorPage<'a> {
     continue_to: &'a str,
     is_step_up: bool,
     error: Option<&'a str>,
+    /// Which factors the user has: a TOTP code is asked for only with TOTP, the key button only with a key.
+    has_totp: bool,
+    has_keys: bool,
+    /// The security key's finish URL, which carries where to continue.
+    key_finish: String,
 }
 
 #[derive(Template)]
@@ -108,7 +118,8 @@ async fn factor_page(
     let Some(subject) = subject(&state, &session, Utc::now()).await? else {
         return Ok(Redirect::to(&login_url(&next, false)).into_response());
     };
-    render_factor(&session, &next, matches!(subject, Subject::StepUp(_)), None, StatusCode::OK).await
+    let is_step_up = matches!(subject, Subject::StepUp(_));
+    render_factor(&state, &session, subject.idp(), &next, is_step_up, None, StatusCode::OK).await
 }
 
 async fn factor_submit(
@@ -139,11 +150,12 @@ async fn factor_submit(
             Ok(Redirect::to(&next).into_response())
         }
         Err(Error::BadFactor { reason }) => {
-            render_factor(&session, &next, is_step_up, Some(reason), StatusCode::UNAUTHORIZED).await
+            render_factor(&state, &session, idp, &next, is_step_up, Some(reason), StatusCode::UNAUTHORIZED).await
         }
         Err(Error::Throttled) => {
             let message = "Too many wrong codes. Wait a little and try again.";
-            render_factor(&session, &next, is_step_up, Some(message), StatusCode::TOO_MANY_REQUESTS).await
+            let status = StatusCode::TOO_MANY_REQUESTS;
+            render_factor(&state, &session, idp, &next, is_step_up, Some(message), status).await
         }
         Err(e) => Err(e.into()),
     }
@@ -225,14 +237,84 @@ async fn complete(state: &AppState, session: &Session, subject: Subject, now: Da
 }
 
 async fn render_factor(
+    state: &AppState,
     session: &Session,
+    idp: &IdpSession,
     next: &str,
     is_step_up: bool,
     error: Option<&str>,
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let token = csrf_token(session).await?;
-    render(&FactorPage { csrf_token: &token, continue_to: next, is_step_up, error }, status)
+    let factors = mfa::status(&state.ctx, idp.user_id).await?;
+    let page = FactorPage {
+        csrf_token: &token,
+        continue_to: next,
+        is_step_up,
+        error,
+        has_totp: factors.has_totp,
+        has_keys: factors.webauthn_credentials > 0,
+        key_finish: step_url("/login/factor/key/finish", next),
+    };
+    render(&page, status)
+}
+
+/// Starts a security key (or passkey) as the second factor of the waiting sign-in or the step-up (JSON, the
+/// CSRF token in `x-csrf-token`).
+async fn key_start(State(state): State<AppState>, session: Session, headers: HeaderMap) -> Response {
+    let result = async {
+        check_header_csrf(&session, &headers).await?;
+        let now = Utc::now();
+        let Some(subject) = subject(&state, &session, now).await? else {
+            return Err(PageError::from(Error::CeremonyExpired));
+        };
+        Ok(webauthn::start_second_factor(&state.ctx, subject.idp().user_id, now).await?)
+    };
+    match result.await {
+        Ok(ceremony) => Json(ceremony).into_response(),
+        Err(e) => e.into_json(),
+    }
+}
+
+/// Finishes it: the key must belong to the user whose sign-in (or session) waits; then the session is
+/// multi-factor, as after a code.
+async fn key_finish(
+    State(state): State<AppState>,
+    Query(query): Query<LoginQuery>,
+    session: Session,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        check_header_csrf(&session, &headers).await?;
+        let request: KeyFinish = read_json(&body)?;
+        let now = Utc::now();
+        let Some(subject) = subject(&state, &session, now).await? else {
+            return Err(PageError::from(Error::CeremonyExpired));
+        };
+        let response = request.credential.to_string();
+        let user = webauthn::finish_second_factor(&state.ctx, &request.challenge, &response, now).await?;
+        if user != subject.idp().user_id {
+            return Err(PageError::from(Error::FactorRefused {
+                reason: "this key belongs to another account".to_owned(),
+            }));
+        }
+        if matches!(subject, Subject::StepUp(_)) {
+            mfa::record_step_up(&state.ctx, &subject.idp().username, "security key", now).await?;
+        }
+        complete(&state, &session, subject, now).await?;
+        Ok(safe_next(query.continue_to.as_deref()))
+    };
+    match result.await {
+        Ok(next) => Json(serde_json::json!({ "redirect": next })).into_response(),
+        Err(e) => e.into_json(),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct KeyFinish {
+    challenge: String,
+    credential: serde_json::Value,
 }
 
 async fn render_enrol(
