@@ -49,6 +49,9 @@ pub enum EventName {
     AdminAppStageCert,
     AdminAppActivateCert,
     AdminAppRetireCert,
+    AdminAppExportKey,
+    AdminAppImportKey,
+    SecretKeyRotate,
     CertExpiryWarning,
     SpMetadataRefresh,
     SloRequestRejected,
@@ -70,7 +73,7 @@ pub enum EventName {
 }
 
 impl EventName {
-    pub const ALL: [Self; 54] = [
+    pub const ALL: [Self; 57] = [
         Self::UserLogin,
         Self::UserLoginFailed,
         Self::UserLogout,
@@ -107,6 +110,9 @@ impl EventName {
         Self::AdminAppStageCert,
         Self::AdminAppActivateCert,
         Self::AdminAppRetireCert,
+        Self::AdminAppExportKey,
+        Self::AdminAppImportKey,
+        Self::SecretKeyRotate,
         Self::CertExpiryWarning,
         Self::SpMetadataRefresh,
         Self::SloRequestRejected,
@@ -165,6 +171,9 @@ impl EventName {
             Self::AdminAppStageCert => "admin_app_stage_cert",
             Self::AdminAppActivateCert => "admin_app_activate_cert",
             Self::AdminAppRetireCert => "admin_app_retire_cert",
+            Self::AdminAppExportKey => "admin_app_export_key",
+            Self::AdminAppImportKey => "admin_app_import_key",
+            Self::SecretKeyRotate => "secret_key_rotate",
             Self::CertExpiryWarning => "cert_expiry_warning",
             Self::SpMetadataRefresh => "sp_metadata_refresh",
             Self::SloRequestRejected => "slo_request_rejected",

@@ -1,5 +1,5 @@
 //! `sesame app …`: applications: import from SP metadata, create from a catalog connector, bind and unbind groups,
-//! show, rotate the signing certificate, refresh SP metadata, change an attribute; `app idm …` is in `cli::idm`.
+//! show, rotate the signing certificate, export its key, refresh SP metadata, change an attribute; `app idm …` is in `cli::idm`.
 //! It must not know SAML XML, certificate files or SQL: each command calls one service and formats its result.
 
 use std::path::{Path, PathBuf};
@@ -43,6 +43,9 @@ pub enum AppCommand {
     RotateCert(Box<RotateCert>),
     /// Fetch the SP metadata of an application registered from a URL now (housekeeping does it periodically).
     RefreshMetadata { app: String },
+    /// Write the private key and certificate of the application's current signing certificate to stdout (PEM),
+    /// for a backup.
+    ExportKey { app: String },
     /// Identity management (SCIM provisioning) for an application.
     #[command(subcommand)]
     Idm(IdmCommand),
@@ -126,6 +129,10 @@ pub async fn run(ctx: &Ctx, actor: &Actor, command: AppCommand, now: DateTime<Ut
         }
         AppCommand::RotateCert(r) => rotate_cert(ctx, actor, *r, now).await?,
         AppCommand::RefreshMetadata { app } => refresh_metadata(ctx, actor, &app, now).await?,
+        AppCommand::ExportKey { app } => {
+            let pem = certs::export_key(ctx, actor, &app, now).await?;
+            print!("{}", secrecy::ExposeSecret::expose_secret(&pem));
+        }
         AppCommand::Idm(command) => idm::run(ctx, actor, command, now).await?,
         AppCommand::Create(a) => create(ctx, actor, &a, now).await?,
         AppCommand::Attribute(a) => attribute(ctx, actor, &a, now).await?,

@@ -11,6 +11,7 @@ mod catalog;
 mod events;
 mod group;
 mod idm;
+mod secret_key;
 mod token;
 mod user;
 
@@ -65,6 +66,9 @@ pub enum Command {
     /// API tokens for /api/v1.
     #[command(subcommand)]
     ApiToken(ApiTokenCommand),
+    /// The key that seals secrets at rest (SCIM tokens, TOTP secrets, private signing keys).
+    #[command(subcommand)]
+    SecretKey(secret_key::SecretKeyCommand),
 }
 
 /// Runs an admin command. Errors are printed by `main` as one line.
@@ -80,6 +84,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Catalog(command) => catalog::run(ctx, command),
         Command::Admin(command) => admin::run(ctx, &actor, command, now).await,
         Command::ApiToken(command) => token::run(ctx, &actor, command, now).await,
+        Command::SecretKey(command) => secret_key::run(ctx, &actor, command, now).await,
     }
 }
 

@@ -16,6 +16,7 @@ use crate::services::error::named;
 use crate::services::login::{dummy_hash, hash_password, verify_password};
 use crate::services::throttle::{self, Realm};
 use crate::services::{millis, record, Ctx, Error};
+use crate::store::sealed::ADMIN_TOTP;
 use crate::store::{admins, events};
 
 /// The TOTP time step, in seconds (RFC 6238 §4: X = 30 by default).
@@ -122,7 +123,7 @@ pub async fn verify_totp(
         drop(conn);
         return Err(refuse(ctx, username, client, "TOTP is not enabled", now).await?);
     };
-    let secret = open_secret(ctx, sealed)?;
+    let secret = open_secret(ctx, username, sealed)?;
     let Some(step) = matching_step(&secret, code.trim(), unix_secs(now)) else {
         drop(conn);
         return Err(refuse(ctx, username, client, "wrong one-time code", now).await?);
@@ -139,7 +140,7 @@ pub async fn verify_totp(
 /// Turns TOTP on (or renews its secret) and returns the `otpauth://` URI to show once, as text or a QR code.
 pub async fn enable_totp(ctx: &Ctx, actor: &Actor, username: &str, now: DateTime<Utc>) -> Result<String, Error> {
     let secret: [u8; 20] = rand::random();
-    let sealed = ctx.secret.seal(&hex::encode(secret))?;
+    let sealed = ctx.secret.seal(&hex::encode(secret), &ADMIN_TOTP.binding(username))?;
     let mut tx = ctx.db.begin().await?;
     admins::update_totp_secret(&mut tx, username, Some(&sealed), millis(now))
         .await
@@ -193,12 +194,12 @@ pub async fn change_password(
     Ok(renewed(username, now))
 }
 
-/// The first step of turning TOTP on from the console: a new secret, sealed, for the caller to keep server-side
-/// (the session) until `confirm_totp`. Nothing is stored yet, so an enrolment that is never confirmed changes
-/// nothing.
-pub fn new_totp_secret(ctx: &Ctx) -> Result<String, Error> {
+/// The first step of turning TOTP on from the console: a new secret, sealed for this administrator's row, for the
+/// caller to keep server-side (the session) until `confirm_totp` stores it. Nothing is stored yet, so an enrolment
+/// that is never confirmed changes nothing.
+pub fn new_totp_secret(ctx: &Ctx, username: &str) -> Result<String, Error> {
     let secret: [u8; 20] = rand::random();
-    Ok(ctx.secret.seal(&hex::encode(secret))?)
+    Ok(ctx.secret.seal(&hex::encode(secret), &ADMIN_TOTP.binding(username))?)
 }
 
 /// Starts a console enrolment: `new_totp_secret`, after proof when TOTP is already on. Replacing an active secret
@@ -216,16 +217,16 @@ pub async fn start_totp_enrolment(
         return Err(Error::NotFound { what: "administrator", name: username.to_owned() });
     };
     let Some(active) = admin.totp_secret_sealed.as_deref() else {
-        return new_totp_secret(ctx);
+        return new_totp_secret(ctx, username);
     };
     throttle::check(ctx, Realm::Admin, username, client, now).await?;
-    if let Some(step) = matching_step(&open_secret(ctx, active)?, proof.trim(), unix_secs(now)) {
+    if let Some(step) = matching_step(&open_secret(ctx, username, active)?, proof.trim(), unix_secs(now)) {
         let step = i64::try_from(step).unwrap_or(i64::MAX);
         if admins::advance_totp_step(&mut *ctx.db.conn().await?, admin.id, step).await? {
-            return new_totp_secret(ctx);
+            return new_totp_secret(ctx, username);
         }
     } else if !proof.is_empty() && verify_password(proof.to_owned(), admin.password_hash).await? {
-        return new_totp_secret(ctx);
+        return new_totp_secret(ctx, username);
     }
     let actor = Actor::Admin(username.to_owned());
     let reason = "wrong current password or one-time code to renew TOTP";
@@ -236,7 +237,7 @@ pub async fn start_totp_enrolment(
 
 /// The URI and base32 secret of a sealed secret from `new_totp_secret`, to show while it is enrolled.
 pub fn totp_enrolment(ctx: &Ctx, username: &str, sealed: &str) -> Result<TotpEnrolment, Error> {
-    let secret = open_secret(ctx, sealed)?;
+    let secret = open_secret(ctx, username, sealed)?;
     Ok(TotpEnrolment { uri: otpauth_uri(username, &secret), secret: base32_encode(&secret) })
 }
 
@@ -250,7 +251,7 @@ pub async fn confirm_totp(
     code: &str,
     now: DateTime<Utc>,
 ) -> Result<AdminSession, Error> {
-    let secret = open_secret(ctx, sealed)?;
+    let secret = open_secret(ctx, username, sealed)?;
     let Some(step) = matching_step(&secret, code.trim(), unix_secs(now)) else {
         return Err(Invalid::new("one-time code", "does not match the new secret: TOTP was not changed").into());
     };
@@ -364,8 +365,8 @@ async fn reauthenticate(
     Err(Invalid::new("current password", "is not right").into())
 }
 
-fn open_secret(ctx: &Ctx, sealed: &str) -> Result<Vec<u8>, Error> {
-    let secret = ctx.secret.open(sealed)?;
+fn open_secret(ctx: &Ctx, username: &str, sealed: &str) -> Result<Vec<u8>, Error> {
+    let secret = ctx.secret.open(sealed, &ADMIN_TOTP.binding(username))?;
     hex::decode(secret.expose_secret()).map_err(|_| crate::secret::Error::Decrypt.into())
 }
 

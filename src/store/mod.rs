@@ -15,6 +15,7 @@ pub mod idm;
 pub mod imports;
 pub mod jobs;
 pub mod metadata_sources;
+pub mod sealed;
 pub mod sessions;
 pub mod slo;
 pub mod sso;
