@@ -46,6 +46,8 @@ pub enum Error {
     UnknownKey { id: String },
     #[error("the secret key is set directly (SESAME_SECRET_KEY or the settings file); to rotate it, keep it in a file (SESAME_SECRET_KEY_FILE or <data dir>/secret.key)")]
     NotAFile,
+    #[error("the secret key file holds no second key to rotate to (add one as its second line, 64 hex characters)")]
+    NoStagedKey,
     #[error("encryption failed")]
     Encrypt(#[source] openssl::error::ErrorStack),
 }
@@ -203,14 +205,22 @@ impl SecretKey {
         }
     }
 
-    /// Starts a rotation: a new key is generated and written first into the key file, the current ones kept after
-    /// it for opening. Returns the new key's id.
-    pub fn add_new_key(&self) -> Result<String, Error> {
+    /// Starts a rotation: a new key is written first into the key file, the current ones kept after it for
+    /// opening. The new key is generated, or with `staged`, the second key of the file (one an operator placed
+    /// there on every host beforehand, so every replica already opens what it seals). Returns the new key's id.
+    pub fn add_new_key(&self, staged: bool) -> Result<String, Error> {
         let path = self.file.as_deref().ok_or(Error::NotAFile)?;
         self.reload()?;
-        let new = Key::new(rand::random());
-        let id = new.id.clone();
         let mut keys = self.keys.write().map_err(|_| Error::BadKey)?;
+        let new = if staged {
+            if keys.len() < 2 {
+                return Err(Error::NoStagedKey);
+            }
+            keys.remove(1)
+        } else {
+            Key::new(rand::random())
+        };
+        let id = new.id.clone();
         keys.insert(0, new);
         write_keys(path, &keys)?;
         Ok(id)
@@ -370,7 +380,7 @@ mod tests {
         let mode = std::fs::metadata(dir.path().join("secret.key")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let before = a.seal("y", &at("1")).unwrap();
-        let new_id = a.add_new_key().unwrap();
+        let new_id = a.add_new_key(false).unwrap();
         let after = a.seal("y", &at("1")).unwrap();
         assert_eq!(SecretKey::sealing(&after), Some(Sealing::Key(new_id.clone())));
         // b learns the new key from the file when it meets a value sealed under it.
@@ -378,9 +388,25 @@ mod tests {
         assert_eq!(b.open(&before, &at("1")).unwrap().expose_secret(), "y");
         a.drop_previous_keys().unwrap();
         let c = SecretKey::load(None, None, dir.path()).unwrap();
+        assert!(matches!(c.add_new_key(true), Err(Error::NoStagedKey)), "no second key to promote");
         assert!(matches!(c.open(&before, &at("1")), Err(Error::UnknownKey { .. })), "the old key is gone");
         assert_eq!(c.current_id(), new_id);
         let mode = std::fs::metadata(dir.path().join("secret.key")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_staged_second_key_is_promoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys");
+        std::fs::write(&path, format!("{}\n{}\n", "ab".repeat(32), "cd".repeat(32))).unwrap();
+        let keys = SecretKey::load(None, Some(&path), dir.path()).unwrap();
+        let staged = SecretKey::from_hex(&"cd".repeat(32)).unwrap().current_id();
+        let old = keys.current_id();
+        assert_eq!(keys.add_new_key(true).unwrap(), staged);
+        assert_eq!(keys.current_id(), staged);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, format!("{}\n{}\n", "cd".repeat(32), "ab".repeat(32)), "the old key kept second");
+        assert_ne!(old, staged);
     }
 }

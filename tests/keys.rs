@@ -277,7 +277,7 @@ async fn rotating_the_secret_key_keeps_every_secret_readable() {
     // Another process (a replica) that holds only the old key, reading the same key file.
     let replica = app.replica().await;
 
-    let rotation = secrets::rotate(&app.ctx, &Actor::Cli, now).await.unwrap();
+    let rotation = secrets::rotate(&app.ctx, &Actor::Cli, false, now).await.unwrap();
     assert_ne!(rotation.key_id, old_id);
     assert_eq!(rotation.resealed.resealed, 3, "the TOTP secret, the SCIM token and the signing key");
     assert!(rotation.resealed.unreadable.is_empty());
@@ -311,6 +311,6 @@ async fn rotating_the_secret_key_keeps_every_secret_readable() {
 #[tokio::test]
 async fn a_secret_key_set_directly_is_not_rotated() {
     let app = TestApp::with("", |c| c.secret_key = Some("ab".repeat(32).into())).await;
-    let refused = secrets::rotate(&app.ctx, &Actor::Cli, Utc::now()).await.unwrap_err();
+    let refused = secrets::rotate(&app.ctx, &Actor::Cli, false, Utc::now()).await.unwrap_err();
     assert!(refused.to_string().contains("SESAME_SECRET_KEY_FILE"), "{refused}");
 }

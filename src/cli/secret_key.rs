@@ -11,15 +11,19 @@ use crate::services::{secrets, Ctx};
 pub enum SecretKeyCommand {
     /// Add a new key to the key file (the previous ones stay, for opening) and seal every stored secret again
     /// under it.
-    Rotate,
+    Rotate {
+        /// Rotate to the key file's second key (placed on every host beforehand) instead of a new one.
+        #[arg(long)]
+        staged: bool,
+    },
     /// Seal again what is still sealed under a previous key, then remove the previous keys from the key file.
     DropPrevious,
 }
 
 pub async fn run(ctx: &Ctx, actor: &Actor, command: SecretKeyCommand, now: DateTime<Utc>) -> anyhow::Result<()> {
     match command {
-        SecretKeyCommand::Rotate => {
-            let rotation = secrets::rotate(ctx, actor, now).await?;
+        SecretKeyCommand::Rotate { staged } => {
+            let rotation = secrets::rotate(ctx, actor, staged, now).await?;
             println!(
                 "new secret key {}: {} stored secret(s) sealed again",
                 rotation.key_id, rotation.resealed.resealed

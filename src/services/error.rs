@@ -164,6 +164,7 @@ impl Error {
             Self::Store(crate::store::Error::NotFound { .. }) => ErrorKind::NotFound,
             Self::Store(crate::store::Error::Conflict { .. }) => ErrorKind::Conflict,
             Self::Store(e) if e.is_unreachable() => ErrorKind::Unavailable,
+            Self::Secret(crate::secret::Error::NotAFile | crate::secret::Error::NoStagedKey) => ErrorKind::Invalid,
             Self::Store(_)
             | Self::NoSigningKey { .. }
             | Self::Secret(_)

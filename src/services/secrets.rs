@@ -51,8 +51,9 @@ pub async fn seal_unbound(ctx: &Ctx) -> Result<Resealed, Error> {
 
 /// Starts a rotation of the secret key: a new key seals from now on and every sealed value is sealed again under
 /// it; the previous keys stay in the key file, for opening, until `drop_previous`.
-pub async fn rotate(ctx: &Ctx, actor: &Actor, now: DateTime<Utc>) -> Result<Rotation, Error> {
-    let key_id = ctx.secret.add_new_key()?;
+/// With `staged`, the new key is the second one of the key file (placed there on every host beforehand).
+pub async fn rotate(ctx: &Ctx, actor: &Actor, staged: bool, now: DateTime<Utc>) -> Result<Rotation, Error> {
+    let key_id = ctx.secret.add_new_key(staged)?;
     let current = key_id.clone();
     let resealed = reseal(ctx, |s| *s != Sealing::Key(current.clone())).await?;
     let detail = format!("new key {key_id}; {} value(s) sealed again", resealed.resealed);
