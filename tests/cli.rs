@@ -289,4 +289,6 @@ fn export_key_and_secret_key_rotation() {
         assert!(names.contains(&format!("\"name\":\"{expected}\"")), "{expected} in {names}");
     }
     assert!(!names.contains("PRIVATE KEY"));
+    let certs = server.dir.path().join("certs");
+    assert_eq!(std::fs::read_dir(&certs).unwrap().count(), 0, "serve and the CLI write no key file");
 }

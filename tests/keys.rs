@@ -78,6 +78,13 @@ async fn keys_live_sealed_in_the_database_not_in_files() {
     let sealed =
         sealed_of(&app, "SELECT key_sealed FROM app_certs WHERE fingerprint = $1", &key.cert.fingerprint).await;
     assert!(sealed.starts_with("v2:"), "sealed with a key id");
+    let plain = sealed_of(
+        &app,
+        "SELECT CAST(COUNT(*) AS TEXT) FROM app_certs WHERE key_sealed LIKE $1 OR cert_pem LIKE $1",
+        "%PRIVATE KEY%",
+    )
+    .await;
+    assert_eq!(plain, "0", "no row holds a key in the clear (either backend)");
     if postgres_server().is_none() {
         app.ctx.db.pool.close().await;
         assert!(!data_dir_contains(&config, b"PRIVATE KEY"), "no unencrypted key in the database file");
