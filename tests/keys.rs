@@ -321,3 +321,20 @@ async fn a_secret_key_set_directly_is_not_rotated() {
     let refused = secrets::rotate(&app.ctx, &Actor::Cli, false, Utc::now()).await.unwrap_err();
     assert!(refused.to_string().contains("SESAME_SECRET_KEY_FILE"), "{refused}");
 }
+
+/// A TOTP secret being enrolled waits sealed in the console session; one sealed before the upgrade (or under a
+/// dropped key) no longer opens, and the administrator is asked to start again rather than shown a server error.
+#[tokio::test]
+async fn an_enrolment_that_no_longer_opens_is_asked_again() {
+    let app = TestApp::new().await;
+    let now = Utc::now();
+    admins::create_admin(&app.ctx, &Actor::Cli, "root", "a long admin password".into(), now).await.unwrap();
+    let pending = admins::new_totp_secret(&app.ctx, "root").unwrap();
+    assert!(admins::totp_enrolment(&app.ctx, "root", &pending).is_ok());
+    let other_admins = admins::totp_enrolment(&app.ctx, "ops", &pending).unwrap_err();
+    assert_eq!(other_admins.kind(), sesame::services::error::ErrorKind::Invalid, "bound to root");
+    let unbound = "bm90IGEgc2VhbGVkIHZhbHVlIGF0IGFsbCBidXQgbG9uZyBlbm91Z2g="; // the shape of a value before bindings
+    let refused = admins::confirm_totp(&app.ctx, &Actor::Cli, "root", unbound, "123456", now).await.unwrap_err();
+    assert_eq!(refused.kind(), sesame::services::error::ErrorKind::Invalid);
+    assert!(refused.to_string().contains("start setting up TOTP again"), "{refused}");
+}

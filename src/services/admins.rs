@@ -237,7 +237,7 @@ pub async fn start_totp_enrolment(
 
 /// The URI and base32 secret of a sealed secret from `new_totp_secret`, to show while it is enrolled.
 pub fn totp_enrolment(ctx: &Ctx, username: &str, sealed: &str) -> Result<TotpEnrolment, Error> {
-    let secret = open_secret(ctx, username, sealed)?;
+    let secret = open_pending(ctx, username, sealed)?;
     Ok(TotpEnrolment { uri: otpauth_uri(username, &secret), secret: base32_encode(&secret) })
 }
 
@@ -251,7 +251,7 @@ pub async fn confirm_totp(
     code: &str,
     now: DateTime<Utc>,
 ) -> Result<AdminSession, Error> {
-    let secret = open_secret(ctx, username, sealed)?;
+    let secret = open_pending(ctx, username, sealed)?;
     let Some(step) = matching_step(&secret, code.trim(), unix_secs(now)) else {
         return Err(Invalid::new("one-time code", "does not match the new secret: TOTP was not changed").into());
     };
@@ -363,6 +363,15 @@ async fn reauthenticate(
     record(ctx, event).await?;
     throttle::failed(ctx, Realm::Admin, username, client, now).await?;
     Err(Invalid::new("current password", "is not right").into())
+}
+
+/// A secret being enrolled (kept in the session) that no longer opens (sealed before an upgrade or under a
+/// secret key since dropped) is a refusal to start again, not our failure.
+fn open_pending(ctx: &Ctx, username: &str, sealed: &str) -> Result<Vec<u8>, Error> {
+    open_secret(ctx, username, sealed).map_err(|e| match e {
+        Error::Secret(_) => Invalid::new("TOTP enrolment", "has expired: start setting up TOTP again").into(),
+        other => other,
+    })
 }
 
 fn open_secret(ctx: &Ctx, username: &str, sealed: &str) -> Result<Vec<u8>, Error> {
