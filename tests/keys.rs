@@ -338,3 +338,28 @@ async fn an_enrolment_that_no_longer_opens_is_asked_again() {
     assert_eq!(refused.kind(), sesame::services::error::ErrorKind::Invalid);
     assert!(refused.to_string().contains("start setting up TOTP again"), "{refused}");
 }
+
+/// Two replicas that import at the same moment, both with the old key file: the key is imported once (the
+/// application is locked and only a row without a key takes one), and both sign with it.
+#[tokio::test]
+async fn replicas_importing_together_import_a_key_file_once() {
+    let app = TestApp::new().await;
+    let key = signing_key(&app, "acme").await.unwrap();
+    let fingerprint = key.cert.fingerprint.clone();
+    let config = (*app.ctx.config).clone();
+    let (a, b) = (sesame::build(config.clone()).await.unwrap(), sesame::build(config).await.unwrap());
+    let file = sesame::store::certs::key_path(&app.ctx.config.certs_dir, "acme", &fingerprint);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, private_pem(&key)).unwrap();
+    sql(&app, "UPDATE app_certs SET key_sealed = NULL WHERE fingerprint = $1", &[&fingerprint]).await;
+
+    let now = Utc::now();
+    let (from_a, from_b) = tokio::join!(certs::import_key_files(&a.ctx, now), certs::import_key_files(&b.ctx, now));
+    assert_eq!(from_a.unwrap() + from_b.unwrap(), 1, "imported once");
+    for server in [&a, &b] {
+        let mut conn = server.ctx.db.conn().await.unwrap();
+        let acme = sesame::services::apps::load_saml(&mut conn, "acme").await.unwrap();
+        let signing = server.ctx.signing_key(&mut conn, &acme).await.unwrap();
+        assert!(private_pem(&signing) == private_pem(&key), "both sign with the imported key");
+    }
+}
