@@ -141,6 +141,7 @@ async fn replicas_with_separate_certs_folders_sign_with_one_key() {
     let b = a.replica_with(config_b.clone()).await;
     let refused = signing_key(&b, "acme").await.unwrap_err();
     assert!(refused.to_string().contains("not in the database"), "{refused}");
+    assert_eq!(refused.kind(), sesame::services::error::ErrorKind::Internal, "our failure, not the user's");
     // A restarts and imports its file; B signs with the same key, without a file of its own.
     let a = a.restart().await;
     let b = b.replica_with(config_b.clone()).await;

@@ -31,6 +31,11 @@ pub enum Error {
     BadCredentials,
     #[error("application {app} has no signing certificate")]
     NoSigningKey { app: String },
+    #[error(
+        "application {app}: the private key of certificate {fingerprint} is not in the database; start a replica \
+         that has its key file under the certs directory, which imports it"
+    )]
+    KeyNotImported { app: String, fingerprint: String },
     #[error("application {app}: {reason}")]
     Certificate { app: String, reason: String },
     #[error("the SP metadata's signature does not verify with the configured metadata-signing certificate: {source}")]
@@ -167,6 +172,7 @@ impl Error {
             Self::Secret(crate::secret::Error::NotAFile | crate::secret::Error::NoStagedKey) => ErrorKind::Invalid,
             Self::Store(_)
             | Self::NoSigningKey { .. }
+            | Self::KeyNotImported { .. }
             | Self::Secret(_)
             | Self::Provisioning(_)
             | Self::Join(_)

@@ -79,13 +79,7 @@ pub async fn unseal(
     cert_pem: &str,
 ) -> Result<SigningKey, Error> {
     let Some(sealed) = certs::get_sealed_key(conn, fingerprint).await? else {
-        return Err(Error::Certificate {
-            app: app.name.to_string(),
-            reason: format!(
-                "the private key of certificate {fingerprint} is not in the database; start a replica that has its \
-                 key file under the certs directory, which imports it"
-            ),
-        });
+        return Err(Error::KeyNotImported { app: app.name.to_string(), fingerprint: fingerprint.to_owned() });
     };
     let key_pem = secret.open(&sealed, &SIGNING_KEY.binding(fingerprint))?;
     Ok(SigningKey::from_pem(secrecy::ExposeSecret::expose_secret(&key_pem).as_bytes(), cert_pem.as_bytes())?)
