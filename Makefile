@@ -14,7 +14,7 @@ test-deps:
 	./scripts/peers-venv.sh
 	./scripts/browser-deps.sh
 
-## Start the server on http://127.0.0.1:8080 with SQLite and keys under ./data and ./certs.
+## Start the server on http://127.0.0.1:8080 with SQLite (and the keys sealed in it) under ./data.
 run: deps
 	$(CARGO) run --release -- serve
 

@@ -75,6 +75,9 @@ pub struct Config {
     /// 64 hex characters that encrypt SCIM tokens at rest; generated into the data directory when absent.
     #[serde(serialize_with = "serialize_secret_opt")]
     pub secret_key: Option<SecretString>,
+    /// The file `secret_key` was read from (`SESAME_SECRET_KEY_FILE`), read again to follow a rotation of the key.
+    #[serde(skip)]
+    pub secret_key_file: Option<PathBuf>,
     /// Allow SCIM Base URLs on loopback and private addresses (and plain http). Off in production.
     pub scim_allow_private_targets: bool,
     /// How often each application's SP is compared with the directory and drift repaired.
@@ -150,6 +153,7 @@ impl Default for Config {
             cert_validity_days: 1826,
             log_format: "text".into(),
             secret_key: None,
+            secret_key_file: None,
             scim_allow_private_targets: false,
             reconcile_interval_secs: 2400,
             provisioning_workers: 8,
@@ -219,7 +223,8 @@ impl Config {
                 figment = figment.merge((key, value.trim_end_matches(['\n', '\r']).to_owned()));
             }
         }
-        let config: Config = figment.extract().map_err(Box::new)?;
+        let mut config: Config = figment.extract().map_err(Box::new)?;
+        config.secret_key_file = std::env::var_os("SESAME_SECRET_KEY_FILE").map(PathBuf::from);
         let config = config.validate().map_err(|e| match e {
             Error::Invalid { key, problem } => {
                 Error::Invalid { key, problem: format!("{problem} (from {})", source_of(&figment, key)) }

@@ -76,11 +76,15 @@ async fn open_waiting(config: Config, wait: Duration) -> anyhow::Result<Ctx> {
         tokio::time::sleep(pause.min(left)).await;
         pause = (pause * 2).min(Duration::from_secs(5));
     };
-    Ok(Ctx::new(config, db, catalog)?)
+    let ctx = Ctx::new(config, db, catalog)?;
+    // Secrets sealed before they were bound to their records are sealed again, bound, by whichever process
+    // opens the database first (each value is replaced only if unchanged, so processes may race).
+    services::secrets::seal_unbound(&ctx).await?;
+    Ok(ctx)
 }
 
-/// Prepares a server: checks that signature verification really works, registers `sp-metadata/`, makes sure
-/// every application has a signing key, and builds the router.
+/// Prepares a server: checks that signature verification really works, registers `sp-metadata/`, imports key
+/// files from the certs directory, makes sure every application has a signing key, and builds the router.
 pub async fn build(config: Config) -> anyhow::Result<Server> {
     let now = Utc::now();
     tokio::task::spawn_blocking(move || saml::self_test(now))
@@ -92,6 +96,10 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let imported = services::apps::create::import_sp_metadata_dir(&ctx, &dir, now).await?;
     if imported > 0 {
         tracing::info!("registered {imported} application(s) from {}", dir.display());
+    }
+    let imported = services::certs::import_key_files(&ctx, now).await?;
+    if imported > 0 {
+        tracing::info!("imported {imported} private key(s) from {} into the database", ctx.config.certs_dir.display());
     }
     services::certs::ensure_all_certificates(&ctx, now).await?;
     for names in services::users::duplicate_emails(&ctx).await? {

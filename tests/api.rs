@@ -1217,8 +1217,13 @@ async fn scim_needs_sso_where_the_sp_says_and_large_imports_go_to_the_background
 async fn lists_and_resets_a_users_mfa_and_sets_the_policy() {
     let api = Api::new().await;
     let (alice, _) = sesame::services::users::get_user(&api.app.ctx, "alice").await.unwrap();
-    let sealed = sesame::services::mfa::start_totp(&api.app.ctx).unwrap();
-    let secret = sesame::services::totp::open_secret(&api.app.ctx, &sealed).unwrap();
+    let sealed = sesame::services::mfa::start_totp(&api.app.ctx, alice.id).unwrap();
+    let secret = sesame::services::totp::open_secret(
+        &api.app.ctx,
+        &sesame::store::sealed::USER_TOTP.binding(alice.id.0),
+        &sealed,
+    )
+    .unwrap();
     let code = sesame::services::totp::totp_code(&secret, u64::try_from(Utc::now().timestamp()).unwrap());
     let actor = sesame::audit::Actor::User("alice".into());
     sesame::services::mfa::confirm_totp(&api.app.ctx, &actor, alice.id, "alice", &sealed, &code, Utc::now())

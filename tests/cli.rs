@@ -488,3 +488,40 @@ fn user_mfa_list_and_reset() {
     assert_eq!(shown["require_mfa"], true);
     assert!(server.ok(&["app", "show", "strict"], None).contains("second_factor    required"));
 }
+
+/// `app export-key` writes the current key pair for a backup; `secret-key rotate` and `drop-previous` rotate the
+/// key that seals secrets, against a running server, and the key pair stays the same.
+#[test]
+fn export_key_and_secret_key_rotation() {
+    let server = start();
+    let metadata = server.dir.path().join("sp.xml");
+    std::fs::write(&metadata, sp_metadata()).unwrap();
+    server.ok(&["app", "import", "demo", "--metadata", metadata.to_str().unwrap()], None);
+
+    let exported = server.ok(&["app", "export-key", "demo"], None);
+    assert!(exported.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{}", &exported[..40]);
+    let (key, cert) = exported.split_once("-----END PRIVATE KEY-----\n").unwrap();
+    let key =
+        openssl::pkey::PKey::private_key_from_pem(format!("{key}-----END PRIVATE KEY-----\n").as_bytes()).unwrap();
+    let published = reqwest_get(&format!("{}/saml2/demo/certificate.pem", server.base));
+    assert_eq!(cert, published, "the certificate that is published");
+    let x509 = openssl::x509::X509::from_pem(cert.as_bytes()).unwrap();
+    assert!(key.public_eq(&x509.public_key().unwrap()), "the key of that certificate");
+
+    let key_file = server.dir.path().join("data").join("secret.key");
+    let out = server.ok(&["secret-key", "rotate"], None);
+    assert!(out.contains("1 stored secret(s) sealed again"), "{out}");
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap().lines().count(), 2, "the new key and the previous one");
+    let out = server.ok(&["secret-key", "drop-previous"], None);
+    assert!(out.starts_with("dropped previous secret key(s) "), "{out}");
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap().lines().count(), 1);
+    assert_eq!(server.ok(&["app", "export-key", "demo"], None), exported, "the same key pair, sealed anew");
+
+    let names = server.ok(&["events", "--json"], None);
+    for expected in ["admin_app_export_key", "secret_key_rotate"] {
+        assert!(names.contains(&format!("\"name\":\"{expected}\"")), "{expected} in {names}");
+    }
+    assert!(!names.contains("PRIVATE KEY"));
+    let certs = server.dir.path().join("certs");
+    assert_eq!(std::fs::read_dir(&certs).unwrap().count(), 0, "serve and the CLI write no key file");
+}

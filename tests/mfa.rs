@@ -33,8 +33,8 @@ impl Enrolled {
 /// (so the current and next steps are left for the tests).
 async fn enrol(app: &TestApp, username: &str) -> Enrolled {
     let (user, _) = users::get_user(&app.ctx, username).await.unwrap();
-    let sealed = mfa::start_totp(&app.ctx).unwrap();
-    let secret = open_secret(&app.ctx, &sealed).unwrap();
+    let sealed = mfa::start_totp(&app.ctx, user.id).unwrap();
+    let secret = open_secret(&app.ctx, &sesame::store::sealed::USER_TOTP.binding(user.id.0), &sealed).unwrap();
     let code = totp_code(&secret, u64::try_from(Utc::now().timestamp() - 30).unwrap());
     let actor = Actor::User(username.into());
     let codes =

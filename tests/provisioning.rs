@@ -699,3 +699,39 @@ async fn a_large_import_runs_in_the_background_with_progress() {
     assert_eq!(events(&app, EventName::UserImport).await.len(), 450);
     assert_eq!(open_jobs(&app).await, 0);
 }
+
+/// `secret-key rotate`: the SCIM token, sealed again under the new key, still authenticates to the SCIM server,
+/// in this process and after a restart; after `drop-previous` too.
+#[tokio::test]
+async fn the_scim_token_works_across_a_secret_key_rotation() {
+    let scim = ScimPeer::start();
+    let app = TestApp::new().await;
+    let now = Utc::now();
+    activate(&app, &scim, false, false).await;
+    assert!(scim.user("alice").await.is_some());
+    let before: (String,) = sqlx::query_as("SELECT token_enc FROM idm_integrations")
+        .fetch_one(&mut *app.ctx.db.conn().await.unwrap())
+        .await
+        .unwrap();
+
+    sesame::services::secrets::rotate(&app.ctx, &Actor::Cli, false, now).await.unwrap();
+    let after: (String,) = sqlx::query_as("SELECT token_enc FROM idm_integrations")
+        .fetch_one(&mut *app.ctx.db.conn().await.unwrap())
+        .await
+        .unwrap();
+    assert_ne!(after.0, before.0, "sealed again");
+    users::update_user(&app.ctx, &Actor::Cli, "alice", profile("alice@rotated.example.com", "Alice R"), now)
+        .await
+        .unwrap();
+    app.run_provisioning().await;
+    assert_eq!(scim.user("alice").await.unwrap()["displayName"], "Alice R");
+
+    sesame::services::secrets::drop_previous(&app.ctx, &Actor::Cli, now).await.unwrap();
+    let app = app.restart().await;
+    users::update_user(&app.ctx, &Actor::Cli, "alice", profile("alice@dropped.example.com", "Alice D"), now)
+        .await
+        .unwrap();
+    app.run_provisioning().await;
+    assert_eq!(scim.user("alice").await.unwrap()["displayName"], "Alice D");
+    assert!(events(&app, EventName::UserUpdateProvision).await.iter().all(|e| e.success));
+}

@@ -11,7 +11,7 @@ use sesame::saml::keys::SigningKey;
 use sesame::services::{apps, certs};
 
 #[tokio::test]
-async fn registers_sp_metadata_dir_and_creates_private_keys_0600() {
+async fn registers_sp_metadata_dir_and_creates_sealed_private_keys() {
     let dir = tempfile::tempdir().unwrap();
     let config = test_config(dir.path(), BASE).await;
     let sp_key = SigningKey::generate("sp", Utc::now(), 1).unwrap();
@@ -47,9 +47,8 @@ async fn registers_sp_metadata_dir_and_creates_private_keys_0600() {
         "a broken file is skipped"
     );
 
-    let key = sesame::store::certs::key_path(&certs_dir, "crm", &crm.cert_fingerprint);
-    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
-    assert_eq!(std::fs::metadata(key.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+    // The key is sealed in the database (tests/keys.rs): no key file is written.
+    assert_eq!(std::fs::read_dir(&certs_dir).unwrap().count(), 0, "nothing written under certs/");
     assert_eq!(std::fs::metadata(&certs_dir).unwrap().permissions().mode() & 0o777, 0o700);
 
     // A restart keeps the key: the certificate SPs imported stays valid.

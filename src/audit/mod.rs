@@ -49,6 +49,9 @@ pub enum EventName {
     AdminAppStageCert,
     AdminAppActivateCert,
     AdminAppRetireCert,
+    AdminAppExportKey,
+    AdminAppImportKey,
+    SecretKeyRotate,
     CertExpiryWarning,
     SpMetadataRefresh,
     SloRequestRejected,
@@ -85,7 +88,7 @@ pub enum EventName {
 }
 
 impl EventName {
-    pub const ALL: [Self; 69] = [
+    pub const ALL: [Self; 72] = [
         Self::UserLogin,
         Self::UserLoginFailed,
         Self::UserLogout,
@@ -122,6 +125,9 @@ impl EventName {
         Self::AdminAppStageCert,
         Self::AdminAppActivateCert,
         Self::AdminAppRetireCert,
+        Self::AdminAppExportKey,
+        Self::AdminAppImportKey,
+        Self::SecretKeyRotate,
         Self::CertExpiryWarning,
         Self::SpMetadataRefresh,
         Self::SloRequestRejected,
@@ -195,6 +201,9 @@ impl EventName {
             Self::AdminAppStageCert => "admin_app_stage_cert",
             Self::AdminAppActivateCert => "admin_app_activate_cert",
             Self::AdminAppRetireCert => "admin_app_retire_cert",
+            Self::AdminAppExportKey => "admin_app_export_key",
+            Self::AdminAppImportKey => "admin_app_import_key",
+            Self::SecretKeyRotate => "secret_key_rotate",
             Self::CertExpiryWarning => "cert_expiry_warning",
             Self::SpMetadataRefresh => "sp_metadata_refresh",
             Self::SloRequestRejected => "slo_request_rejected",

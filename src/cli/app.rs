@@ -1,6 +1,6 @@
 //! `sesame app …`: applications: import from SP metadata, create from a catalog connector, bind and unbind groups,
-//! show, rotate the signing certificate, refresh SP metadata and decide an ACS change a refresh held, change an
-//! attribute; `app idm …` is in `cli::idm`.
+//! show, rotate the signing certificate, export its key, refresh SP metadata and decide an ACS change a refresh
+//! held, change an attribute; `app idm …` is in `cli::idm`.
 //! It must not know SAML XML, certificate files or SQL: each command calls one service and formats its result.
 
 use std::path::{Path, PathBuf};
@@ -47,6 +47,9 @@ pub enum AppCommand {
     /// Decide an ACS change that a metadata refresh held for approval (`app show` lists it as held_acs).
     #[command(subcommand)]
     Metadata(MetadataCommand),
+    /// Write the private key and certificate of the application's current signing certificate to stdout (PEM),
+    /// for a backup.
+    ExportKey { app: String },
     /// Identity management (SCIM provisioning) for an application.
     #[command(subcommand)]
     Idm(IdmCommand),
@@ -147,6 +150,10 @@ pub async fn run(ctx: &Ctx, actor: &Actor, command: AppCommand, now: DateTime<Ut
         AppCommand::Metadata(MetadataCommand::Reject { app }) => {
             apps::refresh::reject_held(ctx, actor, &app, now).await?;
             println!("rejected the held ACS change of {app}; its ACS URLs stay");
+        }
+        AppCommand::ExportKey { app } => {
+            let pem = certs::export_key(ctx, actor, &app, now).await?;
+            print!("{}", secrecy::ExposeSecret::expose_secret(&pem));
         }
         AppCommand::Idm(command) => idm::run(ctx, actor, command, now).await?,
         AppCommand::Create(a) => create(ctx, actor, &a, now).await?,

@@ -12,6 +12,7 @@ mod events;
 mod group;
 mod idm;
 mod mail;
+mod secret_key;
 mod token;
 mod user;
 
@@ -70,6 +71,9 @@ pub enum Command {
     /// Outbound mail: a test message, the queue.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// The key that seals secrets at rest (SCIM tokens, TOTP secrets, private signing keys).
+    #[command(subcommand)]
+    SecretKey(secret_key::SecretKeyCommand),
 }
 
 /// Runs an admin command. Errors are printed by `main` as one line.
@@ -86,6 +90,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Admin(command) => admin::run(ctx, &actor, command, now).await,
         Command::ApiToken(command) => token::run(ctx, &actor, command, now).await,
         Command::Mail(command) => mail::run(ctx, &actor, command, now).await,
+        Command::SecretKey(command) => secret_key::run(ctx, &actor, command, now).await,
     }
 }
 

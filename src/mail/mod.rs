@@ -22,6 +22,7 @@ use tracing::{info, warn};
 use crate::audit::{Actor, Event, EventName};
 use crate::config::Config;
 use crate::secret::SecretKey;
+use crate::store::sealed::MAIL_MESSAGE;
 use crate::store::{self, events, Backend, Conn, Db};
 
 /// Attempts before a mail is kept as failed (about a day of backoff at the cap).
@@ -121,8 +122,11 @@ impl Mailer {
         if self.smtp.is_none() {
             return Ok(false);
         }
-        let sealed = self.secret.seal(&serde_json::to_string(message)?)?;
-        store::mail::enqueue(conn, kind, to, &sealed, Utc::now().timestamp_millis()).await?;
+        // Sealed for its own row, whose id the insert gives: the row goes in first, its content a moment later,
+        // in the same transaction.
+        let id = store::mail::enqueue(conn, kind, to, Utc::now().timestamp_millis()).await?;
+        let sealed = self.secret.seal(&serde_json::to_string(message)?, &MAIL_MESSAGE.binding(id))?;
+        store::mail::set_message(conn, id, &sealed).await?;
         Ok(true)
     }
 
@@ -209,7 +213,10 @@ impl Mailer {
     }
 
     fn build(&self, smtp: &Smtp, mail: &store::mail::Outgoing) -> Result<lettre::Message, String> {
-        let plain = self.secret.open(&mail.message_enc).map_err(|e| format!("cannot open the queued mail: {e}"))?;
+        let plain = self
+            .secret
+            .open(&mail.message_enc, &MAIL_MESSAGE.binding(mail.id))
+            .map_err(|e| format!("cannot open the queued mail: {e}"))?;
         let message: Message =
             serde_json::from_str(plain.expose_secret()).map_err(|e| format!("cannot read the queued mail: {e}"))?;
         let to = mail.recipient.parse::<Mailbox>().map_err(|e| format!("bad recipient address: {e}"))?;

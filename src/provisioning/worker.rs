@@ -27,6 +27,7 @@ use crate::provisioning::{import, reconcile, user_mapping, ProvisionError, Provi
 use crate::secret::SecretKey;
 use crate::store::idm::{self, Integration, Link};
 use crate::store::jobs::{self, Job, JobKind};
+use crate::store::sealed::SCIM_TOKEN;
 use crate::store::{apps, events, groups, Backend, Conn, Db};
 
 /// Attempts before a job is marked failed (about a day of backoff at the cap).
@@ -116,7 +117,10 @@ impl Worker {
             }
         }
         check_base_url(&integration.base_url, self.allow_private).map_err(JobError::Config)?;
-        let token = self.secret.open(&integration.token_sealed).map_err(|e| JobError::Config(e.to_string()))?;
+        let token = self
+            .secret
+            .open(&integration.token_sealed, &SCIM_TOKEN.binding(integration.app.0))
+            .map_err(|e| JobError::Config(e.to_string()))?;
         let p: Arc<dyn Provisioner> =
             Arc::new(ScimProvisioner::new(self.http.clone(), &integration.base_url, token, mapping.clone()));
         if let Ok(mut cache) = self.provisioners.lock() {

@@ -13,8 +13,9 @@ use crate::directory::{check_name, password, Invalid};
 use crate::services::error::named;
 use crate::services::login::{dummy_hash, hash_password, verify_password};
 use crate::services::throttle::{self, Realm};
-use crate::services::totp::{self, matching_step, open_secret, unix_secs, TotpEnrolment};
+use crate::services::totp::{self, matching_step, unix_secs, TotpEnrolment};
 use crate::services::{millis, record, webauthn, Ctx, Error};
+use crate::store::sealed::ADMIN_TOTP;
 use crate::store::{admins, events};
 
 /// What the admin session holds (server-side; the browser has only the session id).
@@ -145,7 +146,7 @@ pub async fn verify_totp(
         drop(conn);
         return Err(refuse(ctx, username, client, "TOTP is not enabled", now).await?);
     };
-    let secret = open_secret(ctx, sealed)?;
+    let secret = open_secret(ctx, username, sealed)?;
     let Some(step) = matching_step(&secret, code.trim(), unix_secs(now)) else {
         drop(conn);
         return Err(refuse(ctx, username, client, "wrong one-time code", now).await?);
@@ -182,7 +183,7 @@ pub async fn verify_key(
 /// Turns TOTP on (or renews its secret) and returns the `otpauth://` URI to show once, as text or a QR code.
 pub async fn enable_totp(ctx: &Ctx, actor: &Actor, username: &str, now: DateTime<Utc>) -> Result<String, Error> {
     let secret: [u8; 20] = rand::random();
-    let sealed = ctx.secret.seal(&hex::encode(secret))?;
+    let sealed = ctx.secret.seal(&hex::encode(secret), &ADMIN_TOTP.binding(username))?;
     let mut tx = ctx.db.begin().await?;
     admins::update_totp_secret(&mut tx, username, Some(&sealed), millis(now))
         .await
@@ -228,11 +229,11 @@ pub async fn change_password(
     Ok(renewed(username, now))
 }
 
-/// The first step of turning TOTP on from the console: a new secret, sealed, for the caller to keep server-side
-/// (the session) until `confirm_totp`. Nothing is stored yet, so an enrolment that is never confirmed changes
-/// nothing.
-pub fn new_totp_secret(ctx: &Ctx) -> Result<String, Error> {
-    totp::new_sealed_secret(ctx)
+/// The first step of turning TOTP on from the console: a new secret, sealed for this administrator's row, for the
+/// caller to keep server-side (the session) until `confirm_totp` stores it. Nothing is stored yet, so an enrolment
+/// that is never confirmed changes nothing.
+pub fn new_totp_secret(ctx: &Ctx, username: &str) -> Result<String, Error> {
+    totp::new_sealed_secret(ctx, &ADMIN_TOTP.binding(username))
 }
 
 /// Starts a console enrolment: `new_totp_secret`, after proof when TOTP is already on. Replacing an active secret
@@ -250,16 +251,16 @@ pub async fn start_totp_enrolment(
         return Err(Error::NotFound { what: "administrator", name: username.to_owned() });
     };
     let Some(active) = admin.totp_secret_sealed.as_deref() else {
-        return new_totp_secret(ctx);
+        return new_totp_secret(ctx, username);
     };
     throttle::check(ctx, Realm::Admin, username, client, now).await?;
-    if let Some(step) = matching_step(&open_secret(ctx, active)?, proof.trim(), unix_secs(now)) {
+    if let Some(step) = matching_step(&open_secret(ctx, username, active)?, proof.trim(), unix_secs(now)) {
         let step = i64::try_from(step).unwrap_or(i64::MAX);
         if admins::advance_totp_step(&mut *ctx.db.conn().await?, admin.id, step).await? {
-            return new_totp_secret(ctx);
+            return new_totp_secret(ctx, username);
         }
     } else if !proof.is_empty() && verify_password(proof.to_owned(), admin.password_hash).await? {
-        return new_totp_secret(ctx);
+        return new_totp_secret(ctx, username);
     }
     let actor = Actor::Admin(username.to_owned());
     let reason = "wrong current password or one-time code to renew TOTP";
@@ -270,7 +271,8 @@ pub async fn start_totp_enrolment(
 
 /// The URI and base32 secret of a sealed secret from `new_totp_secret`, to show while it is enrolled.
 pub fn totp_enrolment(ctx: &Ctx, username: &str, sealed: &str) -> Result<TotpEnrolment, Error> {
-    totp::enrolment(ctx, username, sealed)
+    let secret = open_pending(ctx, username, sealed)?;
+    Ok(TotpEnrolment { uri: totp::otpauth_uri(username, &secret), secret: totp::base32_encode(&secret) })
 }
 
 /// The second step: TOTP is switched on (or its secret renewed) only with a current code of the new secret, so a
@@ -283,7 +285,7 @@ pub async fn confirm_totp(
     code: &str,
     now: DateTime<Utc>,
 ) -> Result<AdminSession, Error> {
-    let secret = open_secret(ctx, sealed)?;
+    let secret = open_pending(ctx, username, sealed)?;
     let Some(step) = matching_step(&secret, code.trim(), unix_secs(now)) else {
         return Err(Invalid::new("one-time code", "does not match the new secret: TOTP was not changed").into());
     };
@@ -357,6 +359,19 @@ async fn reauthenticate(
     record(ctx, event).await?;
     throttle::failed(ctx, Realm::Admin, username, client, now).await?;
     Err(Invalid::new("current password", "is not right").into())
+}
+
+/// A secret being enrolled (kept in the session) that no longer opens (sealed before an upgrade or under a
+/// secret key since dropped) is a refusal to start again, not our failure.
+fn open_pending(ctx: &Ctx, username: &str, sealed: &str) -> Result<Vec<u8>, Error> {
+    open_secret(ctx, username, sealed).map_err(|e| match e {
+        Error::Secret(_) => Invalid::new("TOTP enrolment", "has expired: start setting up TOTP again").into(),
+        other => other,
+    })
+}
+
+fn open_secret(ctx: &Ctx, username: &str, sealed: &str) -> Result<Vec<u8>, Error> {
+    totp::open_secret(ctx, &ADMIN_TOTP.binding(username), sealed)
 }
 
 async fn signed_in(

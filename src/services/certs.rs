@@ -12,6 +12,7 @@
 //! in `cert_expiry_warnings` decides who records it).
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use secrecy::ExposeSecret;
 use tracing::{info, warn};
 
 use crate::audit::{Actor, Event, EventName};
@@ -20,7 +21,8 @@ use crate::saml::keys::CertState;
 use crate::saml::keys::{expiry_threshold, Certificate, SigningKey, EXPIRY_WARNING_DAYS};
 use crate::services::keys::published_certificates;
 use crate::services::{millis, Ctx, Error};
-use crate::store::certs::{self, CertInfo};
+use crate::store::certs::{self, CertInfo, NewCert};
+use crate::store::sealed::SIGNING_KEY;
 use crate::store::{apps, events, Conn};
 
 /// What `activate` did.
@@ -261,7 +263,8 @@ pub async fn entries(conn: &mut Conn, app: &Application) -> Result<Vec<CertEntry
     Ok(certs::list_certs(conn, app.id).await?.iter().map(CertEntry::of).collect())
 }
 
-/// Gives every SAML application a signing certificate (created at start-up when missing).
+/// Gives every SAML application a signing certificate (created at start-up when missing: the key pair brought
+/// under `certs/<app>/`, else a new one).
 pub async fn ensure_all_certificates(ctx: &Ctx, now: DateTime<Utc>) -> Result<(), Error> {
     let listed = apps::list_apps(&mut *ctx.db.conn().await?).await?;
     for app in listed.iter().filter(|a| a.is_saml()) {
@@ -285,11 +288,15 @@ pub async fn ensure_certificate(
     if published.iter().any(|c| c.state == CertState::Current) {
         return Ok(());
     }
+    // A key pair the admin brought under certs/<app>/ is used rather than a new one.
+    if import_brought_key(ctx, conn, app, now).await? {
+        return Ok(());
+    }
     generate_certificate(ctx, conn, app, CertState::Current, now).await?;
     Ok(())
 }
 
-/// Generates a key pair, writes the key file (0600) and records the certificate in `state`.
+/// Generates a key pair and records the certificate in `state` with its key, sealed.
 async fn generate_certificate(
     ctx: &Ctx,
     conn: &mut Conn,
@@ -300,17 +307,136 @@ async fn generate_certificate(
     let cn = format!("{} ({})", app.name, host_of(&ctx.config.base_url));
     let days = ctx.config.cert_validity_days;
     let key = tokio::task::spawn_blocking(move || SigningKey::generate(&cn, now, days)).await??;
-    let cert_pem = key.cert.to_pem()?;
-    certs::write_key(
-        &ctx.config.certs_dir,
-        app.name.as_str(),
-        &key.cert.fingerprint,
-        &key.private_key_pem()?,
-        cert_pem.as_bytes(),
-    )?;
-    let validity = (millis(key.cert.not_before), millis(key.cert.not_after));
-    certs::insert_cert(conn, app.id, &key.cert.fingerprint, &cert_pem, validity, state, millis(now)).await?;
+    insert_with_key(ctx, conn, app, &key, state, now).await?;
     Ok(key.cert)
+}
+
+/// Records a certificate in `state` with its private key, sealed for its row.
+async fn insert_with_key(
+    ctx: &Ctx,
+    conn: &mut Conn,
+    app: &Application,
+    key: &SigningKey,
+    state: CertState,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let cert_pem = key.cert.to_pem()?;
+    let sealed = seal_key(ctx, key)?;
+    let validity = (millis(key.cert.not_before), millis(key.cert.not_after));
+    let new = NewCert {
+        fingerprint: &key.cert.fingerprint,
+        cert_pem: &cert_pem,
+        validity_ms: validity,
+        state,
+        key_sealed: &sealed,
+    };
+    certs::insert_cert(conn, app.id, new, millis(now)).await?;
+    Ok(())
+}
+
+fn seal_key(ctx: &Ctx, key: &SigningKey) -> Result<String, Error> {
+    let pem = String::from_utf8(key.private_key_pem()?).map_err(|_| crate::secret::Error::Decrypt)?;
+    let pem = secrecy::SecretString::from(pem);
+    Ok(ctx.secret.seal(pem.expose_secret(), &SIGNING_KEY.binding(&key.cert.fingerprint))?)
+}
+
+/// Imports, at start-up, the key files of the certificates directory into the database, sealed, for every SAML
+/// application: the key files of certificates made before keys were sealed (`<fingerprint prefix>.key`), and a key
+/// pair an admin placed as `certs/<app>/key.pem` and `certs/<app>/cert.pem`. The brought pair becomes the current
+/// certificate of an application that has none, else the staged (`next`) one, to activate with
+/// `rotate-cert --activate` once SPs know it; it is imported once (its fingerprint is then known). Each application
+/// is locked, so replicas starting together import each file once; key files are only read, never written.
+/// Returns how many keys were imported.
+pub async fn import_key_files(ctx: &Ctx, now: DateTime<Utc>) -> Result<usize, Error> {
+    let listed = apps::list_apps(&mut *ctx.db.conn().await?).await?;
+    let mut imported = 0;
+    for app in listed.iter().filter(|a| a.is_saml()) {
+        let mut tx = ctx.db.begin().await?;
+        if !apps::lock_app(&mut tx, app.name.as_str()).await? {
+            continue;
+        }
+        imported += import_legacy_keys(ctx, &mut tx, app).await?;
+        imported += usize::from(import_brought_key(ctx, &mut tx, app, now).await?);
+        tx.commit().await.map_err(crate::store::Error::from)?;
+    }
+    Ok(imported)
+}
+
+async fn import_legacy_keys(ctx: &Ctx, conn: &mut Conn, app: &Application) -> Result<usize, Error> {
+    let mut imported = 0;
+    for cert in certs::list_without_key(conn, app.id).await? {
+        let Some(key_pem) = certs::read_key(&ctx.config.certs_dir, app.name.as_str(), &cert.fingerprint)? else {
+            if cert.state != CertState::Retired {
+                warn!(
+                    app.name = %app.name,
+                    "the private key of the {} certificate {} of {} is neither in the database nor in {}: start the \
+                     replica that has it, which imports it",
+                    cert.state.as_str(),
+                    cert.fingerprint,
+                    app.name,
+                    certs::key_path(&ctx.config.certs_dir, app.name.as_str(), &cert.fingerprint).display()
+                );
+            }
+            continue;
+        };
+        let key = SigningKey::from_pem(&key_pem, cert.cert_pem.as_bytes())?;
+        if certs::set_sealed_key(conn, &cert.fingerprint, &seal_key(ctx, &key)?).await? {
+            info!(app.name = %app.name, "imported the private key of certificate {} of {} into the database", cert.fingerprint, app.name);
+            imported += 1;
+        }
+    }
+    Ok(imported)
+}
+
+async fn import_brought_key(ctx: &Ctx, conn: &mut Conn, app: &Application, now: DateTime<Utc>) -> Result<bool, Error> {
+    let Some(pair) = certs::read_brought(&ctx.config.certs_dir, app.name.as_str())? else {
+        return Ok(false);
+    };
+    let name = app.name.as_str();
+    let key = SigningKey::from_pem(&pair.key_pem, &pair.cert_pem)
+        .map_err(|e| refused(name, format!("the key pair in {}: {e}", ctx.config.certs_dir.join(name).display())))?;
+    if certs::exists(conn, &key.cert.fingerprint).await? {
+        return Ok(false);
+    }
+    let list = certs::list_certs(conn, app.id).await?;
+    let state = if !list.iter().any(|c| c.state == CertState::Current) {
+        CertState::Current
+    } else if !list.iter().any(|c| c.state == CertState::Next) {
+        CertState::Next
+    } else {
+        warn!(app.name = %name, "the key pair in certs/{name}/ is not imported: a certificate is already staged for {name}; activate or replace it first");
+        return Ok(false);
+    };
+    insert_with_key(ctx, conn, app, &key, state, now).await?;
+    let detail = format!("{} imported from the certs directory as {}", key.cert.fingerprint, state.as_str());
+    let event = Event::new(now, EventName::AdminAppImportKey, &Actor::System).target(name).app(name).detail(detail);
+    events::insert_event(conn, &event).await?;
+    info!(app.name = %name, "imported the key pair in certs/{name}/ as the {} certificate {}", state.as_str(), key.cert.fingerprint);
+    Ok(true)
+}
+
+/// The private key and certificate of the application's current certificate, as PEM (key first), for a backup.
+/// Recorded as an event.
+pub async fn export_key(
+    ctx: &Ctx,
+    actor: &Actor,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<secrecy::SecretString, Error> {
+    let mut conn = ctx.db.conn().await?;
+    let app = crate::services::apps::load_saml(&mut conn, name).await?;
+    let list = certs::list_certs(&mut conn, app.id).await?;
+    let Some(current) = list.iter().find(|c| c.state == CertState::Current) else {
+        return Err(Error::NoSigningKey { app: name.to_owned() });
+    };
+    let key =
+        crate::services::keys::unseal(&ctx.secret, &mut conn, &app, &current.fingerprint, &current.cert_pem).await?;
+    let key_pem = String::from_utf8(key.private_key_pem()?).map_err(|_| crate::secret::Error::Decrypt)?;
+    let pem = secrecy::SecretString::from(format!("{key_pem}{}", current.cert_pem));
+    let event =
+        Event::new(now, EventName::AdminAppExportKey, actor).target(name).app(name).detail(&current.fingerprint);
+    events::insert_event(&mut conn, &event).await?;
+    Ok(pem)
 }
 
 /// The certificates a SAML application publishes, current first; a bookmark has none (`NotSaml`).

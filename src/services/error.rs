@@ -35,6 +35,11 @@ pub enum Error {
     BadFactor { reason: &'static str },
     #[error("application {app} has no signing certificate")]
     NoSigningKey { app: String },
+    #[error(
+        "application {app}: the private key of certificate {fingerprint} is not in the database; start a replica \
+         that has its key file under the certs directory, which imports it"
+    )]
+    KeyNotImported { app: String, fingerprint: String },
     #[error("application {app}: {reason}")]
     Certificate { app: String, reason: String },
     #[error("the SP metadata's signature does not verify with the configured metadata-signing certificate: {source}")]
@@ -211,8 +216,10 @@ impl Error {
             Self::Store(crate::store::Error::NotFound { .. }) => ErrorKind::NotFound,
             Self::Store(crate::store::Error::Conflict { .. }) => ErrorKind::Conflict,
             Self::Store(e) if e.is_unreachable() => ErrorKind::Unavailable,
+            Self::Secret(crate::secret::Error::NotAFile | crate::secret::Error::NoStagedKey) => ErrorKind::Invalid,
             Self::Store(_)
             | Self::NoSigningKey { .. }
+            | Self::KeyNotImported { .. }
             | Self::Secret(_)
             | Self::MailSettings(_)
             | Self::Mail(_)

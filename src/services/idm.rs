@@ -15,6 +15,7 @@ use crate::provisioning::{enqueue_import, enqueue_reconcile, RemoteUser};
 use crate::services::{millis, record, Ctx, Error};
 use crate::store::idm::{self, Integration};
 use crate::store::imports::{self, Import};
+use crate::store::sealed::SCIM_TOKEN;
 use crate::store::{apps, events};
 
 /// Why an activation is refused for a connector whose SP needs SSO before SCIM (the catalog's `sso_required`).
@@ -85,7 +86,10 @@ pub async fn activate(
         return Err(fail("the token is empty".into()));
     }
     let same_token = match &current {
-        Some(c) => ctx.secret.open(&c.token_sealed).is_ok_and(|t| t.expose_secret() == a.token.expose_secret()),
+        Some(c) => ctx
+            .secret
+            .open(&c.token_sealed, &SCIM_TOKEN.binding(app.id.0))
+            .is_ok_and(|t| t.expose_secret() == a.token.expose_secret()),
         None => false,
     };
     let event_name = match &current {
@@ -112,7 +116,10 @@ pub async fn activate(
         app: app.id,
         kind: "scim".into(),
         base_url: base_url.clone(),
-        token_sealed: ctx.secret.seal(a.token.expose_secret()).map_err(|e| fail(e.to_string()))?,
+        token_sealed: ctx
+            .secret
+            .seal(a.token.expose_secret(), &SCIM_TOKEN.binding(app.id.0))
+            .map_err(|e| fail(e.to_string()))?,
         manage_groups: a.manage_groups,
         soft_delete: a.soft_delete.unwrap_or_else(|| connector.is_some_and(|c| c.soft_delete)),
         is_active: true,

@@ -1,18 +1,20 @@
 //! The parsed signing keys of applications, cached per process, and the certificates an application publishes.
 //!
 //! Architecture Invariant: which certificate is current is read from the database (at most a second old), so a
-//! rotation by another process signs within a second; only parsed keys are kept in memory.
+//! rotation by another process signs within a second; only parsed keys are kept in memory. A key is unsealed and
+//! parsed once per process (on the first use of its certificate), never per response.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::directory::{AppId, Application};
 use crate::saml::keys::CertState;
 use crate::saml::keys::{Certificate, SigningKey};
+use crate::secret::SecretKey;
 use crate::services::Error;
 use crate::store::certs;
+use crate::store::sealed::SIGNING_KEY;
 use crate::store::Conn;
 
 /// Parsed private keys. Parsing a key costs as much as a signature, so each is parsed once per process. Which
@@ -36,7 +38,7 @@ impl KeyCache {
     /// The signing key of the application's current certificate.
     pub async fn current(
         &self,
-        certs_dir: &Path,
+        secret: &SecretKey,
         conn: &mut Conn,
         app: &Application,
     ) -> Result<Arc<SigningKey>, Error> {
@@ -52,10 +54,7 @@ impl KeyCache {
         let cached = self.inner.read().ok().and_then(|c| c.by_fingerprint.get(&row.fingerprint).cloned());
         let key = match cached {
             Some(key) => key,
-            None => {
-                let key_pem = certs::read_key(certs_dir, app.name.as_str(), &row.fingerprint)?;
-                Arc::new(SigningKey::from_pem(&key_pem, row.cert_pem.as_bytes())?)
-            }
+            None => Arc::new(unseal(secret, conn, app, &row.fingerprint, &row.cert_pem).await?),
         };
         if let Ok(mut cache) = self.inner.write() {
             cache.by_fingerprint.insert(row.fingerprint.clone(), key.clone());
@@ -69,4 +68,19 @@ impl KeyCache {
 pub async fn published_certificates(conn: &mut Conn, app: &Application) -> Result<Vec<Certificate>, Error> {
     let rows = certs::list_published_certs(conn, app.id).await?;
     rows.iter().map(|r| Ok(Certificate::from_pem(r.cert_pem.as_bytes())?)).collect()
+}
+
+/// Opens the sealed private key of a certificate and parses it with the certificate.
+pub async fn unseal(
+    secret: &SecretKey,
+    conn: &mut Conn,
+    app: &Application,
+    fingerprint: &str,
+    cert_pem: &str,
+) -> Result<SigningKey, Error> {
+    let Some(sealed) = certs::get_sealed_key(conn, fingerprint).await? else {
+        return Err(Error::KeyNotImported { app: app.name.to_string(), fingerprint: fingerprint.to_owned() });
+    };
+    let key_pem = secret.open(&sealed, &SIGNING_KEY.binding(fingerprint))?;
+    Ok(SigningKey::from_pem(secrecy::ExposeSecret::expose_secret(&key_pem).as_bytes(), cert_pem.as_bytes())?)
 }

@@ -20,6 +20,7 @@ use crate::services::login::IdpSession;
 use crate::services::throttle::{self, Realm};
 use crate::services::totp::{self, TotpEnrolment};
 use crate::services::{millis, record, Ctx, Error};
+use crate::store::sealed::USER_TOTP;
 use crate::store::webauthn::{self, Owner};
 use crate::store::{events, mfa, users, Conn};
 
@@ -226,13 +227,13 @@ pub async fn record_step_up(ctx: &Ctx, username: &str, detail: &str, now: DateTi
 }
 
 /// A new sealed TOTP secret for an enrolment, kept by the caller (the session) until a code confirms it.
-pub fn start_totp(ctx: &Ctx) -> Result<String, Error> {
-    totp::new_sealed_secret(ctx)
+pub fn start_totp(ctx: &Ctx, user: UserId) -> Result<String, Error> {
+    totp::new_sealed_secret(ctx, &USER_TOTP.binding(user.0))
 }
 
 /// The URI and base32 secret of a pending enrolment, to show.
-pub fn totp_enrolment(ctx: &Ctx, username: &str, sealed: &str) -> Result<TotpEnrolment, Error> {
-    totp::enrolment(ctx, username, sealed)
+pub fn totp_enrolment(ctx: &Ctx, user: UserId, username: &str, sealed: &str) -> Result<TotpEnrolment, Error> {
+    totp::enrolment(ctx, username, &USER_TOTP.binding(user.0), sealed)
 }
 
 /// Confirms a TOTP enrolment with a current code of the new secret (so a mistyped enrolment cannot lock the user
@@ -247,7 +248,7 @@ pub async fn confirm_totp(
     code: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Vec<String>>, Error> {
-    let Some(step) = totp::matching_sealed_step(ctx, sealed, code, now)? else {
+    let Some(step) = totp::matching_sealed_step(ctx, &USER_TOTP.binding(user.0), sealed, code, now)? else {
         return Err(Invalid::new("one-time code", "does not match the new secret: try the current code again").into());
     };
     let mut tx = ctx.db.begin().await?;
@@ -436,7 +437,7 @@ async fn check_totp(
     let Some(row) = mfa::find_totp(&mut conn, user).await? else {
         return Ok(Err("no TOTP authenticator enrolled"));
     };
-    let Some(step) = totp::matching_sealed_step(ctx, &row.secret_sealed, code, now)? else {
+    let Some(step) = totp::matching_sealed_step(ctx, &USER_TOTP.binding(user.0), &row.secret_sealed, code, now)? else {
         return Ok(Err("wrong one-time code"));
     };
     if !mfa::advance_totp_step(&mut conn, user, step, millis(now)).await? {

@@ -24,6 +24,7 @@ pub mod login;
 pub mod mail;
 pub mod mfa;
 pub mod participation;
+pub mod secrets;
 pub mod slo;
 pub mod sso;
 pub mod throttle;
@@ -90,7 +91,8 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(config: Config, db: Db, catalog: Catalog) -> Result<Self, Error> {
-        let secret = Arc::new(SecretKey::load(config.secret_key.as_ref(), &config.data_dir)?);
+        let secret =
+            Arc::new(SecretKey::load(config.secret_key.as_ref(), config.secret_key_file.as_deref(), &config.data_dir)?);
         let catalog = Arc::new(catalog);
         let worker = Worker::new(db.clone(), secret.clone(), config.scim_allow_private_targets, catalog.clone())?
             .with_lease(std::time::Duration::from_secs(config.provisioning_lease_secs));
@@ -105,7 +107,7 @@ impl Ctx {
 
     /// The signing key of the application's current certificate (parsed once per process).
     pub async fn signing_key(&self, conn: &mut Conn, app: &Application) -> Result<Arc<SigningKey>, Error> {
-        self.keys.current(&self.config.certs_dir, conn, app).await
+        self.keys.current(&self.secret, conn, app).await
     }
 
     /// The entity ID the application's SP knows the IdP by.

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use totp_rs::{Algorithm, TOTP};
 
+use crate::secret::Binding;
 use crate::services::{Ctx, Error};
 
 /// The TOTP time step, in seconds (RFC 6238 §4: X = 30 by default).
@@ -22,21 +23,28 @@ pub struct TotpEnrolment {
     pub secret: String,
 }
 
-/// A new random secret, sealed, for the caller to keep (server-side) until a code confirms it.
-pub fn new_sealed_secret(ctx: &Ctx) -> Result<String, Error> {
+/// A new random secret, sealed for the row it will be stored in (`binding`), for the caller to keep
+/// (server-side) until a code confirms it.
+pub fn new_sealed_secret(ctx: &Ctx, binding: &Binding) -> Result<String, Error> {
     let secret: [u8; 20] = rand::random();
-    Ok(ctx.secret.seal(&hex::encode(secret))?)
+    Ok(ctx.secret.seal(&hex::encode(secret), binding)?)
 }
 
 /// The URI and base32 secret of a sealed secret, to show while it is enrolled.
-pub fn enrolment(ctx: &Ctx, account: &str, sealed: &str) -> Result<TotpEnrolment, Error> {
-    let secret = open_secret(ctx, sealed)?;
+pub fn enrolment(ctx: &Ctx, account: &str, binding: &Binding, sealed: &str) -> Result<TotpEnrolment, Error> {
+    let secret = open_secret(ctx, binding, sealed)?;
     Ok(TotpEnrolment { uri: otpauth_uri(account, &secret), secret: base32_encode(&secret) })
 }
 
 /// The step (Unix time / 30) whose code `code` is, for the sealed secret at `now` (one step of drift either way).
-pub fn matching_sealed_step(ctx: &Ctx, sealed: &str, code: &str, now: DateTime<Utc>) -> Result<Option<i64>, Error> {
-    let secret = open_secret(ctx, sealed)?;
+pub fn matching_sealed_step(
+    ctx: &Ctx,
+    binding: &Binding,
+    sealed: &str,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, Error> {
+    let secret = open_secret(ctx, binding, sealed)?;
     Ok(matching_step(&secret, code.trim(), unix_secs(now)).map(|step| i64::try_from(step).unwrap_or(i64::MAX)))
 }
 
@@ -78,9 +86,9 @@ pub fn matching_step(secret: &[u8], code: &str, unix_secs: u64) -> Option<u64> {
     found
 }
 
-/// The raw secret of a sealed one.
-pub fn open_secret(ctx: &Ctx, sealed: &str) -> Result<Vec<u8>, Error> {
-    let secret = ctx.secret.open(sealed)?;
+/// The raw secret of a sealed one, sealed for `binding`.
+pub fn open_secret(ctx: &Ctx, binding: &Binding, sealed: &str) -> Result<Vec<u8>, Error> {
+    let secret = ctx.secret.open(sealed, binding)?;
     hex::decode(secret.expose_secret()).map_err(|_| crate::secret::Error::Decrypt.into())
 }
 

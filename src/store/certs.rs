@@ -1,10 +1,9 @@
-//! Signing certificates (rows) and their private keys (files, mode 0600, under the certs directory).
+//! Signing certificates (rows) with their private keys, sealed (`sealed::SIGNING_KEY`), and the key files that
+//! start-up imports from the certs directory: key files of certificates made before keys were sealed (named by
+//! the certificate's fingerprint) and a key pair an admin brings (`key.pem` and `cert.pem`).
 //!
-//! Keys never enter the database, logs or events. A key file is named by the certificate's fingerprint, so a
-//! replica that shares the certs directory finds the key for whichever certificate the database says is current.
+//! Keys never enter the database unsealed, nor logs or events; no key file is written.
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use sqlx::Row;
@@ -20,18 +19,22 @@ pub struct CertRow {
     pub state: CertState,
 }
 
-pub async fn insert_cert(
-    conn: &mut Conn,
-    app: AppId,
-    fingerprint: &str,
-    cert_pem: &str,
-    validity_ms: (i64, i64),
-    state: CertState,
-    now_ms: i64,
-) -> Result<(), Error> {
+/// A certificate to record, with its private key sealed (`sealed::SIGNING_KEY`).
+#[derive(Debug, Clone, Copy)]
+pub struct NewCert<'a> {
+    pub fingerprint: &'a str,
+    pub cert_pem: &'a str,
+    /// Not before and not after, in Unix milliseconds.
+    pub validity_ms: (i64, i64),
+    pub state: CertState,
+    pub key_sealed: &'a str,
+}
+
+pub async fn insert_cert(conn: &mut Conn, app: AppId, cert: NewCert<'_>, now_ms: i64) -> Result<(), Error> {
+    let NewCert { fingerprint, cert_pem, validity_ms, state, key_sealed } = cert;
     sqlx::query(
-        "INSERT INTO app_certs (app_id, fingerprint, cert_pem, not_before, not_after, state, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO app_certs (app_id, fingerprint, cert_pem, not_before, not_after, state, created_at, key_sealed) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(app.0)
     .bind(fingerprint)
@@ -40,10 +43,49 @@ pub async fn insert_cert(
     .bind(validity_ms.1)
     .bind(state.as_str())
     .bind(now_ms)
+    .bind(key_sealed)
     .execute(&mut *conn)
     .await
     .map_err(Error::conflict_as("certificate"))?;
     Ok(())
+}
+
+/// The sealed private key of a certificate; `None` when the certificate's key was not imported yet.
+pub async fn get_sealed_key(conn: &mut Conn, fingerprint: &str) -> Result<Option<String>, Error> {
+    let row = sqlx::query("SELECT key_sealed FROM app_certs WHERE fingerprint = $1")
+        .bind(fingerprint)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match row {
+        Some(row) => Ok(row.try_get("key_sealed")?),
+        None => Err(Error::NotFound { what: "certificate" }),
+    }
+}
+
+/// Certificates of an application whose private key is not in the database (made before keys were sealed).
+pub async fn list_without_key(conn: &mut Conn, app: AppId) -> Result<Vec<CertInfo>, Error> {
+    let sql = format!("SELECT {INFO_COLUMNS} FROM app_certs WHERE app_id = $1 AND key_sealed IS NULL");
+    let rows = sqlx::query(&sql).bind(app.0).fetch_all(&mut *conn).await?;
+    rows.iter().map(info_from_row).collect()
+}
+
+/// Stores the sealed key of a certificate that has none yet; `false` when another replica stored it first.
+pub async fn set_sealed_key(conn: &mut Conn, fingerprint: &str, key_sealed: &str) -> Result<bool, Error> {
+    let done = sqlx::query("UPDATE app_certs SET key_sealed = $1 WHERE fingerprint = $2 AND key_sealed IS NULL")
+        .bind(key_sealed)
+        .bind(fingerprint)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Whether any certificate (of any application) has this fingerprint.
+pub async fn exists(conn: &mut Conn, fingerprint: &str) -> Result<bool, Error> {
+    let row = sqlx::query("SELECT 1 AS one FROM app_certs WHERE fingerprint = $1")
+        .bind(fingerprint)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.is_some())
 }
 
 /// Certificates that are published (current, next, previous), in that order: many SPs read only the first.
@@ -197,40 +239,41 @@ fn info_from_row(r: &sqlx::any::AnyRow) -> Result<CertInfo, Error> {
     })
 }
 
-/// The key file for a certificate.
+/// The key file of a certificate made before keys were sealed.
 pub fn key_path(certs_dir: &Path, app: &str, fingerprint: &str) -> PathBuf {
     let short = fingerprint.get(..16).unwrap_or(fingerprint);
     certs_dir.join(app).join(format!("{short}.key"))
 }
 
-/// Writes a private key with mode 0600 (directory 0700), atomically: a reader never sees half a key.
-pub fn write_key(certs_dir: &Path, app: &str, fingerprint: &str, key_pem: &[u8], cert_pem: &[u8]) -> Result<(), Error> {
-    let path = key_path(certs_dir, app, fingerprint);
-    let Some(dir) = path.parent() else {
-        return Err(file_error(&path, "created", std::io::Error::other("no parent directory")));
-    };
-    std::fs::create_dir_all(dir).map_err(|e| file_error(dir, "created", e))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(|e| file_error(dir, "protected", e))?;
-    let tmp = path.with_extension("key.tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| file_error(&tmp, "created", e))?;
-    file.write_all(key_pem).and_then(|()| file.sync_all()).map_err(|e| file_error(&tmp, "written", e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| file_error(&path, "written", e))?;
-    // The certificate beside it is public; it is kept for admins who look at the directory.
-    let crt = path.with_extension("crt");
-    std::fs::write(&crt, cert_pem).map_err(|e| file_error(&crt, "written", e))?;
-    Ok(())
+/// The key file of a certificate made before keys were sealed; `None` when this host has none.
+pub fn read_key(certs_dir: &Path, app: &str, fingerprint: &str) -> Result<Option<Vec<u8>>, Error> {
+    read_if_present(&key_path(certs_dir, app, fingerprint))
 }
 
-pub fn read_key(certs_dir: &Path, app: &str, fingerprint: &str) -> Result<Vec<u8>, Error> {
-    let path = key_path(certs_dir, app, fingerprint);
-    std::fs::read(&path).map_err(|e| file_error(&path, "read", e))
+/// The file names of a key pair an admin brings for an application, under `certs/<app>/`.
+pub const BROUGHT_KEY: &str = "key.pem";
+pub const BROUGHT_CERT: &str = "cert.pem";
+
+/// A key pair an admin brought, as PEM.
+pub struct BroughtPair {
+    pub key_pem: Vec<u8>,
+    pub cert_pem: Vec<u8>,
+}
+
+/// The key pair an admin placed under `certs/<app>/` (`key.pem`, `cert.pem`); `None` unless both are there.
+pub fn read_brought(certs_dir: &Path, app: &str) -> Result<Option<BroughtPair>, Error> {
+    let dir = certs_dir.join(app);
+    let key = read_if_present(&dir.join(BROUGHT_KEY))?;
+    let cert = read_if_present(&dir.join(BROUGHT_CERT))?;
+    Ok(key.zip(cert).map(|(key_pem, cert_pem)| BroughtPair { key_pem, cert_pem }))
+}
+
+fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, Error> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(file_error(path, "read", e)),
+    }
 }
 
 fn file_error(path: &Path, action: &'static str, source: std::io::Error) -> Error {

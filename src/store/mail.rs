@@ -28,24 +28,28 @@ pub struct QueueCounts {
     pub oldest_pending_ms: Option<i64>,
 }
 
-/// Queues a mail, due at once.
-pub async fn enqueue(
-    conn: &mut Conn,
-    kind: &str,
-    recipient: &str,
-    message_enc: &str,
-    now_ms: i64,
-) -> Result<(), Error> {
-    sqlx::query(
+/// Queues a mail, due at once, and returns its id; its sealed content follows with `set_message` (it is sealed
+/// for this row, whose id only the insert knows), in the same transaction.
+pub async fn enqueue(conn: &mut Conn, kind: &str, recipient: &str, now_ms: i64) -> Result<i64, Error> {
+    let row = sqlx::query(
         "INSERT INTO mail_outbox (kind, recipient, message_enc, state, not_before, created_at) \
-         VALUES ($1, $2, $3, 'pending', $4, $4)",
+         VALUES ($1, $2, '', 'pending', $3, $3) RETURNING id",
     )
     .bind(kind)
     .bind(recipient)
-    .bind(message_enc)
     .bind(now_ms)
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
+    Ok(row.try_get("id")?)
+}
+
+/// Stores a queued mail's sealed content.
+pub async fn set_message(conn: &mut Conn, id: i64, message_enc: &str) -> Result<(), Error> {
+    sqlx::query("UPDATE mail_outbox SET message_enc = $1 WHERE id = $2")
+        .bind(message_enc)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

@@ -18,6 +18,7 @@ pub mod logos;
 pub mod mail;
 pub mod metadata_sources;
 pub mod mfa;
+pub mod sealed;
 pub mod sessions;
 pub mod slo;
 pub mod sso;

@@ -149,7 +149,7 @@ async fn start_totp(
     if let Err(e) = recent_or_proof(&state, &idp, &form.proof, client).await {
         return refused(&state, &session, &idp, e).await;
     }
-    keep_user_enrolment(&session, idp.user_id, mfa::start_totp(&state.ctx)?).await?;
+    keep_user_enrolment(&session, idp.user_id, mfa::start_totp(&state.ctx, idp.user_id)?).await?;
     Ok(Redirect::to("/account#totp").into_response())
 }
 
@@ -278,7 +278,7 @@ async fn page(
     let ctx = &state.ctx;
     let mfa_status = mfa::status(ctx, idp.user_id).await?;
     let enrolment = match user_enrolment(session, idp.user_id).await {
-        Some(sealed) if !mfa_status.has_totp => Some(mfa::totp_enrolment(ctx, &idp.username, &sealed)?),
+        Some(sealed) if !mfa_status.has_totp => Some(mfa::totp_enrolment(ctx, idp.user_id, &idp.username, &sealed)?),
         _ => None,
     };
     let qr = enrolment.as_ref().and_then(|e| qr_path(&e.uri));

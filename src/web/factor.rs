@@ -328,12 +328,12 @@ async fn render_enrol(
     let sealed = match user_enrolment(session, idp.user_id).await {
         Some(sealed) => sealed,
         None => {
-            let sealed = mfa::start_totp(&state.ctx)?;
+            let sealed = mfa::start_totp(&state.ctx, idp.user_id)?;
             keep_user_enrolment(session, idp.user_id, sealed.clone()).await?;
             sealed
         }
     };
-    let enrolment = mfa::totp_enrolment(&state.ctx, &idp.username, &sealed)?;
+    let enrolment = mfa::totp_enrolment(&state.ctx, idp.user_id, &idp.username, &sealed)?;
     let qr = qr_path(&enrolment.uri);
     let token = csrf_token(session).await?;
     render(&EnrolPage { csrf_token: &token, continue_to: next, enrolment: &enrolment, qr, error }, status)

@@ -240,6 +240,14 @@ impl TestApp {
         TestApp { ctx: server.ctx, router: server.router, sp_key, _dir: self._dir.clone() }
     }
 
+    /// A server with its own configuration (its own folders, say) on this one's database: another replica on
+    /// another host.
+    pub async fn replica_with(&self, config: Config) -> Self {
+        let server = sesame::build(config).await.unwrap();
+        let sp_key = SigningKey::generate("sp", Utc::now(), 2).unwrap();
+        TestApp { ctx: server.ctx, router: server.router, sp_key, _dir: self._dir.clone() }
+    }
+
     /// Delivers every due provisioning job, as the background workers would.
     pub async fn run_provisioning(&self) -> usize {
         self.ctx.worker.run_due().await.unwrap()

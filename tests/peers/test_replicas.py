@@ -1,4 +1,5 @@
-"""Two `sesame serve` replicas on one PostgreSQL database and one certs directory, as behind a load balancer.
+"""Two `sesame serve` replicas on one PostgreSQL database and one secret key, as behind a load balancer, each
+with its own certs directory, as on two hosts: private keys are sealed in the database, never files.
 
 Both have the same public URL (a loopback port nobody listens on, standing for the load balancer); the browser
 sends each request to the replica the test chooses, and pysaml2, which loaded the metadata from one replica,
@@ -65,21 +66,23 @@ def replicas(tmp_path_factory, sp_origin) -> Replicas:
     check_peers()
     shared = tmp_path_factory.mktemp("replicas")
     database_url = create_database()
+    # One secret key for both (the same file on every host, or shared storage); certs folders of their own.
+    secret_key_file = shared / "secret.key"
+    secret_key_file.write_text(secrets.token_hex(32) + "\n")
+    secret_key_file.chmod(0o600)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as balancer:
         balancer.bind(("127.0.0.1", 0))  # reserved, never listening: no request may go to it
         balancer_url = f"http://127.0.0.1:{balancer.getsockname()[1]}"
         servers, procs = [], []
-        # Replicas share the secret key (README: SESAME_SECRET_KEY), so what one seals (SCIM tokens, TOTP secrets,
-        # a TOTP enrolment waiting in the session) the other opens.
-        secret_key = secrets.token_hex(32)
+        # Replicas share the secret key (README: one key file), so what one seals (SCIM tokens, TOTP secrets, signing
+        # keys, a TOTP enrolment waiting in the session) the other opens.
         for name in ("replica1", "replica2"):
             workdir = shared / name
             workdir.mkdir()
             port = free_port()
             env = server_env(workdir, port, balancer_url, database_url)
-            # One certs directory and one sp-metadata directory for both, as on one host or a shared volume.
-            env.update(SESAME_CERTS_DIR=str(shared / "certs"), SESAME_SP_METADATA_DIR=str(shared / "sp-metadata"))
-            env.update(SESAME_SECRET_KEY=secret_key)
+            # One sp-metadata directory for both; certs/ stays the replica's own (server_env puts it in workdir).
+            env.update(SESAME_SP_METADATA_DIR=str(shared / "sp-metadata"), SESAME_SECRET_KEY_FILE=str(secret_key_file))
             server = Idp(
                 base_url=f"http://127.0.0.1:{port}",
                 env=env,
@@ -154,6 +157,9 @@ def test_both_replicas_registered_the_app_once_with_one_signing_certificate(repl
     # Neither start-up failed to register the file the other registered at the same moment.
     for replica in replicas:
         assert "could not register" not in replica.log_file.read_text(), replica.log_tail()
+        # The signing key is sealed in the database: no key file in either replica's certs folder.
+        certs_dir = replica.workdir / "certs"
+        assert [p for p in certs_dir.rglob("*") if p.is_file()] == [], replica.log_tail()
 
 
 def test_login_parked_on_one_replica_completes_on_the_other_and_its_id_is_not_replayable(replicas):

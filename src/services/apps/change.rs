@@ -194,8 +194,8 @@ pub async fn update(
     Ok(app)
 }
 
-/// Deletes an application with its bindings, certificates and integration. Its SPs' accounts are left as they
-/// are; the private key files stay in the certs directory (they are named by fingerprint and harmless).
+/// Deletes an application with its bindings, certificates (with their sealed keys) and integration. Its SPs'
+/// accounts are left as they are.
 pub async fn delete(ctx: &Ctx, actor: &Actor, name: &str, now: DateTime<Utc>) -> Result<(), Error> {
     let mut tx = ctx.db.begin().await?;
     let app = apps::find_app(&mut tx, name).await?.ok_or_else(|| Error::UnknownApp { name: name.to_owned() })?;
