@@ -146,6 +146,32 @@ async fn main() -> Result<()> {
     println!();
     println!("{summary} (target 0.8)");
 
+    // Bulk import (issue 15: "10,000 rows import in seconds"), against the same server's database while it runs,
+    // with adding users one `sesame user add` at a time as the baseline of the same run.
+    const ONE_BY_ONE: usize = 50;
+    const ROWS: usize = 10_000;
+    let started = Instant::now();
+    for i in 0..ONE_BY_ONE {
+        let (name, email) = (format!("single{i:03}"), format!("single{i:03}@example.com"));
+        server.cli(&["user", "add", &name, "--email", &email], None)?;
+    }
+    let single_per_sec = ONE_BY_ONE as f64 / started.elapsed().as_secs_f64();
+    let mut csv = String::from("username,email,first_name,last_name,department,groups\n");
+    for i in 0..ROWS {
+        let _ = writeln!(csv, "user{i:05},user{i:05}@example.com,First{i},Last{i},Dept {},staff;everyone", i % 40);
+    }
+    let file = server.dir.path().join("users.csv");
+    std::fs::write(&file, csv)?;
+    let started = Instant::now();
+    server.cli(&["user", "import", &path_str(&file)], None)?;
+    let took = started.elapsed().as_secs_f64();
+    let per_sec = ROWS as f64 / took;
+    println!(
+        "csv import: {ROWS} users in one transaction in {took:.2} s = {per_sec:.0} users/s; one `user add` at a time: \
+         {single_per_sec:.1} users/s; ratio {:.0}",
+        per_sec / single_per_sec
+    );
+
     drop(client);
     drop(server);
     Ok(())
