@@ -4,7 +4,7 @@
 CARGO ?= cargo
 PYTHON_VENV := .venv/bin/python
 
-.PHONY: run test test-sqlite test-postgres test-rust test-peers test-browser lint bench bench-provisioning deps test-deps
+.PHONY: run test test-sqlite test-postgres test-rust test-peers test-browser lint bench bench-provisioning deps test-deps fuzz
 
 deps:
 	./scripts/install-system-deps.sh
@@ -55,3 +55,24 @@ bench: deps
 ## 10,000 users provisioned into scim2-server, against the same server's rate for direct creates (release build).
 bench-provisioning: test-deps
 	$(CARGO) bench --bench provisioning
+
+## Coverage-guided fuzzing (cargo-fuzz with libFuzzer, fuzz/): each target runs FUZZ_SECS seconds (default 600)
+## from the committed seeds (fuzz/corpus/) and past crashes (fuzz/regressions/). What it learns goes to fuzz/work/,
+## a crash to fuzz/artifacts/<target>/ (neither committed); a target that crashes fails the run after the rest ran. Not part of `make test`,
+## which replays the seeds and regressions on stable (tests/fuzz_corpus.rs). cargo-fuzz is installed once into
+## .tools/; the stable toolchain accepts libFuzzer's sanitizer flags with RUSTC_BOOTSTRAP=1.
+FUZZ_SECS ?= 600
+FUZZ_TARGETS ?= redirect post_authn_request logout sp_metadata scim_response settings
+CARGO_FUZZ := $(CURDIR)/.tools/bin/cargo-fuzz
+
+fuzz: $(CARGO_FUZZ)
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO_FUZZ) build
+	cd fuzz && failed=; for t in $(FUZZ_TARGETS); do \
+		mkdir -p work/$$t regressions/$$t; \
+		RUSTC_BOOTSTRAP=1 $(CARGO_FUZZ) run $$t work/$$t corpus/$$t regressions/$$t -- \
+			-max_total_time=$(FUZZ_SECS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 || failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crashes in$$failed (inputs under fuzz/artifacts/)"; exit 1; fi
+
+$(CARGO_FUZZ):
+	$(CARGO) install cargo-fuzz --version 0.13.2 --locked --root $(CURDIR)/.tools

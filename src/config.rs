@@ -234,6 +234,14 @@ impl Config {
         Ok((config, unknown))
     }
 
+    /// The defaults overlaid with a settings file's text alone (no environment), validated as `load` does: what a
+    /// settings file can make of the configuration. The fuzz target for settings files calls it.
+    pub(crate) fn from_toml(text: &str) -> Result<Self, Error> {
+        let figment = Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text));
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()
+    }
+
     fn validate(mut self) -> Result<Self, Error> {
         self.base_url = self.base_url.trim_end_matches('/').to_owned();
         match url::Url::parse(&self.base_url) {

@@ -259,3 +259,218 @@ fn restrict(dir: &std::path::Path) -> anyhow::Result<()> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("cannot restrict permissions of {}", dir.display()))
 }
+
+/// Entry points for the fuzz targets (`fuzz/`) and their replay on stable (`tests/fuzz_corpus.rs`). Each takes bytes
+/// from outside and runs them through the same decoding, verification, parsing and checks as production (the steps
+/// of `services::inbound::receive` without its database, metadata import and refresh, the SCIM client's reading of
+/// an SP's answers, settings files); whatever the bytes, it must return, never panic. Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use chrono::{DateTime, Duration, TimeZone, Utc};
+
+    use crate::directory::application::SpSettings;
+    use crate::provisioning::scim;
+    use crate::saml::authn_request::{self, Freshness, SpPolicy};
+    use crate::saml::binding::{self, Received};
+    use crate::saml::keys::Certificate;
+    use crate::saml::{logout, metadata, response::PROTOCOL_NS};
+    use crate::services::apps::sp_metadata::{checked_metadata, merge, SettingsFile};
+
+    /// The IdP endpoints the seeds are addressed to: application `acme` on `http://idp.test`.
+    pub const SSO_URL: &str = "http://idp.test/saml2/acme";
+    pub const SLO_URL: &str = "http://idp.test/saml2/acme/slo";
+
+    /// The instant the seeds were issued at, taken as now, so that a seed passes the freshness checks.
+    pub fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap_or_default()
+    }
+
+    /// The SP the targets receive messages from: an application registered from its metadata, as an import does.
+    pub struct Peer {
+        sp: SpSettings,
+        certs: Vec<Certificate>,
+    }
+
+    impl Peer {
+        pub fn from_metadata(xml: &str) -> Result<Self, crate::services::Error> {
+            let metadata = crate::saml::metadata::parse_sp_metadata(xml)?;
+            let sp = merge(&metadata, &SettingsFile::default(), None, None)?;
+            Ok(Self { sp, certs: metadata.signing_certificates })
+        }
+    }
+
+    /// An HTTP-Redirect query string (without `?`) carrying `SAMLRequest` or `SAMLResponse`.
+    ///
+    /// Each entry function returns whether the input passed every check with a verified signature (or, for SCIM
+    /// answers and settings, was read without error), which the replay test asserts for its well-formed seeds.
+    pub fn redirect(peer: &Peer, data: &[u8]) -> bool {
+        let Ok(query) = std::str::from_utf8(data) else { return false };
+        let mut accepted = false;
+        if let Ok(received) = binding::decode_redirect_message(query, "SAMLRequest") {
+            accepted |= receive(peer, &received, "AuthnRequest");
+            accepted |= receive(peer, &received, "LogoutRequest");
+        }
+        if let Ok(received) = binding::decode_redirect_message(query, "SAMLResponse") {
+            accepted |= receive(peer, &received, "LogoutResponse");
+        }
+        accepted
+    }
+
+    /// An HTTP-POST AuthnRequest: the XML document (and the same bytes as the base64 form field).
+    pub fn post_authn_request(peer: &Peer, data: &[u8]) -> bool {
+        post(peer, data, &["AuthnRequest"])
+    }
+
+    /// An HTTP-POST LogoutRequest or LogoutResponse: the XML document (and the same bytes as the form field).
+    pub fn logout(peer: &Peer, data: &[u8]) -> bool {
+        post(peer, data, &["LogoutRequest", "LogoutResponse"])
+    }
+
+    /// SP metadata, read as an unsigned import and as one that must be signed by the peer's certificate, then
+    /// merged into new and into existing settings, and scheduled for its next refresh.
+    pub fn sp_metadata(peer: &Peer, data: &[u8]) -> bool {
+        let Ok(xml) = std::str::from_utf8(data) else { return false };
+        let mut accepted = false;
+        let mut signed = peer.sp.clone();
+        signed.metadata_signing_certificate = peer.certs.first().and_then(|c| c.to_pem().ok()).unwrap_or_default();
+        for settings in [&SpSettings::default(), &signed] {
+            let Ok(md) = checked_metadata(xml, settings) else { continue };
+            let merged = merge(&md, &SettingsFile::default(), None, Some("https://sp.example.com/metadata"));
+            let updated = merge(&md, &SettingsFile::default(), Some(&peer.sp), None);
+            let hour = Duration::hours(1);
+            metadata::next_refresh(now(), md.cache_duration, md.valid_until, hour * 24, hour, hour * 24 * 7);
+            let is_signed = !settings.metadata_signing_certificate.is_empty();
+            accepted |= is_signed && merged.is_ok() && updated.is_ok();
+        }
+        accepted
+    }
+
+    /// A SCIM service's answer: the first byte picks the status, the bytes up to the first newline are the
+    /// `Retry-After` value, the rest is the body (a resource, a ListResponse, an error, a ServiceProviderConfig).
+    pub fn scim_response(data: &[u8]) -> bool {
+        const STATUSES: [u16; 10] = [200, 201, 204, 400, 401, 404, 409, 429, 500, 503];
+        let Some((first, rest)) = data.split_first() else { return false };
+        let code = STATUSES.get(usize::from(*first) % STATUSES.len()).copied().unwrap_or(200);
+        let Ok(status) = reqwest::StatusCode::from_u16(code) else { return false };
+        let (header, body) = match rest.iter().position(|b| *b == b'\n') {
+            Some(i) => (rest.get(..i).unwrap_or_default(), rest.get(i + 1..).unwrap_or_default()),
+            None => (&[][..], rest),
+        };
+        let retry_after = std::str::from_utf8(header).ok().and_then(|h| scim::retry_after(h, now()));
+        let Ok(value) = scim::reply(status, body, retry_after) else { return false };
+        let mapping = crate::mapping::UserMapping::default();
+        let user = crate::directory::User {
+            id: crate::directory::UserId(1),
+            username: "alice".into(),
+            profile: crate::directory::user::Profile {
+                email: "alice@example.com".into(),
+                display_name: "Alice".into(),
+                ..Default::default()
+            },
+            status: crate::directory::user::UserStatus::Active,
+        };
+        scim::patch_supported(&value);
+        let page = scim::user_page(&value);
+        for remote in page.items.iter().chain(std::iter::once(&scim::remote_user(&value))) {
+            mapping.differs(&user, &remote.raw);
+            crate::mapping::values_by_path(&remote.raw);
+        }
+        for resource in scim::resources(&value) {
+            scim::remote_group(&resource);
+        }
+        scim::remote_group(&value);
+        true
+    }
+
+    /// A settings file: an application's (merged over the peer's metadata) and the server's.
+    pub fn settings(peer: &Peer, data: &[u8]) -> bool {
+        let Ok(text) = std::str::from_utf8(data) else { return false };
+        let mut accepted = false;
+        if let Ok(settings) = SettingsFile::parse(text) {
+            let metadata = crate::saml::metadata::SpMetadata {
+                entity_id: peer.sp.entity_id.clone(),
+                acs: peer.sp.acs.clone(),
+                signing_certificates: peer.certs.clone(),
+                encryption_certificates: Vec::new(),
+                name_id_formats: Vec::new(),
+                authn_requests_signed: false,
+                want_assertions_signed: false,
+                single_logout: peer.sp.slo.clone(),
+                valid_until: None,
+                cache_duration: None,
+                requested_attributes: peer.sp.requested_attributes.clone(),
+            };
+            let created = merge(&metadata, &settings, None, None);
+            let updated = merge(&metadata, &settings, Some(&peer.sp), None);
+            accepted |= created.is_ok() && updated.is_ok();
+        }
+        accepted | crate::config::Config::from_toml(text).is_ok()
+    }
+
+    fn post(peer: &Peer, data: &[u8], roots: &[&'static str]) -> bool {
+        let Ok(text) = std::str::from_utf8(data) else { return false };
+        let as_xml = Received { xml: text.to_owned(), relay_state: None, redirect_signature: None };
+        let as_field = binding::decode_post(text.trim(), None);
+        let mut accepted = false;
+        for received in std::iter::once(&as_xml).chain(as_field.as_ref().ok()) {
+            for root in roots {
+                accepted |= receive(peer, received, root);
+            }
+        }
+        accepted
+    }
+
+    /// `services::inbound::check` without the database: verify as the application would (the peer's certificates),
+    /// parse what was verified and check it; when verification fails, parse the unverified bytes too, as an
+    /// application without certificates would.
+    fn receive(peer: &Peer, received: &Received, root: &'static str) -> bool {
+        let verified = verify(peer, received, root);
+        let accepted = verified.as_ref().is_some_and(|(xml, _)| check(peer, xml, true, root));
+        check(peer, &received.xml, false, root);
+        accepted
+    }
+
+    fn verify(peer: &Peer, received: &Received, root: &'static str) -> Option<(String, bool)> {
+        authn_request::precheck(&received.xml).ok()?;
+        if let Some(signature) = &received.redirect_signature {
+            binding::verify_redirect_signature(signature, &peer.certs, false).ok()?;
+            return Some((received.xml.clone(), true));
+        }
+        if !authn_request::has_enveloped_signature(&received.xml).ok()? {
+            return None;
+        }
+        authn_request::verify_root_signature(&received.xml, &peer.certs, false, PROTOCOL_NS, root)
+            .ok()
+            .map(|signed| (signed, true))
+    }
+
+    /// Whether the message parses and passes the checks `services::inbound` applies.
+    fn check(peer: &Peer, xml: &str, is_signed: bool, root: &'static str) -> bool {
+        let time = Freshness { now: now(), clock_skew: Duration::minutes(3), max_age: Duration::minutes(10) };
+        let sp = &peer.sp;
+        match root {
+            "AuthnRequest" => {
+                let Ok(request) = authn_request::parse(xml, is_signed) else { return false };
+                let policy = SpPolicy {
+                    entity_id: &sp.entity_id,
+                    acs: &sp.acs,
+                    require_signed: sp.require_signed_requests,
+                    sso_url: SSO_URL,
+                    name_id_format: sp.name_id_format,
+                    allowed_name_id_formats: &sp.allowed_name_id_formats,
+                };
+                let Ok(valid) = authn_request::validate(&request, &policy, time) else { return false };
+                authn_request::choose_authn_context(
+                    valid.requested_authn_context.as_ref(),
+                    authn_request::authn_class::PASSWORD_PROTECTED_TRANSPORT,
+                );
+                true
+            }
+            "LogoutRequest" => logout::parse_logout_request(xml, is_signed)
+                .is_ok_and(|r| logout::validate_logout_request(&r, &sp.entity_id, true, SLO_URL, time).is_ok()),
+            _ => logout::parse_logout_response(xml, is_signed).is_ok_and(|r| {
+                r.issuer == sp.entity_id && r.destination.as_deref().is_none_or(|d| authn_request::same_url(d, SLO_URL))
+            }),
+        }
+    }
+}

@@ -213,7 +213,11 @@ fn percent_decode(raw: &str, plus_is_space: bool) -> Result<String, Error> {
     while let Some(&b) = bytes.get(i) {
         match b {
             b'%' => {
-                let hex = bytes.get(i + 1..i + 3).ok_or(Error::InvalidField { field: "query encoding" })?;
+                // Two hex digits (RFC 3986 §2.1); `from_str_radix` alone would also take a sign, as in `%+1`.
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+                    .ok_or(Error::InvalidField { field: "query encoding" })?;
                 let hex = std::str::from_utf8(hex).map_err(|_| Error::InvalidField { field: "query encoding" })?;
                 let value = u8::from_str_radix(hex, 16).map_err(|_| Error::InvalidField { field: "query encoding" })?;
                 out.push(value);
@@ -304,6 +308,18 @@ mod tests {
         let not_deflate = base64::engine::general_purpose::STANDARD.encode([0xffu8; 32]);
         assert!(matches!(decode_redirect(&format!("SAMLRequest={}", encode(&not_deflate))), Err(Error::BadDeflate)));
         assert!(matches!(decode_redirect("RelayState=x"), Err(Error::InvalidField { .. })));
+    }
+
+    /// A percent escape is two hex digits: `%+1` or `%-0` is malformed, not a byte that a stricter decoder
+    /// elsewhere (a proxy, the SP) would read differently.
+    #[test]
+    fn rejects_signed_percent_escapes() {
+        let r = encode(&deflate_b64("<x/>"));
+        for bad in ["%+1", "%-0", "%+f"] {
+            let q = format!("SAMLRequest={r}&RelayState=a{bad}b");
+            assert!(matches!(decode_redirect(&q), Err(Error::InvalidField { field: "query encoding" })), "{bad}");
+        }
+        assert_eq!(decode_redirect(&format!("SAMLRequest={r}&RelayState=a%2Fb")).unwrap().relay_state.unwrap(), "a/b");
     }
 
     #[test]

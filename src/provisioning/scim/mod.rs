@@ -102,19 +102,7 @@ impl ScimProvisioner {
         let retry_after =
             response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| retry_after(v, Utc::now()));
         let bytes = read_capped(response).await?;
-        let value: Value =
-            if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
-        if status.is_success() {
-            return Ok((status, value));
-        }
-        // RFC 7644 §3.12: an error carries `detail` (and `scimType`); keep the SP's own words.
-        let detail = value
-            .get("detail")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(300).collect());
-        let scim_type = value.get("scimType").and_then(Value::as_str).map(str::to_owned);
-        Err(ProvisionError { status: Some(status.as_u16()), detail, retry_after, scim_type })
+        reply(status, &bytes, retry_after).map(|value| (status, value))
     }
 
     async fn supports_patch(&self) -> bool {
@@ -123,7 +111,7 @@ impl ScimProvisioner {
             2 => false,
             _ => {
                 let supported = match self.send(Method::GET, "/ServiceProviderConfig", None).await {
-                    Ok((_, config)) => config.pointer("/patch/supported").and_then(Value::as_bool).unwrap_or(false),
+                    Ok((_, config)) => patch_supported(&config),
                     Err(_) => false,
                 };
                 self.patch.store(if supported { 1 } else { 2 }, Ordering::Relaxed);
@@ -135,7 +123,7 @@ impl ScimProvisioner {
     async fn search(&self, resource: &str, filter: &str) -> Result<Vec<Value>, ProvisionError> {
         let query: String = url::form_urlencoded::Serializer::new(String::new()).append_pair("filter", filter).finish();
         let (_, body) = self.send(Method::GET, &format!("/{resource}?{query}"), None).await?;
-        Ok(body.get("Resources").and_then(Value::as_array).cloned().unwrap_or_default())
+        Ok(resources(&body))
     }
 }
 
@@ -221,13 +209,7 @@ impl Provisioner for ScimProvisioner {
 
     async fn list_users(&self, start_index: usize, count: usize) -> Result<Page<RemoteUser>, ProvisionError> {
         let (_, body) = self.send(Method::GET, &format!("/Users?startIndex={start_index}&count={count}"), None).await?;
-        let items: Vec<RemoteUser> = body
-            .get("Resources")
-            .and_then(Value::as_array)
-            .map(|r| r.iter().map(remote_user).collect())
-            .unwrap_or_default();
-        let total = body.get("totalResults").and_then(Value::as_u64).map_or(items.len(), |t| t as usize);
-        Ok(Page { items, total })
+        Ok(user_page(&body))
     }
 
     async fn find_group(&self, display_name: &str) -> Result<Option<RemoteGroup>, ProvisionError> {
@@ -259,6 +241,44 @@ impl Provisioner for ScimProvisioner {
     }
 }
 
+/// Reads an SP's answer: the JSON body of a success (`Null` when empty or not JSON), or the error it describes.
+pub(crate) fn reply(status: StatusCode, bytes: &[u8], retry_after: Option<Duration>) -> Result<Value, ProvisionError> {
+    let value: Value =
+        if bytes.is_empty() { Value::Null } else { serde_json::from_slice(bytes).unwrap_or(Value::Null) };
+    if status.is_success() {
+        return Ok(value);
+    }
+    // RFC 7644 §3.12: an error carries `detail` (and `scimType`); keep the SP's own words.
+    let detail = value
+        .get("detail")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| String::from_utf8_lossy(bytes).chars().take(300).collect());
+    let scim_type = value.get("scimType").and_then(Value::as_str).map(str::to_owned);
+    Err(ProvisionError { status: Some(status.as_u16()), detail, retry_after, scim_type })
+}
+
+/// Whether a ServiceProviderConfig announces PATCH (RFC 7643 §5).
+pub(crate) fn patch_supported(config: &Value) -> bool {
+    config.pointer("/patch/supported").and_then(Value::as_bool).unwrap_or(false)
+}
+
+/// The `Resources` of a ListResponse (RFC 7644 §3.4.2); none when the body has no such list.
+pub(crate) fn resources(body: &Value) -> Vec<Value> {
+    body.get("Resources").and_then(Value::as_array).cloned().unwrap_or_default()
+}
+
+/// One page of a users ListResponse; without `totalResults`, the page is taken as the whole list.
+pub(crate) fn user_page(body: &Value) -> Page<RemoteUser> {
+    let items: Vec<RemoteUser> = body
+        .get("Resources")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().map(remote_user).collect())
+        .unwrap_or_default();
+    let total = body.get("totalResults").and_then(Value::as_u64).map_or(items.len(), |t| t as usize);
+    Page { items, total }
+}
+
 fn without_schemas(resource: &Value) -> Value {
     let mut value = resource.clone();
     if let Value::Object(map) = &mut value {
@@ -267,7 +287,7 @@ fn without_schemas(resource: &Value) -> Value {
     value
 }
 
-fn remote_user(v: &Value) -> RemoteUser {
+pub(crate) fn remote_user(v: &Value) -> RemoteUser {
     let text = |pointer: &str| v.pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_owned();
     let email = v
         .get("emails")
@@ -306,7 +326,7 @@ fn remote_user(v: &Value) -> RemoteUser {
     }
 }
 
-fn remote_group(v: &Value) -> RemoteGroup {
+pub(crate) fn remote_group(v: &Value) -> RemoteGroup {
     RemoteGroup {
         id: v.get("id").and_then(Value::as_str).unwrap_or_default().to_owned(),
         display_name: v.get("displayName").and_then(Value::as_str).unwrap_or_default().to_owned(),
@@ -322,7 +342,7 @@ fn remote_group(v: &Value) -> RemoteGroup {
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// `Retry-After` (RFC 9110 §10.2.3): delay seconds or an HTTP date, capped; a date in the past means now.
-fn retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+pub(crate) fn retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let value = value.trim();
     let wait = match value.parse::<u64>() {
         Ok(seconds) => Duration::from_secs(seconds),
