@@ -150,17 +150,21 @@ pub async fn requirement(
     request_needs_mfa: bool,
     since_ms: Option<i64>,
 ) -> Result<Requirement, Error> {
-    let mut conn = ctx.db.conn().await?;
-    let status = status_on(&mut conn, session.user_id).await?;
-    drop(conn);
-    let by_policy = app.sp.require_mfa || status.is_required || status.must_re_enrol;
-    if !by_policy && !request_needs_mfa {
-        return Ok(Requirement::Met);
-    }
+    // A factor proven in this session (since ForceAuthn's request, if any) meets every policy and request:
+    // nothing to read.
     let is_fresh = session.mfa_instant_ms.is_some_and(|at| since_ms.is_none_or(|since| at >= since));
     if is_fresh {
         return Ok(Requirement::Met);
     }
+    let mut conn = ctx.db.conn().await?;
+    let (is_required, must_re_enrol) = mfa::policy_for_user(&mut conn, session.user_id).await?;
+    let by_policy = app.sp.require_mfa || is_required || must_re_enrol;
+    if !by_policy && !request_needs_mfa {
+        return Ok(Requirement::Met);
+    }
+    // Only a session that needs more reads which factors the user has.
+    let status = status_on(&mut conn, session.user_id).await?;
+    drop(conn);
     Ok(if status.has_factor() {
         Requirement::StepUp
     } else if by_policy {

@@ -176,6 +176,25 @@ pub async fn is_required_for_user(conn: &mut Conn, user: UserId) -> Result<bool,
     Ok(everyone.unwrap_or(0) != 0 || by_group > 0)
 }
 
+/// What the policy asks of one user, in one statement (every SSO answer of a password-only session asks):
+/// whether MFA is required (for everyone, or by one of the user's groups) and whether an administrator's reset
+/// waits for enrolment.
+pub async fn policy_for_user(conn: &mut Conn, user: UserId) -> Result<(bool, bool), Error> {
+    let row = sqlx::query(
+        "SELECT (SELECT require_all FROM mfa_policy WHERE id = 1) AS everyone, \
+         (SELECT COUNT(*) FROM group_members gm JOIN user_groups g ON g.id = gm.group_id \
+          WHERE gm.user_id = $1 AND g.require_mfa = 1) AS by_group, \
+         (SELECT mfa_enrol_required FROM users WHERE id = $1) AS re_enrol",
+    )
+    .bind(user.0)
+    .fetch_one(&mut *conn)
+    .await?;
+    let everyone: Option<i64> = row.try_get("everyone")?;
+    let by_group: i64 = row.try_get("by_group")?;
+    let re_enrol: Option<i64> = row.try_get("re_enrol")?;
+    Ok((everyone.unwrap_or(0) != 0 || by_group > 0, re_enrol.unwrap_or(0) != 0))
+}
+
 /// The global policy and the names of the groups whose members must use MFA.
 pub async fn find_policy(conn: &mut Conn) -> Result<(bool, Vec<String>), Error> {
     let row = sqlx::query("SELECT require_all FROM mfa_policy WHERE id = 1").fetch_optional(&mut *conn).await?;
