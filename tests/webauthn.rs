@@ -452,3 +452,49 @@ async fn a_security_key_alone_is_the_second_step_of_a_password_sign_in() {
     let status = sesame::services::mfa::status(&app.ctx, session.user_id).await.unwrap();
     assert!(!status.has_factor() && status.must_enrol());
 }
+
+/// A user whose first factor is a security key (not TOTP) gets ten recovery codes with it, shown once on the
+/// passkeys page, and each signs in once in place of the key.
+#[tokio::test]
+async fn a_first_security_key_comes_with_recovery_codes_shown_once() {
+    use sesame::services::mfa::{self, Proof};
+    let app = local_app().await;
+    let now = Utc::now();
+    let session = alice(&app).await;
+    // Through the router, as the browser adds it.
+    let cookie = app.login("alice", PASSWORD).await;
+    let page = app.get("/account/passkeys", Some(&cookie)).await;
+    let token = page.body.split("data-csrf=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
+    let json = |uri: &str, body: String| {
+        Request::post(uri)
+            .header(header::COOKIE, &cookie)
+            .header("x-csrf-token", &token)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let started = app.send(json("/account/passkeys/register/start", r#"{"kind":"security_key"}"#.into())).await;
+    assert_eq!(started.status, StatusCode::OK, "{}", started.body);
+    let ceremony: serde_json::Value = serde_json::from_str(&started.body).unwrap();
+    let mut key = SoftKey::new("localhost");
+    key.verifies_user = false;
+    let credential: serde_json::Value = serde_json::from_str(&key.register(&ceremony["options"], LOCAL)).unwrap();
+    let body = serde_json::json!({ "challenge": ceremony["challenge"], "credential": credential, "name": "YubiKey" });
+    let added = app.send(json("/account/passkeys/register/finish", body.to_string())).await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+
+    let shown = app.get("/account/passkeys", Some(&cookie)).await.body;
+    let codes: Vec<String> = shown
+        .split("<code class=\"select\">")
+        .skip(1)
+        .filter_map(|rest| rest.split('<').next().map(str::to_owned))
+        .collect();
+    assert_eq!(codes.len(), 10, "{shown}");
+    assert!(!app.get("/account/passkeys", Some(&cookie)).await.body.contains("Your recovery codes"), "shown once");
+    let again = mfa::first_recovery_codes(&app.ctx, &Actor::Cli, session.user_id, "alice", now).await.unwrap();
+    assert!(again.is_none(), "made only once");
+
+    mfa::verify(&app.ctx, session.user_id, "alice", Proof::Recovery(&codes[0]), "sign-in", None, now).await.unwrap();
+    let reused =
+        mfa::verify(&app.ctx, session.user_id, "alice", Proof::Recovery(&codes[0]), "sign-in", None, now).await;
+    assert!(matches!(reused, Err(Error::BadFactor { .. })), "{reused:?}");
+}

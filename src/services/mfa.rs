@@ -460,6 +460,27 @@ fn shown_reason(reason: &str) -> &'static str {
 }
 
 /// Ten random codes of 80 bits each, as four groups of four base32 characters (`ABCD-EFGH-JKLM-NPQR`).
+/// Makes the user's first recovery codes, when they have a factor and no codes yet (the first enrolment was a
+/// passkey or a security key rather than TOTP); returns them to show once, or `None` when codes exist already.
+pub async fn first_recovery_codes(
+    ctx: &Ctx,
+    actor: &Actor,
+    user: UserId,
+    username: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Vec<String>>, Error> {
+    let mut tx = ctx.db.begin().await?;
+    if mfa::count_recovery_codes(&mut tx, user).await?.total > 0 || !status_on(&mut tx, user).await?.has_factor() {
+        return Ok(None);
+    }
+    let codes = new_recovery_codes();
+    mfa::replace_recovery_codes(&mut tx, user, &hashes(&codes), millis(now)).await?;
+    let event = Event::new(now, EventName::UserMfaRecoveryRegenerate, actor).user(username).detail("first codes");
+    events::insert_event(&mut tx, &event).await?;
+    tx.commit().await.map_err(crate::store::Error::from)?;
+    Ok(Some(codes))
+}
+
 fn new_recovery_codes() -> Vec<String> {
     (0..RECOVERY_CODES)
         .map(|_| {

@@ -14,14 +14,20 @@ use axum::{Json, Router};
 use chrono::Utc;
 use tower_sessions::Session;
 
+use crate::audit::Actor;
 use crate::services::login::IdpSession;
+use crate::services::mfa;
 use crate::services::webauthn::{self, Kind};
 use crate::web::error::PageError;
 use crate::web::login::login_url;
-use crate::web::session::{check_header_csrf, csrf_token, read_json, signed_in, CsrfFields, CsrfForm, CsrfOnly};
+use crate::web::session::{
+    check_header_csrf, csrf_token, read_json, session_error, signed_in, CsrfFields, CsrfForm, CsrfOnly,
+};
 use crate::web::AppState;
 
 const PAGE: &str = "/account/passkeys";
+/// The session key of recovery codes made with a first passkey or security key, until the page shows them once.
+const NEW_CODES_KEY: &str = "new_recovery_codes";
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -43,6 +49,8 @@ struct Row {
 #[derive(Template)]
 #[template(path = "passkeys.html")]
 struct PasskeysPage<'a> {
+    /// Recovery codes made with the first factor, shown this once.
+    new_codes: Vec<String>,
     shown_name: &'a str,
     csrf_token: &'a str,
     unavailable: Option<String>,
@@ -96,7 +104,9 @@ async fn show(State(state): State<AppState>, session: Session) -> Result<Respons
                 .map_or_else(|| "never".to_owned(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
         })
         .collect();
+    let new_codes = session.remove::<Vec<String>>(NEW_CODES_KEY).await.map_err(session_error)?.unwrap_or_default();
     let page = PasskeysPage {
+        new_codes,
         shown_name: &idp.username,
         csrf_token: &token,
         unavailable: webauthn::availability(&state.ctx).err().map(|e| e.to_string()),
@@ -125,14 +135,25 @@ async fn register_finish(State(state): State<AppState>, session: Session, header
         let request: FinishRequest = read_json(&body)?;
         let response = request.credential.to_string();
         let name = request.name;
-        Ok::<_, PageError>(
-            webauthn::finish_registration(&state.ctx, &idp, &request.challenge, &response, &name, Utc::now()).await?,
-        )
+        let added =
+            webauthn::finish_registration(&state.ctx, &idp, &request.challenge, &response, &name, Utc::now()).await?;
+        keep_first_codes(&state, &session, &idp).await?;
+        Ok::<_, PageError>(added)
     };
     match result.await {
         Ok(added) => Json(serde_json::json!({ "id": added.id, "name": added.name, "redirect": PAGE })).into_response(),
         Err(e) => e.into_json(),
     }
+}
+
+/// After a user's first factor (a passkey or a security key rather than TOTP), their ten recovery codes: made
+/// now and kept in the session until the passkeys page shows them, once.
+async fn keep_first_codes(state: &AppState, session: &Session, idp: &IdpSession) -> Result<(), PageError> {
+    let actor = Actor::User(idp.username.clone());
+    if let Some(codes) = mfa::first_recovery_codes(&state.ctx, &actor, idp.user_id, &idp.username, Utc::now()).await? {
+        session.insert(NEW_CODES_KEY, &codes).await.map_err(session_error)?;
+    }
+    Ok(())
 }
 
 async fn rename(
