@@ -207,6 +207,8 @@ test("a passkey added on /account/passkeys signs the user in alone, and the SP i
   const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
   assert.equal(credentials.length, 1);
   assert.equal(credentials[0].isResidentCredential, true, "a passkey is a discoverable credential");
+  // The first factor brings the ten recovery codes, shown this once.
+  assert.equal(await page.locator("#recovery-codes li").count(), 10);
   await shot(page, "passkey-03-account-added");
   await phoneShot(context, `${idp}/account/passkeys`, "passkey-03-account-added");
 
