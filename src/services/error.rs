@@ -189,11 +189,11 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::UnknownApp { .. } | Self::NotFound { .. } | Self::LogoutNotHere => ErrorKind::NotFound,
-            Self::Conflict { .. } | Self::NotSaml { .. } | Self::NotFromConnector { .. }
+            Self::Conflict { .. }
+            | Self::NotSaml { .. }
+            | Self::NotFromConnector { .. }
             | Self::MailNotConfigured
-            | Self::CannotInvite { .. } => {
-                ErrorKind::Conflict
-            }
+            | Self::CannotInvite { .. } => ErrorKind::Conflict,
             Self::Invalid(_)
             | Self::Certificate { .. }
             | Self::MetadataSignature { .. }

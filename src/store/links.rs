@@ -88,12 +88,13 @@ pub async fn latest(conn: &mut Conn, user_id: i64, purpose: &str) -> Result<Opti
 
 /// How many links of `purpose` the user was sent since `since_ms`, for throttling.
 pub async fn count_since(conn: &mut Conn, user_id: i64, purpose: &str, since_ms: i64) -> Result<i64, Error> {
-    let row = sqlx::query("SELECT COUNT(*) AS n FROM user_links WHERE user_id = $1 AND purpose = $2 AND created_at > $3")
-        .bind(user_id)
-        .bind(purpose)
-        .bind(since_ms)
-        .fetch_one(&mut *conn)
-        .await?;
+    let row =
+        sqlx::query("SELECT COUNT(*) AS n FROM user_links WHERE user_id = $1 AND purpose = $2 AND created_at > $3")
+            .bind(user_id)
+            .bind(purpose)
+            .bind(since_ms)
+            .fetch_one(&mut *conn)
+            .await?;
     Ok(row.try_get("n")?)
 }
 

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 
-from conftest import Idp, create_database, free_port, server_env, spawn_server, stop_server, wait_healthy
+import requests
+
+from conftest import Idp, app_settings, create_database, free_port, server_env, spawn_server, stop_server, wait_healthy
 from mailbox import Mailbox, make_tls_cert
+from sp import BINDINGS, sp_initiated_login
 
 FROM = "Sesame <sso@example.com>"
 
 
 @contextlib.contextmanager
-def sesame_with_mail(tmp_path, smtp_url: str | None, **extra: str):
+def sesame_with_mail(tmp_path, smtp_url: str | None, sp_base_url: str = "", **extra: str):
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = server_env(tmp_path, port, base_url, create_database())
@@ -22,7 +26,7 @@ def sesame_with_mail(tmp_path, smtp_url: str | None, **extra: str):
         env["SESAME_SMTP_URL"] = smtp_url
         env["SESAME_MAIL_FROM"] = FROM
     env.update(extra)
-    server = Idp(base_url=base_url, env=env, workdir=tmp_path, log_file=tmp_path / "sesame.log", sp_base_url="")
+    server = Idp(base_url=base_url, env=env, workdir=tmp_path, log_file=tmp_path / "sesame.log", sp_base_url=sp_base_url)
     proc = spawn_server(server)
     try:
         wait_healthy(proc, server)
@@ -126,3 +130,87 @@ def test_a_bad_smtp_url_stops_the_server_at_start_with_the_key(tmp_path):
     proc = server.run_cli("serve")
     assert proc.returncode != 0
     assert "smtp_url" in proc.stderr and "hunter2" not in proc.stderr
+
+
+NEW_PASSWORD = "a long and unusual passphrase 7"
+
+
+def csrf_of(page: requests.Response) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert match, page.text
+    return match.group(1)
+
+
+def test_an_invitation_link_sets_a_password_once_and_the_user_signs_in_to_a_pysaml2_sp(tmp_path, sp_origin):
+    smtp_port = free_port()
+    box = Mailbox(smtp_port).start()
+    try:
+        with sesame_with_mail(tmp_path, f"smtp://127.0.0.1:{smtp_port}", sp_base_url=sp_origin) as server:
+            for group in ("staff", "engineering"):
+                server.cli("group", "add", group)
+            sp = server.register(server.profile("invited-sp"), **app_settings())
+            server.cli("user", "add", "carol", "--email", "carol@example.org", "--display-name", "Carol", "--invite")
+            server.cli("group", "add-member", "staff", "carol")
+            [mail] = box.wait_for(1)
+            assert mail.rcpt_tos == ["carol@example.org"]
+            text, html = mail.part("text/plain"), mail.part("text/html")
+            link = re.search(re.escape(server.base_url) + r"/invite/[A-Za-z0-9_-]{43}", text).group(0)
+            assert link in html and server.base_url in text
+            [sent] = events(server, "admin_user_invite")
+            assert sent["target"] == "carol" and link.rsplit("/", 1)[1] not in json.dumps(sent)
+
+            browser = requests.Session()
+            page = browser.get(link, timeout=30)
+            assert page.status_code == 200 and "carol" in page.text
+            # The two fields must match, and a refused attempt does not use the link up.
+            form = {"csrf_token": csrf_of(page), "password": NEW_PASSWORD, "confirm": NEW_PASSWORD + "x"}
+            refused = browser.post(link, data=form, timeout=30)
+            assert refused.status_code == 400 and "does not match" in refused.text
+            form["confirm"] = NEW_PASSWORD
+            done = browser.post(link, data=form, timeout=30, allow_redirects=False)
+            assert done.status_code == 303 or done.status_code == 302, done.text
+            assert done.headers["location"] == "/login?notice=password_set"
+            assert "Your password is set" in browser.get(server.url(done.headers["location"]), timeout=30).text
+            # Used once: the same link is refused now.
+            again = browser.post(link, data=form, timeout=30)
+            assert again.status_code == 400 and "not valid" in again.text
+            assert browser.get(link, timeout=30).status_code == 400
+            assert events(server, "user_invite_accept")
+
+            flow = sp_initiated_login(server.client(sp), server.base_url, "carol", NEW_PASSWORD, BINDINGS["redirect"])
+            response = flow.accept()
+            assert response.name_id.text == "carol@example.org"
+    finally:
+        box.stop()
+
+
+def test_invitations_are_refused_clearly(tmp_path):
+    with sesame_with_mail(tmp_path, None) as server:
+        proc = server.run_cli("user", "add", "dave", "--email", "dave@example.org", "--invite")
+        assert proc.returncode == 1 and "mail is not configured" in proc.stderr
+        # Nothing was created half-way.
+        assert "dave" not in server.cli("user", "export", "--json")
+    smtp_port = free_port()
+    box = Mailbox(smtp_port).start()
+    try:
+        other = tmp_path / "with-mail"
+        other.mkdir()
+        with sesame_with_mail(other, f"smtp://127.0.0.1:{smtp_port}") as server:
+            server.cli("user", "add", "erin", "--email", "erin@example.org", "--password-stdin", input=NEW_PASSWORD)
+            proc = server.run_cli("user", "invite", "erin")
+            assert proc.returncode == 1 and "already has a password" in proc.stderr and "password reset" in proc.stderr
+            server.cli("user", "add", "fay", "--email", "fay@example.org")
+            server.cli("user", "suspend", "fay")
+            proc = server.run_cli("user", "invite", "fay")
+            assert proc.returncode == 1 and "suspended" in proc.stderr
+            # Re-inviting replaces the earlier link: only the newest works.
+            server.cli("user", "add", "gus", "--email", "gus@example.org")
+            server.cli("user", "invite", "gus")
+            server.cli("user", "invite", "gus")
+            first, second = box.wait_for(2)
+            links = [re.search(r"/invite/[A-Za-z0-9_-]{43}", m.part("text/plain")).group(0) for m in (first, second)]
+            assert links[0] != links[1]
+            assert requests.get(server.url(links[0]), timeout=30).status_code == 400
+            assert requests.get(server.url(links[1]), timeout=30).status_code == 200
+    finally:
+        box.stop()
