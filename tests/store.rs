@@ -300,7 +300,7 @@ async fn a_user_link_is_used_once_under_concurrency() {
     use sesame::store::links;
     let s = store().await;
     let id = user(&s.db, "jay").await.0;
-    links::replace(&mut *s.db.conn().await.unwrap(), id, "reset", "hc", 0, 10_000).await.unwrap();
+    links::replace(&mut s.db.conn().await.unwrap(), id, "reset", "hc", 0, 10_000).await.unwrap();
     let attempt = |db: Db| async move {
         let mut tx = db.begin().await.unwrap();
         let got = links::consume(&mut tx, "reset", "hc", 1).await;

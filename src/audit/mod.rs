@@ -69,6 +69,8 @@ pub enum EventName {
     AdminUserPassword,
     AdminUserInvite,
     UserInviteAccept,
+    UserPasswordResetRequest,
+    UserPasswordReset,
     AdminAdminPassword,
     AdminTotpDisable,
     AdminUserUnlock,
@@ -90,7 +92,7 @@ pub enum EventName {
 }
 
 impl EventName {
-    pub const ALL: [Self; 74] = [
+    pub const ALL: [Self; 76] = [
         Self::UserLogin,
         Self::UserLoginFailed,
         Self::UserLogout,
@@ -147,6 +149,8 @@ impl EventName {
         Self::AdminUserPassword,
         Self::AdminUserInvite,
         Self::UserInviteAccept,
+        Self::UserPasswordResetRequest,
+        Self::UserPasswordReset,
         Self::AdminAdminPassword,
         Self::AdminTotpDisable,
         Self::AdminUserUnlock,
@@ -225,6 +229,8 @@ impl EventName {
             Self::AdminUserPassword => "admin_user_password",
             Self::AdminUserInvite => "admin_user_invite",
             Self::UserInviteAccept => "user_invite_accept",
+            Self::UserPasswordResetRequest => "user_password_reset_request",
+            Self::UserPasswordReset => "user_password_reset",
             Self::AdminAdminPassword => "admin_admin_password",
             Self::AdminTotpDisable => "admin_totp_disable",
             Self::AdminUserUnlock => "admin_user_unlock",

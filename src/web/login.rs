@@ -56,6 +56,9 @@ pub struct LoginQuery {
 fn notice_text(notice: Option<&str>) -> Option<&'static str> {
     match notice? {
         "password_set" => Some("Your password is set. Sign in with it."),
+        "password_reset" => {
+            Some("Your password was changed and every session of your account ended. Sign in with the new password.")
+        }
         _ => None,
     }
 }

@@ -214,3 +214,109 @@ def test_invitations_are_refused_clearly(tmp_path):
             assert requests.get(server.url(links[1]), timeout=30).status_code == 200
     finally:
         box.stop()
+
+
+def sign_in(server: Idp, username: str, password: str) -> tuple[requests.Session, requests.Response]:
+    session = requests.Session()
+    page = session.get(server.url("/login"), timeout=30)
+    form = {"csrf_token": csrf_of(page), "username": username, "password": password, "continue": "/"}
+    return session, session.post(server.url("/login"), data=form, timeout=30)
+
+
+def signed_in(session: requests.Session, server: Idp) -> bool:
+    return session.get(server.url("/"), timeout=30, allow_redirects=False).status_code == 200
+
+
+def forgot(server: Idp, who: str) -> requests.Response:
+    session = requests.Session()
+    page = session.get(server.url("/login/forgot"), timeout=30)
+    return session.post(server.url("/login/forgot"), data={"csrf_token": csrf_of(page), "who": who}, timeout=30)
+
+
+def without_csrf(html: str) -> str:
+    return re.sub(r'(name="csrf_token" value=|data-csrf=)"[^"]*"', "", html)
+
+
+def test_a_reset_link_works_once_ends_other_sessions_and_keeps_the_second_factor(tmp_path):
+    from test_mfa import totp
+
+    smtp_port = free_port()
+    box = Mailbox(smtp_port).start()
+    try:
+        with sesame_with_mail(tmp_path, f"smtp://127.0.0.1:{smtp_port}") as server:
+            server.cli("user", "add", "hal", "--email", "hal@example.org", "--password-stdin", input=NEW_PASSWORD)
+            server.cli("user", "add", "sus", "--email", "sus@example.org", "--password-stdin", input=NEW_PASSWORD)
+            server.cli("user", "suspend", "sus")
+            other, _ = sign_in(server, "hal", NEW_PASSWORD)
+            assert signed_in(other, server)
+
+            # Unknown and suspended accounts: the same page, the same status, and no mail.
+            unknown, suspended = forgot(server, "nobody@example.org"), forgot(server, "sus")
+            known = forgot(server, "HAL@example.org")
+            assert unknown.status_code == suspended.status_code == known.status_code == 200
+            assert without_csrf(unknown.text) == without_csrf(known.text) == without_csrf(suspended.text)
+            [mail] = box.wait_for(1)
+            assert mail.rcpt_tos == ["hal@example.org"]
+            assert [e["target"] for e in events(server, "user_password_reset_request")] == ["hal"]
+            link = re.search(re.escape(server.base_url) + r"/login/reset/[A-Za-z0-9_-]{43}", mail.part("text/plain"))
+            link = link.group(0)
+
+            browser = requests.Session()
+            page = browser.get(link, timeout=30)
+            assert page.status_code == 200 and "hal" in page.text
+            second = "another long passphrase 42"
+            form = {"csrf_token": csrf_of(page), "password": second, "confirm": second}
+            done = browser.post(link, data=form, timeout=30, allow_redirects=False)
+            assert done.headers["location"] == "/login?notice=password_reset", done.text
+            assert browser.post(link, data=form, timeout=30).status_code == 400, "a reset link works once"
+            assert not signed_in(other, server), "the other session ended"
+            [_, notice] = box.wait_for(2)
+            assert notice.rcpt_tos == ["hal@example.org"] and "password was changed" in notice.message["Subject"]
+            assert events(server, "user_password_reset")
+            _, old = sign_in(server, "hal", NEW_PASSWORD)
+            assert old.status_code == 401
+            session, new = sign_in(server, "hal", second)
+            assert signed_in(session, server)
+
+            # With a factor, a reset does not skip it.
+            server.cli("user", "mfa", "reset", "hal")
+            session, enrol = sign_in(server, "hal", second)
+            assert "/login/enrol" in enrol.url, enrol.url
+            secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', enrol.text).group(1)
+            code = {"csrf_token": csrf_of(enrol), "code": totp(secret, time.time()), "continue": "/"}
+            assert session.post(server.url("/login/enrol"), data=code, timeout=30).status_code == 200
+            forgot(server, "hal")
+            [*_, mail] = box.wait_for(3)
+            link = re.search(r"/login/reset/[A-Za-z0-9_-]{43}", mail.part("text/plain")).group(0)
+            browser = requests.Session()
+            page = browser.get(server.url(link), timeout=30)
+            third = "a third long passphrase 99"
+            form = {"csrf_token": csrf_of(page), "password": third, "confirm": third}
+            assert browser.post(server.url(link), data=form, timeout=30).status_code == 200
+            session, factor = sign_in(server, "hal", third)
+            assert "/login/factor" in factor.url, factor.url
+            assert not signed_in(session, server), "not signed in before the second factor"
+    finally:
+        box.stop()
+
+
+def test_reset_requests_are_throttled_per_account(tmp_path):
+    smtp_port = free_port()
+    box = Mailbox(smtp_port).start()
+    try:
+        with sesame_with_mail(tmp_path, f"smtp://127.0.0.1:{smtp_port}") as server:
+            server.cli("user", "add", "ida", "--email", "ida@example.org", "--password-stdin", input=NEW_PASSWORD)
+            pages = [forgot(server, "ida") for _ in range(5)]
+            assert len({without_csrf(p.text) for p in pages}) == 1 and {p.status_code for p in pages} == {200}
+            # Beyond the limit nothing more is queued (the event is written with the queued mail).
+            assert len(events(server, "user_password_reset_request")) == 3
+            assert all(m.rcpt_tos == ["ida@example.org"] for m in box.wait_for(3))
+    finally:
+        box.stop()
+
+
+def test_without_smtp_the_forgot_page_says_to_ask_an_administrator(tmp_path):
+    with sesame_with_mail(tmp_path, None) as server:
+        page = requests.get(server.url("/login/forgot"), timeout=30)
+        assert page.status_code == 200 and "not available here" in page.text and "administrator" in page.text
+        assert "Forgot your password?" in requests.get(server.url("/login"), timeout=30).text
