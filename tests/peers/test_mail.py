@@ -158,6 +158,14 @@ def test_an_invitation_link_sets_a_password_once_and_the_user_signs_in_to_a_pysa
             assert link in html and server.base_url in text
             [sent] = events(server, "admin_user_invite")
             assert sent["target"] == "carol" and link.rsplit("/", 1)[1] not in json.dumps(sent)
+            token = server.cli("api-token", "create", "invites").strip()
+            api = {"Authorization": f"Bearer {token}"}
+
+            def invitation_state() -> str:
+                user = requests.get(server.url("/api/v1/users/carol"), headers=api, timeout=30).json()
+                return user["invitation"]["state"]
+
+            assert invitation_state() == "sent"
 
             browser = requests.Session()
             page = browser.get(link, timeout=30)
@@ -176,6 +184,10 @@ def test_an_invitation_link_sets_a_password_once_and_the_user_signs_in_to_a_pysa
             assert again.status_code == 400 and "not valid" in again.text
             assert browser.get(link, timeout=30).status_code == 400
             assert events(server, "user_invite_accept")
+            assert invitation_state() == "accepted"
+            # A user who has a password is refused through the API too, as a problem.
+            again = requests.post(server.url("/api/v1/users/carol/invitation"), headers=api, timeout=30)
+            assert again.status_code == 409 and "password reset" in again.json()["detail"]
 
             flow = sp_initiated_login(server.client(sp), server.base_url, "carol", NEW_PASSWORD, BINDINGS["redirect"])
             response = flow.accept()
