@@ -312,7 +312,7 @@ def test_a_reset_link_works_once_ends_other_sessions_and_keeps_the_second_factor
         box.stop()
 
 
-def test_reset_requests_are_throttled_per_account(tmp_path):
+def test_reset_requests_are_throttled_per_account_and_per_client(tmp_path):
     smtp_port = free_port()
     box = Mailbox(smtp_port).start()
     try:
@@ -323,6 +323,12 @@ def test_reset_requests_are_throttled_per_account(tmp_path):
             # Beyond the limit nothing more is queued (the event is written with the queued mail).
             assert len(events(server, "user_password_reset_request")) == 3
             assert all(m.rcpt_tos == ["ida@example.org"] for m in box.wait_for(3))
+            # Per client address: ten requests in the window (five above, five here), then nothing for anyone.
+            server.cli("user", "add", "kim", "--email", "kim@example.org", "--password-stdin", input=NEW_PASSWORD)
+            for i in range(5):
+                forgot(server, f"nobody{i}@example.org")
+            assert without_csrf(forgot(server, "kim").text) == without_csrf(pages[0].text)
+            assert [e["target"] for e in events(server, "user_password_reset_request")] == ["ida"] * 3
     finally:
         box.stop()
 
