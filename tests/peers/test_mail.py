@@ -338,3 +338,26 @@ def test_without_smtp_the_forgot_page_says_to_ask_an_administrator(tmp_path):
         page = requests.get(server.url("/login/forgot"), timeout=30)
         assert page.status_code == 200 and "not available here" in page.text and "administrator" in page.text
         assert "Forgot your password?" in requests.get(server.url("/login"), timeout=30).text
+
+
+def test_an_invited_user_under_an_mfa_policy_enrols_a_factor_before_anything_else(tmp_path):
+    smtp_port = free_port()
+    box = Mailbox(smtp_port).start()
+    try:
+        with sesame_with_mail(tmp_path, f"smtp://127.0.0.1:{smtp_port}") as server:
+            token = server.cli("api-token", "create", "policy").strip()
+            policy = {"everyone": True, "groups": []}
+            api = {"Authorization": f"Bearer {token}"}
+            assert requests.put(server.url("/api/v1/mfa/policy"), json=policy, headers=api, timeout=30).ok
+            server.cli("user", "add", "ned", "--email", "ned@example.org", "--invite")
+            [mail] = box.wait_for(1)
+            link = re.search(r"/invite/[A-Za-z0-9_-]{43}", mail.part("text/plain")).group(0)
+            browser = requests.Session()
+            page = browser.get(server.url(link), timeout=30)
+            form = {"csrf_token": csrf_of(page), "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+            assert browser.post(server.url(link), data=form, timeout=30).status_code == 200
+            session, enrol = sign_in(server, "ned", NEW_PASSWORD)
+            assert "/login/enrol" in enrol.url, enrol.url
+            assert not signed_in(session, server), "no IdP session before the factor"
+    finally:
+        box.stop()
