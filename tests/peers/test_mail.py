@@ -361,3 +361,19 @@ def test_an_invited_user_under_an_mfa_policy_enrols_a_factor_before_anything_els
             assert not signed_in(session, server), "no IdP session before the factor"
     finally:
         box.stop()
+
+
+def test_an_import_with_invite_mails_every_created_user(tmp_path):
+    smtp_port = free_port()
+    box = Mailbox(smtp_port).start()
+    try:
+        with sesame_with_mail(tmp_path, f"smtp://127.0.0.1:{smtp_port}") as server:
+            server.cli("user", "add", "old", "--email", "old@example.org")
+            csv = tmp_path / "users.csv"
+            csv.write_text("username,email\nold,old@example.org\nnew1,new1@example.org\nnew2,new2@example.org\n")
+            server.cli("user", "import", str(csv), "--invite")
+            mails = box.wait_for(2)
+            assert sorted(m.rcpt_tos[0] for m in mails) == ["new1@example.org", "new2@example.org"]
+            assert sorted(e["target"] for e in events(server, "admin_user_invite")) == ["new1", "new2"]
+    finally:
+        box.stop()
