@@ -12,7 +12,7 @@ use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Settings keys, as they are spelled in the TOML file and, upper-cased after `SESAME_`, in the environment.
-const KEYS: [&str; 30] = [
+const KEYS: [&str; 31] = [
     "base_url",
     "bind",
     "data_dir",
@@ -43,6 +43,7 @@ const KEYS: [&str; 30] = [
     "smtp_url",
     "mail_from",
     "smtp_ca_file",
+    "invitation_ttl_secs",
 ];
 /// Variables that belong to the command line, not to the settings.
 const NOT_SETTINGS: [&str; 2] = ["SESAME_CONFIG", "SESAME_LOG"];
@@ -115,6 +116,8 @@ pub struct Config {
     pub mail_from: Option<String>,
     /// Extra trusted root certificates (PEM) for the SMTP server's certificate, besides the system's.
     pub smtp_ca_file: Option<PathBuf>,
+    /// How long an invitation link stays valid (a password reset link: 30 minutes).
+    pub invitation_ttl_secs: u64,
 }
 
 /// Where the value of `key` came from: the file, the environment variable or the built-in default.
@@ -170,6 +173,7 @@ impl Default for Config {
             smtp_url: None,
             mail_from: None,
             smtp_ca_file: None,
+            invitation_ttl_secs: 259_200,
         }
     }
 }
@@ -267,6 +271,7 @@ impl Config {
             ("database_wait_secs", self.database_wait_secs, 0, 86_400),
             ("reconcile_interval_secs", self.reconcile_interval_secs, 60, 30 * 86_400),
             ("event_retention_days", u64::from(self.event_retention_days), 0, 36_500),
+            ("invitation_ttl_secs", self.invitation_ttl_secs, 600, 30 * 86_400),
         ] {
             if !(min..=max).contains(&value) {
                 return Err(Error::Invalid { key, problem: format!("must be between {min} and {max}") });

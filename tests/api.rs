@@ -358,6 +358,15 @@ async fn unlocks_a_user() {
     assert!(items.iter().any(|e| e["name"] == "admin_user_unlock" && e["actor"] == "api_token:ci"), "{items:?}");
 }
 
+/// Without SMTP settings an invitation is refused with a problem that says so, and the user shows no invitation.
+#[tokio::test]
+async fn an_invitation_without_mail_settings_is_a_conflict() {
+    let api = Api::new().await;
+    api.call(Method::POST, "/api/v1/users/alice/invitation", None).await.problem(StatusCode::CONFLICT, "conflict");
+    let alice = api.get("/api/v1/users/alice").await;
+    assert!(alice.ok(StatusCode::OK).get("invitation").is_none());
+}
+
 async fn app_login(app: &TestApp, username: &str, password: &str) -> bool {
     app.try_login(username, password, "/").await.1.is_some()
 }
@@ -739,6 +748,7 @@ async fn serves_an_openapi_document_of_every_route() {
         ("post", "/api/v1/users/{username}/suspend"),
         ("post", "/api/v1/users/{username}/activate"),
         ("post", "/api/v1/users/{username}/unlock"),
+        ("post", "/api/v1/users/{username}/invitation"),
         ("put", "/api/v1/users/{username}/password"),
         ("get", "/api/v1/users/{username}/mfa"),
         ("delete", "/api/v1/users/{username}/mfa"),

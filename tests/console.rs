@@ -91,6 +91,7 @@ fn forms() -> Vec<Form> {
         ("/admin/users/alice/delete", vec![("confirm", "alice")]),
         ("/admin/users/bob/groups", vec![("action", "add"), ("group", "staff")]),
         ("/admin/users/alice/mfa/reset", vec![]),
+        ("/admin/users/alice/invite", vec![]),
         ("/admin/mfa/policy", vec![("mfa_everyone", "on")]),
         ("/admin/groups", vec![("name", "attackers")]),
         ("/admin/groups/staff/rename", vec![("new_name", "renamed")]),
@@ -468,6 +469,20 @@ async fn refused_changes_are_shown_on_the_page() {
     app.post_form("/admin/apps/new", &fields, Some(&admin.cookie)).await;
     let page = app.get("/admin/apps/new", Some(&admin.cookie)).await;
     assert!(page.body.contains("flash-error"), "{}", page.body);
+}
+
+/// The user page shows the invitation state and its button; without SMTP settings an invitation is refused on the
+/// page with the reason.
+#[tokio::test]
+async fn an_invitation_without_mail_is_refused_on_the_user_page() {
+    let (app, admin) = with_admin().await;
+    let page = app.get("/admin/users/alice", Some(&admin.cookie)).await;
+    assert!(page.body.contains("Not invited.") && page.body.contains("/admin/users/alice/invite"), "{}", page.body);
+    let reply =
+        app.post_form("/admin/users/alice/invite", &[("csrf_token", admin.token.as_str())], Some(&admin.cookie)).await;
+    assert_eq!(reply.location.as_deref(), Some("/admin/users/alice"));
+    let page = app.get("/admin/users/alice", Some(&admin.cookie)).await;
+    assert!(page.body.contains("flash-error") && page.body.contains("Mail is not configured"), "{}", page.body);
 }
 
 /// "+ Add New Application" with the SP's metadata as a file: the application has the file's entity ID and ACS.

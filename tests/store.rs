@@ -268,3 +268,49 @@ async fn futures_count(tasks: impl Iterator<Item = tokio::task::JoinHandle<bool>
     }
     count
 }
+
+/// A mailed link (invitation, reset) works once, only before it expires, and a new one of the same purpose
+/// replaces the unused earlier one; the purposes are separate.
+#[tokio::test]
+async fn user_links_work_once_until_they_expire_and_a_new_one_replaces_the_old() {
+    use sesame::store::links;
+    let s = store().await;
+    let id = user(&s.db, "ivy").await.0;
+    let mut conn = s.db.conn().await.unwrap();
+    links::replace(&mut conn, id, "invite", "h1", 1_000, 5_000).await.unwrap();
+    assert_eq!(links::find_valid(&mut conn, "invite", "h1", 4_999).await.unwrap(), Some(id));
+    // Expired at its time, and a link of another purpose does not answer for it.
+    assert_eq!(links::find_valid(&mut conn, "invite", "h1", 5_000).await.unwrap(), None);
+    assert_eq!(links::consume(&mut conn, "invite", "h1", 5_000).await.unwrap(), None);
+    assert_eq!(links::consume(&mut conn, "reset", "h1", 2_000).await.unwrap(), None);
+    // Re-inviting revokes h1 although it has not expired.
+    links::replace(&mut conn, id, "invite", "h2", 2_000, 9_000).await.unwrap();
+    assert_eq!(links::consume(&mut conn, "invite", "h1", 3_000).await.unwrap(), None);
+    assert_eq!(links::consume(&mut conn, "invite", "h2", 3_000).await.unwrap(), Some(id));
+    assert_eq!(links::consume(&mut conn, "invite", "h2", 3_001).await.unwrap(), None, "used twice");
+    let latest = links::latest(&mut conn, id, "invite").await.unwrap().unwrap();
+    assert_eq!((latest.used_at, latest.expires_at), (Some(3_000), 9_000));
+    assert_eq!(links::count_since(&mut conn, id, "invite", 0).await.unwrap(), 2);
+    assert_eq!(links::count_since(&mut conn, id, "invite", 1_000).await.unwrap(), 1);
+}
+
+/// Two requests that use the same link at once: exactly one gets the user.
+#[tokio::test]
+async fn a_user_link_is_used_once_under_concurrency() {
+    use sesame::store::links;
+    let s = store().await;
+    let id = user(&s.db, "jay").await.0;
+    links::replace(&mut s.db.conn().await.unwrap(), id, "reset", "hc", 0, 10_000).await.unwrap();
+    let attempt = |db: Db| async move {
+        let mut tx = db.begin().await.unwrap();
+        let got = links::consume(&mut tx, "reset", "hc", 1).await;
+        let got = match got {
+            Ok(v) => v,
+            // PostgreSQL may serialise the loser; SQLite may report it busy: either way it did not use the link.
+            Err(_) => return None,
+        };
+        tx.commit().await.ok().and(got)
+    };
+    let (a, b) = tokio::join!(attempt(s.db.clone()), attempt(s.db.clone()));
+    assert_eq!([a, b].iter().filter(|r| r.is_some()).count(), 1, "{a:?} {b:?}");
+}

@@ -67,6 +67,10 @@ pub enum EventName {
     AdminApiTokenRevoke,
     AdminAppDelete,
     AdminUserPassword,
+    AdminUserInvite,
+    UserInviteAccept,
+    UserPasswordResetRequest,
+    UserPasswordReset,
     AdminAdminPassword,
     AdminTotpDisable,
     AdminUserUnlock,
@@ -88,7 +92,7 @@ pub enum EventName {
 }
 
 impl EventName {
-    pub const ALL: [Self; 72] = [
+    pub const ALL: [Self; 76] = [
         Self::UserLogin,
         Self::UserLoginFailed,
         Self::UserLogout,
@@ -143,6 +147,10 @@ impl EventName {
         Self::AdminApiTokenRevoke,
         Self::AdminAppDelete,
         Self::AdminUserPassword,
+        Self::AdminUserInvite,
+        Self::UserInviteAccept,
+        Self::UserPasswordResetRequest,
+        Self::UserPasswordReset,
         Self::AdminAdminPassword,
         Self::AdminTotpDisable,
         Self::AdminUserUnlock,
@@ -219,6 +227,10 @@ impl EventName {
             Self::AdminApiTokenRevoke => "admin_api_token_revoke",
             Self::AdminAppDelete => "admin_app_delete",
             Self::AdminUserPassword => "admin_user_password",
+            Self::AdminUserInvite => "admin_user_invite",
+            Self::UserInviteAccept => "user_invite_accept",
+            Self::UserPasswordResetRequest => "user_password_reset_request",
+            Self::UserPasswordReset => "user_password_reset",
             Self::AdminAdminPassword => "admin_admin_password",
             Self::AdminTotpDisable => "admin_totp_disable",
             Self::AdminUserUnlock => "admin_user_unlock",

@@ -11,7 +11,7 @@ use crate::directory::user::Profile;
 use crate::services::throttle::{self, Realm};
 use crate::services::user_import::{self, Action, ImportReport};
 use crate::services::Ctx;
-use crate::services::{mfa, users};
+use crate::services::{links, mfa, users};
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -32,6 +32,8 @@ pub enum UserCommand {
     Activate { username: String },
     /// Delete a user.
     Delete { username: String },
+    /// Mail a user without a password a single-use link to choose one (replacing an earlier unused link).
+    Invite { username: String },
     /// Lift the sign-in backoff that failed passwords put on a username, from every client.
     Unlock { username: String },
     /// Create and update users from a CSV file (a header naming the columns: username, email, first_name, ...,
@@ -44,6 +46,9 @@ pub enum UserCommand {
         /// The report as one JSON object.
         #[arg(long)]
         json: bool,
+        /// After the import, mail every created user an invitation to choose a password.
+        #[arg(long, conflicts_with = "dry_run")]
+        invite: bool,
     },
     /// Write every user, with their groups, in the format `user import` reads.
     Export {
@@ -83,6 +88,9 @@ pub struct UserAdd {
     /// Read the password from standard input (one line).
     #[arg(long)]
     pub password_stdin: bool,
+    /// Mail the new user a single-use link to choose a password (instead of setting one).
+    #[arg(long, conflicts_with = "password_stdin")]
+    pub invite: bool,
 }
 
 #[derive(Debug, Args)]
@@ -183,11 +191,18 @@ pub async fn run(ctx: &Ctx, actor: &Actor, command: UserCommand, now: DateTime<U
             users::delete_user(ctx, actor, &username, now).await?;
             println!("deleted user {username}");
         }
+        UserCommand::Invite { username } => {
+            let expires = links::invite(ctx, actor, &username, now).await?;
+            println!("invited user {username}: the link is valid until {}", expires.to_rfc3339());
+        }
         UserCommand::Unlock { username } => {
             let n = throttle::unlock(ctx, actor, Realm::User, &username, now).await?;
             println!("unlocked user {username} ({n} client(s) were waiting)");
         }
-        UserCommand::Import { file, dry_run, json } => {
+        UserCommand::Import { file, dry_run, json, invite } => {
+            if invite {
+                links::require_mail(ctx)?;
+            }
             let bytes = std::fs::read(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             let report = user_import::import_csv(ctx, actor, &bytes, dry_run, now).await?;
             if json {
@@ -197,6 +212,9 @@ pub async fn run(ctx: &Ctx, actor: &Actor, command: UserCommand, now: DateTime<U
             }
             if dry_run && report.refused > 0 {
                 anyhow::bail!("{} row(s) would be refused; nothing was changed", report.refused);
+            }
+            if invite && report.applied {
+                invite_created(ctx, actor, &report, now).await?;
             }
         }
         UserCommand::Export { csv: _, json } => {
@@ -243,8 +261,33 @@ async fn add(ctx: &Ctx, actor: &Actor, a: UserAdd, now: DateTime<Utc>) -> anyhow
     let password = if a.password_stdin { Some(read_password()?) } else { None };
     let mut profile = Profile { email: a.email, ..Profile::default() };
     a.profile.apply(&mut profile);
+    if a.invite {
+        links::require_mail(ctx)?;
+    }
     let user = users::create_user(ctx, actor, &a.username, profile, password, now).await?;
     println!("created user {} ({})", user.username, user.profile.email);
+    if a.invite {
+        let expires = links::invite(ctx, actor, &user.username, now).await?;
+        println!("invited user {}: the link is valid until {}", user.username, expires.to_rfc3339());
+    }
+    Ok(())
+}
+
+/// Invites every user the import created, each on its own; fails at the end when any could not be invited.
+async fn invite_created(ctx: &Ctx, actor: &Actor, report: &ImportReport, now: DateTime<Utc>) -> anyhow::Result<()> {
+    let mut failed = 0;
+    for row in report.rows.iter().filter(|r| r.action == Action::Create) {
+        match links::invite(ctx, actor, &row.username, now).await {
+            Ok(_) => println!("invited user {}", row.username),
+            Err(e) => {
+                failed += 1;
+                eprintln!("user {} was not invited: {e}", row.username);
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} created user(s) could not be invited; invite them with sesame user invite");
+    }
     Ok(())
 }
 

@@ -90,6 +90,12 @@ pub enum Error {
     Mail(#[from] crate::mail::QueueError),
     #[error("mail is not configured: set SESAME_SMTP_URL and SESAME_MAIL_FROM (see the README)")]
     MailNotConfigured,
+    /// A user who cannot be invited, and why.
+    #[error("{username} cannot be invited: {reason}")]
+    CannotInvite { username: String, reason: &'static str },
+    /// An invitation or reset link that is unknown, used, replaced by a newer one, or expired.
+    #[error("this link is not valid: it was used, replaced by a newer one, or has expired")]
+    LinkInvalid,
     #[error("{address} is not an e-mail address")]
     BadAddress { address: String },
     #[error("the CSV file cannot be read: line {line}: {reason}")]
@@ -183,9 +189,11 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::UnknownApp { .. } | Self::NotFound { .. } | Self::LogoutNotHere => ErrorKind::NotFound,
-            Self::Conflict { .. } | Self::NotSaml { .. } | Self::NotFromConnector { .. } | Self::MailNotConfigured => {
-                ErrorKind::Conflict
-            }
+            Self::Conflict { .. }
+            | Self::NotSaml { .. }
+            | Self::NotFromConnector { .. }
+            | Self::MailNotConfigured
+            | Self::CannotInvite { .. } => ErrorKind::Conflict,
             Self::Invalid(_)
             | Self::Certificate { .. }
             | Self::MetadataSignature { .. }
@@ -194,6 +202,7 @@ impl Error {
             | Self::BadAddress { .. }
             | Self::Csv { .. }
             | Self::ImportRefused { .. }
+            | Self::LinkInvalid
             | Self::WebauthnUnavailable { .. } => ErrorKind::Invalid,
             Self::Request(RequestError::Malformed(crate::saml::Error::TooLarge { .. }))
             | Self::Saml(crate::saml::Error::TooLarge { .. }) => ErrorKind::TooLarge,

@@ -20,6 +20,7 @@ pub mod groups;
 pub mod idm;
 pub mod inbound;
 pub mod keys;
+pub mod links;
 pub mod login;
 pub mod mail;
 pub mod mfa;

@@ -14,6 +14,7 @@ pub mod groups;
 pub mod idm;
 pub mod imports;
 pub mod jobs;
+pub mod links;
 pub mod logos;
 pub mod mail;
 pub mod metadata_sources;

@@ -37,6 +37,8 @@ struct LoginPage<'a> {
     force: bool,
     username: &'a str,
     error: Option<&'a str>,
+    /// A sentence about what just happened (a password was set), from a fixed list.
+    notice: Option<&'a str>,
     app_label: Option<&'a str>,
     /// Why "Sign in with a passkey" is not offered (the base URL does not allow WebAuthn), if it is not.
     passkeys_unavailable: Option<String>,
@@ -47,6 +49,18 @@ pub struct LoginQuery {
     #[serde(rename = "continue")]
     pub continue_to: Option<String>,
     force: Option<String>,
+    notice: Option<String>,
+}
+
+/// The sentence of a `notice` the sign-in page shows; anything else shows nothing.
+fn notice_text(notice: Option<&str>) -> Option<&'static str> {
+    match notice? {
+        "password_set" => Some("Your password is set. Sign in with it."),
+        "password_reset" => {
+            Some("Your password was changed and every session of your account ended. Sign in with the new password.")
+        }
+        _ => None,
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -91,7 +105,8 @@ async fn login_page(
     if !force && signed_in(&state.ctx, &session).await?.is_some() {
         return Ok(Redirect::to(&next).into_response());
     }
-    render_login(&state, &session, &next, force, "", None, StatusCode::OK).await
+    let notice = notice_text(query.notice.as_deref());
+    render_login(&state, &session, &next, force, "", (None, notice), StatusCode::OK).await
 }
 
 async fn login_submit(
@@ -126,13 +141,22 @@ async fn login_submit(
         }
         Err(Error::BadCredentials) => {
             let message = "Invalid username or password.";
-            render_login(&state, &session, &next, force, &form.username, Some(message), StatusCode::UNAUTHORIZED).await
+            render_login(
+                &state,
+                &session,
+                &next,
+                force,
+                &form.username,
+                (Some(message), None),
+                StatusCode::UNAUTHORIZED,
+            )
+            .await
         }
         // Throttled: the same sentence, so the page does not say whether the password was right.
         Err(Error::Throttled) => {
             let message = "Invalid username or password.";
             let status = StatusCode::TOO_MANY_REQUESTS;
-            render_login(&state, &session, &next, force, &form.username, Some(message), status).await
+            render_login(&state, &session, &next, force, &form.username, (Some(message), None), status).await
         }
         Err(e) => Err(e.into()),
     }
@@ -193,7 +217,7 @@ async fn render_login(
     next: &str,
     force: bool,
     username: &str,
-    error: Option<&str>,
+    (error, notice): (Option<&str>, Option<&str>),
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let token = csrf_token(session).await?;
@@ -208,6 +232,7 @@ async fn render_login(
         force,
         username,
         error,
+        notice,
         app_label: label.as_deref(),
         passkeys_unavailable,
     };

@@ -10,6 +10,7 @@ pub mod client;
 pub mod console;
 pub mod error;
 pub mod factor;
+pub mod invite;
 pub mod login;
 pub mod logo;
 pub mod passkeys;
@@ -80,6 +81,7 @@ where
     Router::new()
         .merge(saml::router())
         .merge(login::router())
+        .merge(invite::router())
         .merge(passkeys::router())
         .merge(factor::router())
         .merge(account::router())

@@ -80,6 +80,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(users::suspend_user))
         .routes(routes!(users::activate_user))
         .routes(routes!(users::unlock_user))
+        .routes(routes!(users::invite_user))
         .routes(routes!(users::set_password))
         .routes(routes!(mfa::get_user_mfa, mfa::reset_user_mfa))
         .routes(routes!(mfa::get_policy, mfa::set_policy))

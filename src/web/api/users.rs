@@ -7,9 +7,11 @@ use chrono::Utc;
 
 use crate::directory::UserStatus;
 use crate::services::throttle::{self, Realm};
-use crate::services::users;
 use crate::services::users::UserFilter;
-use crate::web::api::model::users::{NewUser, PasswordBody, UserListQuery, UserPage, UserPatch, UserView};
+use crate::services::{links, users};
+use crate::web::api::model::users::{
+    InvitationView, NewUser, PasswordBody, UserListQuery, UserPage, UserPatch, UserView,
+};
 use crate::web::api::{decode_cursor, limit, next_page, problem::Problem, Caller};
 use crate::web::AppState;
 
@@ -64,7 +66,26 @@ pub async fn get_user(
     Path(username): Path<String>,
 ) -> Result<Json<UserView>, Problem> {
     let (user, groups) = users::get_user(&state.ctx, &username).await?;
-    Ok(Json(UserView::of(user, Some(groups))))
+    let invitation = links::invitation(&state.ctx, &username, Utc::now()).await?;
+    Ok(Json(UserView { invitation: invitation.map(InvitationView::of), ..UserView::of(user, Some(groups)) }))
+}
+
+/// Mail a user without a password a single-use link to choose one; an earlier unused link stops working.
+#[utoipa::path(post, path = "/api/v1/users/{username}/invitation", tag = "users",
+    params(("username" = String, Path, description = "The username")),
+    responses(
+        (status = 200, description = "The invitation is queued for mailing", body = InvitationView),
+        (status = 409, description = "Mail is not configured, or the user is suspended, has no e-mail address or \
+            already has a password", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn invite_user(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(username): Path<String>,
+) -> Result<Json<InvitationView>, Problem> {
+    let now = Utc::now();
+    let expires = links::invite(&state.ctx, &actor, &username, now).await?;
+    Ok(Json(InvitationView::of(links::Invitation::Sent { sent: now, expires })))
 }
 
 /// Change a user's profile (the fields given).

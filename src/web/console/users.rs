@@ -15,7 +15,7 @@ use crate::directory::user::Profile;
 use crate::directory::{User, UserStatus};
 use crate::services::users::{self, UserFilter};
 use crate::services::Error;
-use crate::services::{apps, groups, mfa};
+use crate::services::{apps, groups, links, mfa};
 use crate::web::console::{encode, render, segment, Chrome, Console, Fields};
 use crate::web::error::PageError;
 use crate::web::AppState;
@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{username}/delete", post(delete_user))
         .route("/admin/users/{username}/groups", post(change_user_group))
         .route("/admin/users/{username}/mfa/reset", post(reset_mfa))
+        .route("/admin/users/{username}/invite", post(invite_user))
         .route("/admin/mfa/policy", post(set_mfa_policy))
         .route("/admin/groups", get(list_groups).post(create_group))
         .route("/admin/groups/{name}", get(show_group))
@@ -111,6 +112,8 @@ struct UserPage {
     grants: Vec<Access>,
     factors: Vec<FactorRow>,
     mfa: mfa::Status,
+    /// The newest invitation's state, when the user was ever invited.
+    invitation: Option<String>,
 }
 
 /// One line of "who gives access to what": a name and the names it is paired with.
@@ -227,7 +230,9 @@ async fn show_user(
         })
         .collect();
     let mfa = mfa::status(&state.ctx, user.id).await?;
+    let invitation = links::invitation(&state.ctx, &user.username, Utc::now()).await?.map(|i| i.label());
     render(&UserPage {
+        invitation,
         factors,
         mfa,
         chrome: console.chrome("users"),
@@ -297,6 +302,18 @@ async fn reset_mfa(
     let result = mfa::reset(&state.ctx, &console.actor(), &username, Utc::now())
         .await
         .map(|()| format!("The second factors of {username} are reset: enrolment at the next sign-in."));
+    console.done(result, &format!("/admin/users/{}", segment(&username))).await
+}
+
+async fn invite_user(
+    State(state): State<AppState>,
+    console: Console,
+    Path(username): Path<String>,
+    _f: Fields,
+) -> Result<Response, PageError> {
+    let result = links::invite(&state.ctx, &console.actor(), &username, Utc::now()).await.map(|expires| {
+        format!("Invitation mailed to {username}; the link works until {}.", expires.format("%Y-%m-%d %H:%M UTC"))
+    });
     console.done(result, &format!("/admin/users/{}", segment(&username))).await
 }
 

@@ -35,6 +35,37 @@ pub struct UserView {
     /// The user's groups (on a single user; lists leave it out).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<String>>,
+    /// The user's newest invitation (on a single user, when they were ever invited).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invitation: Option<InvitationView>,
+}
+
+/// Where a user's newest invitation stands.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct InvitationView {
+    /// `sent` (the link is valid until `expires_at`), `accepted` or `expired`.
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted_at: Option<String>,
+}
+
+impl InvitationView {
+    pub fn of(invitation: crate::services::links::Invitation) -> Self {
+        use crate::services::links::Invitation;
+        let t = |d: chrono::DateTime<chrono::Utc>| Some(d.to_rfc3339());
+        let none = Self { state: String::new(), sent_at: None, expires_at: None, accepted_at: None };
+        match invitation {
+            Invitation::Sent { sent, expires } => {
+                Self { state: "sent".into(), sent_at: t(sent), expires_at: t(expires), ..none }
+            }
+            Invitation::Accepted { accepted } => Self { state: "accepted".into(), accepted_at: t(accepted), ..none },
+            Invitation::Expired { expires } => Self { state: "expired".into(), expires_at: t(expires), ..none },
+        }
+    }
 }
 
 impl UserView {
@@ -62,6 +93,7 @@ impl UserView {
             work_country: p.work_country,
             status: user.status.as_str().to_owned(),
             groups,
+            invitation: None,
         }
     }
 }
