@@ -69,6 +69,9 @@ fn new_token() -> (String, String) {
     (token, hash)
 }
 
+/// A token longer than any we issue is refused before it is hashed or looked up.
+const MAX_TOKEN_CHARS: usize = 128;
+
 fn hash(token: &str) -> String {
     hex::encode(openssl::sha::sha256(token.as_bytes()))
 }
@@ -155,16 +158,7 @@ fn invite_message(ctx: &Ctx, user: &User, token: &str, expires: DateTime<Utc>) -
 
 /// The user a still valid invitation link is for (for the page that asks for the password).
 pub async fn check_invitation(ctx: &Ctx, token: &str, now: DateTime<Utc>) -> Result<User, Error> {
-    let mut conn = ctx.db.conn().await?;
-    if token.len() > 128 {
-        return Err(Error::LinkInvalid);
-    }
-    let user_id = links::find_valid(&mut conn, INVITE, &hash(token), millis(now)).await?.ok_or(Error::LinkInvalid)?;
-    let user = users::get_user(&mut conn, crate::directory::UserId(user_id)).await?;
-    if !user.is_active() {
-        return Err(Error::LinkInvalid);
-    }
-    Ok(user)
+    valid_link_user(ctx, INVITE, token, now).await
 }
 
 /// Sets the first password of the invited user and uses the link up, all or nothing; returns the username.
@@ -176,21 +170,7 @@ pub async fn accept_invitation(
     confirm: &str,
     now: DateTime<Utc>,
 ) -> Result<String, Error> {
-    if token.len() > 128 {
-        return Err(Error::LinkInvalid);
-    }
-    if new_password != confirm {
-        return Err(crate::directory::Invalid::new("confirm", "does not match the password").into());
-    }
-    password::check_new("password", &new_password, ctx.config.min_password_chars())?;
-    let password_hash = crate::services::login::hash_password(new_password).await?;
-    let mut tx = ctx.db.begin().await?;
-    let user_id = links::consume(&mut tx, INVITE, &hash(token), millis(now)).await?.ok_or(Error::LinkInvalid)?;
-    let user = users::get_user(&mut tx, crate::directory::UserId(user_id)).await?;
-    if !user.is_active() {
-        return Err(Error::LinkInvalid);
-    }
-    users::update_password(&mut tx, user.id, &password_hash, millis(now)).await?;
+    let (mut tx, user) = set_password_with_link(ctx, INVITE, token, new_password, confirm, now).await?;
     let actor = Actor::User(user.username.clone());
     let event = Event::new(now, EventName::UserInviteAccept, &actor).target(&user.username).user(&user.username);
     events::insert_event(&mut tx, &event).await?;
@@ -332,16 +312,7 @@ pub async fn request_reset(
 
 /// The user a still valid reset link is for (for the page that asks for the new password).
 pub async fn check_reset(ctx: &Ctx, token: &str, now: DateTime<Utc>) -> Result<User, Error> {
-    if token.len() > 128 {
-        return Err(Error::LinkInvalid);
-    }
-    let mut conn = ctx.db.conn().await?;
-    let user_id = links::find_valid(&mut conn, RESET, &hash(token), millis(now)).await?.ok_or(Error::LinkInvalid)?;
-    let user = users::get_user(&mut conn, crate::directory::UserId(user_id)).await?;
-    if !user.is_active() {
-        return Err(Error::LinkInvalid);
-    }
-    Ok(user)
+    valid_link_user(ctx, RESET, token, now).await
 }
 
 /// Sets a new password with a reset link, all or nothing: the link is used up, every session of the user ends
@@ -354,21 +325,7 @@ pub async fn complete_reset(
     confirm: &str,
     now: DateTime<Utc>,
 ) -> Result<String, Error> {
-    if token.len() > 128 {
-        return Err(Error::LinkInvalid);
-    }
-    if new_password != confirm {
-        return Err(crate::directory::Invalid::new("confirm", "does not match the password").into());
-    }
-    password::check_new("password", &new_password, ctx.config.min_password_chars())?;
-    let password_hash = crate::services::login::hash_password(new_password).await?;
-    let mut tx = ctx.db.begin().await?;
-    let user_id = links::consume(&mut tx, RESET, &hash(token), millis(now)).await?.ok_or(Error::LinkInvalid)?;
-    let user = users::get_user(&mut tx, crate::directory::UserId(user_id)).await?;
-    if !user.is_active() {
-        return Err(Error::LinkInvalid);
-    }
-    users::update_password(&mut tx, user.id, &password_hash, millis(now)).await?;
+    let (mut tx, user) = set_password_with_link(ctx, RESET, token, new_password, confirm, now).await?;
     let actor = Actor::User(user.username.clone());
     let event = Event::new(now, EventName::UserPasswordReset, &actor).target(&user.username).user(&user.username);
     events::insert_event(&mut tx, &event).await?;
@@ -385,4 +342,48 @@ pub async fn complete_reset(
     tx.commit().await.map_err(crate::store::Error::from)?;
     ctx.mailer.wake();
     Ok(user.username)
+}
+
+/// The active user a valid (unused, unexpired) link of `purpose` is for; anything else is `LinkInvalid`.
+async fn valid_link_user(ctx: &Ctx, purpose: &str, token: &str, now: DateTime<Utc>) -> Result<User, Error> {
+    if token.len() > MAX_TOKEN_CHARS {
+        return Err(Error::LinkInvalid);
+    }
+    let mut conn = ctx.db.conn().await?;
+    let user_id = links::find_valid(&mut conn, purpose, &hash(token), millis(now)).await?.ok_or(Error::LinkInvalid)?;
+    active_user(&mut conn, user_id).await
+}
+
+/// Checks the new password (the two fields match; the policy), then, in a transaction it returns uncommitted,
+/// uses the link of `purpose` up and sets the password of its (active) user; the caller adds its event and commits.
+async fn set_password_with_link(
+    ctx: &Ctx,
+    purpose: &str,
+    token: &str,
+    new_password: String,
+    confirm: &str,
+    now: DateTime<Utc>,
+) -> Result<(crate::store::Tx<'static>, User), Error> {
+    if token.len() > MAX_TOKEN_CHARS {
+        return Err(Error::LinkInvalid);
+    }
+    if new_password != confirm {
+        return Err(crate::directory::Invalid::new("confirm", "does not match the password").into());
+    }
+    password::check_new("password", &new_password, ctx.config.min_password_chars())?;
+    let password_hash = crate::services::login::hash_password(new_password).await?;
+    let mut tx = ctx.db.begin().await?;
+    let user_id = links::consume(&mut tx, purpose, &hash(token), millis(now)).await?.ok_or(Error::LinkInvalid)?;
+    let user = active_user(&mut tx, user_id).await?;
+    users::update_password(&mut tx, user.id, &password_hash, millis(now)).await?;
+    Ok((tx, user))
+}
+
+async fn active_user(conn: &mut Conn, user_id: i64) -> Result<User, Error> {
+    let user = users::get_user(conn, crate::directory::UserId(user_id)).await?;
+    if user.is_active() {
+        Ok(user)
+    } else {
+        Err(Error::LinkInvalid)
+    }
 }
